@@ -1,0 +1,74 @@
+# vmm: a small KVM virtual machine monitor. `make help` lists the targets.
+CC      ?= gcc
+BUILD   ?= build
+VERSION := 0.1.0
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Werror=implicit-function-declaration \
+	   -D_GNU_SOURCE -DVMM_VERSION='"$(VERSION)"' -Ivmm -MMD -MP
+LDLIBS  += -linih -lpthread
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS      := $(shell find vmm -name '*.c' | sort)
+LIB_SRCS  := $(filter-out vmm/main.c,$(SRCS))
+OBJS      := $(SRCS:%.c=$(BUILD)/%.o)
+SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+
+.PHONY: all help check check-unit check-guest run clean install fmt
+all: $(BUILD)/vmm $(BUILD)/firmware/hello.elf
+
+help:
+	@echo "make              build $(BUILD)/vmm and the firmware test guest"
+	@echo "make run          boot a small default Debian guest to a shell (installs what it needs as root)"
+	@echo "make check        unit tests (ASan/UBSan) and guest tests (nested under QEMU without /dev/kvm)"
+	@echo "make check-unit   unit tests only"
+	@echo "make check-guest  guest tests only"
+	@echo "make install      install vmm to \$$(PREFIX)/bin (default /usr/local)"
+	@echo "make fmt          clang-format the sources"
+	@echo "make clean        remove $(BUILD)/"
+
+$(BUILD)/vmm: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The freestanding test guest: built with the host compiler, no libc, entered in 64-bit mode.
+$(BUILD)/firmware/%.elf: firmware/%.c firmware/firmware.ld
+	@mkdir -p $(@D)
+	$(CC) -O2 -ffreestanding -fno-pic -fno-pie -no-pie -nostdlib -mno-red-zone -mgeneral-regs-only \
+		-fno-stack-protector -fcf-protection=none -static -Wl,-T,firmware/firmware.ld \
+		-Wl,--build-id=none -o $@ $<
+
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+check-guest: all
+	tests/guest/run-all.sh
+
+check: check-unit check-guest
+
+run: all
+	tests/guest/make-run.sh
+
+PREFIX ?= /usr/local
+install: $(BUILD)/vmm
+	install -D -m 0755 $(BUILD)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
+
+fmt:
+	clang-format -i $(SRCS) $(shell find vmm tests/unit firmware -name '*.h' -o -name 'test_*.c')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)

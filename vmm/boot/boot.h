@@ -1,0 +1,53 @@
+/* Loading the guest: kernel (bzImage or ELF64), initrd, command line, boot_params with the e820
+ * map, and the ACPI tables. Everything is written into guest memory before the first KVM_RUN. */
+#ifndef VMM_BOOT_H
+#define VMM_BOOT_H
+
+#include <stdint.h>
+
+#include "memory.h"
+
+/* Low-memory layout. Everything below 1 MiB that is not RAM in the e820 map is marked reserved. */
+#define BOOT_GDT_ADDR       0x0500ULL  /* GDT: null, null, code64 (0x10), data (0x18) */
+#define BOOT_PARAMS_ADDR    0x7000ULL  /* struct boot_params, the "zero page" (rsi at entry) */
+#define BOOT_PML4_ADDR      0x9000ULL  /* identity map of the first 4 GiB with 2 MiB pages: */
+#define BOOT_PDPT_ADDR      0xa000ULL  /*   PML4, PDPT, then 4 page directories at 0xb000 */
+#define BOOT_PD_ADDR        0xb000ULL
+#define BOOT_CMDLINE_ADDR   0x20000ULL
+#define BOOT_CMDLINE_MAX    0x10000ULL
+#define BOOT_EBDA_START     0x9fc00ULL /* RAM ends here below 1 MiB */
+#define BOOT_ACPI_ADDR      0xe0000ULL /* RSDP, then the other tables, up to 1 MiB */
+#define BOOT_ACPI_END       0x100000ULL
+#define BOOT_KERNEL_ADDR    0x100000ULL /* bzImage protected-mode code is loaded here */
+#define BOOT_STACK_TOP      0x8ff0ULL  /* initial rsp (between boot_params and the page tables) */
+
+/* Platform devices whose addresses the tables and the boot path must agree on. */
+#define EXITDEV_PORT        0xf4
+#define EXITDEV_MMIO_ADDR   0xfef00000ULL /* 4 KiB, reserved in e820; byte 0 is the exit register */
+#define EXITDEV_MMIO_SIZE   0x1000ULL
+#define ACPI_SLEEP_CTL_PORT 0x600 /* HW-reduced ACPI sleep control register (1 byte) */
+#define ACPI_SLEEP_STS_PORT 0x601 /* HW-reduced ACPI sleep status register (1 byte) */
+#define ACPI_RESET_PORT     0x602 /* FADT reset register (1 byte), value ACPI_RESET_VALUE */
+#define ACPI_RESET_VALUE    0x0f
+#define IOAPIC_ADDR         0xfec00000ULL
+#define LAPIC_ADDR          0xfee00000ULL
+
+struct boot_args {
+	const char *kernel; /* path */
+	const char *initrd; /* path, or NULL */
+	const char *cmdline;
+	unsigned cpus;
+};
+
+struct boot_info {
+	uint64_t entry;       /* rip, 64-bit mode, paging with the identity map above */
+	uint64_t boot_params; /* rsi */
+	uint64_t stack;       /* rsp */
+};
+
+/* Loads everything and fills *out. On bad input (missing file, not a kernel, initrd too large,
+ * command line too long) logs one message naming the file and returns a negative errno: main
+ * exits 2. */
+int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *out);
+
+#endif

@@ -1,0 +1,385 @@
+#include "cpu/vcpu.h"
+#include "boot/boot.h"
+#include "log.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MSR_IA32_SYSENTER_CS  0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
+
+#define MISC_ENABLE_FAST_STRING 1ULL
+#define MTRR_ENABLE_WB          ((1ULL << 11) | 6) /* MTRRs on, default type write-back */
+
+#define CR0_PE 0x1ULL
+#define CR0_MP 0x2ULL
+#define CR0_ET 0x10ULL
+#define CR0_NE 0x20ULL
+#define CR0_WP 0x10000ULL
+#define CR0_AM 0x40000ULL
+#define CR0_PG 0x80000000ULL
+#define CR4_PAE 0x20ULL
+#define EFER_LME 0x100ULL
+#define EFER_LMA 0x400ULL
+
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+#define APIC_MODE_NMI    4
+#define APIC_MODE_EXTINT 7
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn &&
+		    (!(c->entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || c->entries[i].index == idx))
+			return &c->entries[i];
+	return NULL;
+}
+
+static unsigned order_base_2(unsigned n)
+{
+	unsigned s = 0;
+
+	while ((1U << s) < n)
+		s++;
+	return s;
+}
+
+/*
+ * One socket, `count` cores, one thread each; APIC ID = vCPU index. Linux counts CPUs from the
+ * MADT, but the scheduler's topology and some drivers read these leaves, so they must agree.
+ */
+void cpuid_set_topology(struct kvm_cpuid2 *cpuid, unsigned index, unsigned count)
+{
+	unsigned shift = order_base_2(count);
+	struct kvm_cpuid_entry2 *e;
+
+	if ((e = cpuid_find(cpuid, 1, 0))) {
+		e->ebx = (e->ebx & 0xffff) | ((count & 0xff) << 16) | (index << 24);
+		e->ecx |= 1U << 31; /* running under a hypervisor */
+		if (count > 1)
+			e->edx |= 1U << 28; /* HTT: the count in EBX[23:16] is valid */
+		else
+			e->edx &= ~(1U << 28);
+	}
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		e = &cpuid->entries[i];
+		switch (e->function) {
+		case 4: /* deterministic cache parameters: cores per package */
+			if (e->eax & 0x1f)
+				e->eax = (e->eax & 0x3fff) | ((((1U << shift) - 1) & 0x3f) << 26);
+			break;
+		case 0xb: /* extended topology: level 0 SMT, level 1 core, then invalid */
+		case 0x1f:
+			e->edx = index;
+			if (e->index == 0) {
+				e->eax = 0;
+				e->ebx = 1;
+				e->ecx = (1 << 8) | 0;
+			} else if (e->index == 1) {
+				e->eax = shift;
+				e->ebx = count;
+				e->ecx = (2 << 8) | 1;
+			} else {
+				e->eax = e->ebx = 0;
+				e->ecx = e->index;
+			}
+			break;
+		case 0x80000008: /* AMD: NC = cores - 1, ApicIdCoreIdSize */
+			e->ecx = (e->ecx & ~0xf0ffU) | (shift << 12) | ((count - 1) & 0xff);
+			break;
+		}
+	}
+}
+
+static int vcpu_set_cpuid(struct vcpu *c)
+{
+	struct kvm_cpuid2 *src = c->vm->cpuid;
+	size_t size = sizeof(*src) + src->nent * sizeof(src->entries[0]);
+	struct kvm_cpuid2 *cpuid = malloc(size);
+	int ret = 0;
+
+	if (!cpuid)
+		return -ENOMEM;
+	memcpy(cpuid, src, size);
+	cpuid_set_topology(cpuid, c->index, c->vm->ncpus);
+	if (ioctl(c->fd, KVM_SET_CPUID2, cpuid) < 0)
+		ret = -errno;
+	free(cpuid);
+	return ret;
+}
+
+static int vcpu_set_msrs(struct vcpu *c)
+{
+	static const struct kvm_msr_entry init[] = {
+		{ .index = MSR_IA32_SYSENTER_CS },  { .index = MSR_IA32_SYSENTER_ESP },
+		{ .index = MSR_IA32_SYSENTER_EIP }, { .index = MSR_STAR },
+		{ .index = MSR_LSTAR },		    { .index = MSR_CSTAR },
+		{ .index = MSR_SYSCALL_MASK },	    { .index = MSR_KERNEL_GS_BASE },
+		{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
+		{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE_WB },
+	};
+	const unsigned n = sizeof(init) / sizeof(init[0]);
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[sizeof(init) / sizeof(init[0])];
+	} msrs = { .hdr.nmsrs = n };
+	int ret;
+
+	memcpy(msrs.e, init, sizeof(init));
+	ret = ioctl(c->fd, KVM_SET_MSRS, &msrs);
+	if (ret < 0)
+		return -errno;
+	/* KVM_SET_MSRS returns how many it set; a short count names the first one it refused. */
+	if ((unsigned)ret != n) {
+		log_error("KVM refused MSR %#x", init[ret].index);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vcpu_set_lapic(struct vcpu *c)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t *lint0 = (uint32_t *)&lapic.regs[APIC_LVT_LINT0];
+	uint32_t *lint1 = (uint32_t *)&lapic.regs[APIC_LVT_LINT1];
+
+	if (ioctl(c->fd, KVM_GET_LAPIC, &lapic) < 0)
+		return -errno;
+	/* LINT0 takes the legacy PIC's output (ExtINT), LINT1 the NMI line, as on a PC. */
+	*lint0 = (*lint0 & ~0x700U) | (APIC_MODE_EXTINT << 8);
+	*lint1 = (*lint1 & ~0x700U) | (APIC_MODE_NMI << 8);
+	if (ioctl(c->fd, KVM_SET_LAPIC, &lapic) < 0)
+		return -errno;
+	return 0;
+}
+
+static int vcpu_set_fpu(struct vcpu *c)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+
+	return ioctl(c->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
+}
+
+static struct kvm_segment seg_from_gdt(uint16_t selector)
+{
+	uint64_t d = boot_gdt_entry(selector >> 3);
+
+	return (struct kvm_segment){
+		.base = (uint32_t)(((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000)),
+		.limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000)),
+		.selector = selector,
+		.type = (d >> 40) & 0xf,
+		.present = (d >> 47) & 1,
+		.dpl = (d >> 45) & 3,
+		.db = (d >> 54) & 1,
+		.s = (d >> 44) & 1,
+		.l = (d >> 53) & 1,
+		.g = (d >> 55) & 1,
+	};
+}
+
+/* 64-bit mode with the identity map and GDT that boot_load wrote, as the Linux 64-bit boot
+ * protocol wants: CS = 0x10, DS/ES/SS = 0x18, interrupts off, rsi = boot_params. */
+static int vcpu_set_boot_regs(struct vcpu *c, const struct boot_info *boot)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = {
+		.rflags = 0x2,
+		.rip = boot->entry,
+		.rsi = boot->boot_params,
+		.rsp = boot->stack,
+		.rbp = boot->stack,
+	};
+
+	if (ioctl(c->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	sregs.cs = seg_from_gdt(BOOT_GDT_CODE);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg_from_gdt(BOOT_GDT_DATA);
+	sregs.gdt.base = BOOT_GDT_ADDR;
+	sregs.gdt.limit = BOOT_GDT_ENTRIES * 8 - 1;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
+	sregs.cr3 = BOOT_PML4_ADDR;
+	sregs.cr4 = CR4_PAE;
+	sregs.efer = EFER_LME | EFER_LMA;
+	if (ioctl(c->fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+	if (ioctl(c->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+int vcpu_create(struct vcpu *c, struct vm *vm, unsigned index, const struct boot_info *boot)
+{
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->vm = vm;
+	c->index = index;
+	c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (c->fd < 0) {
+		c->fd = -1;
+		return -errno;
+	}
+	c->run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->run == MAP_FAILED) {
+		c->run = NULL;
+		return -errno;
+	}
+	if ((ret = vcpu_set_cpuid(c)) || (ret = vcpu_set_msrs(c)) || (ret = vcpu_set_fpu(c)) ||
+	    (ret = vcpu_set_lapic(c)))
+		return ret;
+	if (index == 0)
+		return vcpu_set_boot_regs(c, boot);
+	return 0;
+}
+
+static void vcpu_handle_io(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool out = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* `rep ins/outs` arrive as count accesses of size bytes each, back to back in the page. */
+	for (uint32_t i = 0; i < run->io.count; i++)
+		bus_access(&c->vm->pio, run->io.port, data + i * run->io.size, run->io.size, out);
+}
+
+static const char *system_event_name(uint32_t type)
+{
+	switch (type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		return "shutdown";
+	case KVM_SYSTEM_EVENT_RESET:
+		return "reset";
+	case KVM_SYSTEM_EVENT_CRASH:
+		return "crash";
+	default:
+		return "unknown";
+	}
+}
+
+/* Returns true while the loop should go on. */
+static bool vcpu_handle_exit(struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_handle_io(c);
+		return true;
+	case KVM_EXIT_MMIO:
+		bus_access(&c->vm->mmio, run->mmio.phys_addr, run->mmio.data,
+			   run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 0,
+			   run->mmio.is_write);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HLT:
+		log_info("vcpu%u: halted", c->index);
+		vm_request_stop(c->vm, 0);
+		return false;
+	case KVM_EXIT_SHUTDOWN:
+		/* A triple fault: what a PC does is reset, and Linux's last-resort reboot relies on it. */
+		log_info("vcpu%u: triple fault, treated as a reset", c->index);
+		vm_request_stop(c->vm, 0);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		log_info("vcpu%u: system event %s", c->index,
+			 system_event_name(run->system_event.type));
+		vm_request_stop(c->vm, run->system_event.type == KVM_SYSTEM_EVENT_CRASH ? 1 : 0);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		log_error("vcpu%u: KVM could not enter the guest (hardware reason %#llx)", c->index,
+			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		log_error("vcpu%u: KVM internal error, suberror %u", c->index,
+			  run->internal.suberror);
+		break;
+	default:
+		log_error("vcpu%u: unexpected exit reason %u", c->index, run->exit_reason);
+		break;
+	}
+	vm_request_stop(c->vm, 1);
+	return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *c = arg;
+	sigset_t set;
+
+	/* Only SIGUSR1 (the kick) reaches vCPU threads; its handler does nothing but interrupt
+	 * KVM_RUN. Everything else is for the main thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load(&c->vm->stopping)) {
+		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			log_error("vcpu%u: KVM_RUN: %s", c->index, strerror(errno));
+			vm_request_stop(c->vm, 1);
+			break;
+		}
+		if (!vcpu_handle_exit(c))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *c)
+{
+	int ret = pthread_create(&c->thread, NULL, vcpu_thread, c);
+
+	if (ret)
+		return -ret;
+	c->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *c)
+{
+	/* immediate_exit covers the window before the thread enters KVM_RUN; the signal covers a
+	 * thread already inside it. */
+	if (c->run)
+		__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (c->started)
+		pthread_kill(c->thread, SIGUSR1);
+}
+
+void vcpu_join(struct vcpu *c)
+{
+	if (c->started)
+		pthread_join(c->thread, NULL);
+	c->started = false;
+}
+
+void vcpu_destroy(struct vcpu *c)
+{
+	if (c->run)
+		munmap(c->run, (size_t)c->vm->run_size);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->run = NULL;
+	c->fd = -1;
+}

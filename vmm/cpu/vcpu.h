@@ -1,0 +1,33 @@
+/* vCPUs: one thread each running KVM_RUN and dispatching exits to the buses. */
+#ifndef VMM_VCPU_H
+#define VMM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vm;
+struct boot_info;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index; /* also the APIC ID */
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+/* Creates vCPU `index`: CPUID, MSRs, FPU and LAPIC. Only vCPU 0 (the BSP) gets the boot
+ * registers; the others wait in KVM for INIT/SIPI from the guest. 0 or -errno. */
+int vcpu_create(struct vcpu *c, struct vm *vm, unsigned index, const struct boot_info *boot);
+int vcpu_start(struct vcpu *c);
+/* Makes a running or about-to-run KVM_RUN return promptly. */
+void vcpu_kick(struct vcpu *c);
+void vcpu_join(struct vcpu *c);
+void vcpu_destroy(struct vcpu *c);
+
+/* Fills the topology CPUID leaves for vCPU `index` of `count`. Exposed for unit tests. */
+void cpuid_set_topology(struct kvm_cpuid2 *cpuid, unsigned index, unsigned count);
+
+#endif

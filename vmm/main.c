@@ -1,0 +1,101 @@
+/* vmm: command line -> config -> guest memory and boot images -> VM -> run -> exit status. */
+#include "boot/boot.h"
+#include "config.h"
+#include "log.h"
+#include "memory.h"
+#include "vm.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Exit statuses (documented in --help and docs/usage.md). */
+#define EXIT_HOST_FAILURE 1
+#define EXIT_BAD_INPUT    2
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only here to make KVM_RUN return with EINTR */
+}
+
+/* Every thread starts with the process signals blocked: the main thread takes them through a
+ * signalfd, the vCPU threads unblock only SIGUSR1, their kick. */
+static int setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	return pthread_sigmask(SIG_BLOCK, &block, NULL) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct guest_mem mem;
+	struct boot_info boot;
+	struct vm vm;
+	int ret, status;
+
+	if (config_parse(&cfg, argc, argv)) {
+		config_free(&cfg);
+		return EXIT_BAD_INPUT;
+	}
+	if (cfg.help || cfg.version) {
+		if (cfg.help)
+			fputs(config_usage(), stdout);
+		else
+			printf("vmm %s\n", VMM_VERSION);
+		config_free(&cfg);
+		return 0;
+	}
+	log_set_level(cfg.log_level);
+
+	/* Boot images are checked before KVM is touched: bad input is exit 2 on any host. */
+	ret = gmem_init(&mem, cfg.memory);
+	if (ret) {
+		log_error("cannot map %llu bytes of guest memory: %s",
+			  (unsigned long long)cfg.memory, strerror(-ret));
+		config_free(&cfg);
+		return EXIT_HOST_FAILURE;
+	}
+	struct boot_args args = {
+		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus
+	};
+	if (boot_load(&mem, &args, &boot)) {
+		status = EXIT_BAD_INPUT;
+		goto out_mem;
+	}
+	if (setup_signals()) {
+		log_error("cannot set up signal handling");
+		status = EXIT_HOST_FAILURE;
+		goto out_mem;
+	}
+	if (vm_open_kvm(&vm)) {
+		status = EXIT_HOST_FAILURE;
+		goto out_vm;
+	}
+	if (vm_check_config(&vm, &cfg)) {
+		status = EXIT_BAD_INPUT;
+		goto out_vm;
+	}
+	if (vm_create(&vm, &cfg, &mem, &boot)) {
+		status = EXIT_HOST_FAILURE;
+		goto out_vm;
+	}
+	status = vm_run(&vm, cfg.timeout);
+out_vm:
+	vm_destroy(&vm);
+out_mem:
+	gmem_free(&mem);
+	config_free(&cfg);
+	return status;
+}

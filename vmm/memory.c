@@ -1,0 +1,52 @@
+#include "memory.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int gmem_init(struct guest_mem *m, uint64_t ram_size)
+{
+	uint64_t low = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START;
+	void *p;
+
+	memset(m, 0, sizeof(*m));
+	if (ram_size == 0)
+		return -EINVAL;
+	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->mapping = p;
+	m->ram_size = ram_size;
+	m->r[m->nr++] = (struct gmem_region){ .gpa = 0, .size = low, .host = p };
+	if (ram_size > low)
+		m->r[m->nr++] = (struct gmem_region){
+			.gpa = MEM_HOLE_END, .size = ram_size - low, .host = (uint8_t *)p + low
+		};
+	return 0;
+}
+
+void gmem_free(struct guest_mem *m)
+{
+	if (m->mapping)
+		munmap(m->mapping, m->ram_size);
+	memset(m, 0, sizeof(*m));
+}
+
+void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	for (int i = 0; i < m->nr; i++) {
+		const struct gmem_region *r = &m->r[i];
+		/* Written so that no sum can wrap: gpa - r->gpa is in range once gpa >= r->gpa. */
+		if (gpa >= r->gpa && gpa - r->gpa < r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+uint64_t gmem_low_end(const struct guest_mem *m)
+{
+	return m->nr ? m->r[0].size : 0;
+}

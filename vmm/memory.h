@@ -1,0 +1,36 @@
+/* Guest physical memory: the map of RAM regions and the only way from a guest address to a host
+ * pointer. Every translation carries a length and fails unless the whole range is inside one region. */
+#ifndef VMM_MEMORY_H
+#define VMM_MEMORY_H
+
+#include <stdint.h>
+
+/* x86 physical layout. RAM starts at 0; what does not fit below the 32-bit hole starts at 4 GiB. */
+#define MEM_HOLE_START 0xc0000000ULL  /* 32-bit PCI/MMIO hole: [3 GiB, 4 GiB) is never RAM */
+#define MEM_HOLE_END   0x100000000ULL
+
+#define GMEM_MAX_REGIONS 2
+
+struct gmem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct guest_mem {
+	struct gmem_region r[GMEM_MAX_REGIONS];
+	int nr;
+	uint64_t ram_size; /* total RAM, sum of the regions */
+	void *mapping;     /* one host mapping backs all regions */
+};
+
+/* Maps ram_size bytes (MAP_NORESERVE) and lays them out below and above the hole. 0 or -errno. */
+int gmem_init(struct guest_mem *m, uint64_t ram_size);
+void gmem_free(struct guest_mem *m);
+/* Host pointer for [gpa, gpa + len), or NULL unless the range lies wholly inside one region.
+ * len 0 is treated as 1 so that a bare address is checked too. */
+void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* Highest RAM address below the hole, plus one. */
+uint64_t gmem_low_end(const struct guest_mem *m);
+
+#endif

@@ -1,0 +1,286 @@
+#include "vm.h"
+#include "boot/boot.h"
+#include "config.h"
+#include "cpu/vcpu.h"
+#include "devices.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Below the 4 GiB boundary and inside the hole, never RAM: KVM's private pages for VMX. */
+#define KVM_TSS_ADDR          0xfffbd000ULL
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_HLT, "KVM_CAP_HLT" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+};
+
+
+int vm_open_kvm(struct vm *vm)
+{
+	const char *path = "/dev/kvm";
+	bool missing = false;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->vm_fd = vm->stop_fd = -1;
+	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			log_error("%s does not exist: KVM is not available on this host. Load the module "
+				  "(modprobe kvm_intel or kvm_amd), enable virtualization (VT-x/AMD-V) "
+				  "in the firmware, or, inside a VM, enable nested virtualization",
+				  path);
+		else if (ret == -EACCES || ret == -EPERM)
+			log_error("%s: permission denied: add yourself to its group (usually 'kvm': "
+				  "sudo usermod -aG kvm $USER, then log in again) or run as root",
+				  path);
+		else
+			log_error("%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_VERSION) {
+		log_error("%s: KVM API version %d, vmm needs %d", path, ret, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			log_error("%s: this KVM lacks %s, which vmm needs", path,
+				  required_caps[i].name);
+			missing = true;
+		}
+	}
+	if (missing)
+		return -ENOTSUP;
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run)) {
+		log_error("%s: KVM_GET_VCPU_MMAP_SIZE: %s", path, strerror(errno));
+		return -ENOTSUP;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (ret <= 0)
+		ret = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	vm->max_vcpus = ret > 0 ? (unsigned)ret : 4; /* the API's documented fallback */
+	return 0;
+}
+
+int vm_check_config(struct vm *vm, const struct vm_config *cfg)
+{
+	if (cfg->cpus > vm->max_vcpus) {
+		log_error("--cpus %u: this host's KVM supports at most %u vCPUs", cfg->cpus,
+			  vm->max_vcpus);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vm_get_cpuid(struct vm *vm)
+{
+	for (unsigned n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG)
+			return -errno;
+	}
+	return -E2BIG;
+}
+
+static void vm_irq_set(void *opaque, uint32_t gsi, int level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
+}
+
+#define KVM_TRY(call, what)                                                                        \
+	do {                                                                                       \
+		if ((call) < 0) {                                                                  \
+			ret = -errno;                                                              \
+			log_error("%s: %s", what, strerror(errno));                                \
+			return ret;                                                                \
+		}                                                                                  \
+	} while (0)
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
+	      const struct boot_info *boot)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int ret;
+
+	vm->mem = mem;
+	vm->ncpus = cfg->cpus;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	KVM_TRY(vm->stop_fd, "eventfd");
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	KVM_TRY(vm->vm_fd, "KVM_CREATE_VM");
+	KVM_TRY(ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR), "KVM_SET_TSS_ADDR");
+	{
+		uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+		KVM_TRY(ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap),
+			"KVM_SET_IDENTITY_MAP_ADDR");
+	}
+	KVM_TRY(ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
+	KVM_TRY(ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2");
+	for (int i = 0; i < mem->nr; i++) {
+		struct kvm_userspace_memory_region region = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = mem->r[i].gpa,
+			.memory_size = mem->r[i].size,
+			.userspace_addr = (uintptr_t)mem->r[i].host,
+		};
+		KVM_TRY(ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region),
+			"KVM_SET_USER_MEMORY_REGION");
+	}
+	if ((ret = vm_get_cpuid(vm))) {
+		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+		return ret;
+	}
+	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 })))
+		return ret;
+	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->cpus; i++) {
+		vm->vcpus[i].fd = -1;
+		if ((ret = vcpu_create(&vm->vcpus[i], vm, i, boot))) {
+			log_error("vcpu%u: setup failed: %s", i, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void vm_request_stop(struct vm *vm, int status)
+{
+	uint64_t one = 1;
+
+	if (atomic_exchange(&vm->stopping, true))
+		return;
+	vm->exit_status = status;
+	for (unsigned i = 0; i < vm->ncpus && vm->vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("stop eventfd: %s", strerror(errno));
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int vm_run(struct vm *vm, unsigned timeout_sec)
+{
+	int64_t deadline = timeout_sec ? now_ms() + (int64_t)timeout_sec * 1000 : 0;
+	sigset_t sigs;
+	int sfd, ret;
+
+	/* The main thread owns the process signals; it learns about them through a signalfd. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	if ((ret = devices_start(vm)) < 0) {
+		log_error("starting devices: %s", strerror(-ret));
+		vm_request_stop(vm, 1);
+	}
+	for (unsigned i = 0; i < vm->ncpus && !atomic_load(&vm->stopping); i++) {
+		if ((ret = vcpu_start(&vm->vcpus[i]))) {
+			log_error("vcpu%u: cannot start thread: %s", i, strerror(-ret));
+			vm_request_stop(vm, 1);
+		}
+	}
+	while (!atomic_load(&vm->stopping)) {
+		struct pollfd pfd[2] = { { vm->stop_fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		int wait = -1;
+
+		if (deadline) {
+			int64_t left = deadline - now_ms();
+			if (left <= 0) {
+				log_info("--timeout %u expired", timeout_sec);
+				vm_request_stop(vm, 124);
+				break;
+			}
+			wait = left > 60000 ? 60000 : (int)left;
+		}
+		if (poll(pfd, 2, wait) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			vm_request_stop(vm, 1);
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("signal %u: stopping the guest", si.ssi_signo);
+				vm_request_stop(vm, 128 + (int)si.ssi_signo);
+			}
+		}
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	devices_stop(vm);
+	close(sfd);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	devices_destroy(vm);
+	free(vm->cpuid);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	if (vm->pio.name)
+		bus_destroy(&vm->pio);
+	if (vm->mmio.name)
+		bus_destroy(&vm->mmio);
+	vm->vcpus = NULL;
+	vm->cpuid = NULL;
+	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
+}
