@@ -1,0 +1,59 @@
+/* Guest memory: layout around the 32-bit hole and the bounds of every translation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "memory.h"
+
+static void small_ram_is_one_region(void **state)
+{
+	struct guest_mem m;
+
+	assert_int_equal(gmem_init(&m, 64 << 20), 0);
+	assert_int_equal(m.nr, 1);
+	assert_int_equal(gmem_low_end(&m), 64 << 20);
+	assert_non_null(gmem_ptr(&m, 0, 64 << 20));
+	assert_ptr_equal(gmem_ptr(&m, 0x1000, 8), m.r[0].host + 0x1000);
+	assert_null(gmem_ptr(&m, (64 << 20) - 4, 8)); /* straddles the end */
+	assert_null(gmem_ptr(&m, 64 << 20, 0));       /* a bare address past the end */
+	assert_null(gmem_ptr(&m, UINT64_MAX - 2, 8));  /* wraps */
+	assert_null(gmem_ptr(&m, 16, UINT64_MAX));
+	gmem_free(&m);
+}
+
+static void large_ram_skips_the_hole(void **state)
+{
+	struct guest_mem m;
+	uint64_t size = 5ULL << 30;
+
+	assert_int_equal(gmem_init(&m, size), 0);
+	assert_int_equal(m.nr, 2);
+	assert_int_equal(gmem_low_end(&m), MEM_HOLE_START);
+	assert_int_equal(m.r[1].gpa, MEM_HOLE_END);
+	assert_int_equal(m.r[0].size + m.r[1].size, size);
+	assert_null(gmem_ptr(&m, MEM_HOLE_START, 1));
+	assert_null(gmem_ptr(&m, MEM_HOLE_START - 4, 8)); /* no range spans two regions */
+	assert_ptr_equal(gmem_ptr(&m, MEM_HOLE_END, 4096), m.r[1].host);
+	assert_non_null(gmem_ptr(&m, MEM_HOLE_END + m.r[1].size - 8, 8));
+	assert_null(gmem_ptr(&m, MEM_HOLE_END + m.r[1].size - 8, 9));
+	gmem_free(&m);
+}
+
+static void zero_size_is_rejected(void **state)
+{
+	struct guest_mem m;
+
+	assert_int_equal(gmem_init(&m, 0), -22);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(small_ram_is_one_region),
+		cmocka_unit_test(large_ram_skips_the_hole),
+		cmocka_unit_test(zero_size_is_rejected),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
