@@ -37,4 +37,16 @@ int config_parse_size(const char *s, uint64_t *out);
 /* The text `vmm --help` prints. */
 const char *config_usage(void);
 
+/* One item of a device option's value, "key=value,key=value,word" (e.g. --serial file=PATH, later
+ * --disk path=x,readonly=on). */
+struct config_subopt {
+	const char *key;
+	const char *value; /* NULL for a bare word ("stdio"); "" for "key=" */
+};
+/* Splits s at commas (",," is a literal comma) and each item at its first '='. On success returns
+ * the number of items (>= 1) and sets *items to one allocation the caller frees with free(); the
+ * strings live inside it. -EINVAL for an empty item or key (this prints nothing: the caller names
+ * the option), -ENOMEM. */
+int config_subopts_split(const char *s, struct config_subopt **items);
+
 #endif

@@ -1,0 +1,638 @@
+/* Command line and config file: sizes, every option in both spellings, defaults, the file and its
+ * path rules, overrides, and one message (with FILE:LINE: where there is a file) for each error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- helpers ---- */
+
+struct fixture {
+	char dir[64];   /* a fresh mkdtemp directory per test */
+	char conf[128]; /* dir/vm.conf */
+	char err[8192]; /* what config_parse wrote to stderr */
+	struct vm_config cfg;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	strcpy(fx->dir, "/tmp/test_config.XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	snprintf(fx->conf, sizeof(fx->conf), "%s/vm.conf", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	config_free(&fx->cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd))
+		return -1;
+	free(fx);
+	return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Runs config_parse on a NULL-terminated argument list (argv[0] is added), capturing stderr in
+ * fx->err. The previous result is freed first, so a test may call it repeatedly. */
+static int parse_argv(struct fixture *fx, const char **args)
+{
+	char *argv[64] = { "vmm" };
+	char path[160];
+	int argc = 1, fd, saved, ret;
+	ssize_t n;
+
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	config_free(&fx->cfg);
+
+	snprintf(path, sizeof(path), "%s/stderr", fx->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	ret = config_parse(&fx->cfg, argc, argv);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	n = pread(fd, fx->err, sizeof(fx->err) - 1, 0);
+	assert_true(n >= 0);
+	fx->err[n] = '\0';
+	close(fd);
+	return ret;
+}
+
+#define PARSE(fx, ...) parse_argv(fx, (const char *[]){ __VA_ARGS__ __VA_OPT__(, ) NULL })
+
+/* Writes text to fx->conf and parses `--config fx->conf` plus the given arguments. */
+#define PARSE_CONF(fx, text, ...)                                                                  \
+	(write_file((fx)->conf, text), PARSE(fx, "--config", (fx)->conf, ##__VA_ARGS__))
+
+/* config_parse failed with -EINVAL and printed exactly one line containing want. */
+static void assert_error(struct fixture *fx, int ret, const char *want)
+{
+	char *nl;
+
+	assert_int_equal(ret, -EINVAL);
+	if (!strstr(fx->err, want))
+		fail_msg("stderr '%s' does not contain '%s'", fx->err, want);
+	assert_true(!strncmp(fx->err, "vmm: ", 5));
+	nl = strchr(fx->err, '\n');
+	assert_non_null(nl);
+	assert_string_equal(nl + 1, ""); /* one message */
+}
+
+/* Like assert_error, for a message that must start with "vmm: FILE:LINE: ". */
+static void assert_file_error(struct fixture *fx, int ret, unsigned line, const char *want)
+{
+	char prefix[200];
+
+	assert_error(fx, ret, want);
+	snprintf(prefix, sizeof(prefix), "vmm: %s:%u: ", fx->conf, line);
+	if (strncmp(fx->err, prefix, strlen(prefix)))
+		fail_msg("stderr '%s' does not start with '%s'", fx->err, prefix);
+}
+
+static void assert_ok(struct fixture *fx, int ret)
+{
+	if (ret)
+		fail_msg("config_parse returned %d: %s", ret, fx->err);
+	assert_string_equal(fx->err, "");
+}
+
+/* ---- sizes ---- */
+
+static void sizes_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		uint64_t v;
+	} good[] = {
+		{ "0", 0 },
+		{ "4096", 4096 },
+		{ "007", 7 },
+		{ "64K", 64 << 10 },
+		{ "64k", 64 << 10 },
+		{ "512M", 512ULL << 20 },
+		{ "512m", 512ULL << 20 },
+		{ "2G", 2ULL << 30 },
+		{ "1T", 1ULL << 40 },
+		{ "1t", 1ULL << 40 },
+		{ "2GiB", 2ULL << 30 },
+		{ "4KiB", 4096 },
+		{ "18446744073709551615", UINT64_MAX },
+		{ "16777215T", 16777215ULL << 40 },
+	};
+	static const char *const bad[] = {
+		"",   "-1",	"+1", " 1",   "1 ",   "1.5G", "M",    "1X",  "1KB", "1Gi", "1iB",
+		"0x10", "1GG", "1G ", "G1", "18446744073709551616", "16777216T",
+		"99999999999999999999K",
+	};
+	uint64_t v;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(good); i++) {
+		v = 12345;
+		if (config_parse_size(good[i].s, &v))
+			fail_msg("'%s' rejected", good[i].s);
+		assert_int_equal(v, good[i].v);
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		v = 12345;
+		if (config_parse_size(bad[i], &v) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_int_equal(v, 12345); /* untouched on error */
+	}
+}
+
+/* ---- the command line ---- */
+
+static void defaults(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_ok(fx, PARSE(fx, "--kernel", "bzImage"));
+	assert_string_equal(fx->cfg.kernel, "bzImage");
+	assert_null(fx->cfg.initrd);
+	assert_string_equal(fx->cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
+	assert_string_equal(fx->cfg.cmdline, "console=ttyS0");
+	assert_int_equal(fx->cfg.cpus, 1);
+	assert_int_equal(fx->cfg.memory, 512ULL << 20);
+	assert_int_equal(fx->cfg.serial, SERIAL_STDIO);
+	assert_null(fx->cfg.serial_path);
+	assert_int_equal(fx->cfg.timeout, 0);
+	assert_int_equal(fx->cfg.log_level, LOG_WARN);
+	assert_false(fx->cfg.help);
+	assert_false(fx->cfg.version);
+}
+
+/* Every value option, as `--opt VALUE` and as `--opt=VALUE`. */
+static void every_option_both_forms(void **state)
+{
+	struct fixture *fx = *state;
+
+	for (int eq = 0; eq < 2; eq++) {
+		const char *opts[][2] = {
+			{ "--kernel", "k/vmlinux" },   { "--initrd", "i.img" },
+			{ "--cmdline", "console=ttyS0 quiet" }, { "--cpus", "4" },
+			{ "--memory", "2G" },	       { "--serial", "file=out/con.log" },
+			{ "--timeout", "30" },	       { "--log-level", "debug" },
+		};
+		const char *args[2 * ARRAY_SIZE(opts) + 1];
+		char joined[ARRAY_SIZE(opts)][128];
+		unsigned n = 0;
+
+		for (unsigned i = 0; i < ARRAY_SIZE(opts); i++) {
+			if (eq) {
+				snprintf(joined[i], sizeof(joined[i]), "%s=%s", opts[i][0],
+					 opts[i][1]);
+				args[n++] = joined[i];
+			} else {
+				args[n++] = opts[i][0];
+				args[n++] = opts[i][1];
+			}
+		}
+		args[n] = NULL;
+		assert_ok(fx, parse_argv(fx, args));
+		assert_string_equal(fx->cfg.kernel, "k/vmlinux"); /* cwd-relative: kept as given */
+		assert_string_equal(fx->cfg.initrd, "i.img");
+		assert_string_equal(fx->cfg.cmdline, "console=ttyS0 quiet");
+		assert_int_equal(fx->cfg.cpus, 4);
+		assert_int_equal(fx->cfg.memory, 2ULL << 30);
+		assert_int_equal(fx->cfg.serial, SERIAL_FILE);
+		assert_string_equal(fx->cfg.serial_path, "out/con.log");
+		assert_int_equal(fx->cfg.timeout, 30);
+		assert_int_equal(fx->cfg.log_level, LOG_DEBUG);
+	}
+}
+
+static void values_and_ranges(void **state)
+{
+	struct fixture *fx = *state;
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} levels[] = { { "error", LOG_ERROR }, { "warn", LOG_WARN }, { "info", LOG_INFO },
+		       { "debug", LOG_DEBUG } };
+
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--cpus", "254", "--memory", "16M"));
+	assert_int_equal(fx->cfg.cpus, CONFIG_MAX_CPUS);
+	assert_int_equal(fx->cfg.memory, CONFIG_MIN_MEMORY);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--memory", "1T", "--memory=1099511627776"));
+	assert_int_equal(fx->cfg.memory, CONFIG_MAX_MEMORY);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--memory", "1048576k", "--timeout", "0"));
+	assert_int_equal(fx->cfg.memory, 1ULL << 30);
+	assert_int_equal(fx->cfg.timeout, 0);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--timeout", "4294967295"));
+	assert_int_equal(fx->cfg.timeout, UINT_MAX);
+
+	/* An empty kernel command line is allowed; the last of a repeated option wins. */
+	assert_ok(fx, PARSE(fx, "--kernel", "a", "--cmdline", "", "--kernel=b", "--cpus=3",
+			    "--cpus", "2"));
+	assert_string_equal(fx->cfg.cmdline, "");
+	assert_string_equal(fx->cfg.kernel, "b");
+	assert_int_equal(fx->cfg.cpus, 2);
+
+	for (unsigned i = 0; i < ARRAY_SIZE(levels); i++) {
+		assert_ok(fx, PARSE(fx, "--kernel", "k", "--log-level", levels[i].name));
+		assert_int_equal(fx->cfg.log_level, levels[i].level);
+	}
+
+	/* A value may begin with "--" when written with '=', or when it is no option's name. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--cmdline=--cpus", "--initrd", "--x"));
+	assert_string_equal(fx->cfg.cmdline, "--cpus");
+	assert_string_equal(fx->cfg.initrd, "--x");
+	assert_ok(fx, PARSE(fx, "--kernel", "/abs/bzImage", "--cmdline", "a=b c=d,e"));
+	assert_string_equal(fx->cfg.kernel, "/abs/bzImage");
+	assert_string_equal(fx->cfg.cmdline, "a=b c=d,e");
+}
+
+static void serial_modes(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--serial", "none"));
+	assert_int_equal(fx->cfg.serial, SERIAL_NONE);
+	assert_null(fx->cfg.serial_path);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--serial=file=/var/log/a,,b.log"));
+	assert_int_equal(fx->cfg.serial, SERIAL_FILE);
+	assert_string_equal(fx->cfg.serial_path, "/var/log/a,b.log");
+	/* Switching away from a file forgets the path. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--serial", "file=x", "--serial", "stdio"));
+	assert_int_equal(fx->cfg.serial, SERIAL_STDIO);
+	assert_null(fx->cfg.serial_path);
+
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "tty"),
+		     "vmm: --serial 'tty': unknown serial mode: use stdio, file=PATH or none");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file"), "needs a path: file=PATH");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file="), "needs a path");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio,none"),
+		     "unknown serial mode");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio=1"), "unknown serial mode");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file=a,"), "unknown serial mode");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file=a,readonly=on"),
+		     "unknown serial mode");
+}
+
+static void help_and_version(void **state)
+{
+	struct fixture *fx = *state;
+
+	/* No kernel needed, and other values are not checked. */
+	assert_ok(fx, PARSE(fx, "--help"));
+	assert_true(fx->cfg.help);
+	assert_ok(fx, PARSE(fx, "--version"));
+	assert_true(fx->cfg.version);
+	assert_false(fx->cfg.help);
+	assert_ok(fx, PARSE(fx, "--cpus", "0", "--config", "/nonexistent.conf", "--help"));
+	assert_true(fx->cfg.help);
+	/* Unknown options still are errors. */
+	assert_error(fx, PARSE(fx, "--help", "--frobnicate"), "unknown option '--frobnicate'");
+	assert_error(fx, PARSE(fx, "--help=yes"), "vmm: option '--help' takes no value");
+	assert_error(fx, PARSE(fx, "--version=1"), "option '--version' takes no value");
+}
+
+static void usage_text(void **state)
+{
+	const char *u = config_usage();
+	static const char *const want[] = {
+		"Usage: vmm",	     "--config FILE",  "--kernel FILE", "--initrd FILE",
+		"--cmdline STR",     "--cpus N",       "--memory SIZE", "--serial MODE",
+		"--timeout SECONDS", "--log-level LEVEL", "--help",	    "--version",
+		"\"console=ttyS0\"", "1..254",	       "default: 512M", "default: warn",
+		"default: stdio",    "16M..1T",	       "Exit status:",	"124",
+		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A sends Ctrl-A",
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
+		if (!strstr(u, want[i]))
+			fail_msg("usage lacks '%s'", want[i]);
+	}
+	for (const char *line = u; *line; line = strchr(line, '\n') + 1)
+		assert_true(strchr(line, '\n') - line <= 80);
+}
+
+static void command_line_errors(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--foo"),
+		     "vmm: unknown option '--foo' (see vmm --help)");
+	assert_error(fx, PARSE(fx, "--foo=bar"), "vmm: unknown option '--foo' (see vmm --help)");
+	assert_error(fx, PARSE(fx, "-h"), "unknown option '-h'");
+	assert_error(fx, PARSE(fx, "--"), "unknown option '--'");
+	/* No abbreviations. */
+	assert_error(fx, PARSE(fx, "--kern", "k"), "unknown option '--kern'");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "extra"), "unexpected argument 'extra'");
+	assert_error(fx, PARSE(fx, "bzImage"), "unexpected argument 'bzImage'");
+	assert_error(fx, PARSE(fx, "--kernel"), "vmm: option '--kernel' needs a value");
+	assert_error(fx, PARSE(fx, "--kernel", "--cpus", "2"), "option '--kernel' needs a value");
+	assert_error(fx, PARSE(fx, "--kernel="), "option '--kernel' needs a value");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--initrd", ""),
+		     "option '--initrd' needs a value");
+	assert_error(fx, PARSE(fx, "--config"), "option '--config' needs a value");
+	assert_error(fx, PARSE(fx, "--config="), "option '--config' needs a value");
+	assert_error(fx, PARSE(fx),
+		     "vmm: no kernel given: use --kernel FILE or kernel = FILE in [vm]");
+	assert_error(fx, PARSE(fx, "--cpus", "2"), "no kernel given");
+
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--cpus", "two"),
+		     "vmm: --cpus 'two': not a number");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--cpus", "-1"), "--cpus '-1': not a number");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--cpus", "0"),
+		     "vmm: --cpus '0': out of range: must be 1..254");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--cpus", "255"),
+		     "out of range: must be 1..254");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--cpus", "99999999999"), "must be 1..254");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--memory", "lots"),
+		     "vmm: --memory 'lots': not a size");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--memory", "-512M"), "not a size");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--memory", "8M"),
+		     "vmm: --memory '8M': out of range: must be 16M..1T");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--memory", "2T"), "must be 16M..1T");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--memory", "99999999999999999999"),
+		     "must be 16M..1T");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--memory", "16777217"),
+		     "'16777217': not a multiple of 4K");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--timeout", "1m"),
+		     "--timeout '1m': not a whole number of seconds");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--timeout", "4294967296"),
+		     "out of range: must be 0..4294967295");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--log-level", "verbose"),
+		     "--log-level 'verbose': unknown log level: use error, warn, info or debug");
+}
+
+/* ---- the config file ---- */
+
+static void config_file_values_and_paths(void **state)
+{
+	struct fixture *fx = *state;
+	char want[200];
+
+	assert_ok(fx, PARSE_CONF(fx, "; a comment\n"
+				     "# another\n"
+				     "\n"
+				     "[vm]\n"
+				     "kernel = vmlinuz\n"
+				     "  initrd=sub/initrd.img   ; inline comment\n"
+				     "\tcmdline = console=ttyS0 root=/dev/vda rw\n"
+				     "cpus = 2\n"
+				     "memory = 1G\n"
+				     "serial = file=console.log\n"
+				     "timeout = 60\n"
+				     "log-level = info\n"));
+	snprintf(want, sizeof(want), "%s/vmlinuz", fx->dir);
+	assert_string_equal(fx->cfg.kernel, want);
+	snprintf(want, sizeof(want), "%s/sub/initrd.img", fx->dir);
+	assert_string_equal(fx->cfg.initrd, want);
+	assert_string_equal(fx->cfg.cmdline, "console=ttyS0 root=/dev/vda rw");
+	assert_int_equal(fx->cfg.cpus, 2);
+	assert_int_equal(fx->cfg.memory, 1ULL << 30);
+	assert_int_equal(fx->cfg.serial, SERIAL_FILE);
+	snprintf(want, sizeof(want), "%s/console.log", fx->dir);
+	assert_string_equal(fx->cfg.serial_path, want);
+	assert_int_equal(fx->cfg.timeout, 60);
+	assert_int_equal(fx->cfg.log_level, LOG_INFO);
+
+	/* Absolute paths stay; CRLF line ends and a BOM are fine; values may be empty when
+	 * allowed; unset keys keep their defaults. */
+	assert_ok(fx, PARSE_CONF(fx, "\xef\xbb\xbf[vm]\r\nkernel = /boot/vmlinuz\r\n"
+				     "cmdline =\r\n"));
+	assert_string_equal(fx->cfg.kernel, "/boot/vmlinuz");
+	assert_string_equal(fx->cfg.cmdline, "");
+	assert_null(fx->cfg.initrd);
+	assert_int_equal(fx->cfg.cpus, 1);
+	assert_int_equal(fx->cfg.memory, CONFIG_DEFAULT_MEMORY);
+}
+
+static void config_file_relative_to_cwd(void **state)
+{
+	struct fixture *fx = *state;
+	char cwd[PATH_MAX];
+
+	/* Named without a directory, the file's directory is the working directory: paths in it
+	 * are kept as written. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(fx->dir), 0);
+	write_file("vm.conf", "[vm]\nkernel = ../build/guest/vmlinuz\nserial = file=log\n");
+	assert_ok(fx, PARSE(fx, "--config=vm.conf"));
+	assert_int_equal(chdir(cwd), 0);
+	assert_string_equal(fx->cfg.kernel, "../build/guest/vmlinuz");
+	assert_string_equal(fx->cfg.serial_path, "log");
+}
+
+static void command_line_overrides_file(void **state)
+{
+	struct fixture *fx = *state;
+	char want[200];
+
+	write_file(fx->conf, "[vm]\n"
+			     "kernel = vmlinuz\n"
+			     "initrd = initrd.img\n"
+			     "cpus = 2\n"
+			     "memory = 1G\n"
+			     "serial = none\n"
+			     "cmdline = from-file\n");
+	/* Before or after --config, the command line wins; its paths are cwd-relative. */
+	assert_ok(fx, PARSE(fx, "--cpus", "4", "--config", fx->conf, "--kernel=bz", "--serial",
+			    "file=out.log"));
+	assert_int_equal(fx->cfg.cpus, 4);
+	assert_string_equal(fx->cfg.kernel, "bz");
+	assert_int_equal(fx->cfg.serial, SERIAL_FILE);
+	assert_string_equal(fx->cfg.serial_path, "out.log");
+	snprintf(want, sizeof(want), "%s/initrd.img", fx->dir);
+	assert_string_equal(fx->cfg.initrd, want); /* not overridden: from the file */
+	assert_int_equal(fx->cfg.memory, 1ULL << 30);
+	assert_string_equal(fx->cfg.cmdline, "from-file");
+
+	/* A bad file is reported even if the command line would override the key. */
+	write_file(fx->conf, "[vm]\nkernel = k\ncpus = 0\n");
+	assert_file_error(fx, PARSE(fx, "--config", fx->conf, "--cpus", "2"), 3,
+			  "cpus '0': out of range: must be 1..254");
+}
+
+static void config_file_errors(void **state)
+{
+	struct fixture *fx = *state;
+	char want[200];
+
+	/* Missing, unreadable. */
+	snprintf(want, sizeof(want), "vmm: cannot read config file '%s/nope.conf': No such file",
+		 fx->dir);
+	snprintf(fx->conf, sizeof(fx->conf), "%s/nope.conf", fx->dir);
+	assert_error(fx, PARSE(fx, "--config", fx->conf), want);
+	snprintf(want, sizeof(want), "vmm: cannot read config file '%s': Is a directory", fx->dir);
+	assert_error(fx, PARSE(fx, "--config", fx->dir), want);
+	snprintf(fx->conf, sizeof(fx->conf), "%s/vm.conf", fx->dir);
+	if (geteuid() != 0) {
+		write_file(fx->conf, "[vm]\nkernel = k\n");
+		assert_int_equal(chmod(fx->conf, 0), 0);
+		assert_error(fx, PARSE(fx, "--config", fx->conf), "Permission denied");
+	}
+	unlink(fx->conf);
+
+	/* Malformed lines, at the right line, and the first error wins. */
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\nthis is not ini\ncpus = x\n"), 3,
+			  "malformed line: expected 'key = value' or '[section]'");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[vm\n"), 3, "malformed line");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus"), 3, "malformed line");
+	/* An indented line is no continuation of the value above it. */
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\ncmdline = a\n   b\nkernel = k\n"), 3,
+			  "malformed line");
+
+	/* Sections and keys. */
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\n[disk]\npath = x\n"), 4,
+			  "unknown section [disk] (known: [vm])");
+	assert_file_error(fx, PARSE_CONF(fx, "\n[vm]\n[extra]\n"), 3, "unknown section [extra]");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus = 2\nfoo = 1\n"), 4,
+			  "unknown key 'foo' in [vm]");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nKernel = k\n"), 2, "unknown key 'Kernel'");
+	assert_file_error(fx, PARSE_CONF(fx, "kernel = k\n[vm]\n"), 1,
+			  "key 'kernel' is outside any section: put it under [vm]");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus = 2\ncpus = 3\n"), 4,
+			  "duplicate key 'cpus' (first set on line 3)");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\ncpus = 2\n[vm]\nkernel = k\n"), 3,
+			  "second [vm] section (the first is on line 1)");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nconfig = other.conf\n"), 2,
+			  "'config' is a command-line option, not a config file key");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nhelp = 1\n"), 2,
+			  "'help' is a command-line option");
+
+	/* Values, named with the file and line. */
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\nmemory = 12Q\n"), 3,
+			  "memory '12Q': not a size");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\nserial = tty\n"), 4,
+			  "serial 'tty': unknown serial mode");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nlog-level = loud\n"), 2,
+			  "log-level 'loud': unknown log level");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\ntimeout = -1\n"), 2,
+			  "timeout '-1': not a whole number of seconds");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel =\n"), 2, "key 'kernel' needs a value");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\n= 3\n"), 2, "unknown key ''");
+
+	/* Lines inih would cut short or misread. */
+	{
+		char text[400];
+
+		snprintf(text, sizeof(text), "[vm]\nkernel = k\ncmdline = %0250d\n", 0);
+		assert_file_error(fx, PARSE_CONF(fx, text), 3, "line longer than 197 characters");
+		/* The longest line that fits. */
+		snprintf(text, sizeof(text), "[vm]\nkernel = k\ncmdline = %0187d\n", 0);
+		assert_ok(fx, PARSE_CONF(fx, text));
+		assert_int_equal(strlen(fx->cfg.cmdline), 187);
+	}
+	{
+		FILE *f = fopen(fx->conf, "w");
+
+		assert_non_null(f);
+		assert_int_equal(fwrite("[vm]\nkernel = k\0x\n", 1, 19, f), 19);
+		fclose(f);
+	}
+	assert_file_error(fx, PARSE(fx, "--config", fx->conf), 2, "NUL byte");
+
+	/* An empty file is fine, but still names no kernel. */
+	assert_error(fx, PARSE_CONF(fx, ""), "no kernel given");
+	assert_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n", "--config", fx->conf),
+		     "option '--config' given twice");
+}
+
+/* ---- sub-options ---- */
+
+static void subopts_split(void **state)
+{
+	struct config_subopt *it;
+	int n;
+
+	n = config_subopts_split("path=disk.img,readonly=on,direct", &it);
+	assert_int_equal(n, 3);
+	assert_string_equal(it[0].key, "path");
+	assert_string_equal(it[0].value, "disk.img");
+	assert_string_equal(it[1].key, "readonly");
+	assert_string_equal(it[1].value, "on");
+	assert_string_equal(it[2].key, "direct");
+	assert_null(it[2].value);
+	free(it);
+
+	n = config_subopts_split("path=a,,b=c,,,x=", &it);
+	assert_int_equal(n, 2);
+	assert_string_equal(it[0].key, "path");
+	assert_string_equal(it[0].value, "a,b=c,");
+	assert_string_equal(it[1].key, "x");
+	assert_string_equal(it[1].value, "");
+	free(it);
+
+	n = config_subopts_split("stdio", &it);
+	assert_int_equal(n, 1);
+	assert_string_equal(it[0].key, "stdio");
+	assert_null(it[0].value);
+	free(it);
+
+	assert_int_equal(config_subopts_split("", &it), -EINVAL);
+	assert_int_equal(config_subopts_split("a=1,", &it), -EINVAL);
+	assert_int_equal(config_subopts_split(",a=1", &it), -EINVAL);
+	assert_int_equal(config_subopts_split("a=1,,,", &it), -EINVAL);
+	assert_int_equal(config_subopts_split("=x", &it), -EINVAL);
+	assert_int_equal(config_subopts_split("a,=x", &it), -EINVAL);
+}
+
+static void free_is_idempotent(void **state)
+{
+	struct vm_config cfg = { 0 };
+
+	config_free(&cfg);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sizes_parse),
+		cmocka_unit_test_setup_teardown(defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(every_option_both_forms, setup, teardown),
+		cmocka_unit_test_setup_teardown(values_and_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(serial_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(help_and_version, setup, teardown),
+		cmocka_unit_test(usage_text),
+		cmocka_unit_test_setup_teardown(command_line_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_file_values_and_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_file_relative_to_cwd, setup, teardown),
+		cmocka_unit_test_setup_teardown(command_line_overrides_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_file_errors, setup, teardown),
+		cmocka_unit_test(subopts_split),
+		cmocka_unit_test(free_is_idempotent),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

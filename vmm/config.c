@@ -1,0 +1,748 @@
+/* The VM description, from the command line and an INI config file.
+ *
+ * Both spellings of an option go through one table: `--cpus 4` on the command line is `cpus = 4` in
+ * the [vm] section, and both end in the same setter. The setter gets a config_src saying where the
+ * value came from, which names it in messages and anchors relative paths.
+ *
+ * Device options (later: `--disk path=x,readonly=on`, one device per `[disk]` section) follow the
+ * same pattern one level down: a key table for the device, a sections[] entry whose begin() appends
+ * a device to the config, and a `--disk` option whose setter calls begin() and then feeds each item
+ * of config_subopts_split() through the same key table. The file reader below tells the handler
+ * when a section starts, which inih itself does not, so two `[disk]` sections are two devices.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
+
+/* Where a value came from. */
+struct config_src {
+	const char *file; /* the config file as given; NULL for the command line */
+	const char *dir;  /* its directory; NULL: relative paths are kept as given (cwd-relative) */
+	unsigned line;
+	const char *name; /* the option or key, without dashes */
+};
+
+enum {
+	OPT_FLAG = 1 << 0,      /* takes no value */
+	OPT_ARGV_ONLY = 1 << 1, /* not a config file key */
+	OPT_EMPTY_OK = 1 << 2,  /* "" means something (an empty kernel command line) */
+};
+
+struct config_option {
+	const char *name;
+	unsigned flags;
+	int (*set)(struct vm_config *cfg, const struct config_src *src, const char *value);
+};
+
+static void src_error(const struct config_src *src, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void src_error(const struct config_src *src, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (src->file)
+		log_error("%s:%u: %s", src->file, src->line, msg);
+	else
+		log_error("%s", msg);
+}
+
+/* "--cpus '0': why" on the command line, "vm.conf:3: cpus '0': why" in a file. */
+static int bad_value(const struct config_src *src, const char *value, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int bad_value(const struct config_src *src, const char *value, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	src_error(src, "%s%s '%s': %s", src->file ? "" : "--", src->name, value, why);
+	return -EINVAL;
+}
+
+static int replace_string(char **field, char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	free(*field);
+	*field = s;
+	return 0;
+}
+
+/* A config file usually sits next to the images it names, so its relative paths are taken from
+ * its directory: the layout then works from any working directory. */
+static int resolve_path(const struct config_src *src, const char *path, char **out)
+{
+	size_t n;
+
+	if (!src->dir || path[0] == '/') {
+		*out = strdup(path);
+		return *out ? 0 : -ENOMEM;
+	}
+	n = strlen(src->dir);
+	if (asprintf(out, "%s%s%s", src->dir, n && src->dir[n - 1] == '/' ? "" : "/", path) < 0) {
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int set_path(char **field, const struct config_src *src, const char *value)
+{
+	char *path;
+	int ret = resolve_path(src, value, &path);
+
+	return ret ? ret : replace_string(field, path);
+}
+
+/* Plain decimal: strtoul would also take a sign, blanks and hex. -EINVAL or -ERANGE. */
+static int parse_uint(const char *s, unsigned *out)
+{
+	unsigned long long v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > UINT_MAX)
+			v = UINT_MAX + 1ULL; /* saturate, but keep checking the syntax */
+	}
+	if (v > UINT_MAX)
+		return -ERANGE;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Digits, then an optional K/M/G/T (either case, powers of 1024) and an optional "iB" after it.
+ * -EINVAL for anything else, -ERANGE if it does not fit in 64 bits. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	static const char suffixes[] = "KMGT";
+	const char *p = s, *suffix;
+	uint64_t v = 0;
+	unsigned shift = 0;
+	int overflow = 0;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			overflow = 1;
+		v = v * 10 + d;
+	}
+	if (*p && (suffix = strchr(suffixes, toupper((unsigned char)*p)))) {
+		shift = 10 * (unsigned)(suffix - suffixes + 1);
+		p++;
+		if (!strcmp(p, "iB"))
+			p += 2;
+	}
+	if (*p)
+		return -EINVAL;
+	if (overflow || v > UINT64_MAX >> shift)
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	return parse_size(s, out) ? -EINVAL : 0;
+}
+
+/* The shortest exact spelling: 16M, 1T, 4097. */
+static const char *size_str(uint64_t v, char buf[32])
+{
+	static const char suffixes[] = "KMGT";
+
+	for (int i = 4; i >= 1; i--) {
+		if (v && !(v & ((1ULL << (10 * i)) - 1))) {
+			unsigned long long n = v >> (10 * i);
+
+			snprintf(buf, 32, "%llu%c", n, suffixes[i - 1]);
+			return buf;
+		}
+	}
+	snprintf(buf, 32, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static int set_kernel(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_path(&cfg->kernel, src, value);
+}
+
+static int set_initrd(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_path(&cfg->initrd, src, value);
+}
+
+static int set_cmdline(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return replace_string(&cfg->cmdline, strdup(value));
+}
+
+static int set_cpus(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	unsigned n;
+	int ret = parse_uint(value, &n);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a number");
+	if (ret || n < 1 || n > CONFIG_MAX_CPUS)
+		return bad_value(src, value, "out of range: must be 1..%d", CONFIG_MAX_CPUS);
+	cfg->cpus = n;
+	return 0;
+}
+
+static int set_memory(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	char lo[32], hi[32];
+	uint64_t size;
+	int ret = parse_size(value, &size);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value,
+				 "not a size: use bytes, or a number with a K, M, G or T suffix");
+	if (ret || size < CONFIG_MIN_MEMORY || size > CONFIG_MAX_MEMORY)
+		return bad_value(src, value, "out of range: must be %s..%s",
+				 size_str(CONFIG_MIN_MEMORY, lo), size_str(CONFIG_MAX_MEMORY, hi));
+	/* KVM maps memory in whole pages. */
+	if (size & 4095)
+		return bad_value(src, value, "not a multiple of 4K");
+	cfg->memory = size;
+	return 0;
+}
+
+static int set_serial(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	struct config_subopt *it;
+	char *path = NULL;
+	int n, ret = 0;
+
+	n = config_subopts_split(value, &it);
+	if (n == -ENOMEM)
+		return n;
+	if (n == 1 && !it[0].value && !strcmp(it[0].key, "stdio")) {
+		cfg->serial = SERIAL_STDIO;
+	} else if (n == 1 && !it[0].value && !strcmp(it[0].key, "none")) {
+		cfg->serial = SERIAL_NONE;
+	} else if (n == 1 && !strcmp(it[0].key, "file") && it[0].value && it[0].value[0]) {
+		ret = resolve_path(src, it[0].value, &path);
+		if (!ret)
+			cfg->serial = SERIAL_FILE;
+	} else if (n == 1 && !strcmp(it[0].key, "file")) {
+		ret = bad_value(src, value, "needs a path: file=PATH");
+	} else {
+		ret = bad_value(src, value, "unknown serial mode: use stdio, file=PATH or none");
+	}
+	if (n > 0)
+		free(it);
+	if (!ret) {
+		free(cfg->serial_path);
+		cfg->serial_path = path; /* NULL unless SERIAL_FILE */
+	}
+	return ret;
+}
+
+static int set_timeout(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = parse_uint(value, &cfg->timeout);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a whole number of seconds");
+	if (ret)
+		return bad_value(src, value, "out of range: must be 0..%u", UINT_MAX);
+	return 0;
+}
+
+static int set_log_level(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	if (log_parse_level(value, &cfg->log_level))
+		return bad_value(src, value, "unknown log level: use error, warn, info or debug");
+	return 0;
+}
+
+static int set_help(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	cfg->help = true;
+	return 0;
+}
+
+static int set_version(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	cfg->version = true;
+	return 0;
+}
+
+/* --config is read before every other option, so it has no setter. */
+static const struct config_option vm_options[] = {
+	{ "config", OPT_ARGV_ONLY, NULL },
+	{ "kernel", 0, set_kernel },
+	{ "initrd", 0, set_initrd },
+	{ "cmdline", OPT_EMPTY_OK, set_cmdline },
+	{ "cpus", 0, set_cpus },
+	{ "memory", 0, set_memory },
+	{ "serial", 0, set_serial },
+	{ "timeout", 0, set_timeout },
+	{ "log-level", 0, set_log_level },
+	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
+	{ "version", OPT_FLAG | OPT_ARGV_ONLY, set_version },
+};
+
+struct config_section {
+	const char *name;
+	const struct config_option *keys;
+	unsigned nkeys;
+	bool repeatable;                         /* each section is one more device */
+	int (*begin)(struct vm_config *cfg); /* a new section starts: e.g. append a device */
+};
+
+static const struct config_section sections[] = {
+	{ "vm", vm_options, ARRAY_SIZE(vm_options), false, NULL },
+};
+
+#define MAX_SECTION_KEYS 32
+_Static_assert(ARRAY_SIZE(vm_options) <= MAX_SECTION_KEYS, "raise MAX_SECTION_KEYS");
+
+static const struct config_option *find_option(const struct config_option *opts, unsigned n,
+					       const char *name, size_t len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (strlen(opts[i].name) == len && !memcmp(opts[i].name, name, len))
+			return &opts[i];
+	}
+	return NULL;
+}
+
+static int apply_option(struct vm_config *cfg, const struct config_option *opt,
+			const struct config_src *src, const char *value)
+{
+	if (!*value && !(opt->flags & OPT_EMPTY_OK)) {
+		if (src->file)
+			src_error(src, "key '%s' needs a value", opt->name);
+		else
+			src_error(src, "option '--%s' needs a value", opt->name);
+		return -EINVAL;
+	}
+	return opt->set(cfg, src, value);
+}
+
+/* ---- The config file ---- */
+
+struct file_ctx {
+	struct vm_config *cfg;
+	FILE *f;
+	char *buf; /* getline's */
+	size_t cap;
+	struct config_src src;
+	const struct config_section *section; /* NULL before the first header */
+	unsigned section_line[ARRAY_SIZE(sections)];
+	unsigned key_line[MAX_SECTION_KEYS]; /* where each key of this section was set */
+	bool pending; /* the last line served must produce a handler call */
+	int err;      /* the first error, already reported: read no further */
+	int read_errno;
+};
+
+static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
+{
+	const struct config_section *s = NULL;
+	unsigned i;
+
+	for (i = 0; i < ARRAY_SIZE(sections); i++) {
+		if (strlen(sections[i].name) == len && !memcmp(sections[i].name, name, len)) {
+			s = &sections[i];
+			break;
+		}
+	}
+	if (!s) {
+		src_error(&ctx->src, "unknown section [%.*s] (known: [vm])", (int)len, name);
+		return -EINVAL;
+	}
+	if (!s->repeatable && ctx->section_line[i]) {
+		src_error(&ctx->src, "second [%s] section (the first is on line %u)", s->name,
+			  ctx->section_line[i]);
+		return -EINVAL;
+	}
+	ctx->section_line[i] = ctx->src.line;
+	ctx->section = s;
+	memset(ctx->key_line, 0, sizeof(ctx->key_line));
+	return s->begin ? s->begin(ctx->cfg) : 0;
+}
+
+/* inih reads through this so that we see every line: it counts lines for messages, reports
+ * section starts (inih only calls the handler for keys), catches lines inih would silently cut at
+ * its compiled-in 200-byte buffer, and notices lines inih skips as malformed (a key line that
+ * produced no handler call), so parsing stops at the first error with the right line. */
+static char *file_reader(char *str, int num, void *stream)
+{
+	struct file_ctx *ctx = stream;
+	size_t len;
+	ssize_t n;
+	char *line;
+
+	if (ctx->pending) {
+		ctx->pending = false;
+		src_error(&ctx->src, "malformed line: expected 'key = value' or '[section]'");
+		ctx->err = -EINVAL;
+	}
+	if (ctx->err)
+		return NULL;
+	errno = 0;
+	n = getline(&ctx->buf, &ctx->cap, ctx->f);
+	if (n < 0) {
+		if (ferror(ctx->f)) {
+			ctx->read_errno = errno ? errno : EIO;
+			ctx->err = -EINVAL;
+		}
+		return NULL;
+	}
+	ctx->src.line++;
+	line = ctx->buf;
+	len = (size_t)n;
+	if (ctx->src.line == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) {
+		line += 3;
+		len -= 3;
+	}
+	/* Without its indentation, inih cannot take an indented line for the continuation of the
+	 * previous value: indenting keys under a section is just layout. */
+	while (len && (*line == ' ' || *line == '\t')) {
+		line++;
+		len--;
+	}
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (memchr(line, '\0', len)) {
+		src_error(&ctx->src, "line contains a NUL byte");
+		ctx->err = -EINVAL;
+		return NULL;
+	}
+	/* inih wants room for "\r\n\0" after the text. */
+	if (num < 3 || len > (size_t)num - 3) {
+		src_error(&ctx->src, "line longer than %d characters", num - 3);
+		ctx->err = -EINVAL;
+		return NULL;
+	}
+	memcpy(str, line, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+
+	if (!len || line[0] == ';' || line[0] == '#')
+		return str;
+	if (line[0] == '[') {
+		char *end = memchr(line, ']', len);
+
+		if (!end) {
+			ctx->pending = true; /* inih rejects it: reported as malformed */
+			return str;
+		}
+		if ((ctx->err = section_begin(ctx, line + 1, (size_t)(end - line - 1))))
+			return NULL;
+		return str;
+	}
+	ctx->pending = true;
+	return str;
+}
+
+static int file_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct file_ctx *ctx = user;
+	const struct config_option *opt;
+	unsigned i;
+
+	ctx->pending = false;
+	if (ctx->err)
+		return 0;
+	ctx->src.name = name;
+	if (!ctx->section) {
+		src_error(&ctx->src, "key '%s' is outside any section: put it under [vm]", name);
+		goto fail;
+	}
+	opt = find_option(ctx->section->keys, ctx->section->nkeys, name, strlen(name));
+	if (!opt) {
+		src_error(&ctx->src, "unknown key '%s' in [%s]", name, ctx->section->name);
+		goto fail;
+	}
+	if (opt->flags & OPT_ARGV_ONLY) {
+		src_error(&ctx->src, "'%s' is a command-line option, not a config file key", name);
+		goto fail;
+	}
+	i = (unsigned)(opt - ctx->section->keys);
+	if (ctx->key_line[i]) {
+		src_error(&ctx->src, "duplicate key '%s' (first set on line %u)", name,
+			  ctx->key_line[i]);
+		goto fail;
+	}
+	ctx->key_line[i] = ctx->src.line;
+	if ((ctx->err = apply_option(ctx->cfg, opt, &ctx->src, value)))
+		return 0;
+	return 1;
+fail:
+	ctx->err = -EINVAL;
+	return 0;
+}
+
+static int config_load_file(struct vm_config *cfg, const char *path)
+{
+	struct file_ctx ctx = { .cfg = cfg, .src = { .file = path } };
+	const char *slash = strrchr(path, '/');
+	char *dir = NULL;
+	int ret;
+
+	/* No slash: the file is in the working directory, and so are its relative paths. */
+	if (slash && !(dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))))
+		return -ENOMEM;
+	ctx.src.dir = dir;
+	ctx.f = fopen(path, "r");
+	if (!ctx.f) {
+		log_error("cannot read config file '%s': %s", path, strerror(errno));
+		free(dir);
+		return -EINVAL;
+	}
+	ret = ini_parse_stream(file_reader, &ctx, file_handler, &ctx);
+	if (ctx.read_errno) {
+		log_error("cannot read config file '%s': %s", path, strerror(ctx.read_errno));
+		ret = -EINVAL;
+	} else if (ctx.err) {
+		ret = ctx.err;
+	} else if (ret > 0) {
+		/* The reader should have caught it first; name the line all the same. */
+		log_error("%s:%d: malformed line", path, ret);
+		ret = -EINVAL;
+	} else if (ret < 0) {
+		ret = -ENOMEM;
+	}
+	fclose(ctx.f);
+	free(ctx.buf);
+	free(dir);
+	return ret;
+}
+
+/* ---- The command line ---- */
+
+/* `--name` or `--name=...` naming a known option. */
+static const struct config_option *argv_option(const char *arg)
+{
+	size_t len;
+
+	if (strncmp(arg, "--", 2))
+		return NULL;
+	arg += 2;
+	len = strcspn(arg, "=");
+	return find_option(vm_options, ARRAY_SIZE(vm_options), arg, len);
+}
+
+/* The option at argv[*i], with its value (NULL for a flag); advances *i past both. */
+static int next_option(int argc, char **argv, int *i, const struct config_option **opt,
+		       const char **value)
+{
+	const char *arg = argv[*i], *eq;
+
+	if (arg[0] != '-' || !arg[1]) {
+		log_error("unexpected argument '%s': vmm takes only options (see vmm --help)", arg);
+		return -EINVAL;
+	}
+	*opt = argv_option(arg);
+	if (!*opt) {
+		log_error("unknown option '%.*s' (see vmm --help)", (int)strcspn(arg, "="), arg);
+		return -EINVAL;
+	}
+	(*i)++;
+	eq = strchr(arg, '=');
+	if ((*opt)->flags & OPT_FLAG) {
+		if (eq) {
+			log_error("option '--%s' takes no value", (*opt)->name);
+			return -EINVAL;
+		}
+		*value = NULL;
+		return 0;
+	}
+	if (eq) {
+		*value = eq + 1;
+		return 0;
+	}
+	/* `--kernel --cpus 2` is a forgotten value, not a kernel named "--cpus"; a value that
+	 * really starts with the name of an option can be written --kernel=--cpus. */
+	if (*i >= argc || argv_option(argv[*i])) {
+		log_error("option '--%s' needs a value", (*opt)->name);
+		return -EINVAL;
+	}
+	*value = argv[(*i)++];
+	return 0;
+}
+
+int config_parse(struct vm_config *cfg, int argc, char **argv)
+{
+	const struct config_option *opt;
+	const char *config = NULL, *value;
+	int i, ret = 0;
+
+	*cfg = (struct vm_config){
+		.cpus = 1,
+		.memory = CONFIG_DEFAULT_MEMORY,
+		.serial = SERIAL_STDIO,
+		.log_level = LOG_WARN,
+	};
+
+	/* Check the whole command line and find --config first: the file is read before the other
+	 * options, so that they override it wherever they stand. */
+	for (i = 1; i < argc;) {
+		if ((ret = next_option(argc, argv, &i, &opt, &value)))
+			return ret;
+		if (opt == &vm_options[0]) {
+			if (config) {
+				log_error("option '--config' given twice");
+				return -EINVAL;
+			}
+			if (!*value) {
+				log_error("option '--config' needs a value");
+				return -EINVAL;
+			}
+			config = value;
+		} else if (opt->flags & OPT_FLAG) {
+			opt->set(cfg, NULL, NULL);
+		}
+	}
+	/* main prints the help or version and exits 0: nothing else is read or checked. */
+	if (cfg->help || cfg->version)
+		return 0;
+	if (config && (ret = config_load_file(cfg, config)))
+		goto out;
+	for (i = 1; i < argc;) {
+		struct config_src src = { 0 };
+
+		/* Cannot fail: checked above. */
+		if ((ret = next_option(argc, argv, &i, &opt, &value)))
+			return ret;
+		if (!opt->set || (opt->flags & OPT_FLAG))
+			continue;
+		src.name = opt->name;
+		if ((ret = apply_option(cfg, opt, &src, value)))
+			goto out;
+	}
+	if (!cfg->kernel) {
+		log_error("no kernel given: use --kernel FILE or kernel = FILE in [vm]");
+		return -EINVAL;
+	}
+	if (!cfg->cmdline)
+		ret = replace_string(&cfg->cmdline, strdup(CONFIG_DEFAULT_CMDLINE));
+out:
+	if (ret == -ENOMEM)
+		log_error("out of memory");
+	return ret;
+}
+
+void config_free(struct vm_config *cfg)
+{
+	free(cfg->kernel);
+	free(cfg->initrd);
+	free(cfg->cmdline);
+	free(cfg->serial_path);
+	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = NULL;
+}
+
+int config_subopts_split(const char *s, struct config_subopt **items)
+{
+	size_t len = strlen(s), max = 1;
+	struct config_subopt *it;
+	char *w;
+	int n = 0;
+
+	for (const char *p = s; *p; p++)
+		max += *p == ',';
+	/* One block: the items, then the unescaped text they point into. */
+	it = malloc(max * sizeof(*it) + len + 1);
+	if (!it)
+		return -ENOMEM;
+	w = (char *)(it + max);
+	for (;;) {
+		char *key = w, *eq = NULL;
+
+		while (*s) {
+			if (*s == ',') {
+				if (s[1] != ',')
+					break;
+				s++; /* ",," is a literal comma */
+			} else if (*s == '=' && !eq) {
+				eq = w;
+			}
+			*w++ = *s++;
+		}
+		*w++ = '\0';
+		if (eq)
+			*eq = '\0';
+		if (!*key) {
+			free(it);
+			return -EINVAL;
+		}
+		it[n++] = (struct config_subopt){ key, eq ? eq + 1 : NULL };
+		if (!*s)
+			break;
+		s++;
+	}
+	*items = it;
+	return n;
+}
+
+const char *config_usage(void)
+{
+	return "Usage: vmm --kernel FILE [OPTION...]\n"
+	       "       vmm --config FILE [OPTION...]\n"
+	       "Boot a Linux kernel or a freestanding ELF64 program in a KVM virtual machine.\n"
+	       "\n"
+	       "Options (each is also a key `NAME = VALUE` in [vm] of a config file):\n"
+	       "  --config FILE      read options from this INI file; the command line\n"
+	       "                     overrides it (command line only)\n"
+	       "  --kernel FILE      bzImage or ELF64 image: vmlinux or a freestanding\n"
+	       "                     program (required)\n"
+	       "  --initrd FILE      initial ramdisk (default: none)\n"
+	       "  --cmdline STR      kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE
+	       "\")\n"
+	       "  --cpus N           vCPUs, 1.." STR(CONFIG_MAX_CPUS) " (default: 1)\n"
+	       "  --memory SIZE      guest RAM, 16M..1T, a multiple of 4K: bytes, or a number\n"
+	       "                     with a K, M, G or T suffix (default: 512M)\n"
+	       "  --serial MODE      the 8250 UART at 0x3f8 (ttyS0): stdio, file=PATH or none\n"
+	       "                     (default: stdio)\n"
+	       "  --timeout SECONDS  stop the guest and exit 124 after SECONDS; 0 means never\n"
+	       "                     (default: 0)\n"
+	       "  --log-level LEVEL  host-side diagnostics on stderr: error, warn, info or\n"
+	       "                     debug (default: warn)\n"
+	       "  --help             print this help and exit\n"
+	       "  --version          print the version and exit\n"
+	       "\n"
+	       "Write --opt VALUE or --opt=VALUE; the last of a repeated option wins.\n"
+	       "Relative paths are relative to the working directory on the command line,\n"
+	       "and to the config file's directory in a config file.\n"
+	       "\n"
+	       "Console (--serial stdio): Ctrl-A x quits; Ctrl-A Ctrl-A sends Ctrl-A.\n"
+	       "\n"
+	       "Exit status:\n"
+	       "  0      the guest powered off or rebooted\n"
+	       "  N      the guest wrote byte N to the exit device (port 0xf4, or MMIO\n"
+	       "         0xfef00000)\n"
+	       "  124    --timeout expired\n"
+	       "  128+S  vmm was stopped by signal S (SIGINT, SIGTERM or SIGHUP)\n"
+	       "  2      bad options or config file\n"
+	       "  1      host-side failure\n"
+	       "\n"
+	       "The config file format and more: docs/usage.md\n";
+}
