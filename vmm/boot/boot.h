@@ -9,6 +9,9 @@
 
 /* Low-memory layout. Everything below 1 MiB that is not RAM in the e820 map is marked reserved. */
 #define BOOT_GDT_ADDR       0x0500ULL  /* GDT: null, null, code64 (0x10), data (0x18) */
+#define BOOT_GDT_CODE       0x10
+#define BOOT_GDT_DATA       0x18
+#define BOOT_GDT_ENTRIES    4
 #define BOOT_PARAMS_ADDR    0x7000ULL  /* struct boot_params, the "zero page" (rsi at entry) */
 #define BOOT_PML4_ADDR      0x9000ULL  /* identity map of the first 4 GiB with 2 MiB pages: */
 #define BOOT_PDPT_ADDR      0xa000ULL  /*   PML4, PDPT, then 4 page directories at 0xb000 */
@@ -44,6 +47,9 @@ struct boot_info {
 	uint64_t boot_params; /* rsi */
 	uint64_t stack;       /* rsp */
 };
+
+/* Descriptor `index` of the boot GDT, so that the vCPU's hidden segment state matches it. */
+uint64_t boot_gdt_entry(unsigned index);
 
 /* Loads everything and fills *out. On bad input (missing file, not a kernel, initrd too large,
  * command line too long) logs one message naming the file and returns a negative errno: main

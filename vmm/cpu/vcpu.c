@@ -276,6 +276,20 @@ static const char *system_event_name(uint32_t type)
 	}
 }
 
+/* What a bug report needs when the guest dies in a way only KVM saw. */
+static void vcpu_dump(struct vcpu *c)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(c->fd, KVM_GET_REGS, &r) < 0 || ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	log_error("vcpu%u: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx",
+		  c->index, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+		  (unsigned long long)r.rflags, (unsigned long long)s.cr0, (unsigned long long)s.cr3,
+		  (unsigned long long)s.cr4, (unsigned long long)s.efer);
+}
+
 /* Returns true while the loop should go on. */
 static bool vcpu_handle_exit(struct vcpu *c)
 {
@@ -309,10 +323,15 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	case KVM_EXIT_FAIL_ENTRY:
 		log_error("vcpu%u: KVM could not enter the guest (hardware reason %#llx)", c->index,
 			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vcpu_dump(c);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		log_error("vcpu%u: KVM internal error, suberror %u", c->index,
 			  run->internal.suberror);
+		for (uint32_t i = 0; i < run->internal.ndata && i < 16; i++)
+			log_error("vcpu%u:   data[%u] %#llx", c->index, i,
+				  (unsigned long long)run->internal.data[i]);
+		vcpu_dump(c);
 		break;
 	default:
 		log_error("vcpu%u: unexpected exit reason %u", c->index, run->exit_reason);

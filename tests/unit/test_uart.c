@@ -1,0 +1,198 @@
+/* The 16550A: registers as Linux's 8250 driver probes them, interrupts, FIFOs and host input. */
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bus/uart.h"
+
+struct fixture {
+	struct uart u;
+	int pipe[2];
+	int level, edges;
+};
+
+static void irq_set(void *opaque, uint32_t gsi, int level)
+{
+	struct fixture *f = opaque;
+
+	assert_int_equal(gsi, UART_COM1_IRQ);
+	if (level && !f->level)
+		f->edges++;
+	f->level = level;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_int_equal(pipe(f->pipe), 0);
+	uart_init(&f->u, (struct irq_line){ irq_set, f, UART_COM1_IRQ }, f->pipe[1]);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	uart_destroy(&f->u);
+	close(f->pipe[0]);
+	close(f->pipe[1]);
+	free(f);
+	return 0;
+}
+
+static uint8_t in(struct fixture *f, unsigned reg)
+{
+	uint8_t v = 0;
+
+	uart_io(&f->u, reg, &v, 1, false);
+	return v;
+}
+
+static void out(struct fixture *f, unsigned reg, uint8_t v)
+{
+	uart_io(&f->u, reg, &v, 1, true);
+}
+
+static void registers_as_the_8250_probe_sees_them(void **state)
+{
+	struct fixture *f = *state;
+
+	out(f, 7, 0xa5); /* scratch */
+	assert_int_equal(in(f, 7), 0xa5);
+	out(f, 3, 0x80); /* DLAB: divisor latch */
+	out(f, 0, 0x01);
+	out(f, 1, 0x02);
+	assert_int_equal(in(f, 0), 0x01);
+	assert_int_equal(in(f, 1), 0x02);
+	out(f, 3, 0x03); /* 8N1, DLAB off: IER is back */
+	assert_int_equal(in(f, 3), 0x03);
+	assert_int_equal(in(f, 1), 0x00);
+	assert_int_equal(in(f, 2), 0x01); /* no interrupt, FIFOs off */
+	out(f, 2, 0x07);                  /* FIFOs on and cleared */
+	assert_int_equal(in(f, 2) & 0xc0, 0xc0); /* a 16550A */
+	assert_int_equal(in(f, 5), 0x60);        /* transmitter empty, no data */
+	/* Loopback: the modem outputs come back on MSR, as the autoconfig test expects. */
+	out(f, 4, 0x1a); /* LOOP | OUT2 | RTS */
+	assert_int_equal(in(f, 6) & 0xf0, 0x90);
+	out(f, 4, 0x00);
+	assert_int_equal(in(f, 6) & 0xb0, 0xb0); /* DCD, DSR, CTS: a cable is always there */
+	/* Accesses wider than a byte or past the registers are not the UART's. */
+	uint8_t wide[2] = { 0 };
+	uart_io(&f->u, 0, wide, 2, false);
+	assert_int_equal(wide[0], 0xff);
+}
+
+static void output_reaches_the_host_and_thre_interrupts(void **state)
+{
+	struct fixture *f = *state;
+	char buf[8];
+
+	out(f, 4, 0x08); /* OUT2: the interrupt line is connected */
+	out(f, 1, 0x02); /* THRI on an empty transmitter interrupts at once */
+	assert_int_equal(f->level, 1);
+	assert_int_equal(in(f, 2) & 0x0f, 0x02);
+	assert_int_equal(f->level, 0); /* reading IIR acknowledged it */
+	assert_int_equal(in(f, 2) & 0x0f, 0x01);
+	out(f, 0, 'h');
+	out(f, 0, 'i');
+	assert_int_equal(read(f->pipe[0], buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "hi", 2);
+	assert_int_equal(f->level, 1); /* empty again after the byte left */
+	assert_int_equal(f->edges, 2);
+	out(f, 1, 0x00);
+	assert_int_equal(f->level, 0);
+	/* Without OUT2 the line stays quiet whatever is pending. */
+	out(f, 4, 0x00);
+	out(f, 1, 0x02);
+	assert_int_equal(in(f, 2) & 0x0f, 0x02);
+	assert_int_equal(f->level, 0);
+}
+
+static void input_fills_the_fifo_and_interrupts(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[20];
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)('a' + i);
+	out(f, 4, 0x08);
+	out(f, 1, 0x01); /* receive interrupt */
+	assert_int_equal(f->level, 0);
+	assert_int_equal(uart_receive(&f->u, data, sizeof(data)), UART_FIFO_SIZE);
+	assert_int_equal(f->level, 1);
+	assert_int_equal(in(f, 2) & 0x0f, 0x04);
+	for (unsigned i = 0; i < UART_FIFO_SIZE; i++) {
+		assert_int_equal(in(f, 5) & 0x01, 0x01);
+		assert_int_equal(in(f, 0), 'a' + i);
+	}
+	assert_int_equal(in(f, 5) & 0x01, 0x00);
+	assert_int_equal(f->level, 0);
+	assert_int_equal(in(f, 0), 0); /* an empty FIFO reads 0 */
+	/* Loopback keeps output off the host and brings it back as input. */
+	out(f, 4, 0x18);
+	out(f, 0, 'z');
+	assert_int_equal(in(f, 0), 'z');
+}
+
+struct feeder {
+	struct uart *u;
+	const uint8_t *buf;
+	size_t len;
+	int ret;
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *fd = arg;
+
+	fd->ret = uart_receive_all(fd->u, fd->buf, fd->len);
+	return NULL;
+}
+
+static void blocking_input_waits_for_the_guest(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[3 * UART_FIFO_SIZE];
+	struct feeder fd = { &f->u, data, sizeof(data), 99 };
+	pthread_t t;
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)i;
+	assert_int_equal(pthread_create(&t, NULL, feed, &fd), 0);
+	/* The guest drains the FIFO byte by byte: nothing may be lost or reordered. */
+	for (unsigned i = 0; i < sizeof(data); i++) {
+		while (!(in(f, 5) & 0x01))
+			sched_yield();
+		assert_int_equal(in(f, 0), i);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(fd.ret, 0);
+	/* After shutdown a writer blocked on a full FIFO gives up instead of hanging. */
+	uart_receive(&f->u, data, UART_FIFO_SIZE);
+	fd.ret = 99;
+	assert_int_equal(pthread_create(&t, NULL, feed, &fd), 0);
+	uart_shutdown(&f->u);
+	pthread_join(t, NULL);
+	assert_int_equal(fd.ret, -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(registers_as_the_8250_probe_sees_them, setup, teardown),
+		cmocka_unit_test_setup_teardown(output_reaches_the_host_and_thre_interrupts, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(input_fills_the_fifo_and_interrupts, setup, teardown),
+		cmocka_unit_test_setup_teardown(blocking_input_waits_for_the_guest, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

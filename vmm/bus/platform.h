@@ -1,0 +1,38 @@
+/* The small legacy devices a PC guest expects beside the UART: the exit device (port 0xf4 and an
+ * MMIO page), the i8042's reset line, the hardware-reduced ACPI sleep and reset registers, and a
+ * CMOS RTC that shows the host's time. */
+#ifndef VMM_PLATFORM_H
+#define VMM_PLATFORM_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+
+#define CMOS_PORT     0x70 /* index at 0x70 (bit 7: NMI disable), data at 0x71 */
+#define CMOS_SIZE     128
+#define I8042_DATA    0x60
+#define I8042_CMD     0x64
+#define I8042_RESET   0xfe
+
+struct platform {
+	/* Ends the VM with an exit status: poweroff and reset are 0, the exit device says N. */
+	void (*stop)(void *opaque, int status);
+	void *opaque;
+	pthread_mutex_t lock;
+	uint8_t cmos_index;
+	uint8_t cmos[CMOS_SIZE]; /* plain RAM except the clock and status registers */
+};
+
+void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque);
+void platform_destroy(struct platform *p);
+/* Claims the platform's ports and its MMIO page: 0 or the bus's -errno. */
+int platform_register(struct platform *p, struct bus *pio, struct bus *mmio);
+
+/* Bus handlers, exposed for the unit tests. */
+void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void platform_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+#endif

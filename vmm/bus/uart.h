@@ -1,0 +1,46 @@
+/* A 16550A UART as Linux's 8250 driver sees it (ttyS0 at 0x3f8, IRQ 4): the register file, FIFOs,
+ * THRE and receive interrupts, loopback. Output goes to a host fd at once; input comes from the
+ * host through uart_receive. */
+#ifndef VMM_UART_H
+#define VMM_UART_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/irq.h"
+
+#define UART_COM1_PORT 0x3f8
+#define UART_COM1_IRQ  4
+#define UART_NR_REGS   8
+#define UART_FIFO_SIZE 16
+
+struct uart {
+	pthread_mutex_t lock;
+	pthread_cond_t room; /* signalled when the guest takes a byte from the receive FIFO */
+	struct irq_line irq;
+	int out_fd; /* -1: output is discarded */
+	uint8_t ier, lcr, mcr, lsr_err, msr, scr, dll, dlm;
+	bool fifo_on;
+	bool thre_pending; /* the "transmitter empty" interrupt, cleared by an IIR read or THR write */
+	int irq_level;
+	uint8_t rx[UART_FIFO_SIZE];
+	unsigned rx_head, rx_count;
+	bool shutdown;
+	bool out_failed; /* a write to out_fd failed: said once */
+};
+
+void uart_init(struct uart *u, struct irq_line irq, int out_fd);
+void uart_destroy(struct uart *u);
+/* The bus handler: offset 0..7 from the base port, one byte per access. */
+void uart_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+/* Puts host input into the receive FIFO: returns how many bytes fitted (maybe 0). */
+size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);
+/* Same, but waits for the guest to make room until all of buf is in. 0, or -1 after uart_shutdown.
+ * The shape term_init wants for its input callback. */
+int uart_receive_all(void *opaque, const uint8_t *buf, size_t len);
+/* Wakes and fails every uart_receive_all, now and later. */
+void uart_shutdown(struct uart *u);
+
+#endif

@@ -1,0 +1,106 @@
+#include "devices.h"
+#include "backend/term.h"
+#include "bus/platform.h"
+#include "bus/uart.h"
+#include "config.h"
+#include "log.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct vm_devices {
+	struct platform platform;
+	struct uart uart;
+	int serial_out; /* owned when serial_file */
+	bool serial_file;
+	bool has_term;
+	struct term term;
+};
+
+static void devices_stop_vm(void *opaque, int status)
+{
+	vm_request_stop(opaque, status);
+}
+
+static void devices_quit(void *opaque)
+{
+	log_info("Ctrl-A x: stopping the guest");
+	vm_request_stop(opaque, 0);
+}
+
+int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq)
+{
+	struct vm_devices *d = calloc(1, sizeof(*d));
+	struct irq_line com1 = irq;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	vm->dev = d;
+	d->serial_out = -1;
+	platform_init(&d->platform, devices_stop_vm, vm);
+	if (cfg->serial == SERIAL_STDIO) {
+		d->serial_out = STDOUT_FILENO;
+	} else if (cfg->serial == SERIAL_FILE) {
+		d->serial_out = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (d->serial_out < 0) {
+			ret = -errno;
+			log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
+			return ret;
+		}
+		d->serial_file = true;
+	}
+	com1.gsi = UART_COM1_IRQ;
+	uart_init(&d->uart, com1, d->serial_out);
+	if ((ret = platform_register(&d->platform, &vm->pio, &vm->mmio)) ||
+	    (ret = bus_register(&vm->pio, UART_COM1_PORT, UART_NR_REGS, uart_io, &d->uart,
+				"ttyS0"))) {
+		log_error("platform devices: %s", strerror(-ret));
+		return ret;
+	}
+	if (cfg->serial == SERIAL_STDIO) {
+		if ((ret = term_init(&d->term, STDIN_FILENO, uart_receive_all, devices_quit, vm)))
+			return ret;
+		d->has_term = true;
+	}
+	return 0;
+}
+
+int devices_start(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	return d->has_term ? term_start(&d->term) : 0;
+}
+
+void devices_stop(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	if (!d)
+		return;
+	uart_shutdown(&d->uart); /* unblocks the input thread if the guest stopped reading */
+	if (d->has_term) {
+		term_stop(&d->term);
+		d->has_term = false;
+	}
+}
+
+void devices_destroy(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	if (!d)
+		return;
+	devices_stop(vm);
+	uart_destroy(&d->uart);
+	platform_destroy(&d->platform);
+	if (d->serial_file)
+		close(d->serial_out);
+	free(d);
+	vm->dev = NULL;
+}

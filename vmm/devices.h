@@ -1,0 +1,20 @@
+/* The VM's devices: which exist, built from the configuration, and their host-side backends. */
+#ifndef VMM_DEVICES_H
+#define VMM_DEVICES_H
+
+#include "bus/irq.h"
+
+struct vm;
+struct vm_config;
+
+/* Creates the devices the configuration asks for and puts them on the VM's buses. `irq` is the
+ * VM's interrupt line with gsi 0; a device sets its own gsi. 0 or -errno, with a message. */
+int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq);
+/* Starts the host side (input threads): 0 or -errno. */
+int devices_start(struct vm *vm);
+/* Stops the host side; the vCPUs have stopped. Safe after a failed or missing start. */
+void devices_stop(struct vm *vm);
+/* Frees everything; safe on a NULL or half-created set. */
+void devices_destroy(struct vm *vm);
+
+#endif
