@@ -115,6 +115,8 @@ static void bzimage_boot_params(void **state)
 
 	assert_int_not_equal(r.bp->acpi_rsdp_addr, 0);
 	assert_memory_equal(gmem_ptr(&r.m, r.bp->acpi_rsdp_addr, 8), "RSD PTR ", 8);
+	/* The reset vector holds the stub that turns a real-mode restart into an i8042 reset. */
+	assert_memory_equal(gmem_ptr(&r.m, BOOT_RESET_VECTOR, 4), "\xb0\xfe\xe6\x64", 4);
 	assert_int_equal(*(uint64_t *)gmem_ptr(&r.m, BOOT_GDT_ADDR + BOOT_GDT_CODE, 8),
 			 boot_gdt_entry(BOOT_GDT_CODE >> 3));
 	assert_int_equal(*(uint64_t *)gmem_ptr(&r.m, BOOT_PML4_ADDR, 8), BOOT_PDPT_ADDR | 3);

@@ -142,13 +142,33 @@ static void acpi_finish(struct acpi_header *h)
 	h->checksum = (uint8_t)-acpi_sum(h, h->length);
 }
 
-/* DefinitionBlock body: Name (_S5_, Package (4) { 5, 5, 0, 0 }). Nothing else is needed yet:
- * devices that Linux should find through ACPI add their scopes here. */
+/* DefinitionBlock body, hand-assembled AML:
+ *
+ *   Name (_S5_, Package (4) { 5, 5, 0, 0 })
+ *   Scope (\_SB) {
+ *     Device (COM1) {
+ *       Name (_HID, EisaId ("PNP0501"))
+ *       Name (_UID, One)
+ *       Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 0, 8) IRQNoFlags () { 4 } })
+ *     }
+ *   }
+ *
+ * COM1 is here because a hardware-reduced ACPI kernel has no legacy PIC and so maps no ISA
+ * interrupts by itself: the UART's IRQ 4 reaches the IOAPIC only once ACPI describes it, and
+ * Linux's 8250_pnp driver then binds ttyS0 with that interrupt. The unit tests disassemble this. */
 static const uint8_t dsdt_aml[] = {
-	0x08, '_', 'S', '5', '_',              /* NameOp "_S5_" */
-	0x12, 0x08, 0x04,                      /* PackageOp, PkgLength 8, 4 elements */
+	0x08, '_', 'S', '5', '_',                     /* NameOp "_S5_" */
+	0x12, 0x08, 0x04,                             /* PackageOp, PkgLength 8, 4 elements */
 	0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP, /* BytePrefix SLP_TYPa, SLP_TYPb */
-	0x00, 0x00,                            /* Zero, Zero */
+	0x00, 0x00,                                   /* Zero, Zero */
+	0x10, 0x32, '_', 'S', 'B', '_',               /* ScopeOp, PkgLength 50, "_SB_" */
+	0x5b, 0x82, 0x2b, 'C', 'O', 'M', '1',         /* DeviceOp, PkgLength 43, "COM1" */
+	0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01, /* DWordPrefix EisaId PNP0501 */
+	0x08, '_', 'U', 'I', 'D', 0x01,               /* One */
+	0x08, '_', 'C', 'R', 'S', 0x11, 0x10, 0x0a, 0x0d, /* BufferOp, PkgLength 16, 13 bytes: */
+	0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08, /*   I/O port 0x3f8, 8 ports, 16-bit decode */
+	0x22, 0x10, 0x00,                             /*   IRQ mask: 4 */
+	0x79, 0x00,                                   /*   end tag */
 };
 
 static void gas_io(struct acpi_gas *g, uint16_t port)

@@ -240,6 +240,14 @@ static void e820_add(struct boot_params *bp, uint64_t addr, uint64_t size, uint3
 			(struct boot_e820_entry){ .addr = addr, .size = size, .type = type };
 }
 
+/*
+ * The whole "BIOS": what runs at F000:FFF0. With hardware-reduced ACPI and no EFI, Linux reboots
+ * by jumping there in real mode (its BOOT_EFI -> BOOT_BIOS fallback) before it would try the ACPI
+ * reset register, so the reset vector pulses the i8042 reset line:
+ *   mov al, 0xfe; out 0x64, al; cli; 1: hlt; jmp 1b
+ */
+static const uint8_t reset_stub[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xfa, 0xf4, 0xeb, 0xfd };
+
 /* Conventional memory below the EBDA, the BIOS area reserved up to 1 MiB, RAM up to the 32-bit
  * hole, the exit device's page, and RAM above 4 GiB. */
 static void e820_fill(const struct guest_mem *m, struct boot_params *bp)
@@ -354,7 +362,8 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 		return ret;
 	}
 	bp->acpi_rsdp_addr = rsdp;
-	if ((ret = write_page_tables(m)) || (ret = put(m, BOOT_GDT_ADDR, boot_gdt, sizeof(boot_gdt))))
+	if ((ret = write_page_tables(m)) || (ret = put(m, BOOT_GDT_ADDR, boot_gdt, sizeof(boot_gdt))) ||
+	    (ret = put(m, BOOT_RESET_VECTOR, reset_stub, sizeof(reset_stub))))
 		return ret;
 	out->entry = k.entry;
 	out->boot_params = BOOT_PARAMS_ADDR;

@@ -20,7 +20,8 @@
 #define BOOT_CMDLINE_MAX    0x10000ULL
 #define BOOT_EBDA_START     0x9fc00ULL /* RAM ends here below 1 MiB */
 #define BOOT_ACPI_ADDR      0xe0000ULL /* RSDP, then the other tables, up to 1 MiB */
-#define BOOT_ACPI_END       0x100000ULL
+#define BOOT_ACPI_END       0xffff0ULL /* the reset stub lives above */
+#define BOOT_RESET_VECTOR   0xffff0ULL /* F000:FFF0, where a real-mode restart jumps */
 #define BOOT_KERNEL_ADDR    0x100000ULL /* bzImage protected-mode code is loaded here */
 #define BOOT_STACK_TOP      0x8ff0ULL  /* initial rsp (between boot_params and the page tables) */
 

@@ -1,0 +1,11 @@
+#!/bin/bash
+# `make run`: boots a small default guest (Debian's cloud kernel and a busybox initramfs) to a
+# shell on this terminal. Ctrl-A x or `poweroff -f` leaves.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tests/deps.sh --install
+tests/guest/kernels.sh cloud >/dev/null
+tests/guest/mkinitrd.sh build/guest/initrd.img
+ln -sfn "${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels/cloud/vmlinuz" build/guest/vmlinuz
+exec tests/nested/run.sh -- build/vmm --kernel build/guest/vmlinuz --initrd build/guest/initrd.img \
+	--cmdline "console=ttyS0 quiet" "$@"

@@ -1,0 +1,137 @@
+#!/bin/bash
+# tests/guest/run-all.sh: the guest tests behind `make check-guest`.
+#
+# Boots Debian's cloud and generic kernels (fetched once into ${VMM_TEST_CACHE:-/var/cache/vmm-test})
+# with a busybox initramfs under build/vmm, with 1 and 2 vCPUs, and checks what the guest reports
+# and how vmm exits; boots the firmware test guest and every file in configs/; and checks that bad
+# input is exit 2. Without a /dev/kvm that can run them, the tests run inside the nested harness
+# (tests/nested/run.sh), and say so. Ends with "N passed, N failed"; exit 1 if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+top=$PWD
+vmm=$top/build/vmm
+guest=$top/build/guest
+logs=$guest/logs
+flavours=${VMM_TEST_FLAVOURS-cloud generic}
+cpu_counts=${VMM_TEST_CPUS:-1 2}
+boot_timeout=${VMM_TEST_BOOT_TIMEOUT:-180}
+
+if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
+	# Host side: everything that needs the network or writes outside build/ happens here.
+	tests/guest/kernels.sh $flavours >/dev/null || exit 1
+	tests/guest/mkinitrd.sh "$guest/initrd.img" || exit 1
+	cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels
+	for f in $flavours; do ln -sfn "$cache/$f/vmlinuz" "$guest/vmlinuz-$f"; done
+	ln -sfn "$cache/cloud/vmlinuz" "$guest/vmlinuz" 2>/dev/null || true
+	exec tests/nested/run.sh -- env VMM_TEST_INSIDE=1 VMM_TEST_FLAVOURS="$flavours" \
+		VMM_TEST_CPUS="$cpu_counts" VMM_TEST_BOOT_TIMEOUT="$boot_timeout" "$0"
+fi
+
+rm -rf "$logs"
+mkdir -p "$logs"
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; [[ -f $logs/$1.log ]] && tail -n 15 "$logs/$1.log" | sed 's/^/    | /'; }
+
+# run NAME ARGS...: runs vmm with the console and vmm's messages in $logs/NAME.log; sets $status.
+run() {
+	local name=$1
+	shift
+	"$vmm" "$@" </dev/null >"$logs/$name.log" 2>&1
+	status=$?
+}
+# expect NAME STATUS ARGS...: vmm must exit with STATUS.
+expect() {
+	local name=$1 want=$2
+	shift 2
+	run "$name" "$@"
+	if [[ $status == "$want" ]]; then pass "$name"; else fail "$name" "exit status $status, expected $want"; fi
+}
+# report NAME KEY: the value the guest printed as "VMMTEST KEY=VALUE".
+report() { sed -n "s/^VMMTEST $2=\([0-9]*\).*/\1/p" "$logs/$1.log" | tail -n 1; }
+
+# --- Bad input: one message and exit 2, before any guest runs. --------------------------------
+bad() { # NAME MESSAGE-PATTERN ARGS...
+	local name=bad-$1 pattern=$2
+	shift 2
+	run "$name" "$@"
+	if [[ $status != 2 ]]; then
+		fail "$name" "exit status $status, expected 2"
+	elif [[ $(wc -l <"$logs/$name.log") != 1 ]] || ! grep -q -e "$pattern" "$logs/$name.log"; then
+		fail "$name" "expected one line matching '$pattern'"
+	else
+		pass "$name"
+	fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+kernel=$guest/vmlinuz
+truncate -s 200M "$tmp/big.img"
+printf '[vm]\nkernel = %s\nbogus = 1\n' "$kernel" >"$tmp/unknown-key.conf"
+printf '[vm]\nkernel = %s\nthis line is not a key\n' "$kernel" >"$tmp/malformed.conf"
+printf '[vm]\nkernel = %s\ncpus = many\n' "$kernel" >"$tmp/bad-value.conf"
+bad no-kernel '--kernel' --cpus 1
+bad missing-kernel 'no-such-file' --kernel "$tmp/no-such-file"
+bad kernel-is-dir 'not a regular file' --kernel "$tmp"
+bad not-a-kernel 'not a kernel' --kernel "$top/README.md"
+bad missing-initrd 'no-such-initrd' --kernel "$kernel" --initrd "$tmp/no-such-initrd"
+bad initrd-too-big 'do not fit' --kernel "$kernel" --initrd "$tmp/big.img" --memory 128M
+bad memory-too-small '--memory' --kernel "$kernel" --memory 1M
+bad memory-malformed '--memory' --kernel "$kernel" --memory 12X
+bad cpus-zero '--cpus' --kernel "$kernel" --cpus 0
+bad cpus-too-many '--cpus' --kernel "$kernel" --cpus 100000
+bad unknown-option "unknown option '--frobnicate'" --kernel "$kernel" --frobnicate
+bad missing-config 'nope.conf' --config "$tmp/nope.conf"
+bad unknown-key 'unknown-key.conf:3' --config "$tmp/unknown-key.conf"
+bad malformed-line 'malformed.conf:3' --config "$tmp/malformed.conf"
+bad bad-config-value 'bad-value.conf:3' --config "$tmp/bad-value.conf"
+
+# --- The firmware test guest: the fastest boot there is. -------------------------------------
+expect firmware 0 --kernel "$top/build/firmware/hello.elf" --timeout 60
+grep -q 'vmm firmware: hello' "$logs/firmware.log" && pass firmware-output || fail firmware-output "no greeting"
+
+# --- Linux guests. ----------------------------------------------------------------------------
+base="console=ttyS0 quiet"
+host_now() { date -u +%s; }
+for f in $flavours; do
+	k=$guest/vmlinuz-$f
+	for n in $cpu_counts; do
+		t=$f-${n}cpu
+		common=(--kernel "$k" --initrd "$guest/initrd.img" --cpus "$n" --timeout "$boot_timeout")
+		before=$(host_now)
+		expect "$t-poweroff" 0 "${common[@]}" --cmdline "$base vmmtest=report,poweroff"
+		after=$(host_now)
+		got=$(report "$t-poweroff" nproc)
+		[[ $got == "$n" ]] && pass "$t-nproc" || fail "$t-nproc" "guest saw '${got}' CPUs"
+		got=$(report "$t-poweroff" date)
+		if [[ -n $got && $got -ge $((before - 5)) && $got -le $((after + 5)) ]]; then
+			pass "$t-date"
+		else
+			fail "$t-date" "guest date '$got' not within [$before, $after]"
+		fi
+		got=$(report "$t-poweroff" acpi-errors)
+		if [[ $got == 0 ]] && ! grep -q -E 'ACPI( BIOS)? Error' "$logs/$t-poweroff.log"; then
+			pass "$t-no-acpi-errors"
+		else
+			fail "$t-no-acpi-errors" "ACPI errors in the guest's log"
+		fi
+		expect "$t-reboot" 0 "${common[@]}" --cmdline "$base vmmtest=reboot"
+		expect "$t-exit-port" 42 "${common[@]}" --cmdline "$base vmmtest=exit=42"
+		expect "$t-exit-mmio" 43 "${common[@]}" --cmdline "$base vmmtest=devmem=43"
+		expect "$t-timeout" 124 --kernel "$k" --initrd "$guest/initrd.img" --cpus "$n" \
+			--timeout 3 --cmdline "$base vmmtest=hang"
+	done
+done
+
+# --- Every example config boots (with the test kernel's command line, which the command line may
+# override, as documented). --------------------------------------------------------------------
+for conf in "$top"/configs/*.conf; do
+	name=config-$(basename "$conf" .conf)
+	want=$(sed -n 's/^cpus *= *\([0-9]*\)/\1/p' "$conf")
+	expect "$name" 0 --config "$conf" --timeout "$boot_timeout" --cmdline "$base vmmtest=report,poweroff"
+	got=$(report "$name" nproc)
+	[[ $got == "${want:-1}" ]] && pass "$name-nproc" || fail "$name-nproc" "guest saw '$got' CPUs, config says ${want:-1}"
+done
+
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]

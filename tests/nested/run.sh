@@ -1,0 +1,176 @@
+#!/bin/bash
+# tests/nested/run.sh [--timeout SEC] -- CMD [ARG]...
+#
+# Runs CMD in the current directory with a working /dev/kvm. If a hardware /dev/kvm opens
+# here, CMD is simply exec'd. Otherwise CMD runs inside a QEMU TCG guest (Debian's generic kernel,
+# -cpu max, which emulates AMD SVM so kvm_amd loads) chrooted into this machine's /,
+# shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
+# created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden).
+# CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null. The exit status
+# is CMD's, or 1 if the guest failed or --timeout (default 3600 s) expired.
+#
+# Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096),
+# NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
+# NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE (kernel/initramfs
+# cache, default /var/cache/vmm-test).
+set -euo pipefail
+
+timeout=3600
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--timeout) timeout=$2; shift 2 ;;
+	--) shift; break ;;
+	*) break ;;
+	esac
+done
+[[ $# -gt 0 ]] || { echo "usage: $0 [--timeout SEC] -- CMD [ARG]..." >&2; exit 2; }
+
+# A /dev/kvm counts when it opens and is hardware virtualisation (kvm_intel or kvm_amd). Some
+# sandboxes offer a software one (kvm_pvm) whose instruction emulator cannot run a stock
+# kernel: a Debian guest dies on its first cmpxchg16b or xrstor there.
+if [[ -z ${NESTED_FORCE:-} ]] && { : <>/dev/kvm; } 2>/dev/null; then
+	[[ -e /sys/module/kvm_intel || -e /sys/module/kvm_amd ]] && exec "$@"
+	echo "nested: /dev/kvm here is not hardware KVM (no kvm_intel or kvm_amd);" \
+		"running under QEMU TCG with nested SVM (slow)" >&2
+elif [[ -z ${NESTED_FORCE:-} ]]; then
+	echo "nested: no /dev/kvm here; running under QEMU TCG with nested SVM (slow)" >&2
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/guest/lib.sh
+source "$here/../guest/lib.sh"
+kdir=$("$here/../guest/kernels.sh" generic)
+kver=$(<"$kdir/version")
+cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/nested
+mkdir -p "$cache"
+
+# The guest's /init. It finds its parameters on the "ctl" share: rwdir (path of the
+# writable share inside the host root) and cmd.sh (what to run); it leaves "status" there.
+guest_init() {
+	cat <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t devtmpfs dev /dev
+exec </dev/console >/dev/console 2>&1
+stty -onlcr  # the host turns \n into \r\n itself if its stdout is a terminal
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+die() {
+	echo "nested: $*"
+	dmesg | tail -n 25
+	poweroff -f
+}
+for m in $(cat /modules.order); do
+	insmod "/lib/modules/$m" || die "insmod $m failed"
+done
+o=trans=virtio,version=9p2000.L,msize=512000
+mount -t 9p -o "$o" ctl /ctl || die "cannot mount the ctl share"
+mount -t 9p -o "ro,$o,cache=loose" host /host || die "cannot mount the host root"
+# The RTC has whole seconds only; take the host's clock from a fresh file's mtime.
+: >/ctl/clock
+chroot /host /bin/date -s "$(stat -c %y /ctl/clock)" >/dev/null
+rw=$(cat /ctl/rwdir)
+mount -t 9p -o "$o,cache=mmap" rw "/host$rw" || die "cannot mount $rw"
+mount -t proc proc /host/proc
+mount -t sysfs sys /host/sys
+mount -t devtmpfs dev /host/dev
+mkdir -p /host/dev/pts /host/dev/shm
+mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts
+mount -t tmpfs tmpfs /host/dev/shm
+mount -t tmpfs tmpfs /host/tmp
+[ -c /host/dev/kvm ] || die "no /dev/kvm in the guest: kvm_amd did not load"
+cp /ctl/cmd.sh /host/tmp/.nested-cmd.sh
+env -i /bin/chroot /host /bin/sh /tmp/.nested-cmd.sh </dev/null
+echo $? >/ctl/status
+sync
+poweroff -f
+EOF
+}
+
+mods="kvm_amd 9p 9pnet_virtio virtio_pci"
+hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat /bin/busybox) | sha256sum | cut -c1-12)
+initrd=$cache/initrd-$kver-$hash.cpio
+if [[ ! -f $initrd ]]; then
+	stage=$(mktemp -d "$cache/.stage.XXXXXX")
+	mkdir -p "$stage"/{bin,dev,proc,sys,host,ctl}
+	cp /bin/busybox "$stage/bin/busybox"
+	guest_init >"$stage/init"
+	chmod +x "$stage/init"
+	# shellcheck disable=SC2086
+	mods_stage "$kdir/lib/modules/$kver" "$stage" $mods
+	(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$stage.cpio"
+	mv "$stage.cpio" "$initrd"
+	rm -rf "$stage"
+	find "$cache" -maxdepth 1 -name 'initrd-*.cpio' ! -name "${initrd##*/}" -delete
+fi
+
+# Boot the uncompressed ELF through PVH: that skips the firmware's real-mode boot and
+# the xz decompressor, ~3 s under TCG. Falls back to the bzImage if extraction fails.
+kernel=$cache/vmlinux-$kver
+if [[ ! -f $kernel ]]; then
+	off=$(LC_ALL=C grep -m1 -obUaP '\xfd7zXZ\x00' "$kdir/vmlinuz" | tr -d '\0' || true)
+	off=${off%%:*}
+	tmp=$(mktemp "$cache/.vmlinux.XXXXXX")
+	if [[ -n $off ]] && xz -dc --single-stream <(tail -c +$((off + 1)) "$kdir/vmlinuz") >"$tmp" 2>/dev/null &&
+		[[ $(head -c4 "$tmp") == $'\x7fELF' ]]; then
+		mv "$tmp" "$kernel"
+		find "$cache" -maxdepth 1 -name 'vmlinux-*' ! -name "${kernel##*/}" -delete
+	else
+		rm -f "$tmp"
+		kernel=$kdir/vmlinuz
+	fi
+fi
+
+rw=${NESTED_RW:-$PWD/build}
+mkdir -p "$rw"
+rw=$(cd "$rw" && pwd -P)
+for d in "$rw" "$(pwd -P)"; do
+	[[ $d/ != /tmp/* ]] || { echo "nested: $d is under /tmp, which is a fresh tmpfs in the guest" >&2; exit 2; }
+done
+ctl=$(mktemp -d)
+qpid=
+# shellcheck disable=SC2317  # called from the trap
+cleanup() {
+	[[ -z $qpid ]] || kill "$qpid" 2>/dev/null || true
+	rm -rf "$ctl"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+echo "$rw" >"$ctl/rwdir"
+{
+	echo "export PATH=$(q "$PATH") HOME=/root TERM=dumb"
+	for v in ${NESTED_ENV:-}; do
+		[[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "nested: bad name in NESTED_ENV: $v" >&2; exit 2; }
+		[[ -z ${!v+set} ]] || echo "export $v=$(q "${!v}")"
+	done
+	echo "cd $(q "$PWD") || exit 1"
+	printf 'exec'
+	for a; do printf ' %s' "$(q "$a")"; done
+	echo
+} >"$ctl/cmd.sh"
+
+fs=security_model=none,multidevs=remap
+timeout "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp 2 -m "${NESTED_MEM:-4096}" \
+	-nodefaults -no-user-config -display none -no-reboot \
+	-chardev stdio,id=con,signal=off -serial chardev:con \
+	-kernel "$kernel" -initrd "$initrd" \
+	-append "console=ttyS0 quiet loglevel=0 panic=-1 mitigations=off" \
+	-virtfs "local,path=/,mount_tag=host,readonly=on,$fs" \
+	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
+	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" </dev/null &
+qpid=$!
+rc=0
+wait "$qpid" || rc=$?
+qpid=
+if [[ $rc == 124 ]]; then
+	echo "nested: timed out after $timeout s" >&2
+	exit 1
+fi
+if [[ ! -s $ctl/status ]]; then
+	echo "nested: the guest ended without the command's exit status (qemu status $rc)" >&2
+	exit 1
+fi
+exit "$(<"$ctl/status")"
