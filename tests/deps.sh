@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/deps.sh [--install]: the Debian packages that building and testing vmm need.
 # Prints the missing ones as an apt-get line and exits 1; with --install, as root, installs them.
-# Why each is here is in docs/dependencies.md.
+# Why each is here: docs/architecture.md (libraries) and docs/testing.md (test tools).
 set -euo pipefail
 
 packages=(

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 struct vm_devices {
+	struct vm *vm;
 	struct platform platform;
 	struct uart uart;
 	int serial_out; /* owned when serial_file */
@@ -26,10 +27,20 @@ static void devices_stop_vm(void *opaque, int status)
 	vm_request_stop(opaque, status);
 }
 
+/* The console's two callbacks share one opaque pointer: the devices. */
+static int devices_serial_input(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct vm_devices *d = opaque;
+
+	return uart_receive_all(&d->uart, buf, len);
+}
+
 static void devices_quit(void *opaque)
 {
+	struct vm_devices *d = opaque;
+
 	log_info("Ctrl-A x: stopping the guest");
-	vm_request_stop(opaque, 0);
+	vm_request_stop(d->vm, 0);
 }
 
 int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq)
@@ -41,6 +52,7 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 	if (!d)
 		return -ENOMEM;
 	vm->dev = d;
+	d->vm = vm;
 	d->serial_out = -1;
 	platform_init(&d->platform, devices_stop_vm, vm);
 	if (cfg->serial == SERIAL_STDIO) {
@@ -63,7 +75,7 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 		return ret;
 	}
 	if (cfg->serial == SERIAL_STDIO) {
-		if ((ret = term_init(&d->term, STDIN_FILENO, uart_receive_all, devices_quit, vm)))
+		if ((ret = term_init(&d->term, STDIN_FILENO, devices_serial_input, devices_quit, d)))
 			return ret;
 		d->has_term = true;
 	}

@@ -9,6 +9,7 @@
 #             /dev/port)
 #   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
 #   hang      wait forever (for --timeout)    shell      an interactive shell (make run)
+#   irqs      print /proc/interrupts and the serial driver's counters (for debugging)
 # With no vmmtest= it runs a shell. It prints "VMMTEST-READY" first, the moment init starts.
 set -euo pipefail
 
@@ -47,6 +48,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST date=$(date -u +%s)"
 		echo "VMMTEST acpi-errors=$(dmesg | grep -c -i -E 'ACPI( BIOS)? (Error|Warning)')"
 		;;
+	irqs) cat /proc/interrupts /proc/tty/driver/serial ;; # for debugging
 	poweroff) poweroff -f ;;
 	reboot) reboot -f ;;
 	exit=*) outb 0xf4 "${step#exit=}" ;;

@@ -47,6 +47,22 @@ expect() {
 	run "$name" "$@"
 	if [[ $status == "$want" ]]; then pass "$name"; else fail "$name" "exit status $status, expected $want"; fi
 }
+# serial_input NAME ARGS...: runs vmm with a pipe as its console input and, once the guest's shell
+# is up, types a command on the UART; sets $status.
+serial_input() {
+	local name=$1 pid
+	shift
+	mkfifo "$tmp/$name.in"
+	"$vmm" "$@" <"$tmp/$name.in" >"$logs/$name.log" 2>&1 &
+	pid=$!
+	exec 3>"$tmp/$name.in"
+	# Bounded: vmm's own --timeout ends it, and then this loop.
+	while kill -0 "$pid" 2>/dev/null && ! grep -q '^busybox shell' "$logs/$name.log"; do sleep 0.1; done
+	printf 'echo VMMTEST input=$((6*7))\npoweroff -f\n' >&3
+	exec 3>&-
+	wait "$pid"
+	status=$?
+}
 # report NAME KEY: the value the guest printed as "VMMTEST KEY=VALUE".
 report() { sed -n "s/^VMMTEST $2=\([0-9]*\).*/\1/p" "$logs/$1.log" | tail -n 1; }
 
@@ -114,6 +130,12 @@ for f in $flavours; do
 			pass "$t-no-acpi-errors"
 		else
 			fail "$t-no-acpi-errors" "ACPI errors in the guest's log"
+		fi
+		serial_input "$t-serial-input" "${common[@]}" --cmdline "$base vmmtest=shell"
+		if [[ $status == 0 && $(report "$t-serial-input" input) == 42 ]]; then
+			pass "$t-serial-input"
+		else
+			fail "$t-serial-input" "exit status $status; the typed command did not run"
 		fi
 		expect "$t-reboot" 0 "${common[@]}" --cmdline "$base vmmtest=reboot"
 		expect "$t-exit-port" 42 "${common[@]}" --cmdline "$base vmmtest=exit=42"

@@ -6,7 +6,8 @@
 # -cpu max, which emulates AMD SVM so kvm_amd loads) chrooted into this machine's /,
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden).
-# CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null. The exit status
+# CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
+# and a terminal on stdin, that terminal). The exit status
 # is CMD's, or 1 if the guest failed or --timeout (default 3600 s) expired.
 #
 # Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096),
@@ -80,7 +81,9 @@ mount -t tmpfs tmpfs /host/dev/shm
 mount -t tmpfs tmpfs /host/tmp
 [ -c /host/dev/kvm ] || die "no /dev/kvm in the guest: kvm_amd did not load"
 cp /ctl/cmd.sh /host/tmp/.nested-cmd.sh
-env -i /bin/chroot /host /bin/sh /tmp/.nested-cmd.sh </dev/null
+in=/dev/null
+[ -e /ctl/tty ] && in=/dev/console
+env -i /bin/chroot /host /bin/sh /tmp/.nested-cmd.sh <$in
 echo $? >/ctl/status
 sync
 poweroff -f
@@ -139,9 +142,19 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+# NESTED_TTY=1 on a terminal: CMD reads the terminal (through QEMU's serial port), for `make run`.
+term=dumb qin=9 fg=()
+if [[ -n ${NESTED_TTY:-} && -t 0 ]]; then
+	: >"$ctl/tty"
+	term=${TERM:-vt100}
+	fg=(--foreground) # QEMU must stay in the terminal's foreground process group to read it
+	exec 9<&0
+else
+	exec 9</dev/null
+fi
 echo "$rw" >"$ctl/rwdir"
 {
-	echo "export PATH=$(q "$PATH") HOME=/root TERM=dumb"
+	echo "export PATH=$(q "$PATH") HOME=/root TERM=$(q "$term")"
 	for v in ${NESTED_ENV:-}; do
 		[[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "nested: bad name in NESTED_ENV: $v" >&2; exit 2; }
 		[[ -z ${!v+set} ]] || echo "export $v=$(q "${!v}")"
@@ -153,14 +166,14 @@ echo "$rw" >"$ctl/rwdir"
 } >"$ctl/cmd.sh"
 
 fs=security_model=none,multidevs=remap
-timeout "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp 2 -m "${NESTED_MEM:-4096}" \
+timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp 2 -m "${NESTED_MEM:-4096}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 quiet loglevel=0 panic=-1 mitigations=off" \
 	-virtfs "local,path=/,mount_tag=host,readonly=on,$fs" \
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
-	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" </dev/null &
+	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" <&"$qin" &
 qpid=$!
 rc=0
 wait "$qpid" || rc=$?

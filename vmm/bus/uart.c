@@ -211,9 +211,8 @@ size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len)
 	return n;
 }
 
-int uart_receive_all(void *opaque, const uint8_t *buf, size_t len)
+int uart_receive_all(struct uart *u, const uint8_t *buf, size_t len)
 {
-	struct uart *u = opaque;
 	int ret = 0;
 
 	pthread_mutex_lock(&u->lock);

@@ -37,9 +37,8 @@ void uart_destroy(struct uart *u);
 void uart_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Puts host input into the receive FIFO: returns how many bytes fitted (maybe 0). */
 size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);
-/* Same, but waits for the guest to make room until all of buf is in. 0, or -1 after uart_shutdown.
- * The shape term_init wants for its input callback. */
-int uart_receive_all(void *opaque, const uint8_t *buf, size_t len);
+/* Same, but waits for the guest to make room until all of buf is in. 0, or -1 after uart_shutdown. */
+int uart_receive_all(struct uart *u, const uint8_t *buf, size_t len);
 /* Wakes and fails every uart_receive_all, now and later. */
 void uart_shutdown(struct uart *u);
 
