@@ -44,8 +44,10 @@ trap 'rm -f "$results"' EXIT
 measure "${vmm[@]}" >/dev/null # warm the page cache for both
 measure "${qemu[@]}" >/dev/null
 for ((i = 1; i <= runs; i++)); do
-	echo "vmm $(measure "${vmm[@]}")" >>"$results"
-	echo "qemu $(measure "${qemu[@]}")" >>"$results"
+	v=$(measure "${vmm[@]}")
+	q=$(measure "${qemu[@]}")
+	printf 'vmm %s\nqemu %s\n' "$v" "$q" >>"$results"
+	echo "run $i/$runs: init/exit ms: vmm $v, qemu $q"
 done
 vi=$(awk '$1 == "vmm" { print $2 }' "$results" | median)
 ve=$(awk '$1 == "vmm" { print $3 }' "$results" | median)
