@@ -56,7 +56,10 @@ check-unit: $(UNIT_BINS)
 check-guest: all
 	tests/guest/run-all.sh
 
-check: check-unit check-guest
+# One after the other, so that the guest tests' "N passed, N failed" is the last line.
+check:
+	$(MAKE) check-unit
+	$(MAKE) check-guest
 
 run: all
 	tests/guest/make-run.sh
@@ -70,5 +73,8 @@ fmt:
 
 clean:
 	rm -rf $(BUILD)
+
+# The sanitizer objects are only pattern-rule prerequisites: keep make from deleting them.
+.SECONDARY: $(SAN_OBJS)
 
 -include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)

@@ -5,9 +5,12 @@
 #include "memory.h"
 #include "vm.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Exit statuses (documented in --help and docs/usage.md). */
 #define EXIT_HOST_FAILURE 1
@@ -35,6 +38,23 @@ static int setup_signals(void)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	return pthread_sigmask(SIG_BLOCK, &block, NULL) ? -1 : 0;
+}
+
+/* A console log that cannot be created is bad input too: find out before KVM is touched. The
+ * device opens it again (and truncates it) when the VM is created. */
+static int check_serial_file(const struct vm_config *cfg)
+{
+	int fd;
+
+	if (cfg->serial != SERIAL_FILE)
+		return 0;
+	fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -70,7 +90,7 @@ int main(int argc, char **argv)
 	struct boot_args args = {
 		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus
 	};
-	if (boot_load(&mem, &args, &boot)) {
+	if (boot_load(&mem, &args, &boot) || check_serial_file(&cfg)) {
 		status = EXIT_BAD_INPUT;
 		goto out_mem;
 	}

@@ -3,7 +3,7 @@
 #
 # Builds the test guests' initramfs: busybox-static and an /init that does what the kernel
 # command line's `vmmtest=` asks, as comma-separated steps run in order:
-#   report    print "VMMTEST nproc=N", "VMMTEST date=SECONDS" and "VMMTEST acpi-errors=N"
+#   report    print "VMMTEST nproc=N", "date=SECONDS", "acpi-errors=N" and "memtotal-mb=N"
 #   poweroff  poweroff -f                     reboot     reboot -f
 #   exit=N    write byte N to the exit device's port 0xf4 (with outb.c: the cloud kernel has no
 #             /dev/port)
@@ -47,6 +47,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST nproc=$(nproc)"
 		echo "VMMTEST date=$(date -u +%s)"
 		echo "VMMTEST acpi-errors=$(dmesg | grep -c -i -E 'ACPI( BIOS)? (Error|Warning)')"
+		echo "VMMTEST memtotal-mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)"
 		;;
 	irqs) cat /proc/interrupts /proc/tty/driver/serial ;; # for debugging
 	poweroff) poweroff -f ;;

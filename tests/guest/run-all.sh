@@ -96,6 +96,7 @@ bad memory-too-small '--memory' --kernel "$kernel" --memory 1M
 bad memory-malformed '--memory' --kernel "$kernel" --memory 12X
 bad cpus-zero '--cpus' --kernel "$kernel" --cpus 0
 bad cpus-too-many '--cpus' --kernel "$kernel" --cpus 100000
+bad serial-file-dir 'no-such-dir/console.log' --kernel "$kernel" --serial "file=$tmp/no-such-dir/console.log"
 bad unknown-option "unknown option '--frobnicate'" --kernel "$kernel" --frobnicate
 bad missing-config 'nope.conf' --config "$tmp/nope.conf"
 bad unknown-key 'unknown-key.conf:3' --config "$tmp/unknown-key.conf"
@@ -143,6 +144,14 @@ for f in $flavours; do
 		expect "$t-timeout" 124 --kernel "$k" --initrd "$guest/initrd.img" --cpus "$n" \
 			--timeout 3 --cmdline "$base vmmtest=hang"
 	done
+done
+
+# --- RAM on both sides of the 32-bit hole [3 GiB, 4 GiB): the guest sees (nearly) all of it. ---
+for f in ${flavours%% *}; do
+	expect large-memory 0 --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --memory 3584M \
+		--timeout "$boot_timeout" --cmdline "$base vmmtest=report,poweroff"
+	got=$(report large-memory memtotal-mb)
+	[[ -n $got && $got -gt 3300 ]] && pass large-memory-total || fail large-memory-total "MemTotal ${got:-?} MiB of 3584"
 done
 
 # --- Every example config boots (with the test kernel's command line, which the command line may
