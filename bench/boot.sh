@@ -17,7 +17,7 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	tests/guest/kernels.sh cloud >/dev/null
 	tests/guest/mkinitrd.sh "$guest/initrd.img"
 	ln -sfn "${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels/cloud/vmlinuz" "$guest/vmlinuz"
-	exec tests/nested/run.sh -- env VMM_TEST_INSIDE=1 "$0" "$runs"
+	exec tests/nested/run.sh --timeout 1800 -- env VMM_TEST_INSIDE=1 "$0" "$runs"
 fi
 
 kernel=$guest/vmlinuz initrd=$guest/initrd.img

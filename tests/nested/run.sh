@@ -8,7 +8,8 @@
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden).
 # CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
 # and a terminal on stdin, that terminal). The exit status
-# is CMD's, or 1 if the guest failed or --timeout (default 3600 s) expired.
+# is CMD's, or 125 if the nested guest failed or --timeout (default 3600 s) expired: under TCG
+# the nested guest very occasionally locks up, and callers may retry on 125.
 #
 # Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
@@ -184,10 +185,10 @@ wait "$qpid" || rc=$?
 qpid=
 if [[ $rc == 124 ]]; then
 	echo "nested: timed out after $timeout s" >&2
-	exit 1
+	exit 125
 fi
 if [[ ! -s $ctl/status ]]; then
 	echo "nested: the guest ended without the command's exit status (qemu status $rc)" >&2
-	exit 1
+	exit 125
 fi
 exit "$(<"$ctl/status")"
