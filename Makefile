@@ -58,8 +58,8 @@ check-guest: all
 
 # One after the other, so that the guest tests' "N passed, N failed" is the last line.
 check:
-	$(MAKE) check-unit
-	$(MAKE) check-guest
+	$(MAKE) --no-print-directory check-unit
+	$(MAKE) --no-print-directory check-guest
 
 run: all
 	tests/guest/make-run.sh
