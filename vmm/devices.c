@@ -7,7 +7,6 @@
 #include "vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,8 +15,6 @@ struct vm_devices {
 	struct vm *vm;
 	struct platform platform;
 	struct uart uart;
-	int serial_out; /* owned when serial_file */
-	bool serial_file;
 	bool has_term;
 	struct term term;
 };
@@ -43,7 +40,8 @@ static void devices_quit(void *opaque)
 	vm_request_stop(d->vm, 0);
 }
 
-int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq)
+int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq,
+		   int serial_out)
 {
 	struct vm_devices *d = calloc(1, sizeof(*d));
 	struct irq_line com1 = irq;
@@ -53,21 +51,9 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 		return -ENOMEM;
 	vm->dev = d;
 	d->vm = vm;
-	d->serial_out = -1;
 	platform_init(&d->platform, devices_stop_vm, vm);
-	if (cfg->serial == SERIAL_STDIO) {
-		d->serial_out = STDOUT_FILENO;
-	} else if (cfg->serial == SERIAL_FILE) {
-		d->serial_out = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (d->serial_out < 0) {
-			ret = -errno;
-			log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
-			return ret;
-		}
-		d->serial_file = true;
-	}
 	com1.gsi = UART_COM1_IRQ;
-	uart_init(&d->uart, com1, d->serial_out);
+	uart_init(&d->uart, com1, serial_out);
 	if ((ret = platform_register(&d->platform, &vm->pio, &vm->mmio)) ||
 	    (ret = bus_register(&vm->pio, UART_COM1_PORT, UART_NR_REGS, uart_io, &d->uart,
 				"ttyS0"))) {
@@ -111,8 +97,6 @@ void devices_destroy(struct vm *vm)
 	devices_stop(vm);
 	uart_destroy(&d->uart);
 	platform_destroy(&d->platform);
-	if (d->serial_file)
-		close(d->serial_out);
 	free(d);
 	vm->dev = NULL;
 }

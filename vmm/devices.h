@@ -8,8 +8,10 @@ struct vm;
 struct vm_config;
 
 /* Creates the devices the configuration asks for and puts them on the VM's buses. `irq` is the
- * VM's interrupt line with gsi 0; a device sets its own gsi. 0 or -errno, with a message. */
-int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq);
+ * VM's interrupt line with gsi 0; a device sets its own gsi. The UART writes to serial_out (-1:
+ * nowhere), which stays the caller's. 0 or -errno, with a message. */
+int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq,
+		   int serial_out);
 /* Starts the host side (input threads): 0 or -errno. */
 int devices_start(struct vm *vm);
 /* Stops the host side; the vCPUs have stopped. Safe after a failed or missing start. */

@@ -40,20 +40,18 @@ static int setup_signals(void)
 	return pthread_sigmask(SIG_BLOCK, &block, NULL) ? -1 : 0;
 }
 
-/* A console log that cannot be created is bad input too: find out before KVM is touched. The
- * device opens it again (and truncates it) when the VM is created. */
-static int check_serial_file(const struct vm_config *cfg)
+/* Where the UART's output goes: stdout, a file (created or truncated) or nowhere (-1). A console log
+ * that cannot be created is bad input, found out before KVM is touched. */
+static int open_serial_output(const struct vm_config *cfg, int *fd)
 {
-	int fd;
-
+	*fd = cfg->serial == SERIAL_STDIO ? STDOUT_FILENO : -1;
 	if (cfg->serial != SERIAL_FILE)
 		return 0;
-	fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
+	*fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*fd < 0) {
 		log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
 		return -1;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -63,7 +61,7 @@ int main(int argc, char **argv)
 	struct guest_mem mem;
 	struct boot_info boot;
 	struct vm vm;
-	int ret, status;
+	int ret, status, serial_out = -1;
 
 	if (config_parse(&cfg, argc, argv)) {
 		config_free(&cfg);
@@ -90,7 +88,7 @@ int main(int argc, char **argv)
 	struct boot_args args = {
 		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus
 	};
-	if (boot_load(&mem, &args, &boot) || check_serial_file(&cfg)) {
+	if (boot_load(&mem, &args, &boot) || open_serial_output(&cfg, &serial_out)) {
 		status = EXIT_BAD_INPUT;
 		goto out_mem;
 	}
@@ -107,7 +105,7 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_INPUT;
 		goto out_vm;
 	}
-	if (vm_create(&vm, &cfg, &mem, &boot)) {
+	if (vm_create(&vm, &cfg, &mem, &boot, serial_out)) {
 		status = EXIT_HOST_FAILURE;
 		goto out_vm;
 	}
@@ -115,6 +113,8 @@ int main(int argc, char **argv)
 out_vm:
 	vm_destroy(&vm);
 out_mem:
+	if (cfg.serial == SERIAL_FILE && serial_out >= 0)
+		close(serial_out);
 	gmem_free(&mem);
 	config_free(&cfg);
 	return status;

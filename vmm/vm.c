@@ -134,7 +134,7 @@ static void vm_irq_set(void *opaque, uint32_t gsi, int level)
 	} while (0)
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
-	      const struct boot_info *boot)
+	      const struct boot_info *boot, int serial_out)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int ret;
@@ -169,7 +169,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
 		return ret;
 	}
-	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 })))
+	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial_out)))
 		return ret;
 	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)

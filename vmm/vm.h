@@ -35,9 +35,10 @@ struct vm {
 int vm_open_kvm(struct vm *vm);
 /* Checks the configuration against what KVM reports (vCPU count): 0 or -EINVAL with a message. */
 int vm_check_config(struct vm *vm, const struct vm_config *cfg);
-/* Creates the VM with its memory, irqchip, platform devices and vCPUs. 0 or -errno. */
+/* Creates the VM with its memory, irqchip, platform devices and vCPUs; the UART writes to
+ * serial_out (-1: nowhere), which stays the caller's. 0 or -errno. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
-	      const struct boot_info *boot);
+	      const struct boot_info *boot, int serial_out);
 /* Starts the vCPUs, waits for the guest to stop (or the timeout, or a signal), stops everything
  * and returns the exit status. */
 int vm_run(struct vm *vm, unsigned timeout_sec);

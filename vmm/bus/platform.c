@@ -74,7 +74,7 @@ void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 		memset(data, 0, len); /* sleep status: never woken, nothing pending */
 		return;
 	}
-	if (offset == ACPI_SLEEP_CTL_PORT - ACPI_SLEEP_CTL_PORT && (v & ACPI_SLP_EN)) {
+	if (offset == 0 && (v & ACPI_SLP_EN)) {
 		if (ACPI_SLP_TYP(v) == ACPI_S5_SLP_TYP) {
 			log_info("ACPI: guest powered off");
 			p->stop(p->opaque, 0);
