@@ -39,16 +39,13 @@ struct image {
 	size_t size;
 };
 
-/* Reads a whole regular file, refusing ones larger than max (they could never fit the guest). */
-static int read_file(const char *opt, const char *path, uint64_t max, struct image *img)
+/* Opens a regular file no larger than max (a larger one could never fit the guest): the fd, or a
+ * negative errno after one message naming the option and the file. */
+static int open_image(const char *opt, const char *path, uint64_t max, size_t *size)
 {
 	struct stat st;
-	ssize_t n;
-	size_t done = 0;
-	int fd, ret = 0;
+	int fd, ret;
 
-	img->data = NULL;
-	img->size = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
@@ -58,41 +55,59 @@ static int read_file(const char *opt, const char *path, uint64_t max, struct ima
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
 		log_error("%s %s: %s", opt, path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	} else if (!S_ISREG(st.st_mode)) {
 		log_error("%s %s: not a regular file", opt, path);
 		ret = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
+	} else if ((uint64_t)st.st_size > max) {
 		log_error("%s %s: %lld bytes do not fit in guest memory (raise --memory)", opt, path,
 			  (long long)st.st_size);
 		ret = -EFBIG;
-		goto out;
+	} else {
+		*size = (size_t)st.st_size;
+		return fd;
 	}
-	img->size = (size_t)st.st_size;
-	img->data = malloc(img->size ? img->size : 1);
-	if (!img->data) {
-		ret = -ENOMEM;
-		log_error("%s %s: out of memory", opt, path);
-		goto out;
-	}
-	while (done < img->size) {
-		n = read(fd, img->data + done, img->size - done);
+	close(fd);
+	return ret;
+}
+
+/* Reads exactly size bytes into dst, and closes fd. */
+static int read_image(const char *opt, const char *path, int fd, void *dst, size_t size)
+{
+	size_t done = 0;
+	int ret = 0;
+
+	while (done < size) {
+		ssize_t n = read(fd, (uint8_t *)dst + done, size - done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			ret = n < 0 ? -errno : -EIO;
 			log_error("%s %s: read failed: %s", opt, path,
 				  n < 0 ? strerror(errno) : "file shrank");
-			goto out;
+			break;
 		}
 		done += (size_t)n;
 	}
-out:
 	close(fd);
-	if (ret) {
+	return ret;
+}
+
+/* Reads a whole image into a buffer the caller frees (the kernel: its header decides where it
+ * goes). */
+static int read_file(const char *opt, const char *path, uint64_t max, struct image *img)
+{
+	int fd = open_image(opt, path, max, &img->size), ret;
+
+	img->data = NULL;
+	if (fd < 0)
+		return fd;
+	img->data = malloc(img->size ? img->size : 1);
+	if (!img->data) {
+		close(fd);
+		log_error("%s %s: out of memory", opt, path);
+		return -ENOMEM;
+	}
+	if ((ret = read_image(opt, path, fd, img->data, img->size))) {
 		free(img->data);
 		img->data = NULL;
 	}
@@ -285,29 +300,35 @@ static int write_page_tables(struct guest_mem *m)
 static int load_initrd(struct guest_mem *m, const char *path, const struct loaded *k,
 		       struct boot_params *bp)
 {
-	struct image img;
 	uint64_t top = gmem_low_end(m), start;
-	int ret;
+	size_t size;
+	void *dst;
+	int fd, ret;
 
 	if ((uint64_t)k->initrd_max + 1 < top)
 		top = (uint64_t)k->initrd_max + 1;
-	if ((ret = read_file("--initrd", path, top > k->end ? top - k->end : 0, &img)))
-		return ret;
+	fd = open_image("--initrd", path, top > k->end ? top - k->end : 0, &size);
+	if (fd < 0)
+		return fd;
 	/* As high as allowed, page aligned, clear of everything the kernel will use. */
-	start = (top - img.size) & ~(PAGE_SIZE - 1);
+	start = (top - size) & ~(PAGE_SIZE - 1);
 	if (start < k->end) {
 		log_error("--initrd %s: %zu bytes do not fit in guest memory above the kernel; "
 			  "raise --memory",
-			  path, img.size);
-		free(img.data);
+			  path, size);
+		close(fd);
 		return -EFBIG;
 	}
-	ret = put(m, start, img.data, img.size);
-	free(img.data);
-	if (ret)
+	/* Straight into guest memory: an initrd can be large, and a copy through the heap would
+	 * cost its size twice at start-up. */
+	if (!(dst = gmem_ptr(m, start, size))) {
+		close(fd);
+		return -ERANGE;
+	}
+	if ((ret = read_image("--initrd", path, fd, dst, size)))
 		return ret;
 	bp->hdr.ramdisk_image = (uint32_t)start;
-	bp->hdr.ramdisk_size = (uint32_t)img.size;
+	bp->hdr.ramdisk_size = (uint32_t)size;
 	return 0;
 }
 
