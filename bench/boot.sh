@@ -14,9 +14,7 @@ guest=$PWD/build/guest
 
 if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	make -s build/vmm
-	tests/guest/kernels.sh cloud >/dev/null
-	tests/guest/mkinitrd.sh "$guest/initrd.img"
-	ln -sfn "${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels/cloud/vmlinuz" "$guest/vmlinuz"
+	tests/guest/prepare.sh
 	exec tests/nested/run.sh --timeout 1800 -- env VMM_TEST_INSIDE=1 "$0" "$runs"
 fi
 

@@ -4,8 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/deps.sh --install
-tests/guest/kernels.sh cloud >/dev/null
-tests/guest/mkinitrd.sh build/guest/initrd.img
-ln -sfn "${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels/cloud/vmlinuz" build/guest/vmlinuz
+tests/guest/prepare.sh
 exec env NESTED_TTY=1 tests/nested/run.sh -- build/vmm --kernel build/guest/vmlinuz --initrd build/guest/initrd.img \
 	--cmdline "console=ttyS0 quiet" "$@"

@@ -18,11 +18,7 @@ boot_timeout=${VMM_TEST_BOOT_TIMEOUT:-60}
 
 if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# Host side: everything that needs the network or writes outside build/ happens here.
-	tests/guest/kernels.sh $flavours >/dev/null || exit 1
-	tests/guest/mkinitrd.sh "$guest/initrd.img" || exit 1
-	cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels
-	for f in $flavours; do ln -sfn "$cache/$f/vmlinuz" "$guest/vmlinuz-$f"; done
-	ln -sfn "$cache/cloud/vmlinuz" "$guest/vmlinuz" 2>/dev/null || true
+	tests/guest/prepare.sh $flavours || exit 1
 	rm -rf "$logs"
 	mkdir -p "$logs"
 	# The tests run in groups of a few boots, each in its own run of the harness: a nested guest
