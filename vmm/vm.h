@@ -26,6 +26,9 @@ struct vm {
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	int stop_fd; /* eventfd: written once when the VM should stop */
+	pthread_mutex_t gsi_lock; /* guards the routing table below */
+	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
+	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
 	atomic_bool stopping;
 	int exit_status;
 };
@@ -45,5 +48,23 @@ int vm_run(struct vm *vm, unsigned timeout_sec);
 /* Asks every vCPU to stop; the first caller's status wins. Safe from any thread. */
 void vm_request_stop(struct vm *vm, int status);
 void vm_destroy(struct vm *vm);
+
+/* KVM's fast paths for devices (unit tests link a fake of these). All return 0 or -errno. */
+#define VM_IOAPIC_PINS   24
+#define VM_MSI_GSI_BASE  VM_IOAPIC_PINS
+#define VM_MSI_GSI_LIMIT 1024
+
+/* A guest write of `len` bytes at addr (port I/O when pio) signals fd instead of exiting;
+ * with datamatch only when the value equals *datamatch. assign false removes the binding. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uint64_t *datamatch,
+		 int fd, bool assign);
+/* A write to fd raises gsi. With resample_fd >= 0 the line is level-triggered: it stays asserted
+ * until the guest's EOI, which then signals resample_fd. assign false removes it. */
+int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
+/* MSI routes: a GSI whose irqfd sends the message (addr, data). vm_msi_alloc reserves a GSI
+ * with a route that delivers nothing until vm_msi_set gives it a message. */
+int vm_msi_alloc(struct vm *vm, uint32_t *gsi);
+int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data);
+void vm_msi_free(struct vm *vm, uint32_t gsi);
 
 #endif

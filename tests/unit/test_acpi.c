@@ -87,7 +87,7 @@ static void tables_are_linked_and_checksummed(void **state)
 	uint64_t rsdp;
 
 	assert_int_equal(gmem_init(&m, 64 * MiB), 0);
-	assert_int_equal(acpi_build(&m, 3, &rsdp), 0);
+	assert_int_equal(acpi_build(&m, &(struct boot_args){ .cpus = 3 }, &rsdp), 0);
 	walk(&m, &t);
 	assert_ptr_equal(gmem_ptr(&m, rsdp, 36), t.rsdp);
 
@@ -116,7 +116,7 @@ static void madt_lists_every_vcpu(void **state)
 		uint32_t len;
 
 		assert_int_equal(gmem_init(&m, 64 * MiB), 0);
-		assert_int_equal(acpi_build(&m, counts[c], &rsdp), 0);
+		assert_int_equal(acpi_build(&m, &(struct boot_args){ .cpus = counts[c] }, &rsdp), 0);
 		walk(&m, &t);
 		len = le32(t.madt + 4);
 		assert_int_equal(le32(t.madt + 36), LAPIC_ADDR);
@@ -144,8 +144,8 @@ static void rejects_impossible_counts(void **state)
 	uint64_t rsdp;
 
 	assert_int_equal(gmem_init(&m, 64 * MiB), 0);
-	assert_int_equal(acpi_build(&m, 0, &rsdp), -EINVAL);
-	assert_int_equal(acpi_build(&m, 256, &rsdp), -EINVAL);
+	assert_int_equal(acpi_build(&m, &(struct boot_args){ .cpus = 0 }, &rsdp), -EINVAL);
+	assert_int_equal(acpi_build(&m, &(struct boot_args){ .cpus = 256 }, &rsdp), -EINVAL);
 	gmem_free(&m);
 }
 
@@ -174,7 +174,7 @@ static void iasl_disassembles_cleanly(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(gmem_init(&m, 64 * MiB), 0);
-	assert_int_equal(acpi_build(&m, 2, &rsdp), 0);
+	assert_int_equal(acpi_build(&m, &(struct boot_args){ .cpus = 2 }, &rsdp), 0);
 	walk(&m, &t);
 	dump(dir, "xsdt", t.xsdt);
 	dump(dir, "facp", t.fadt);

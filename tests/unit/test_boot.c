@@ -75,7 +75,7 @@ struct boot_run {
 static void run(struct boot_run *r, uint64_t ram, const char *kernel, const char *initrd,
 		const char *cmdline)
 {
-	struct boot_args a = { kernel, initrd, cmdline, 2 };
+	struct boot_args a = { .kernel = kernel, .initrd = initrd, .cmdline = cmdline, .cpus = 2 };
 
 	assert_int_equal(gmem_init(&r->m, ram), 0);
 	r->ret = boot_load(&r->m, &a, &r->info);
@@ -138,12 +138,13 @@ static void e820_small_and_large(void **state)
 	run(&r, 64 * MiB, k, NULL, "");
 	assert_int_equal(r.ret, 0);
 	e = r.bp->e820_table;
-	assert_int_equal(r.bp->e820_entries, 4);
+	assert_int_equal(r.bp->e820_entries, 5);
 	assert_true(e[0].addr == 0 && e[0].size == BOOT_EBDA_START && e[0].type == 1);
 	assert_true(e[1].addr == BOOT_EBDA_START && e[1].addr + e[1].size == MiB && e[1].type == 2);
 	assert_true(e[2].addr == MiB && e[2].size == 63 * MiB && e[2].type == 1);
-	assert_true(e[3].addr == EXITDEV_MMIO_ADDR && e[3].size == EXITDEV_MMIO_SIZE &&
-		    e[3].type == 2);
+	assert_true(e[3].addr == PCI_ECAM_BASE && e[3].size == PCI_ECAM_SIZE && e[3].type == 2);
+	assert_true(e[4].addr == EXITDEV_MMIO_ADDR && e[4].size == EXITDEV_MMIO_SIZE &&
+		    e[4].type == 2);
 	assert_int_equal(r.bp->hdr.ramdisk_image, 0);
 	gmem_free(&r.m);
 
@@ -151,9 +152,9 @@ static void e820_small_and_large(void **state)
 	run(&r, 5ULL << 30, k, NULL, "");
 	assert_int_equal(r.ret, 0);
 	e = r.bp->e820_table;
-	assert_int_equal(r.bp->e820_entries, 5);
+	assert_int_equal(r.bp->e820_entries, 6);
 	assert_true(e[2].addr == MiB && e[2].addr + e[2].size == MEM_HOLE_START);
-	assert_true(e[4].addr == MEM_HOLE_END && e[4].size == 2ULL << 30 && e[4].type == 1);
+	assert_true(e[5].addr == MEM_HOLE_END && e[5].size == 2ULL << 30 && e[5].type == 1);
 	for (int n = 1; n < r.bp->e820_entries; n++) /* sorted, no overlaps */
 		assert_true(e[n - 1].addr + e[n - 1].size <= e[n].addr);
 	gmem_free(&r.m);

@@ -176,8 +176,9 @@ static void gas_io(struct acpi_gas *g, uint16_t port)
 	*g = (struct acpi_gas){ .space_id = 1, .bit_width = 8, .access_size = 1, .address = port };
 }
 
-int acpi_build(struct guest_mem *m, unsigned cpus, uint64_t *rsdp_gpa)
+int acpi_build(struct guest_mem *m, const struct boot_args *args, uint64_t *rsdp_gpa)
 {
+	unsigned cpus = args->cpus;
 	struct acpi_area a = { m, BOOT_ACPI_ADDR };
 	uint64_t xsdt_gpa, fadt_gpa, dsdt_gpa, madt_gpa;
 	uint32_t madt_len = sizeof(struct acpi_header) + 8 + cpus * sizeof(struct madt_lapic) +

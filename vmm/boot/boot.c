@@ -272,6 +272,7 @@ static void e820_fill(const struct guest_mem *m, struct boot_params *bp)
 	e820_add(bp, 0, BOOT_EBDA_START, E820_TYPE_RAM);
 	e820_add(bp, BOOT_EBDA_START, BOOT_KERNEL_ADDR - BOOT_EBDA_START, E820_TYPE_RESERVED);
 	e820_add(bp, BOOT_KERNEL_ADDR, low - BOOT_KERNEL_ADDR, E820_TYPE_RAM);
+	e820_add(bp, PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_TYPE_RESERVED); /* Linux checks MCFG's */
 	e820_add(bp, EXITDEV_MMIO_ADDR, EXITDEV_MMIO_SIZE, E820_TYPE_RESERVED);
 	for (int i = 0; i < m->nr; i++)
 		if (m->r[i].gpa >= MEM_HOLE_END)
@@ -378,7 +379,7 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	if (a->initrd && (ret = load_initrd(m, a->initrd, &k, bp)))
 		return ret;
 	e820_fill(m, bp);
-	if ((ret = acpi_build(m, a->cpus, &rsdp))) {
+	if ((ret = acpi_build(m, a, &rsdp))) {
 		log_error("ACPI tables do not fit below 1 MiB");
 		return ret;
 	}

@@ -36,11 +36,35 @@
 #define IOAPIC_ADDR         0xfec00000ULL
 #define LAPIC_ADDR          0xfee00000ULL
 
+/* PCI and virtio-mmio, in the 32-bit hole; the DSDT and MCFG describe exactly these. */
+#define PCI_MMIO_BASE        0xc0000000ULL /* memory BARs: the root bridge's 32-bit window */
+#define PCI_MMIO_SIZE        0x10000000ULL
+#define PCI_IO_BASE          0x1000        /* I/O BARs: the root bridge's I/O window */
+#define PCI_IO_SIZE          0xf000
+#define PCI_ECAM_BASE        0xe0000000ULL /* enhanced configuration access, bus 0 only */
+#define PCI_ECAM_SIZE        0x100000ULL
+#define PCI_CONFIG_PORT      0xcf8         /* type 1 configuration: address at 0xcf8, data 0xcfc */
+#define PCI_INTX_GSI_BASE    16            /* INTx of slot s, pin p (0 = INTA): 16 + (s + p) % 8 */
+#define PCI_INTX_GSI(s, p)   (PCI_INTX_GSI_BASE + ((s) + (p)) % 8)
+#define VIRTIO_MMIO_BASE     0xd0000000ULL /* virtio-mmio device n at BASE + n * SIZE */
+#define VIRTIO_MMIO_SIZE     0x1000ULL
+/* virtio-mmio device n has GSI VIRTIO_MMIO_GSIS[n]: the ISA lines nothing else uses. */
+#define VIRTIO_MMIO_GSIS     { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 }
+#define VIRTIO_MMIO_MAX      10
+
+/* The devices the ACPI tables describe, decided from the configuration before anything boots. */
+struct boot_mmio_dev {
+	uint64_t base, size;
+	uint32_t gsi;
+};
+
 struct boot_args {
 	const char *kernel; /* path */
 	const char *initrd; /* path, or NULL */
 	const char *cmdline;
 	unsigned cpus;
+	const struct boot_mmio_dev *mmio; /* virtio-mmio devices, each a DSDT entry */
+	unsigned nr_mmio;
 };
 
 struct boot_info {

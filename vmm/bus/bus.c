@@ -84,22 +84,23 @@ int bus_unregister(struct bus *b, uint64_t base)
 
 bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
-	const struct bus_range *r = NULL;
+	struct bus_range r = { 0 };
 	size_t i;
 
-	/* The read lock is held across the handler: a range cannot be unregistered (and its device
-	 * freed) while a vCPU is inside its handler. A handler must therefore never register or
-	 * unregister on the bus it was called from. */
+	/* The range is copied out and the lock dropped before the handler runs, so that a handler
+	 * may move ranges on its own bus (a PCI BAR write through ECAM moves a memory BAR). This is
+	 * safe because devices live until the vCPUs have stopped: a handler can be called a last
+	 * time just after its range was unregistered, and must cope (pci.c checks the BAR). */
 	pthread_rwlock_rdlock(&b->lock);
 	i = bus_search(b, addr);
 	if (i < b->nr && b->ranges[i].base <= addr && len &&
 	    addr - b->ranges[i].base + len <= b->ranges[i].len)
-		r = &b->ranges[i];
-	if (r)
-		r->fn(r->opaque, addr - r->base, data, len, is_write);
+		r = b->ranges[i];
 	pthread_rwlock_unlock(&b->lock);
-	if (r)
+	if (r.fn) {
+		r.fn(r.opaque, addr - r.base, data, len, is_write);
 		return true;
+	}
 	log_debug("%s: unhandled %s of %u bytes at %#llx", b->name, is_write ? "write" : "read", len,
 		  (unsigned long long)addr);
 	if (!is_write)

@@ -1,0 +1,163 @@
+/* The virtio device core (VIRTIO 1.x chapters 2 and 3), shared by every device type and both
+ * transports: device status, feature negotiation, reset, the configuration area with its
+ * generation, the ISR byte, the queues and their doorbells.
+ *
+ * A device type is one ops table plus its state (see rng.c). A transport (pci.c, mmio.c) turns the
+ * driver's register accesses into calls here and delivers the interrupts the core asks for.
+ *
+ * Locking: one mutex per device, d->lock. Transports hold it for every register access, the core
+ * holds it while a queue handler runs on the I/O thread, backends take it before touching a queue.
+ * So reset, feature and status changes never run beside device work. Every function below expects
+ * the lock held, except init, destroy and kick. */
+#ifndef VMM_VIRTIO_H
+#define VMM_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memory.h"
+#include "virtio/virtqueue.h"
+
+struct event_loop;
+struct virtio_dev;
+
+/* Device IDs (section 5). */
+#define VIRTIO_ID_NET     1
+#define VIRTIO_ID_BLOCK   2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG     4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_SCSI    8
+
+/* Device status bits (section 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED      0x80
+
+/* Reserved feature bits the core offers or handles (section 6); the ring bits are in virtqueue.h. */
+#define VIRTIO_F_VERSION_1 32
+
+/* ISR status bits (4.1.4.5, 4.2.2): what an INTx or virtio-mmio interrupt was for. */
+#define VIRTIO_ISR_QUEUE  1
+#define VIRTIO_ISR_CONFIG 2
+
+#define VIRTIO_NO_VECTOR 0xffff /* MSI-X: no vector for this source */
+
+struct virtio_dev_ops {
+	const char *name;   /* the type, for messages: "rng", "console" */
+	uint16_t device_id; /* VIRTIO_ID_* */
+	uint32_t pci_class; /* PCI class code, base << 16 | sub << 8 | interface */
+	/* The driver set DRIVER_OK; d->driver_features holds what was negotiated and every queue the
+	 * driver uses is enabled. 0, or a negative errno that puts the device in NEEDS_RESET. */
+	int (*start)(struct virtio_dev *d);
+	/* Queue q was kicked (I/O thread, lock held; only after start and while not NEEDS_RESET). */
+	void (*queue_notify)(struct virtio_dev *d, unsigned q);
+	/* The driver wrote the configuration area at [off, off + len), already bounds-checked and
+	 * copied into d->config. Optional: without it, writes are ignored (the area is read-only). */
+	void (*config_write)(struct virtio_dev *d, uint32_t off, uint32_t len);
+	/* Reset: drop every buffer the device holds and return to the state after init. When this
+	 * returns, no backend touches a queue until the next start. */
+	void (*reset)(struct virtio_dev *d);
+};
+
+/* What the core needs from a transport. */
+struct virtio_transport_ops {
+	/* Deliver an interrupt for queue q (q >= 0: used buffers) or for a configuration change
+	 * (q < 0). MSI-X sends the vector; INTx and virtio-mmio call virtio_raise_isr(). */
+	void (*signal)(struct virtio_dev *d, int q);
+	/* The device was reset: transport state (selectors, vectors) back to initial. Optional. */
+	void (*reset)(struct virtio_dev *d);
+};
+
+struct virtio_queue {
+	struct virtq vq;
+	uint16_t max_size;
+	uint16_t msix_vector; /* virtio-pci: the driver's choice, VIRTIO_NO_VECTOR when none */
+	int kick_fd;          /* eventfd: the transport binds it to the queue's doorbell */
+	struct virtio_dev *dev;
+	unsigned index;
+};
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	void *priv; /* the device type's state */
+	char name[16]; /* instance name for messages: "rng0", "console0" */
+	pthread_mutex_t lock;
+	const struct guest_mem *mem;
+	struct event_loop *loop;
+
+	uint64_t features;        /* offered: the type's bits plus the core's ring bits */
+	uint64_t driver_features; /* accepted by the driver; only offered bits are kept */
+	uint8_t status;
+	bool legacy;          /* the transport offers the legacy interface (transitional / mmio v1) */
+	bool legacy_driver;   /* the driver is using it: no FEATURES_OK, no bits >= 32 */
+	uint8_t isr;          /* VIRTIO_ISR_* bits, read-to-clear by the driver */
+	int isr_fd;           /* eventfd: irqfd of the INTx / mmio line (level, with resample_fd) */
+	int resample_fd;      /* eventfd: KVM signals the line's EOI; re-raised while isr != 0 */
+	uint32_t config_generation;
+	uint8_t *config; /* the device-specific configuration area, owned by the type */
+	uint32_t config_len;
+	unsigned nr_queues;
+	struct virtio_queue *queues;
+	bool needs_reset_logged;
+
+	const struct virtio_transport_ops *transport;
+	void *transport_priv;
+};
+
+/* Sets up a device with nr_queues queues of at most max_size entries each. `features` are the
+ * type's own bits; the core adds VERSION_1 (unless legacy-only callers clear it), INDIRECT_DESC,
+ * EVENT_IDX and RING_PACKED. Creates the doorbell and interrupt eventfds and registers them with
+ * the loop. 0 or -errno. */
+int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, void *priv,
+		    const char *name, const struct guest_mem *mem, struct event_loop *loop,
+		    uint64_t features, unsigned nr_queues, uint16_t max_size);
+/* Frees what init made; safe on a zeroed or half-initialised device. No lock held. */
+void virtio_dev_destroy(struct virtio_dev *d);
+
+/* Feature words as the transports present them (sel 0: bits 0-31, 1: bits 32-63). A driver
+ * write after FEATURES_OK is ignored; bits that were not offered are dropped. */
+uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel);
+void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val);
+
+/* A status write. 0 resets the device. Setting FEATURES_OK is refused (the bit stays clear) when
+ * a modern driver did not accept VERSION_1. Setting DRIVER_OK starts the device. Bits may only be
+ * added, never removed, except by reset: anything else is ignored and logged. */
+void virtio_set_status(struct virtio_dev *d, uint8_t status);
+void virtio_reset(struct virtio_dev *d);
+
+/* The configuration area. Out-of-range bytes read as 0 and are not written. */
+void virtio_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len);
+void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len);
+
+/* The transport enables queue q with the addresses and size the driver wrote into
+ * d->queues[q].vq. A ring outside RAM puts the device in NEEDS_RESET. 0 or -errno. */
+int virtio_queue_enable(struct virtio_dev *d, unsigned q);
+
+/* Doorbell: a notify write that did not go through the ioeventfd (or a test) rings the queue's
+ * eventfd, so the work still happens on the I/O thread. Any thread, no lock needed. */
+void virtio_kick(struct virtio_dev *d, unsigned q);
+/* What the I/O thread runs for a kick: the type's queue_notify if the device is live. Takes the
+ * lock itself. */
+void virtio_process(struct virtio_dev *d, unsigned q);
+
+/* Device types call these after virtq_push(): interrupt the driver for queue q if it wants one. */
+void virtio_notify(struct virtio_dev *d, unsigned q);
+/* The type changed d->config: bump the generation and tell the driver. */
+void virtio_config_changed(struct virtio_dev *d);
+/* For transports without MSI-X: set an ISR bit and raise the line. */
+void virtio_raise_isr(struct virtio_dev *d, uint8_t bit);
+/* The driver reads the ISR: returns it and clears it (the line drops at the next EOI). */
+uint8_t virtio_read_isr(struct virtio_dev *d);
+
+/* The guest did something the spec forbids (a malformed ring, a bad request): set NEEDS_RESET,
+ * stop processing the device's queues, log once, and tell the driver. */
+void virtio_fail(struct virtio_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether the device is live: DRIVER_OK and not NEEDS_RESET. */
+bool virtio_live(const struct virtio_dev *d);
+
+#endif

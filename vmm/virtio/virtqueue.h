@@ -1,0 +1,113 @@
+/* Virtqueues, device side: the split ring (VIRTIO 1.x section 2.7) and the packed ring (2.8), with
+ * indirect descriptors and event suppression (EVENT_IDX) in both directions.
+ *
+ * The driver owns the rings and is not trusted. Every guest address and length goes through
+ * gmem_ptr(); a chain is bounded by the queue size (indirect descriptors included), so a loop ends;
+ * any malformed shape makes virtq_pop() return a negative errno and mark the queue broken, after
+ * which it does nothing until virtq_reset(). The caller (the device core) turns that into
+ * DEVICE_NEEDS_RESET.
+ *
+ * A queue is used by one thread at a time (the device's I/O thread, under the device lock). */
+#ifndef VMM_VIRTQUEUE_H
+#define VMM_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "memory.h"
+
+#define VIRTQ_MAX_SIZE 1024 /* the largest queue any of our devices offers */
+
+/* Ring feature bits (VIRTIO 1.x section 6) that change how a queue is walked. */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
+#define VIRTIO_F_RING_PACKED   34
+
+/* Descriptor flags, both layouts. */
+#define VIRTQ_DESC_F_NEXT     1
+#define VIRTQ_DESC_F_WRITE    2
+#define VIRTQ_DESC_F_INDIRECT 4
+/* Packed ring only. */
+#define VIRTQ_DESC_F_AVAIL (1 << 7)
+#define VIRTQ_DESC_F_USED  (1 << 15)
+
+/* Split ring suppression flags. */
+#define VIRTQ_USED_F_NO_NOTIFY     1
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+/* Packed ring event suppression flags (struct pvirtq_event_suppress). */
+#define VIRTQ_EVENT_F_ENABLE  0
+#define VIRTQ_EVENT_F_DISABLE 1
+#define VIRTQ_EVENT_F_DESC    2
+
+struct virtq {
+	/* Set by the transport from the driver's writes while the queue is not yet enabled. */
+	uint16_t size;      /* entries; split: a power of 2; packed: any value from 1 */
+	uint64_t desc_gpa;  /* descriptor table / packed descriptor ring */
+	uint64_t avail_gpa; /* split: available ring; packed: driver event suppression area */
+	uint64_t used_gpa;  /* split: used ring; packed: device event suppression area */
+
+	/* Set by virtq_enable() from the negotiated features. */
+	bool packed, event_idx, indirect;
+	bool enabled;
+	bool broken; /* a malformed ring was seen: nothing more until virtq_reset() */
+	const struct guest_mem *mem;
+
+	/* Device-side ring state. */
+	uint16_t last_avail; /* split: next avail index to read; packed: next descriptor slot */
+	uint16_t used_idx;   /* split: our used index; packed: next slot to write */
+	bool avail_wrap;     /* packed: the driver's wrap counter we expect next */
+	bool used_wrap;      /* packed: our wrap counter for the next used descriptor */
+	uint16_t signalled_used; /* used index at the last interrupt (EVENT_IDX) */
+	bool signalled_valid;    /* false until the first interrupt after enable */
+	uint16_t pending_used;   /* used entries written since the last virtq_should_notify() */
+};
+
+/* One descriptor chain popped from the ring: the driver-readable buffers come first in iov
+ * (out_num of them), then the driver-writable ones (in_num). Pointers are host addresses inside
+ * guest RAM, already checked. */
+struct virtq_elem {
+	uint16_t id;    /* split: head index; packed: buffer id, for the used ring */
+	uint16_t ndesc; /* packed: descriptors the chain took in the ring (used to skip them) */
+	unsigned out_num, in_num;
+	uint64_t out_len, in_len; /* byte totals of each side */
+	struct iovec iov[VIRTQ_MAX_SIZE];
+};
+
+/* Back to the state after device reset: disabled, no addresses, size 0 (the core then sets the
+ * size back to the device's maximum). */
+void virtq_reset(struct virtq *q);
+
+/* Checks that the rings, at their addresses and size, lie in guest RAM and are aligned as the
+ * layout requires, and starts using the queue with the negotiated features. 0, or -EINVAL for a bad
+ * size, -EFAULT for a ring outside RAM or misaligned (the queue is then marked broken). */
+int virtq_enable(struct virtq *q, const struct guest_mem *mem, uint64_t features);
+
+/* Takes the next available chain. 1 when *e was filled, 0 when the ring is empty (or the queue
+ * is not enabled), or a negative errno for a malformed ring, which also marks the queue broken:
+ *   -EFAULT  a ring, descriptor, indirect table or buffer outside RAM, or a buffer whose
+ *            address + length wraps;
+ *   -EINVAL  a zero-length buffer, a head or next index out of range, a readable buffer after a
+ *            writable one, an indirect table whose length is not a whole number of descriptors or
+ *            that is nested or empty, an avail index that runs ahead by more than the queue size,
+ *            a chain longer than the queue size (which is how loops end). */
+int virtq_pop(struct virtq *q, struct virtq_elem *e);
+
+/* Gives a chain back: `len` bytes were written into its writable buffers. Does not interrupt. */
+void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len);
+
+/* After one or more virtq_push() calls: whether the driver wants an interrupt now (its
+ * NO_INTERRUPT flag, used_event index or packed event suppression). Resets the pending count. */
+bool virtq_should_notify(struct virtq *q);
+
+/* Asks the driver to notify (kick) us on new buffers, or not to. With EVENT_IDX this publishes
+ * avail_event. Returns true when, after enabling, buffers are already available: the caller must
+ * then pop again rather than sleep (the driver may have added them before it saw the flag). */
+bool virtq_enable_notify(struct virtq *q, bool enable);
+
+/* Buffer helpers for device models. Copy from the readable side / into the writable side of a
+ * chain starting at byte `off`; return the bytes copied. */
+size_t virtq_elem_read(const struct virtq_elem *e, size_t off, void *buf, size_t len);
+size_t virtq_elem_write(const struct virtq_elem *e, size_t off, const void *buf, size_t len);
+
+#endif
