@@ -12,6 +12,7 @@ packages=(
 	busybox-static cpio               # the test guests' initramfs
 	kmod xz-utils zstd                # depmod and module decompression for test initramfs
 	qemu-system-x86                   # nested harness without /dev/kvm, and the QEMU side of bench/
+	socat                             # the guest tests talk to virtio console ports on unix sockets
 )
 missing=()
 for p in "${packages[@]}"; do

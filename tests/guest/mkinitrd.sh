@@ -1,8 +1,10 @@
 #!/bin/bash
-# tests/guest/mkinitrd.sh OUT.cpio.gz
+# tests/guest/mkinitrd.sh OUT.cpio.gz [KERNEL-DIR]...
 #
-# Builds the test guests' initramfs: busybox-static and an /init that does what the kernel
-# command line's `vmmtest=` asks, as comma-separated steps run in order:
+# Builds the test guests' initramfs: busybox-static, the virtio modules of each kernel in
+# KERNEL-DIR (as kernels.sh unpacks them; /init loads those of the running kernel, passing them
+# the kernel command line's MODULE.PARAM=VALUE as modprobe would) and an /init that does what the
+# kernel command line's `vmmtest=` asks, as comma-separated steps run in order:
 #   report    print "VMMTEST nproc=N", "date=SECONDS", "acpi-errors=N" and "memtotal-mb=N"
 #   poweroff  poweroff -f                     reboot     reboot -f
 #   exit=N    write byte N to the exit device's port 0xf4 (with outb.c: the cloud kernel has no
@@ -10,10 +12,20 @@
 #   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
 #   hang      wait forever (for --timeout)    shell      an interactive shell (make run)
 #   irqs      print /proc/interrupts and the serial driver's counters (for debugging)
+#   virtio    print "VMMTEST virtio=ID:DRIVER:V1" for each virtio device (V1: VERSION_1 negotiated)
+#   rng       read /dev/hwrng twice: "VMMTEST rng-current=NAME", "VMMTEST rng=fresh" if the reads
+#             differ and are not all zeros
+#   hvc       write "VMMTEST-HVC-OUT" to hvc0, print "VMMTEST hvc-ready", read a line from hvc0
+#             and print it as "VMMTEST hvc-in=LINE"
+#   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
+#             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
 # With no vmmtest= it runs a shell. It prints "VMMTEST-READY" first, the moment init starts.
 set -euo pipefail
 
-out=${1:?usage: $0 OUT.cpio.gz}
+out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
+shift
+. "$(dirname "$0")/lib.sh"
+virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console"
 busybox=/bin/busybox
 [[ -x $busybox ]] || { echo "mkinitrd.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 if ldd "$busybox" >/dev/null 2>&1; then
@@ -26,6 +38,11 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,root}
 cp "$busybox" "$stage/bin/busybox"
 ${CC:-cc} -O2 -static -o "$stage/bin/outb" "$(dirname "$0")/outb.c"
+for kdir; do
+	ver=$(cat "$kdir/version")
+	# shellcheck disable=SC2086 # one word per module
+	mods_stage "$kdir/lib/modules/$ver" "$stage/mods/$ver" $virtio_modules
+done
 cat >"$stage/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -37,6 +54,14 @@ mount -t devtmpfs dev /dev
 # nodes), so init started without stdio: take the console now.
 exec </dev/console >/dev/console 2>&1
 echo VMMTEST-READY
+mods=/mods/$(uname -r)
+if [ -f $mods/modules.order ]; then
+	for m in $(cat $mods/modules.order); do
+		name=${m%.ko}
+		params=$(tr ' ' '\n' </proc/cmdline | sed -n "s/^$(echo $name | tr - _)\.//p")
+		insmod $mods/lib/modules/$m $params
+	done
+fi
 steps=shell
 for arg in $(cat /proc/cmdline); do
 	case $arg in vmmtest=*) steps=${arg#vmmtest=} ;; esac
@@ -50,6 +75,42 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST memtotal-mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)"
 		;;
 	irqs) cat /proc/interrupts /proc/tty/driver/serial ;; # for debugging
+	virtio)
+		for d in /sys/bus/virtio/devices/*; do
+			[ -e $d/driver ] || continue
+			echo "VMMTEST virtio=$(cat $d/device):$(basename $(readlink $d/driver)):$(cut -c33 $d/features)"
+		done
+		;;
+	rng)
+		echo "VMMTEST rng-current=$(cat /sys/class/misc/hw_random/rng_current)"
+		a=$(head -c 64 /dev/hwrng | md5sum)
+		b=$(head -c 64 /dev/hwrng | md5sum)
+		z=$(head -c 64 /dev/zero | md5sum)
+		[ "$a" != "$b" ] && [ "$a" != "$z" ] && echo "VMMTEST rng=fresh"
+		;;
+	hvc)
+		exec 4<>/dev/hvc0
+		stty -F /dev/hvc0 -echo
+		echo VMMTEST-HVC-OUT >&4
+		echo "VMMTEST hvc-ready"
+		read -r line <&4
+		echo "VMMTEST hvc-in=$line"
+		exec 4>&-
+		;;
+	port=*)
+		name=${step#port=}
+		for f in /sys/class/virtio-ports/*/name; do
+			[ "$(cat $f)" = "$name" ] || continue
+			mkdir -p /dev/virtio-ports
+			dev=${f%/name}
+			ln -sf ../${dev##*/} /dev/virtio-ports/$name
+		done
+		exec 5<>/dev/virtio-ports/$name
+		echo VMMTEST-PORT-OUT >&5
+		read -r line <&5
+		echo "VMMTEST port-in=$line"
+		exec 5>&-
+		;;
 	poweroff) poweroff -f ;;
 	reboot) reboot -f ;;
 	exit=*) outb 0xf4 "${step#exit=}" ;;

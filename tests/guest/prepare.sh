@@ -9,6 +9,7 @@ cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels
 flavours=$(printf '%s\n' cloud "$@" | sort -u)
 # shellcheck disable=SC2086 # one word per flavour
 tests/guest/kernels.sh $flavours >/dev/null
-tests/guest/mkinitrd.sh build/guest/initrd.img
+# shellcheck disable=SC2046 # one word per flavour
+tests/guest/mkinitrd.sh build/guest/initrd.img $(printf "$cache/%s " $flavours)
 for f in $flavours; do ln -sfn "$cache/$f/vmlinuz" "build/guest/vmlinuz-$f"; done
 ln -sfn "$cache/cloud/vmlinuz" build/guest/vmlinuz

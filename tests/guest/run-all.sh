@@ -25,6 +25,7 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# under TCG very occasionally locks up (run.sh then says 125), and a group is cheap to redo.
 	groups="basic"
 	for f in $flavours; do for n in $cpu_counts; do groups+=" $f-$n"; done; done
+	for f in $flavours; do groups+=" virtio-$f"; done
 	groups+=" misc"
 	passed=0 failed=0
 	for g in $groups; do
@@ -85,6 +86,50 @@ serial_input() {
 }
 # report NAME KEY: the value the guest printed as "VMMTEST KEY=VALUE".
 report() { sed -n "s/^VMMTEST $2=\([0-9]*\).*/\1/p" "$logs/$1.log" | tail -n 1; }
+# virtio_boot NAME ARGS...: boots with the virtio console on a pipe (stdin) and the log (stdout),
+# the serial port in $logs/NAME.serial and a named port "test.port" on a unix socket; plays the
+# host side of the init steps hvc and port=test.port: types "hvc-in-42" on the console once the
+# guest is reading it, and answers the port's first line with "port-in-42". Sets $status.
+virtio_boot() {
+	local name=$1 pid line sock=$tmp/$1.sock serial=$logs/$1.serial
+	shift
+	mkfifo "$tmp/$name.in"
+	"$vmm" "$@" --serial "file=$serial" --console stdio \
+		--console "name=test.port,socket=$sock" <"$tmp/$name.in" >"$logs/$name.log" 2>&1 &
+	pid=$!
+	exec 3>"$tmp/$name.in"
+	# Each wait is bounded: vmm's own --timeout ends it, and then these loops.
+	while kill -0 "$pid" 2>/dev/null && [[ ! -S $sock ]]; do sleep 0.1; done
+	coproc PORT { socat "UNIX-CONNECT:$sock" - 2>/dev/null; }
+	while kill -0 "$pid" 2>/dev/null && ! grep -q 'VMMTEST hvc-ready' "$serial" 2>/dev/null; do
+		sleep 0.1
+	done
+	echo hvc-in-42 >&3
+	if read -r -t "$boot_timeout" line <&"${PORT[0]}"; then
+		echo "$line" >"$logs/$name.port-out"
+		echo port-in-42 >&"${PORT[1]}"
+	fi
+	wait "$pid"
+	status=$?
+	exec 3>&-
+	[[ -n ${PORT_PID:-} ]] && kill "$PORT_PID" 2>/dev/null
+	wait 2>/dev/null
+}
+# virtio_check NAME WANT-V1: what the guest said in a virtio_boot, as test results.
+virtio_check() {
+	local name=$1 v1=$2 s=$logs/$1.serial
+	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "exit status $status"
+	grep -q "^VMMTEST virtio=0x0004:virtio_rng:$v1" "$s" && grep -q "^VMMTEST virtio=0x0003:virtio_console:$v1" "$s" &&
+		pass "$name-bind" || fail "$name-bind" "virtio_rng and virtio_console did not both bind with VERSION_1=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
+	grep -q '^VMMTEST rng-current=virtio_rng' "$s" && grep -q '^VMMTEST rng=fresh' "$s" &&
+		pass "$name-rng" || fail "$name-rng" "/dev/hwrng did not give fresh bytes from virtio_rng"
+	grep -q 'VMMTEST-HVC-OUT' "$logs/$name.log" && pass "$name-hvc-out" || fail "$name-hvc-out" "hvc0 output did not reach stdout"
+	grep -q '^VMMTEST hvc-in=hvc-in-42' "$s" && pass "$name-hvc-in" || fail "$name-hvc-in" "typed line did not reach hvc0"
+	grep -q 'VMMTEST-PORT-OUT' "$logs/$name.port-out" 2>/dev/null && pass "$name-port-out" ||
+		fail "$name-port-out" "the named port's output did not reach the socket"
+	grep -q '^VMMTEST port-in=port-in-42' "$s" && pass "$name-port-in" || fail "$name-port-in" "socket input did not reach the named port"
+	grep -q 'needs reset' "$logs/$name.log" && fail "$name-no-reset" "a device needed reset" || pass "$name-no-reset"
+}
 
 bad() { # NAME MESSAGE-PATTERN ARGS...
 	local name=bad-$1 pattern=$2
@@ -173,6 +218,21 @@ expect "$t-exit-port" 42 "${common[@]}" --cmdline "$base vmmtest=exit=42"
 expect "$t-exit-mmio" 43 "${common[@]}" --cmdline "$base vmmtest=devmem=43"
 expect "$t-timeout" 124 --kernel "$k" --initrd "$guest/initrd.img" --cpus "$n" \
 	--timeout 3 --cmdline "$base vmmtest=hang"
+	;;
+
+virtio-*)
+# --- virtio-rng and virtio-console (two ports) on each transport, as Linux's own drivers see them.
+f=${group#virtio-}
+common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$boot_timeout" --rng)
+steps="vmmtest=virtio,rng,hvc,port=test.port,poweroff"
+virtio_boot "$f-pci" "${common[@]}" --cmdline "$base $steps"
+virtio_check "$f-pci" 1
+virtio_boot "$f-pci-legacy" "${common[@]}" --legacy --cmdline "$base $steps virtio_pci.force_legacy=1"
+virtio_check "$f-pci-legacy" 0
+virtio_boot "$f-mmio" "${common[@]}" --transport mmio --cmdline "$base $steps"
+virtio_check "$f-mmio" 1
+virtio_boot "$f-mmio-v1" "${common[@]}" --transport mmio --legacy --cmdline "$base $steps"
+virtio_check "$f-mmio-v1" 0
 	;;
 
 misc)
