@@ -1,9 +1,15 @@
 #include "devices.h"
 #include "backend/term.h"
+#include "bus/pci.h"
 #include "bus/platform.h"
 #include "bus/uart.h"
 #include "config.h"
+#include "event.h"
 #include "log.h"
+#include "virtio/console.h"
+#include "virtio/mmio.h"
+#include "virtio/pci.h"
+#include "virtio/rng.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -11,13 +17,55 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The virtio devices, in the order they are made (and laid out on virtio-mmio). */
+enum { VDEV_RNG, VDEV_CONSOLE, VDEV_MAX };
+
 struct vm_devices {
 	struct vm *vm;
 	struct platform platform;
 	struct uart uart;
 	bool has_term;
 	struct term term;
+	struct event_loop io; /* the I/O thread: every virtio doorbell and backend fd */
+	bool io_init;
+	struct pci_host pci;
+	bool pci_init;
+	struct rng_dev *rng;
+	struct console_dev *console;
+	/* Each virtio device's transport: exactly one of the two is set. */
+	struct virtio_pci *vpci[VDEV_MAX];
+	struct virtio_mmio *vmmio[VDEV_MAX];
 };
+
+/* What the configuration says about virtio device i: present, and its options. */
+static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned i)
+{
+	if (i == VDEV_RNG)
+		return cfg->rng.enabled ? &cfg->rng.v : NULL;
+	return cfg->nr_ports ? &cfg->console_v : NULL;
+}
+
+int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX])
+{
+	static const uint32_t gsis[VIRTIO_MMIO_MAX] = VIRTIO_MMIO_GSIS;
+	int n = 0;
+
+	for (unsigned i = 0; i < VDEV_MAX; i++) {
+		const struct virtio_opts *v = vdev_opts(cfg, i);
+
+		if (!v || config_transport(cfg, v) != TRANSPORT_MMIO)
+			continue;
+		if (n == VIRTIO_MMIO_MAX) {
+			log_error("more than %d virtio-mmio devices: use transport=pci for some",
+				  VIRTIO_MMIO_MAX);
+			return -EINVAL;
+		}
+		out[n] = (struct boot_mmio_dev){ VIRTIO_MMIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE,
+						 VIRTIO_MMIO_SIZE, gsis[n] };
+		n++;
+	}
+	return n;
+}
 
 static void devices_stop_vm(void *opaque, int status)
 {
@@ -38,6 +86,87 @@ static void devices_quit(void *opaque)
 
 	log_info("Ctrl-A x: stopping the guest");
 	vm_request_stop(d->vm, 0);
+}
+
+static const enum console_backend cons_backend[] = {
+	[CONS_NONE] = CONSOLE_NONE, [CONS_STDIO] = CONSOLE_STDIO, [CONS_PTY] = CONSOLE_PTY,
+	[CONS_FILE] = CONSOLE_FILE, [CONS_SOCKET] = CONSOLE_SOCKET,
+};
+
+/* Makes the virtio device types the configuration asks for. Their backends open files, sockets and
+ * terminals: a failure there is the user's (exit 2), flagged in vm->bad_config. */
+static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg)
+{
+	struct vm *vm = d->vm;
+	int ret;
+
+	if (cfg->rng.enabled) {
+		if (!(d->rng = calloc(1, sizeof(*d->rng))))
+			return -ENOMEM;
+		if ((ret = rng_init(d->rng, "rng0", cfg->rng.source, vm->mem, &d->io))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+	}
+	if (cfg->nr_ports) {
+		struct console_port_cfg ports[CONSOLE_MAX_PORTS];
+
+		if (cfg->nr_ports > CONSOLE_MAX_PORTS) {
+			log_error("--console: at most %d named ports", CONSOLE_MAX_PORTS - 1);
+			vm->bad_config = true;
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < cfg->nr_ports; i++)
+			ports[i] = (struct console_port_cfg){ cfg->ports[i].name,
+							      cons_backend[cfg->ports[i].mode],
+							      cfg->ports[i].path };
+		if (!(d->console = calloc(1, sizeof(*d->console))))
+			return -ENOMEM;
+		if ((ret = console_init(d->console, "console0", ports, cfg->nr_ports, vm->mem, &d->io,
+					devices_quit, d))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Puts each virtio device on its transport: PCI slots in order, virtio-mmio windows as
+ * devices_mmio_layout laid them out. */
+static int attach_virtio(struct vm_devices *d, const struct vm_config *cfg)
+{
+	struct boot_mmio_dev mmio[VIRTIO_MMIO_MAX];
+	struct virtio_dev *vdev[VDEV_MAX] = {
+		d->rng ? &d->rng->vdev : NULL,
+		d->console ? &d->console->vdev : NULL,
+	};
+	int n = 0, ret;
+
+	if (devices_mmio_layout(cfg, mmio) < 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < VDEV_MAX; i++) {
+		const struct virtio_opts *v = vdev_opts(cfg, i);
+		bool legacy;
+
+		if (!v || !vdev[i])
+			continue;
+		legacy = config_legacy(cfg, v);
+		if (config_transport(cfg, v) == TRANSPORT_PCI) {
+			ret = virtio_pci_create(&d->pci, vdev[i], legacy, &d->vpci[i]);
+		} else {
+			if (!(d->vmmio[i] = calloc(1, sizeof(*d->vmmio[i]))))
+				return -ENOMEM;
+			ret = virtio_mmio_create(d->vmmio[i], d->vm, vdev[i], mmio[n].base,
+						 mmio[n].gsi, legacy);
+			n++;
+		}
+		if (ret) {
+			log_error("%s: cannot attach to its transport: %s", vdev[i]->name,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
 }
 
 int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq,
@@ -65,14 +194,37 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 			return ret;
 		d->has_term = true;
 	}
-	return 0;
+	if ((ret = event_loop_init(&d->io, "io")))
+		return ret;
+	d->io_init = true;
+	if ((ret = pci_host_init(&d->pci, vm))) {
+		log_error("PCI host bridge: %s", strerror(-ret));
+		return ret;
+	}
+	d->pci_init = true;
+	if ((ret = create_virtio_types(d, cfg)))
+		return ret;
+	return attach_virtio(d, cfg);
 }
 
 int devices_start(struct vm *vm)
 {
 	struct vm_devices *d = vm->dev;
+	int ret;
 
+	if ((ret = event_loop_start(&d->io)))
+		return ret;
+	if (d->console && (ret = console_start(d->console)))
+		return ret;
 	return d->has_term ? term_start(&d->term) : 0;
+}
+
+void devices_resize(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	if (d && d->console)
+		console_resize(d->console);
 }
 
 void devices_stop(struct vm *vm)
@@ -86,6 +238,10 @@ void devices_stop(struct vm *vm)
 		term_stop(&d->term);
 		d->has_term = false;
 	}
+	if (d->console)
+		console_stop(d->console);
+	if (d->io_init)
+		event_loop_stop(&d->io);
 }
 
 void devices_destroy(struct vm *vm)
@@ -95,6 +251,25 @@ void devices_destroy(struct vm *vm)
 	if (!d)
 		return;
 	devices_stop(vm);
+	/* Transports first (they unbind the eventfds), then the types, then the loop they used. */
+	for (unsigned i = 0; i < VDEV_MAX; i++) {
+		virtio_pci_destroy(d->vpci[i]);
+		if (d->vmmio[i])
+			virtio_mmio_destroy(d->vmmio[i]);
+		free(d->vmmio[i]);
+	}
+	if (d->rng) {
+		rng_destroy(d->rng);
+		free(d->rng);
+	}
+	if (d->console) {
+		console_destroy(d->console);
+		free(d->console);
+	}
+	if (d->pci_init)
+		pci_host_destroy(&d->pci);
+	if (d->io_init)
+		event_loop_destroy(&d->io);
 	uart_destroy(&d->uart);
 	platform_destroy(&d->platform);
 	free(d);

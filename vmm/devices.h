@@ -2,10 +2,16 @@
 #ifndef VMM_DEVICES_H
 #define VMM_DEVICES_H
 
+#include "boot/boot.h"
 #include "bus/irq.h"
 
 struct vm;
 struct vm_config;
+
+/* The virtio-mmio devices the configuration asks for, in the order devices_create makes them, with
+ * their windows and interrupt lines: the ACPI tables describe exactly these. Returns how many, or
+ * -EINVAL with one message when there are more than VIRTIO_MMIO_MAX. */
+int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX]);
 
 /* Creates the devices the configuration asks for and puts them on the VM's buses. `irq` is the
  * VM's interrupt line with gsi 0; a device sets its own gsi. The UART writes to serial_out (-1:
@@ -16,6 +22,8 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 int devices_start(struct vm *vm);
 /* Stops the host side; the vCPUs have stopped. Safe after a failed or missing start. */
 void devices_stop(struct vm *vm);
+/* The host terminal changed size: tell the console that has it. */
+void devices_resize(struct vm *vm);
 /* Frees everything; safe on a NULL or half-created set. */
 void devices_destroy(struct vm *vm);
 

@@ -1,6 +1,7 @@
 /* vmm: command line -> config -> guest memory and boot images -> VM -> run -> exit status. */
 #include "boot/boot.h"
 #include "config.h"
+#include "devices.h"
 #include "log.h"
 #include "memory.h"
 #include "vm.h"
@@ -37,6 +38,7 @@ static int setup_signals(void)
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGWINCH);
 	return pthread_sigmask(SIG_BLOCK, &block, NULL) ? -1 : 0;
 }
 
@@ -85,10 +87,13 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_HOST_FAILURE;
 	}
+	struct boot_mmio_dev mmio[VIRTIO_MMIO_MAX];
+	int nr_mmio = devices_mmio_layout(&cfg, mmio);
 	struct boot_args args = {
-		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus
+		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus,
+		.mmio = mmio, .nr_mmio = nr_mmio > 0 ? (unsigned)nr_mmio : 0,
 	};
-	if (boot_load(&mem, &args, &boot) || open_serial_output(&cfg, &serial_out)) {
+	if (nr_mmio < 0 || boot_load(&mem, &args, &boot) || open_serial_output(&cfg, &serial_out)) {
 		status = EXIT_BAD_INPUT;
 		goto out_mem;
 	}
@@ -106,7 +111,7 @@ int main(int argc, char **argv)
 		goto out_vm;
 	}
 	if (vm_create(&vm, &cfg, &mem, &boot, serial_out)) {
-		status = EXIT_HOST_FAILURE;
+		status = vm.bad_config ? EXIT_BAD_INPUT : EXIT_HOST_FAILURE;
 		goto out_vm;
 	}
 	status = vm_run(&vm, cfg.timeout);

@@ -338,6 +338,7 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGWINCH);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_error("signalfd: %s", strerror(errno));
@@ -370,12 +371,14 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			log_error("poll: %s", strerror(errno));
 			vm_request_stop(vm, 1);
 		}
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				log_info("signal %u: stopping the guest", si.ssi_signo);
-				vm_request_stop(vm, 128 + (int)si.ssi_signo);
-			}
+		struct signalfd_siginfo si;
+		if (!(pfd[1].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGWINCH) {
+			devices_resize(vm); /* the terminal changed size */
+		} else {
+			log_info("signal %u: stopping the guest", si.ssi_signo);
+			vm_request_stop(vm, 128 + (int)si.ssi_signo);
 		}
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++)

@@ -30,6 +30,7 @@ struct vm {
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
 	atomic_bool stopping;
+	bool bad_config; /* vm_create failed because of the configuration (a backend's path) */
 	int exit_status;
 };
 
@@ -38,8 +39,9 @@ struct vm {
 int vm_open_kvm(struct vm *vm);
 /* Checks the configuration against what KVM reports (vCPU count): 0 or -EINVAL with a message. */
 int vm_check_config(struct vm *vm, const struct vm_config *cfg);
-/* Creates the VM with its memory, irqchip, platform devices and vCPUs; the UART writes to
- * serial_out (-1: nowhere), which stays the caller's. 0 or -errno. */
+/* Creates the VM with its memory, irqchip, devices and vCPUs; the UART writes to serial_out
+ * (-1: nowhere), which stays the caller's. 0 or -errno; vm->bad_config says whether the
+ * configuration was at fault (a device backend's file or socket), which main reports as exit 2. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	      const struct boot_info *boot, int serial_out);
 /* Starts the vCPUs, waits for the guest to stop (or the timeout, or a signal), stops everything
