@@ -7,12 +7,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "boot/acpi.h"
+#include "boot/aml.h"
 #include "boot/boot.h"
 
 #define MiB (1ULL << 20)
@@ -59,7 +61,7 @@ static uint8_t *find_rsdp(struct guest_mem *m)
 }
 
 struct tables {
-	uint8_t *rsdp, *xsdt, *fadt, *dsdt, *madt;
+	uint8_t *rsdp, *xsdt, *fadt, *dsdt, *madt, *mcfg;
 };
 
 static void walk(struct guest_mem *m, struct tables *t)
@@ -73,9 +75,10 @@ static void walk(struct guest_mem *m, struct tables *t)
 	assert_int_equal(t->rsdp[15], 2); /* revision 2: use the XSDT */
 	t->xsdt = table(m, le64(t->rsdp + 24), "XSDT");
 	n = (le32(t->xsdt + 4) - 36) / 8;
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	t->fadt = table(m, le64(t->xsdt + 36), "FACP");
 	t->madt = table(m, le64(t->xsdt + 44), "APIC");
+	t->mcfg = table(m, le64(t->xsdt + 52), "MCFG");
 	assert_int_equal(le32(t->fadt + 40), le64(t->fadt + 140)); /* DSDT and X_DSDT agree */
 	t->dsdt = table(m, le64(t->fadt + 140), "DSDT");
 }
@@ -100,6 +103,13 @@ static void tables_are_linked_and_checksummed(void **state)
 	assert_int_equal(t.fadt[128], ACPI_RESET_VALUE);
 	assert_int_equal(le64(t.fadt + 248), ACPI_SLEEP_CTL_PORT);
 	assert_int_equal(le64(t.fadt + 260), ACPI_SLEEP_STS_PORT);
+
+	/* MCFG: one ECAM allocation, segment 0, bus 0 only. */
+	assert_int_equal(le32(t.mcfg + 4), 60);
+	assert_int_equal(le64(t.mcfg + 44), PCI_ECAM_BASE);
+	assert_int_equal(t.mcfg[52] | t.mcfg[53] << 8, 0);
+	assert_int_equal(t.mcfg[54], 0);
+	assert_int_equal(t.mcfg[55], 0);
 	gmem_free(&m);
 }
 
@@ -149,6 +159,30 @@ static void rejects_impossible_counts(void **state)
 	gmem_free(&m);
 }
 
+static void rejects_bad_mmio_lists(void **state)
+{
+	struct boot_mmio_dev d[VIRTIO_MMIO_MAX + 1] = { { VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE, 5 } };
+	struct boot_args a = { .cpus = 1, .mmio = d, .nr_mmio = VIRTIO_MMIO_MAX + 1 };
+	struct guest_mem m;
+	uint64_t rsdp;
+
+	for (unsigned i = 1; i <= VIRTIO_MMIO_MAX; i++)
+		d[i] = (struct boot_mmio_dev){ VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE,
+					       VIRTIO_MMIO_SIZE, 5 };
+	assert_int_equal(gmem_init(&m, 64 * MiB), 0);
+	assert_int_equal(acpi_build(&m, &a, &rsdp), -EINVAL);
+	a.nr_mmio = 1;
+	assert_int_equal(acpi_build(&m, &a, &rsdp), 0);
+	/* Memory32Fixed cannot describe a window that ends above 4 GiB. */
+	d[0].base = 0xfffff800;
+	assert_int_equal(acpi_build(&m, &a, &rsdp), -EINVAL);
+	d[0] = (struct boot_mmio_dev){ VIRTIO_MMIO_BASE, 0, 5 };
+	assert_int_equal(acpi_build(&m, &a, &rsdp), -EINVAL);
+	a = (struct boot_args){ .cpus = 1, .nr_mmio = 1 };
+	assert_int_equal(acpi_build(&m, &a, &rsdp), -EINVAL);
+	gmem_free(&m);
+}
+
 static void dump(const char *dir, const char *name, const uint8_t *t)
 {
 	char path[256];
@@ -161,47 +195,261 @@ static void dump(const char *dir, const char *name, const uint8_t *t)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* iasl must disassemble every table with no errors or warnings (and it checks checksums). */
-static void iasl_disassembles_cleanly(void **state)
+/* Runs cmd in dir; every output line that matches is a problem, printed. */
+static int run_iasl(const char *dir, const char *args, const char *ok_line)
 {
-	char dir[] = "/tmp/vmm-test-acpi-XXXXXX", cmd[512], line[512];
-	static const char *const names[] = { "xsdt", "facp", "dsdt", "apic" };
-	struct guest_mem m;
-	struct tables t;
-	uint64_t rsdp;
-	FILE *p;
+	char cmd[512], line[512];
 	int problems = 0;
+	FILE *p;
 
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(gmem_init(&m, 64 * MiB), 0);
-	assert_int_equal(acpi_build(&m, &(struct boot_args){ .cpus = 2 }, &rsdp), 0);
-	walk(&m, &t);
-	dump(dir, "xsdt", t.xsdt);
-	dump(dir, "facp", t.fadt);
-	dump(dir, "dsdt", t.dsdt);
-	dump(dir, "apic", t.madt);
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(cmd, sizeof(cmd), "cd %s && iasl -d %s.dat 2>&1; echo \"exit=$?\"", dir,
-			 names[i]);
-		p = popen(cmd, "r");
-		assert_non_null(p);
-		while (fgets(line, sizeof(line), p)) {
-			/* iasl's summary says "0 Errors, 0 Warnings"-style lines only on compile; on
-			 * disassembly any diagnostic names itself. */
-			if (strstr(line, "rror") || strstr(line, "arning") || strstr(line, "nvalid") ||
-			    (!strncmp(line, "exit=", 5) && strcmp(line, "exit=0\n"))) {
-				fprintf(stderr, "iasl %s: %s", names[i], line);
-				problems++;
+	snprintf(cmd, sizeof(cmd), "cd %s && iasl %s 2>&1; echo \"exit=$?\"", dir, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		/* On disassembly any diagnostic names itself; a compile ends with a summary that
+		 * must say zero of everything. */
+		if (ok_line && strstr(line, ok_line))
+			continue;
+		if (strstr(line, "rror") || strstr(line, "arning") || strstr(line, "nvalid") ||
+		    (!strncmp(line, "exit=", 5) && strcmp(line, "exit=0\n"))) {
+			fprintf(stderr, "iasl %s: %s", args, line);
+			problems++;
+		}
+	}
+	assert_int_equal(pclose(p), 0);
+	return problems;
+}
+
+/* The disassembly of dir/name.dsl without comments or white space, so that one pattern matches
+ * a whole multi-line object. Caller frees. */
+static char *dsl_squashed(const char *dir, const char *name)
+{
+	char path[256], line[1024];
+	size_t cap = 1 << 20, len = 0;
+	char *out = malloc(cap);
+	FILE *f;
+
+	assert_non_null(out);
+	snprintf(path, sizeof(path), "%s/%s.dsl", dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *c = strstr(line, "//");
+		bool in_comment = false;
+
+		if (c)
+			*c = 0;
+		for (char *q = line; *q; q++) {
+			if (!in_comment && q[0] == '/' && q[1] == '*') {
+				in_comment = true;
+			} else if (in_comment && q[0] == '*' && q[1] == '/') {
+				in_comment = false;
+				q++;
+			} else if (!in_comment && *q != ' ' && *q != '\t' && *q != '\n') {
+				assert_true(len + 1 < cap);
+				out[len++] = *q;
 			}
 		}
-		assert_int_equal(pclose(p), 0);
-		snprintf(cmd, sizeof(cmd), "%s/%s.dsl", dir, names[i]);
-		assert_int_equal(access(cmd, R_OK), 0); /* it wrote the disassembly */
+	}
+	out[len] = 0;
+	assert_int_equal(fclose(f), 0);
+	return out;
+}
+
+static unsigned count(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void expect(const char *dsl, const char *needle)
+{
+	if (!strstr(dsl, needle))
+		fail_msg("disassembly lacks %s", needle);
+}
+
+/* How iasl prints a small integer. */
+static const char *asl_int(unsigned v, char *buf, size_t size)
+{
+	if (v == 0)
+		return "Zero";
+	if (v == 1)
+		return "One";
+	snprintf(buf, size, "0x%02X", v);
+	return buf;
+}
+
+static void check_dsdt(const char *dsl, const struct boot_mmio_dev *mmio, unsigned nr)
+{
+	static const unsigned slots[] = { 1, 2, 7, 8, 17, 31 };
+	char want[512], b1[16];
+
+	expect(dsl, "Scope(\\_SB){Device(COM1)");
+	expect(dsl, "Device(PCI0){Name(_HID,EisaId(\"PNP0A08\"))Name(_CID,EisaId(\"PNP0A03\"))"
+		    "Name(_SEG,Zero)Name(_BBN,Zero)Name(_UID,Zero)");
+	expect(dsl, "WordBusNumber(ResourceProducer,MinFixed,MaxFixed,PosDecode,0x0000,0x0000,"
+		    "0x0000,0x0000,0x0001,,,)");
+	expect(dsl, "IO(Decode16,0x0CF8,0x0CF8,0x01,0x08,)");
+	snprintf(want, sizeof(want),
+		 "WordIO(ResourceProducer,MinFixed,MaxFixed,PosDecode,EntireRange,0x0000,0x%04X,"
+		 "0x%04X,0x0000,0x%04X,", PCI_IO_BASE, PCI_IO_BASE + PCI_IO_SIZE - 1, PCI_IO_SIZE);
+	expect(dsl, want);
+	snprintf(want, sizeof(want),
+		 "DWordMemory(ResourceProducer,PosDecode,MinFixed,MaxFixed,NonCacheable,ReadWrite,"
+		 "0x00000000,0x%08llX,0x%08llX,0x00000000,0x%08llX,", PCI_MMIO_BASE,
+		 PCI_MMIO_BASE + PCI_MMIO_SIZE - 1, PCI_MMIO_SIZE);
+	expect(dsl, want);
+
+	/* _PRT: 31 slots x 4 pins, each a GSI entry with source Zero. */
+	expect(dsl, "Name(_PRT,Package(0x7C){Package(0x04){0x0001FFFF,Zero,Zero,0x11}");
+	assert_int_equal(count(dsl, "Package(0x04){0x00"), 31 * 4);
+	assert_int_equal(count(dsl, ",Zero,0x1"), 31 * 4); /* source Zero, GSI 16-23 */
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			snprintf(want, sizeof(want), "Package(0x04){0x%04XFFFF,%s,Zero,0x%02X}",
+				 slots[i], asl_int(pin, b1, sizeof(b1)),
+				 PCI_INTX_GSI(slots[i], pin));
+			expect(dsl, want);
+		}
+	}
+	assert_null(strstr(dsl, "0x0000FFFF")); /* slot 0, the host bridge, has no INTx */
+	expect(dsl, "{0x0008FFFF,0x03,Zero,0x13}"); /* 16 + (8 + 3) % 8 */
+
+	/* The ECAM window, reserved by a motherboard-resources device. */
+	snprintf(want, sizeof(want),
+		 "Name(_HID,EisaId(\"PNP0C02\"))Name(_CRS,ResourceTemplate(){Memory32Fixed("
+		 "ReadWrite,0x%08llX,0x%08llX,)})", PCI_ECAM_BASE, PCI_ECAM_SIZE);
+	expect(dsl, want);
+
+	assert_int_equal(count(dsl, "\"LNRO0005\""), nr);
+	for (unsigned n = 0; n < nr; n++) {
+		snprintf(want, sizeof(want),
+			 "Device(VR%02u){Name(_HID,\"LNRO0005\")Name(_UID,%s)Name(_CRS,"
+			 "ResourceTemplate(){Memory32Fixed(ReadWrite,0x%08llX,0x%08llX,)"
+			 "Interrupt(ResourceConsumer,Level,ActiveHigh,Exclusive,,,){0x%08X,}})}",
+			 n, asl_int(n, b1, sizeof(b1)), (unsigned long long)mmio[n].base,
+			 (unsigned long long)mmio[n].size, mmio[n].gsi);
+		expect(dsl, want);
+	}
+}
+
+/* iasl must disassemble every table with no errors or warnings (and it checks checksums); the
+ * DSDT's disassembly must compile back cleanly and say what we meant. */
+static void iasl_disassembles_cleanly(void **state)
+{
+	static const char *const names[] = { "xsdt", "facp", "dsdt", "apic", "mcfg" };
+	static const unsigned counts[] = { 0, 1, VIRTIO_MMIO_MAX };
+	static const uint32_t gsis[] = VIRTIO_MMIO_GSIS;
+	struct boot_mmio_dev mmio[VIRTIO_MMIO_MAX];
+	char dir[] = "/tmp/vmm-test-acpi-XXXXXX", cmd[512];
+	int problems = 0;
+	char *dsl;
+
+	_Static_assert(sizeof(gsis) / sizeof(gsis[0]) == VIRTIO_MMIO_MAX, "one GSI per device");
+	for (unsigned i = 0; i < VIRTIO_MMIO_MAX; i++)
+		mmio[i] = (struct boot_mmio_dev){ VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE,
+						  VIRTIO_MMIO_SIZE, gsis[i] };
+	assert_non_null(mkdtemp(dir));
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		struct boot_args a = { .cpus = 2, .mmio = mmio, .nr_mmio = counts[c] };
+		struct guest_mem m;
+		struct tables t;
+		uint64_t rsdp;
+
+		assert_int_equal(gmem_init(&m, 64 * MiB), 0);
+		assert_int_equal(acpi_build(&m, &a, &rsdp), 0);
+		walk(&m, &t);
+		dump(dir, "xsdt", t.xsdt);
+		dump(dir, "facp", t.fadt);
+		dump(dir, "dsdt", t.dsdt);
+		dump(dir, "apic", t.madt);
+		dump(dir, "mcfg", t.mcfg);
+		gmem_free(&m);
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(cmd, sizeof(cmd), "-d %s.dat", names[i]);
+			problems += run_iasl(dir, cmd, NULL);
+			snprintf(cmd, sizeof(cmd), "%s/%s.dsl", dir, names[i]);
+			assert_int_equal(access(cmd, R_OK), 0); /* it wrote the disassembly */
+		}
+		problems += run_iasl(dir, "-p recompiled dsdt.dsl",
+				     "0 Errors, 0 Warnings, 0 Remarks");
+		dsl = dsl_squashed(dir, "dsdt");
+		check_dsdt(dsl, mmio, counts[c]);
+		free(dsl);
+		dsl = dsl_squashed(dir, "mcfg");
+		expect(dsl, "[02Ch00448]BaseAddress:00000000E0000000");
+		expect(dsl, "SegmentGroupNumber:0000");
+		expect(dsl, "StartBusNumber:00");
+		expect(dsl, "EndBusNumber:00");
+		free(dsl);
 	}
 	assert_int_equal(problems, 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
-	gmem_free(&m);
+}
+
+/* PkgLength (ACPI 6.5, 20.2.4): one byte up to 63, then 2, 3 bytes, counting themselves. */
+static void aml_package_lengths(void **state)
+{
+	static const unsigned elements[] = { 0, 60, 61, 62, 2000, 2047, 2048, 100000 };
+	static uint8_t buf[1 << 20];
+
+	for (size_t i = 0; i < sizeof(elements) / sizeof(elements[0]); i++) {
+		struct aml a;
+		uint32_t pkglen, nbytes;
+		long len;
+
+		/* A Scope holding `elements` two-byte Byte constants after its NameSeg. */
+		aml_init(&a, buf, sizeof(buf));
+		aml_scope_begin(&a, "TEST");
+		for (unsigned e = 0; e < elements[i]; e++)
+			aml_integer(&a, 0x10);
+		aml_end(&a);
+		len = aml_finish(&a);
+		assert_true(len > 0);
+		assert_int_equal(buf[0], 0x10);
+		nbytes = (buf[1] >> 6) + 1;
+		pkglen = nbytes == 1 ? buf[1] & 0x3f : buf[1] & 0xf;
+		for (unsigned b = 1; b < nbytes; b++)
+			pkglen |= (uint32_t)buf[1 + b] << (4 + 8 * (b - 1));
+		assert_int_equal(pkglen, len - 1);
+		assert_int_equal(pkglen, nbytes + 4 + 2 * elements[i]);
+		assert_memory_equal(buf + 1 + nbytes, "TEST", 4);
+	}
+}
+
+static void aml_errors_are_reported(void **state)
+{
+	uint8_t buf[64];
+	struct aml a;
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_package_begin(&a, 1);
+	assert_int_equal(aml_finish(&a), -EINVAL); /* still open */
+
+	aml_init(&a, buf, 8);
+	aml_name(&a, "_HID");
+	aml_string(&a, "LNRO0005");
+	assert_int_equal(aml_finish(&a), -ENOSPC);
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_name(&a, "TOOLONG");
+	assert_int_equal(aml_finish(&a), -EINVAL);
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_eisaid(&a, "PNP0A0G");
+	assert_int_equal(aml_finish(&a), -EINVAL);
+
+	/* Short segments are padded, paths get a dual-name prefix, EisaId is always a DWord. */
+	aml_init(&a, buf, sizeof(buf));
+	aml_name(&a, "\\_SB.PCI0");
+	aml_eisaid(&a, "PNP0000");
+	aml_name(&a, "_S5");
+	assert_int_equal(aml_finish(&a), 1 + 1 + 1 + 8 + 5 + 1 + 4);
+	assert_memory_equal(buf, "\x08\\\x2e_SB_PCI0\x0c\x41\xd0\x00\x00\x08_S5_", 21);
 }
 
 int main(void)
@@ -210,7 +458,10 @@ int main(void)
 		cmocka_unit_test(tables_are_linked_and_checksummed),
 		cmocka_unit_test(madt_lists_every_vcpu),
 		cmocka_unit_test(rejects_impossible_counts),
+		cmocka_unit_test(rejects_bad_mmio_lists),
 		cmocka_unit_test(iasl_disassembles_cleanly),
+		cmocka_unit_test(aml_package_lengths),
+		cmocka_unit_test(aml_errors_are_reported),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

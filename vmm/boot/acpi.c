@@ -1,7 +1,9 @@
-/* ACPI tables (ACPI 6.5, chapter 5). The platform is hardware-reduced: no PM1 blocks, no SCI, no
- * FACS; poweroff and reset go through the FADT's sleep control and reset registers, which
- * vmm/bus/platform.c implements. The MADT lists every vCPU, so SMP works without an MP table. */
+/* ACPI tables (ACPI 6.5, chapter 5, and the PCI Firmware Specification's MCFG). The platform is
+ * hardware-reduced: no PM1 blocks, no SCI, no FACS; poweroff and reset go through the FADT's sleep
+ * control and reset registers, which vmm/bus/platform.c implements. The MADT lists every vCPU, so
+ * SMP works without an MP table. */
 #include "boot/acpi.h"
+#include "boot/aml.h"
 #include "boot/boot.h"
 
 #include <errno.h>
@@ -94,6 +96,22 @@ struct madt_ioapic {
 	uint32_t address, gsi_base;
 } __attribute__((packed));
 
+/* PCI Firmware Specification 3.3, 4.1.2: one ECAM allocation per segment and bus range. */
+struct acpi_mcfg {
+	struct acpi_header h;
+	uint64_t reserved;
+	struct {
+		uint64_t base;
+		uint16_t segment;
+		uint8_t start_bus, end_bus;
+		uint32_t reserved;
+	} __attribute__((packed)) alloc;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct acpi_mcfg) == 60, "MCFG with one allocation");
+
+#define ECAM_BUS_SIZE (1ULL << 20) /* 32 devices x 8 functions x 4 KiB */
+
 /* A tiny bump allocator over the ACPI area; every table is 16-byte aligned. */
 struct acpi_area {
 	struct guest_mem *m;
@@ -142,34 +160,136 @@ static void acpi_finish(struct acpi_header *h)
 	h->checksum = (uint8_t)-acpi_sum(h, h->length);
 }
 
-/* DefinitionBlock body, hand-assembled AML:
+/* The DSDT's body:
  *
  *   Name (_S5_, Package (4) { 5, 5, 0, 0 })
  *   Scope (\_SB) {
- *     Device (COM1) {
- *       Name (_HID, EisaId ("PNP0501"))
- *       Name (_UID, One)
- *       Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 0, 8) IRQNoFlags () { 4 } })
- *     }
+ *     Device (COM1) { _HID PNP0501, _UID 1, _CRS { IO 0x3f8/8, IRQNoFlags { 4 } } }
+ *     Device (PCI0) { _HID PNP0A08, _CID PNP0A03, _SEG/_BBN/_UID 0, _CRS { bus 0, the config
+ *                     ports, the I/O and memory windows }, _PRT { slot 1-31, pin 0-3 -> GSI } }
+ *     Device (MRES) { _HID PNP0C02, _CRS { Memory32Fixed the ECAM window } }
+ *     Device (VRnn) { _HID "LNRO0005", _UID n, _CRS { Memory32Fixed, Interrupt { gsi } } }
  *   }
  *
  * COM1 is here because a hardware-reduced ACPI kernel has no legacy PIC and so maps no ISA
  * interrupts by itself: the UART's IRQ 4 reaches the IOAPIC only once ACPI describes it, and
- * Linux's 8250_pnp driver then binds ttyS0 with that interrupt. The unit tests disassemble this. */
-static const uint8_t dsdt_aml[] = {
-	0x08, '_', 'S', '5', '_',                     /* NameOp "_S5_" */
-	0x12, 0x08, 0x04,                             /* PackageOp, PkgLength 8, 4 elements */
-	0x0a, ACPI_S5_SLP_TYP, 0x0a, ACPI_S5_SLP_TYP, /* BytePrefix SLP_TYPa, SLP_TYPb */
-	0x00, 0x00,                                   /* Zero, Zero */
-	0x10, 0x32, '_', 'S', 'B', '_',               /* ScopeOp, PkgLength 50, "_SB_" */
-	0x5b, 0x82, 0x2b, 'C', 'O', 'M', '1',         /* DeviceOp, PkgLength 43, "COM1" */
-	0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01, /* DWordPrefix EisaId PNP0501 */
-	0x08, '_', 'U', 'I', 'D', 0x01,               /* One */
-	0x08, '_', 'C', 'R', 'S', 0x11, 0x10, 0x0a, 0x0d, /* BufferOp, PkgLength 16, 13 bytes: */
-	0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x00, 0x08, /*   I/O port 0x3f8, 8 ports, 16-bit decode */
-	0x22, 0x10, 0x00,                             /*   IRQ mask: 4 */
-	0x79, 0x00,                                   /*   end tag */
-};
+ * Linux's 8250_pnp driver then binds ttyS0 with that interrupt. The same holds for the
+ * virtio-mmio lines, which are level-triggered: without the Interrupt descriptor Linux would
+ * program those ISA pins edge-triggered.
+ *
+ * MRES exists because Linux uses the MCFG's ECAM window only when a motherboard-resources
+ * device reserves it (arch/x86/pci/mmconfig-shared.c); otherwise it falls back to port 0xcf8.
+ * The unit tests disassemble all of this. */
+static void dsdt_com1(struct aml *a)
+{
+	aml_device_begin(a, "COM1");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0501");
+	aml_name(a, "_UID");
+	aml_integer(a, 1);
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	aml_rt_io(a, 0x3f8, 0x3f8, 0, 8);
+	aml_rt_irq_noflags(a, 4);
+	aml_rt_end(a);
+	aml_end(a);
+}
+
+/* GSI-style _PRT entries (6.2.13): the source is Zero and the last field is the GSI itself, so
+ * no link devices are needed. Slot 0 is the host bridge, which has no interrupt. */
+static void dsdt_pci0(struct aml *a)
+{
+	aml_device_begin(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	aml_rt_word_bus(a, 0, 0);
+	aml_rt_io(a, PCI_CONFIG_PORT, PCI_CONFIG_PORT, 1, 8);
+	aml_rt_word_io(a, PCI_IO_BASE, PCI_IO_BASE + PCI_IO_SIZE - 1);
+	aml_rt_dword_memory(a, (uint32_t)PCI_MMIO_BASE,
+			    (uint32_t)(PCI_MMIO_BASE + PCI_MMIO_SIZE - 1));
+	aml_rt_end(a);
+	aml_name(a, "_PRT");
+	aml_package_begin(a, 31 * 4);
+	for (unsigned slot = 1; slot < 32; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			aml_package_begin(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff); /* any function */
+			aml_integer(a, pin);
+			aml_integer(a, 0);
+			aml_integer(a, PCI_INTX_GSI(slot, pin));
+			aml_end(a);
+		}
+	}
+	aml_end(a);
+	aml_end(a);
+
+	aml_device_begin(a, "MRES");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C02");
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	aml_rt_memory32_fixed(a, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+	aml_rt_end(a);
+	aml_end(a);
+}
+
+/* "LNRO0005" is the ID Linux's virtio_mmio driver matches in ACPI. */
+static void dsdt_virtio_mmio(struct aml *a, unsigned n, const struct boot_mmio_dev *d)
+{
+	char name[] = { 'V', 'R', (char)('0' + n / 10 % 10), (char)('0' + n % 10), 0 };
+
+	aml_device_begin(a, name);
+	aml_name(a, "_HID");
+	aml_string(a, "LNRO0005");
+	aml_name(a, "_UID");
+	aml_integer(a, n);
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	aml_rt_memory32_fixed(a, (uint32_t)d->base, (uint32_t)d->size);
+	aml_rt_interrupt(a, d->gsi, true);
+	aml_rt_end(a);
+	aml_end(a);
+}
+
+static void dsdt_body(struct aml *a, const struct boot_args *args)
+{
+	aml_name(a, "_S5_");
+	aml_package_begin(a, 4);
+	aml_integer(a, ACPI_S5_SLP_TYP); /* SLP_TYPa */
+	aml_integer(a, ACPI_S5_SLP_TYP); /* SLP_TYPb */
+	aml_integer(a, 0);
+	aml_integer(a, 0);
+	aml_end(a);
+	aml_scope_begin(a, "\\_SB");
+	dsdt_com1(a);
+	dsdt_pci0(a);
+	for (unsigned i = 0; i < args->nr_mmio; i++)
+		dsdt_virtio_mmio(a, i, &args->mmio[i]);
+	aml_end(a);
+}
+
+/* Memory32Fixed can only say where a device is if it is below 4 GiB. */
+static int check_mmio(const struct boot_args *args)
+{
+	if (args->nr_mmio > VIRTIO_MMIO_MAX || (args->nr_mmio && !args->mmio))
+		return -EINVAL;
+	for (unsigned i = 0; i < args->nr_mmio; i++) {
+		const struct boot_mmio_dev *d = &args->mmio[i];
+		if (d->size == 0 || d->size > MEM_HOLE_END || d->base > MEM_HOLE_END - d->size)
+			return -EINVAL;
+	}
+	return 0;
+}
 
 static void gas_io(struct acpi_gas *g, uint16_t port)
 {
@@ -180,27 +300,41 @@ int acpi_build(struct guest_mem *m, const struct boot_args *args, uint64_t *rsdp
 {
 	unsigned cpus = args->cpus;
 	struct acpi_area a = { m, BOOT_ACPI_ADDR };
-	uint64_t xsdt_gpa, fadt_gpa, dsdt_gpa, madt_gpa;
+	uint64_t xsdt_gpa, fadt_gpa, dsdt_gpa, madt_gpa, mcfg_gpa, room;
 	uint32_t madt_len = sizeof(struct acpi_header) + 8 + cpus * sizeof(struct madt_lapic) +
 			    sizeof(struct madt_ioapic);
-	uint32_t xsdt_len = sizeof(struct acpi_header) + 2 * 8;
+	uint32_t xsdt_len = sizeof(struct acpi_header) + 3 * 8;
 	struct acpi_rsdp *rsdp;
 	struct acpi_header *xsdt, *dsdt, *madt;
 	struct acpi_fadt *fadt;
-	uint64_t entries[2];
+	struct acpi_mcfg *mcfg;
+	uint64_t entries[3];
+	struct aml aml;
+	long aml_len;
 	uint8_t *p;
+	int ret;
 
 	if (cpus == 0 || cpus > 255)
 		return -EINVAL;
+	if ((ret = check_mmio(args)))
+		return ret;
 	if (!(rsdp = acpi_alloc(&a, sizeof(*rsdp), rsdp_gpa)) ||
 	    !(xsdt = acpi_alloc(&a, xsdt_len, &xsdt_gpa)) ||
 	    !(fadt = acpi_alloc(&a, sizeof(*fadt), &fadt_gpa)) ||
-	    !(dsdt = acpi_alloc(&a, sizeof(*dsdt) + sizeof(dsdt_aml), &dsdt_gpa)) ||
-	    !(madt = acpi_alloc(&a, madt_len, &madt_gpa)))
+	    !(madt = acpi_alloc(&a, madt_len, &madt_gpa)) ||
+	    !(mcfg = acpi_alloc(&a, sizeof(*mcfg), &mcfg_gpa)))
 		return -ENOSPC;
 
-	acpi_header_init(dsdt, "DSDT", sizeof(*dsdt) + sizeof(dsdt_aml), 2);
-	memcpy(dsdt + 1, dsdt_aml, sizeof(dsdt_aml));
+	/* The DSDT comes last and is written in place into whatever room is left, so that its
+	 * size need not be known in advance. */
+	room = BOOT_ACPI_END - ((a.next + 15) & ~15ULL);
+	if (room <= sizeof(*dsdt) || !(dsdt = acpi_alloc(&a, room, &dsdt_gpa)))
+		return -ENOSPC;
+	aml_init(&aml, (uint8_t *)(dsdt + 1), room - sizeof(*dsdt));
+	dsdt_body(&aml, args);
+	if ((aml_len = aml_finish(&aml)) < 0)
+		return (int)aml_len;
+	acpi_header_init(dsdt, "DSDT", (uint32_t)(sizeof(*dsdt) + aml_len), 2);
 	acpi_finish(dsdt);
 
 	acpi_header_init(&fadt->h, "FACP", sizeof(*fadt), 6);
@@ -234,9 +368,17 @@ int acpi_build(struct guest_mem *m, const struct boot_args *args, uint64_t *rsdp
 	}
 	acpi_finish(madt);
 
+	acpi_header_init(&mcfg->h, "MCFG", sizeof(*mcfg), 1);
+	mcfg->alloc.base = PCI_ECAM_BASE;
+	mcfg->alloc.segment = 0;
+	mcfg->alloc.start_bus = 0;
+	mcfg->alloc.end_bus = (uint8_t)(PCI_ECAM_SIZE / ECAM_BUS_SIZE - 1);
+	acpi_finish(&mcfg->h);
+
 	acpi_header_init(xsdt, "XSDT", xsdt_len, 1);
 	entries[0] = fadt_gpa;
 	entries[1] = madt_gpa;
+	entries[2] = mcfg_gpa;
 	memcpy(xsdt + 1, entries, sizeof(entries));
 	acpi_finish(xsdt);
 

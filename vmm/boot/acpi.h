@@ -1,5 +1,5 @@
-/* ACPI tables for a hardware-reduced platform: RSDP, XSDT, FADT, DSDT and MADT, written into the
- * BIOS area below 1 MiB where Linux finds the RSDP by scanning (and through boot_params). */
+/* ACPI tables for a hardware-reduced platform: RSDP, XSDT, FADT, DSDT, MADT and MCFG, written into
+ * the BIOS area below 1 MiB where Linux finds the RSDP by scanning (and through boot_params). */
 #ifndef VMM_ACPI_H
 #define VMM_ACPI_H
 
