@@ -50,12 +50,14 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 int pci_dev_set_bar(struct pci_dev *d, unsigned n, enum pci_bar_type type, uint64_t size,
 		    bus_io_fn fn, void *opaque)
 {
-	uint8_t *reg = d->cfg + PCI_BASE_ADDRESS_0 + 4 * n;
-	uint8_t *mask = d->wmask + PCI_BASE_ADDRESS_0 + 4 * n;
-	struct pci_bar *b = &d->bar[n];
+	uint8_t *reg, *mask;
+	struct pci_bar *b;
 
 	if (n >= PCI_NR_BARS || !fn || size == 0 || (type == PCI_BAR_MEM64 && n + 1 >= PCI_NR_BARS))
 		return -EINVAL;
+	reg = d->cfg + PCI_BASE_ADDRESS_0 + 4 * n;
+	mask = d->wmask + PCI_BASE_ADDRESS_0 + 4 * n;
+	b = &d->bar[n];
 	switch (type) {
 	case PCI_BAR_IO:
 		/* x86 ports are 16 bits: 256 bytes is the most an I/O BAR may decode. */
