@@ -145,9 +145,10 @@ static void ecam_write(struct fixture *f, unsigned slot, unsigned reg, uint32_t 
 static void host_bridge_is_in_slot_0(void **state)
 {
 	struct fixture *f = *state;
+	uint32_t ids = PCI_HOST_DEVICE << 16 | PCI_HOST_VENDOR;
 
-	assert_int_equal(port_read(f, 0, PCI_VENDOR_ID, 4), PCI_HOST_DEVICE << 16 | PCI_HOST_VENDOR);
-	assert_int_equal(ecam_read(f, 0, 0, PCI_VENDOR_ID, 4), PCI_HOST_DEVICE << 16 | PCI_HOST_VENDOR);
+	assert_int_equal(port_read(f, 0, PCI_VENDOR_ID, 4), ids);
+	assert_int_equal(ecam_read(f, 0, 0, PCI_VENDOR_ID, 4), ids);
 	assert_int_equal(port_read(f, 0, 0x08, 4) >> 8, PCI_HOST_CLASS);
 	assert_int_equal(ecam_read(f, 0, 0, PCI_HEADER_TYPE, 1), 0);
 	/* The device took slot 1, with INTA on its GSI. */
@@ -166,7 +167,7 @@ static void absent_functions_read_all_ones(void **state)
 	assert_int_equal(port_read(f, 5, 0, 4), 0xffffffff);
 	assert_int_equal(ecam_read(f, 31, 0, 0, 4), 0xffffffff);
 	assert_int_equal(ecam_read(f, 1, 3, 0, 4), 0xffffffff); /* function 3 */
-	assert_int_equal(ecam_read(f, 1, 0, 0x100, 4), 0);       /* extended space of a present one */
+	assert_int_equal(ecam_read(f, 1, 0, 0x100, 4), 0); /* extended space of a present one */
 	assert_int_equal(ecam_read(f, 1, 0, 0xffc, 4), 0);
 	/* Type 1: another bus, another function, or the enable bit clear. */
 	port_select(f, cf8_value(1, 1, 0, 0));
@@ -424,12 +425,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(host_bridge_is_in_slot_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(absent_functions_read_all_ones, setup, teardown),
-		cmocka_unit_test_setup_teardown(address_register_takes_dwords_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(address_register_takes_dwords_only, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(byte_and_word_accesses_use_their_offset, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(read_only_fields_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(bars_are_placed_in_the_windows, setup, teardown),
-		cmocka_unit_test_setup_teardown(bar_sizing_reads_back_the_size_mask, setup, teardown),
+		cmocka_unit_test_setup_teardown(bar_sizing_reads_back_the_size_mask, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(moving_a_bar_moves_its_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(decode_off_unmaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(overlapping_bars_are_not_mapped, setup, teardown),

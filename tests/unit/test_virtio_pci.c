@@ -133,12 +133,12 @@ static void cfg_write(struct fixture *f, unsigned reg, uint32_t v, uint32_t len)
 static uint64_t bar_addr(struct fixture *f, unsigned n)
 {
 	uint32_t lo = cfg_read(f, PCI_BASE_ADDRESS_0 + 4 * n, 4);
+	uint64_t hi;
 
 	if (lo & PCI_BAR_IO_FLAG)
 		return lo & ~3u;
-	if (lo & PCI_BAR_MEM64_FLAG)
-		return (lo & ~0xfu) | (uint64_t)cfg_read(f, PCI_BASE_ADDRESS_0 + 4 * n + 4, 4) << 32;
-	return lo & ~0xfu;
+	hi = (lo & PCI_BAR_MEM64_FLAG) ? cfg_read(f, PCI_BASE_ADDRESS_0 + 4 * n + 4, 4) : 0;
+	return (lo & ~0xfu) | hi << 32;
 }
 
 /* Sizing as Linux does it: decoding off, all-ones, read back, restore. */
@@ -629,8 +629,9 @@ static void legacy_features_queue_pfn_and_notify(void **state)
 	io_write(f, VIRTIO_PCI_LEGACY_STATUS,
 		 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK, 1);
 	/* No FEATURES_OK step for a legacy driver, and no VERSION_1. */
-	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_STATUS, 1),
-			 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_STATUS, 1), VIRTIO_STATUS_ACKNOWLEDGE |
+									  VIRTIO_STATUS_DRIVER |
+									  VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(f->dev.driver_features, 1ULL << DUMMY_FEATURE);
 	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, 1, 2);
 	assert_true(fired(f->dev.queues[1].kick_fd));
@@ -684,8 +685,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(intx_with_read_to_clear_isr, setup, teardown),
 		cmocka_unit_test_setup_teardown(device_config_and_the_pci_cfg_window, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(moving_bar4_moves_the_registers_and_doorbells, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(moving_bar4_moves_the_registers_and_doorbells,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_restores_transport_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(transitional_ids_and_legacy_bar, setup_legacy,
 						teardown),

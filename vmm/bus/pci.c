@@ -25,7 +25,7 @@ static uint64_t pow2_at_least(uint64_t v)
 }
 
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
-		  uint32_t class, uint8_t revision, void *opaque)
+		  uint32_t class_code, uint8_t revision, void *opaque)
 {
 	memset(d, 0, sizeof(*d));
 	d->name = name;
@@ -35,9 +35,9 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 	pci_put16(d->cfg + PCI_VENDOR_ID, vendor);
 	pci_put16(d->cfg + PCI_DEVICE_ID, device);
 	d->cfg[PCI_REVISION_ID] = revision;
-	d->cfg[PCI_CLASS_PROG] = (uint8_t)class;
-	d->cfg[PCI_CLASS_PROG + 1] = (uint8_t)(class >> 8);
-	d->cfg[PCI_CLASS_PROG + 2] = (uint8_t)(class >> 16);
+	d->cfg[PCI_CLASS_PROG] = (uint8_t)class_code;
+	d->cfg[PCI_CLASS_PROG + 1] = (uint8_t)(class_code >> 8);
+	d->cfg[PCI_CLASS_PROG + 2] = (uint8_t)(class_code >> 16);
 	d->cfg[PCI_INTERRUPT_PIN] = 1;
 	pci_put16(d->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
 						  PCI_COMMAND_PARITY | PCI_COMMAND_SERR |
@@ -188,7 +188,8 @@ static void pci_dev_config(struct pci_dev *d, uint32_t reg, uint8_t *data, uint3
 
 		d->cfg[reg + i] = (uint8_t)((d->cfg[reg + i] & ~m) | (data[i] & m));
 	}
-	if (overlaps(reg, n, PCI_COMMAND, 2) || overlaps(reg, n, PCI_BASE_ADDRESS_0, 4 * PCI_NR_BARS))
+	if (overlaps(reg, n, PCI_COMMAND, 2) ||
+	    overlaps(reg, n, PCI_BASE_ADDRESS_0, 4 * PCI_NR_BARS))
 		for (unsigned i = 0; i < PCI_NR_BARS; i++)
 			pci_bar_update(d, i);
 	if (d->cfg_write)
@@ -330,24 +331,26 @@ int pci_dev_add(struct pci_host *h, struct pci_dev *d)
 	for (unsigned i = 0; i < PCI_NR_BARS; i++) {
 		struct pci_bar *b = &d->bar[i];
 		uint8_t *reg = d->cfg + PCI_BASE_ADDRESS_0 + 4 * i;
+		bool io = b->type == PCI_BAR_IO;
 		uint64_t addr;
 
 		if (b->type == PCI_BAR_NONE)
 			continue;
-		if (b->type == PCI_BAR_IO)
-			ret = pci_window_alloc(&h->next_io, PCI_IO_BASE + PCI_IO_SIZE, b->size, &addr);
-		else
-			ret = pci_window_alloc(&h->next_mmio, PCI_MMIO_BASE + PCI_MMIO_SIZE, b->size,
+		if (io)
+			ret = pci_window_alloc(&h->next_io, PCI_IO_BASE + PCI_IO_SIZE, b->size,
 					       &addr);
+		else
+			ret = pci_window_alloc(&h->next_mmio, PCI_MMIO_BASE + PCI_MMIO_SIZE,
+					       b->size, &addr);
 		if (ret) {
-			log_error("pci %s: no room for BAR%u (%#llx bytes) in the %s window", d->name,
-				  i, (unsigned long long)b->size, b->type == PCI_BAR_IO ? "I/O" : "memory");
+			log_error("pci %s: no room for BAR%u (%#llx bytes) in the %s window",
+				  d->name, i, (unsigned long long)b->size, io ? "I/O" : "memory");
 			goto out;
 		}
-		pci_put32(reg, (pci_get32(reg) & (b->type == PCI_BAR_IO ? 3u : 0xfu)) | (uint32_t)addr);
+		pci_put32(reg, (pci_get32(reg) & (io ? 3u : 0xfu)) | (uint32_t)addr);
 		if (b->type == PCI_BAR_MEM64)
 			pci_put32(reg + 4, (uint32_t)(addr >> 32));
-		cmd |= b->type == PCI_BAR_IO ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
+		cmd |= io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
 	}
 	d->slot = slot;
 	d->host = h;

@@ -117,7 +117,7 @@ void pci_host_destroy(struct pci_host *h);
 /* Clears *d and gives it the identity, class (base << 16 | sub << 8 | prog-if) and revision, no
  * BARs, no capabilities, interrupt pin INTA. */
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
-		  uint32_t class, uint8_t revision, void *opaque);
+		  uint32_t class_code, uint8_t revision, void *opaque);
 /* Declares BAR n before pci_dev_add. size is rounded up to a power of two (and to the type's
  * minimum). A 64-bit BAR takes n and n + 1. 0 or -EINVAL. */
 int pci_dev_set_bar(struct pci_dev *d, unsigned n, enum pci_bar_type type, uint64_t size,

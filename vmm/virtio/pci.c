@@ -140,7 +140,8 @@ static void vp_common_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, u
 	uint8_t r[VIRTIO_PCI_COMMON_LEN] = { 0 };
 
 	put_le(r + VIRTIO_PCI_COMMON_DFSELECT, 4, vp->dfselect);
-	put_le(r + VIRTIO_PCI_COMMON_DF, 4, vp->dfselect < 2 ? virtio_get_features(d, vp->dfselect) : 0);
+	put_le(r + VIRTIO_PCI_COMMON_DF, 4,
+	       vp->dfselect < 2 ? virtio_get_features(d, vp->dfselect) : 0);
 	put_le(r + VIRTIO_PCI_COMMON_GFSELECT, 4, vp->gfselect);
 	put_le(r + VIRTIO_PCI_COMMON_GF, 4,
 	       vp->gfselect < 2 ? (uint32_t)(d->driver_features >> (32 * vp->gfselect)) : 0);
@@ -219,8 +220,8 @@ static void vp_common_write(struct virtio_pci *vp, uint32_t off, const uint8_t *
 	}
 	if (q->vq.enabled) {
 		/* A live queue's size and rings change only through reset. */
-		log_debug("%s: write at common config %#x for enabled queue %u ignored", d->name, off,
-			  q->index);
+		log_debug("%s: write at common config %#x for enabled queue %u ignored", d->name,
+			  off, q->index);
 		return;
 	}
 	if (off == VIRTIO_PCI_COMMON_Q_SIZE && len == 2) {
@@ -233,7 +234,8 @@ static void vp_common_write(struct virtio_pci *vp, uint32_t off, const uint8_t *
 	} else if (off == VIRTIO_PCI_COMMON_Q_ENABLE && len == 2) {
 		/* Writing 0 is forbidden to the driver (4.1.4.3.2): ignore it. */
 		if (v == 1 && (ret = virtio_queue_enable(d, q->index)))
-			log_debug("%s: queue %u not enabled: %s", d->name, q->index, strerror(-ret));
+			log_debug("%s: queue %u not enabled: %s", d->name, q->index,
+				  strerror(-ret));
 	} else if (off >= VIRTIO_PCI_COMMON_Q_DESCLO && off < VIRTIO_PCI_COMMON_Q_AVAILLO) {
 		vp_set_addr(&q->vq.desc_gpa, off - VIRTIO_PCI_COMMON_Q_DESCLO, len, v);
 	} else if (off >= VIRTIO_PCI_COMMON_Q_AVAILLO && off < VIRTIO_PCI_COMMON_Q_USEDLO) {
@@ -330,7 +332,8 @@ static void vp_msix_dword(struct virtio_pci *vp, uint32_t off, uint8_t *data, bo
 		if (vec->has_gsi &&
 		    (ret = vm_msi_set(vp->vm, vec->gsi, (uint64_t)vec->addr_hi << 32 | vec->addr_lo,
 				      vec->data)))
-			log_debug("%s: MSI-X vector %u route: %s", vp->vdev->name, n, strerror(-ret));
+			log_debug("%s: MSI-X vector %u route: %s", vp->vdev->name, n,
+				  strerror(-ret));
 		return;
 	}
 	if (!is_write && off >= vp->pba_off) {
@@ -387,8 +390,8 @@ static void vp_legacy_pfn(struct virtio_pci *vp, uint32_t pfn)
 	q->vq.size = q->max_size;
 	q->vq.desc_gpa = desc;
 	q->vq.avail_gpa = desc + 16ULL * q->max_size;
-	q->vq.used_gpa = (q->vq.avail_gpa + 2ULL * (3 + q->max_size) + VIRTIO_PCI_LEGACY_ALIGN - 1) &
-			 ~(uint64_t)(VIRTIO_PCI_LEGACY_ALIGN - 1);
+	q->vq.used_gpa = q->vq.avail_gpa + 2ULL * (3 + q->max_size) + VIRTIO_PCI_LEGACY_ALIGN - 1;
+	q->vq.used_gpa &= ~(uint64_t)(VIRTIO_PCI_LEGACY_ALIGN - 1);
 	ret = virtio_queue_enable(d, q->index);
 	if (ret)
 		log_debug("%s: legacy queue %u not enabled: %s", d->name, q->index, strerror(-ret));
@@ -534,12 +537,13 @@ static void vp_bind_doorbells(struct virtio_pci *vp, unsigned bar, uint64_t base
 
 	for (unsigned q = 0; q < d->nr_queues; q++) {
 		uint64_t match = q;
+		uint64_t addr = base + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q;
 
 		if (d->queues[q].kick_fd < 0)
 			continue;
 		if (bar == VIRTIO_PCI_MODERN_BAR)
-			ret = vm_ioeventfd(vp->vm, base + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q,
-					   2, false, NULL, d->queues[q].kick_fd, assign);
+			ret = vm_ioeventfd(vp->vm, addr, 2, false, NULL, d->queues[q].kick_fd,
+					   assign);
 		else
 			ret = vm_ioeventfd(vp->vm, base + VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, 2, true,
 					   &match, d->queues[q].kick_fd, assign);
@@ -578,13 +582,14 @@ static int vp_add_cap(struct virtio_pci *vp, uint8_t type, uint32_t off, uint32_
 static int vp_add_caps(struct virtio_pci *vp)
 {
 	struct virtio_dev *d = vp->vdev;
+	uint32_t notify_len = VIRTIO_PCI_NOTIFY_MULT * d->nr_queues;
 	uint8_t msix[12] = { PCI_CAP_ID_MSIX };
 	int ret;
 
 	if ((ret = vp_add_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_PCI_COMMON_OFF,
 			      VIRTIO_PCI_COMMON_LEN, 16, 0)) < 0 ||
-	    (ret = vp_add_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
-			      VIRTIO_PCI_NOTIFY_MULT * d->nr_queues, 20, VIRTIO_PCI_NOTIFY_MULT)) < 0 ||
+	    (ret = vp_add_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF, notify_len, 20,
+			      VIRTIO_PCI_NOTIFY_MULT)) < 0 ||
 	    (ret = vp_add_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 1, 16, 0)) < 0)
 		return ret;
 	if (d->config_len &&
@@ -633,7 +638,7 @@ static int vp_add_vectors(struct virtio_pci *vp)
 		vec->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vec->fd < 0)
 			return -errno;
-		/* Without KVM (unit tests) there are no routes: the eventfd still shows delivery. */
+		/* Without KVM (unit tests) there are no routes; the eventfd still counts. */
 		if ((ret = vm_msi_alloc(vp->vm, &vec->gsi))) {
 			log_debug("%s: no GSI for MSI-X vector %u: %s", vp->vdev->name, v,
 				  strerror(-ret));
@@ -711,8 +716,8 @@ int virtio_pci_create(struct pci_host *h, struct virtio_dev *d, bool legacy,
 	if ((ret = pci_dev_add(h, &vp->pci)))
 		goto err;
 	/* INTx is level-triggered: the core re-raises it on resample while the ISR is not 0. */
-	if (d->isr_fd >= 0 &&
-	    (ret = vm_irqfd(vp->vm, PCI_INTX_GSI(vp->pci.slot, 0), d->isr_fd, d->resample_fd, true)))
+	if (d->isr_fd >= 0 && (ret = vm_irqfd(vp->vm, PCI_INTX_GSI(vp->pci.slot, 0), d->isr_fd,
+					      d->resample_fd, true)))
 		log_debug("%s: INTx irqfd: %s", d->name, strerror(-ret));
 	log_debug("%s: virtio-pci %s in slot %u", d->name, legacy ? "transitional" : "modern",
 		  vp->pci.slot);
