@@ -487,10 +487,14 @@ static void intx_with_read_to_clear_isr(void **state)
 	struct fixture *f = *state;
 	uint64_t isr = region(f, VIRTIO_PCI_CAP_ISR_CFG, 0);
 
-	/* MSI-X off: the ISR says why, the line is the isr eventfd. */
+	/* MSI-X off: the ISR says why, the line is the isr eventfd, and the PCI status register
+	 * shows it too. */
+	assert_int_equal(cfg_read(f, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
 	signal_dev(f, 0);
 	assert_true(fired(f->dev.isr_fd));
+	assert_int_equal(cfg_read(f, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
 	assert_int_equal(mem_read(f, isr, 1), VIRTIO_ISR_QUEUE);
+	assert_int_equal(cfg_read(f, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
 	assert_int_equal(mem_read(f, isr, 1), 0);
 	signal_dev(f, -1);
 	signal_dev(f, 1);

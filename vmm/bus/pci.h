@@ -37,6 +37,7 @@ struct vm;
 #define PCI_COMMAND_SERR        0x100
 #define PCI_COMMAND_INTX_DISABLE 0x400
 #define PCI_STATUS              0x06
+#define PCI_STATUS_INTERRUPT    0x08
 #define PCI_STATUS_CAP_LIST     0x10
 #define PCI_REVISION_ID         0x08
 #define PCI_CLASS_PROG          0x09 /* class code: prog-if, subclass, base class (3 bytes) */

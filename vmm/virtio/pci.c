@@ -328,6 +328,8 @@ static void vp_msix_dword(struct virtio_pci *vp, uint32_t off, uint8_t *data, bo
 				vp_msix_flush(vp);
 			return;
 		}
+		if (*field[f] == v)
+			return; /* a new route is a KVM_SET_GSI_ROUTING of the whole table */
 		*field[f] = v;
 		if (vec->has_gsi &&
 		    (ret = vm_msi_set(vp->vm, vec->gsi, (uint64_t)vec->addr_hi << 32 | vec->addr_lo,
@@ -502,9 +504,18 @@ static void vp_cfg_window(struct virtio_pci *vp, bool is_write)
 static void vp_cfg_read(struct pci_dev *pd, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *vp = pd->opaque;
+	struct virtio_dev *d = vp->vdev;
 
 	if (overlaps(off, len, (uint32_t)vp->cfg_cap + 16, 4))
 		vp_cfg_window(vp, false);
+	if (overlaps(off, len, PCI_STATUS, 1)) {
+		/* 4.1.4.5: without MSI-X, the Interrupt Status bit is the OR of the ISR bits. */
+		pthread_mutex_lock(&d->lock);
+		pd->cfg[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
+		if (!vp->msix_enabled && d->isr)
+			pd->cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+		pthread_mutex_unlock(&d->lock);
+	}
 }
 
 static void vp_cfg_write(struct pci_dev *pd, uint32_t off, uint32_t len)
