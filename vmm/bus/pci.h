@@ -120,7 +120,7 @@ void pci_host_destroy(struct pci_host *h);
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
 		  uint32_t class_code, uint8_t revision, void *opaque);
 /* Declares BAR n before pci_dev_add. size is rounded up to a power of two (and to the type's
- * minimum). A 64-bit BAR takes n and n + 1. 0 or -EINVAL. */
+ * minimum); an I/O BAR holds at most 256 bytes. A 64-bit BAR takes n and n + 1. 0 or -EINVAL. */
 int pci_dev_set_bar(struct pci_dev *d, unsigned n, enum pci_bar_type type, uint64_t size,
 		    bus_io_fn fn, void *opaque);
 /* Appends a capability (cap[0] is its ID, cap[1] is overwritten with the link) and returns its
@@ -128,7 +128,8 @@ int pci_dev_set_bar(struct pci_dev *d, unsigned n, enum pci_bar_type type, uint6
 int pci_cap_add(struct pci_dev *d, const void *cap, uint8_t len);
 
 /* Takes the next free slot, sets the interrupt line, places the BARs, enables decoding and maps
- * them. 0, -ENOSPC (no slot or no room in a window) or the bus's -errno. */
+ * them. 0, -ENOSPC (no slot or no room in a window) or -EBUSY (a BAR overlaps a range already on
+ * the bus); on error the device is not on the bus. */
 int pci_dev_add(struct pci_host *h, struct pci_dev *d);
 /* Unmaps the BARs and frees the slot. */
 void pci_dev_remove(struct pci_host *h, struct pci_dev *d);
