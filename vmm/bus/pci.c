@@ -152,7 +152,7 @@ static void pci_bar_update(struct pci_dev *d, unsigned n)
 	if (want == old)
 		return;
 	/* A vCPU may still be in the handler for the old range (bus.c drops its lock before the
-	 * call): harmless, the offset it got is inside the BAR and the device outlives the vCPUs. */
+	 * call): harmless, its offset is inside the BAR and the device outlives the vCPUs. */
 	if (old != PCI_BAR_UNMAPPED)
 		bus_unregister(bus, old);
 	b->mapped = PCI_BAR_UNMAPPED;
