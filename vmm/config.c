@@ -37,6 +37,7 @@ enum {
 	OPT_FLAG = 1 << 0,      /* takes no value */
 	OPT_ARGV_ONLY = 1 << 1, /* not a config file key */
 	OPT_EMPTY_OK = 1 << 2,  /* "" means something (an empty kernel command line) */
+	OPT_VALUE_OPTIONAL = 1 << 3, /* `--rng` alone, or `--rng source=x` */
 };
 
 struct config_option {
@@ -258,6 +259,7 @@ static int set_serial(struct vm_config *cfg, const struct config_src *src, const
 	if (n > 0)
 		free(it);
 	if (!ret) {
+		cfg->serial_set = true;
 		free(cfg->serial_path);
 		cfg->serial_path = path; /* NULL unless SERIAL_FILE */
 	}
@@ -282,6 +284,227 @@ static int set_log_level(struct vm_config *cfg, const struct config_src *src, co
 	return 0;
 }
 
+static int parse_transport(const struct config_src *src, const char *value, int *out)
+{
+	if (!strcmp(value, "pci"))
+		*out = TRANSPORT_PCI;
+	else if (!strcmp(value, "mmio"))
+		*out = TRANSPORT_MMIO;
+	else
+		return bad_value(src, value, "unknown transport: use pci or mmio");
+	return 0;
+}
+
+/* on/off for keys; a command-line flag (value NULL) means on. */
+static int parse_bool(const struct config_src *src, const char *value, int *out)
+{
+	if (!value || !strcmp(value, "on") || !strcmp(value, "yes") || !strcmp(value, "true"))
+		*out = 1;
+	else if (!strcmp(value, "off") || !strcmp(value, "no") || !strcmp(value, "false"))
+		*out = 0;
+	else
+		return bad_value(src, value, "use on or off");
+	return 0;
+}
+
+static int set_transport(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int t = 0, ret = parse_transport(src, value, &t);
+
+	if (!ret)
+		cfg->transport = (enum virtio_transport)t;
+	return ret;
+}
+
+static int set_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int on, ret = parse_bool(src, value, &on);
+
+	if (!ret)
+		cfg->legacy = on;
+	return ret;
+}
+
+/* ---- Device options: [rng] and --rng, [console] and --console ---- */
+
+static const struct config_option *find_option(const struct config_option *opts, unsigned n,
+					       const char *name, size_t len);
+
+static int set_rng_source(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_path(&cfg->rng.source, src, value);
+}
+
+static int set_rng_transport(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_transport(src, value, &cfg->rng.v.transport);
+}
+
+static int set_rng_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cfg->rng.v.legacy);
+}
+
+static int rng_begin(struct vm_config *cfg)
+{
+	free(cfg->rng.source);
+	cfg->rng = (struct rng_config){ .enabled = true, .v = { -1, -1 } };
+	return 0;
+}
+
+static const struct config_option rng_keys[] = {
+	{ "source", 0, set_rng_source },
+	{ "transport", 0, set_rng_transport },
+	{ "legacy", 0, set_rng_legacy },
+};
+
+/* The port the current [console] section or --console option describes: the last one. */
+static struct console_port_config *cur_port(struct vm_config *cfg)
+{
+	return &cfg->ports[cfg->nr_ports - 1];
+}
+
+static int set_console_mode(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	struct console_port_config *p = cur_port(cfg);
+
+	if (!strcmp(value, "stdio"))
+		p->mode = CONS_STDIO;
+	else if (!strcmp(value, "pty"))
+		p->mode = CONS_PTY;
+	else if (!strcmp(value, "none"))
+		p->mode = CONS_NONE;
+	else
+		return bad_value(src, value,
+				 "unknown console mode: use stdio, pty, file=PATH, socket=PATH or none");
+	free(p->path);
+	p->path = NULL;
+	return 0;
+}
+
+static int set_console_path(struct vm_config *cfg, const struct config_src *src, const char *value,
+			    enum cons_mode mode)
+{
+	struct console_port_config *p = cur_port(cfg);
+
+	p->mode = mode;
+	return set_path(&p->path, src, value);
+}
+
+static int set_console_file(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_console_path(cfg, src, value, CONS_FILE);
+}
+
+static int set_console_socket(struct vm_config *cfg, const struct config_src *src,
+			      const char *value)
+{
+	return set_console_path(cfg, src, value, CONS_SOCKET);
+}
+
+static int set_console_name(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	/* The guest makes it a file name under /dev/virtio-ports. */
+	if (strchr(value, '/') || !strcmp(value, ".") || !strcmp(value, "..") ||
+	    strlen(value) > 127)
+		return bad_value(src, value, "not a port name: no '/', at most 127 bytes");
+	return replace_string(&cur_port(cfg)->name, strdup(value));
+}
+
+static int set_console_transport(struct vm_config *cfg, const struct config_src *src,
+				 const char *value)
+{
+	return parse_transport(src, value, &cfg->console_v.transport);
+}
+
+static int set_console_legacy(struct vm_config *cfg, const struct config_src *src,
+			      const char *value)
+{
+	return parse_bool(src, value, &cfg->console_v.legacy);
+}
+
+static int console_begin(struct vm_config *cfg)
+{
+	struct console_port_config *p = realloc(cfg->ports, (cfg->nr_ports + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	cfg->ports = p;
+	p[cfg->nr_ports++] = (struct console_port_config){ .mode = CONS_NONE };
+	return 0;
+}
+
+static const struct config_option console_keys[] = {
+	{ "mode", 0, set_console_mode },
+	{ "file", 0, set_console_file },
+	{ "socket", 0, set_console_socket },
+	{ "name", 0, set_console_name },
+	{ "transport", 0, set_console_transport },
+	{ "legacy", 0, set_console_legacy },
+};
+
+/* --rng source=x,legacy=on: each item through the section's key table. A bare word is the value
+ * of `bare_key` (--console stdio is mode=stdio), if the device has one. */
+static int apply_items(struct vm_config *cfg, const struct config_src *src, const char *value,
+		       const struct config_option *keys, unsigned nkeys, const char *bare_key,
+		       const char *usage)
+{
+	struct config_subopt *it;
+	int n, ret = 0;
+
+	if (!value)
+		return 0;
+	n = config_subopts_split(value, &it);
+	if (n == -ENOMEM)
+		return n;
+	if (n < 0)
+		return bad_value(src, value, "empty item: use %s", usage);
+	for (int i = 0; i < n && !ret; i++) {
+		const char *key = it[i].value ? it[i].key : bare_key, *v = it[i].value;
+		const struct config_option *opt = key ? find_option(keys, nkeys, key, strlen(key))
+						      : NULL;
+		char name[64];
+		struct config_src item = *src;
+
+		if (!it[i].value)
+			v = it[i].key;
+		if (!opt) {
+			ret = bad_value(src, value, "unknown item '%s': use %s", it[i].key, usage);
+			break;
+		}
+		if (!*v) {
+			ret = bad_value(src, value, "'%s' needs a value", key);
+			break;
+		}
+		snprintf(name, sizeof(name), "%s %s", src->name, key);
+		item.name = name;
+		ret = opt->set(cfg, &item, v);
+	}
+	free(it);
+	return ret;
+}
+
+#define RNG_USAGE     "source=PATH, transport=pci|mmio, legacy=on|off"
+#define CONSOLE_USAGE                                                                              \
+	"stdio, pty, file=PATH, socket=PATH or none, and name=NAME, transport=pci|mmio, "          \
+	"legacy=on|off"
+
+static int set_rng(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = rng_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, rng_keys, ARRAY_SIZE(rng_keys), NULL,
+				       RNG_USAGE);
+}
+
+static int set_console(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = console_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, console_keys, ARRAY_SIZE(console_keys),
+				       "mode", CONSOLE_USAGE);
+}
+
 static int set_help(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	cfg->help = true;
@@ -303,6 +526,10 @@ static const struct config_option vm_options[] = {
 	{ "cpus", 0, set_cpus },
 	{ "memory", 0, set_memory },
 	{ "serial", 0, set_serial },
+	{ "transport", 0, set_transport },
+	{ "legacy", OPT_FLAG, set_legacy },
+	{ "rng", OPT_ARGV_ONLY | OPT_VALUE_OPTIONAL, set_rng },
+	{ "console", OPT_ARGV_ONLY, set_console },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
@@ -319,6 +546,8 @@ struct config_section {
 
 static const struct config_section sections[] = {
 	{ "vm", vm_options, ARRAY_SIZE(vm_options), false, NULL },
+	{ "rng", rng_keys, ARRAY_SIZE(rng_keys), false, rng_begin },
+	{ "console", console_keys, ARRAY_SIZE(console_keys), true, console_begin },
 };
 
 #define MAX_SECTION_KEYS 32
@@ -375,7 +604,8 @@ static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
 		}
 	}
 	if (!s) {
-		src_error(&ctx->src, "unknown section [%.*s] (known: [vm])", (int)len, name);
+		src_error(&ctx->src, "unknown section [%.*s] (known: [vm], [rng], [console])",
+			  (int)len, name);
 		return -EINVAL;
 	}
 	if (!s->repeatable && ctx->section_line[i]) {
@@ -569,15 +799,21 @@ static int next_option(int argc, char **argv, int *i, const struct config_option
 	(*i)++;
 	eq = strchr(arg, '=');
 	if ((*opt)->flags & OPT_FLAG) {
-		if (eq) {
+		/* A flag that is also a file key (--legacy) may say --legacy=off. */
+		if (eq && ((*opt)->flags & OPT_ARGV_ONLY)) {
 			log_error("option '--%s' takes no value", (*opt)->name);
 			return -EINVAL;
 		}
-		*value = NULL;
+		*value = eq ? eq + 1 : NULL;
 		return 0;
 	}
 	if (eq) {
 		*value = eq + 1;
+		return 0;
+	}
+	/* `--rng --console stdio`: the next word is --rng's value only if it is not an option. */
+	if (((*opt)->flags & OPT_VALUE_OPTIONAL) && (*i >= argc || argv[*i][0] == '-')) {
+		*value = NULL;
 		return 0;
 	}
 	/* `--kernel --cpus 2` is a forgotten value, not a kernel named "--cpus"; a value that
@@ -588,6 +824,76 @@ static int next_option(int argc, char **argv, int *i, const struct config_option
 	}
 	*value = argv[(*i)++];
 	return 0;
+}
+
+/* The console ports as devices.c wants them: port 0 (the console) first, once, then the named
+ * ports in the order given. Several unnamed --console options: the last wins, as for any option.
+ * Then the rules that span options: one terminal, and hvc0 as the kernel's console by default
+ * when the console has it. */
+static int config_finish(struct vm_config *cfg)
+{
+	struct console_port_config *ports, *last0 = NULL;
+	unsigned n = 1;
+
+	/* Check first, then move: on an error config_free still finds every string once. */
+	for (unsigned i = 0; i < cfg->nr_ports; i++) {
+		struct console_port_config *p = &cfg->ports[i];
+
+		if (!p->name) {
+			last0 = p;
+			continue;
+		}
+		if (p->mode != CONS_SOCKET && p->mode != CONS_FILE) {
+			log_error("--console name=%s: a named port needs socket=PATH or file=PATH",
+				  p->name);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (cfg->ports[j].name && !strcmp(cfg->ports[j].name, p->name)) {
+				log_error("--console name=%s: two ports with that name", p->name);
+				return -EINVAL;
+			}
+		}
+	}
+	if (cfg->nr_ports) {
+		if (!(ports = calloc(cfg->nr_ports + 1, sizeof(*ports))))
+			return -ENOMEM;
+		ports[0] = last0 ? *last0 : (struct console_port_config){ .mode = CONS_NONE };
+		for (unsigned i = 0; i < cfg->nr_ports; i++) {
+			if (cfg->ports[i].name)
+				ports[n++] = cfg->ports[i];
+			else if (&cfg->ports[i] != last0)
+				free(cfg->ports[i].path);
+		}
+		free(cfg->ports);
+		cfg->ports = ports;
+		cfg->nr_ports = n;
+	}
+	if (cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO) {
+		if (cfg->serial_set && cfg->serial == SERIAL_STDIO) {
+			log_error("--console stdio and --serial stdio: only one of them can have the "
+				  "terminal");
+			return -EINVAL;
+		}
+		if (!cfg->serial_set)
+			cfg->serial = SERIAL_NONE;
+	}
+	if (!cfg->cmdline)
+		return replace_string(&cfg->cmdline,
+				      strdup(cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO
+						     ? "console=hvc0"
+						     : CONFIG_DEFAULT_CMDLINE));
+	return 0;
+}
+
+enum virtio_transport config_transport(const struct vm_config *cfg, const struct virtio_opts *v)
+{
+	return v->transport >= 0 ? (enum virtio_transport)v->transport : cfg->transport;
+}
+
+bool config_legacy(const struct vm_config *cfg, const struct virtio_opts *v)
+{
+	return v->legacy >= 0 ? v->legacy : cfg->legacy;
 }
 
 int config_parse(struct vm_config *cfg, int argc, char **argv)
@@ -601,6 +907,8 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 		.memory = CONFIG_DEFAULT_MEMORY,
 		.serial = SERIAL_STDIO,
 		.log_level = LOG_WARN,
+		.rng.v = { -1, -1 },
+		.console_v = { -1, -1 },
 	};
 
 	/* Check the whole command line and find --config first: the file is read before the other
@@ -618,7 +926,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 				return -EINVAL;
 			}
 			config = value;
-		} else if (opt->flags & OPT_FLAG) {
+		} else if ((opt->flags & OPT_FLAG) && (opt->flags & OPT_ARGV_ONLY)) {
 			opt->set(cfg, NULL, NULL);
 		}
 	}
@@ -633,18 +941,25 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 		/* Cannot fail: checked above. */
 		if ((ret = next_option(argc, argv, &i, &opt, &value)))
 			return ret;
-		if (!opt->set || (opt->flags & OPT_FLAG))
+		if (!opt->set || ((opt->flags & OPT_FLAG) && (opt->flags & OPT_ARGV_ONLY)))
 			continue;
 		src.name = opt->name;
-		if ((ret = apply_option(cfg, opt, &src, value)))
+		if (value || (opt->flags & OPT_FLAG)) {
+			if (!value)
+				ret = opt->set(cfg, &src, NULL);
+			else
+				ret = apply_option(cfg, opt, &src, value);
+		} else {
+			ret = opt->set(cfg, &src, NULL); /* --rng without a value */
+		}
+		if (ret)
 			goto out;
 	}
 	if (!cfg->kernel) {
 		log_error("no kernel given: use --kernel FILE or kernel = FILE in [vm]");
 		return -EINVAL;
 	}
-	if (!cfg->cmdline)
-		ret = replace_string(&cfg->cmdline, strdup(CONFIG_DEFAULT_CMDLINE));
+	ret = config_finish(cfg);
 out:
 	if (ret == -ENOMEM)
 		log_error("out of memory");
@@ -657,7 +972,15 @@ void config_free(struct vm_config *cfg)
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->serial_path);
-	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = NULL;
+	free(cfg->rng.source);
+	for (unsigned i = 0; i < cfg->nr_ports; i++) {
+		free(cfg->ports[i].name);
+		free(cfg->ports[i].path);
+	}
+	free(cfg->ports);
+	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->rng.source = NULL;
+	cfg->ports = NULL;
+	cfg->nr_ports = 0;
 }
 
 int config_subopts_split(const char *s, struct config_subopt **items)
@@ -721,7 +1044,11 @@ const char *config_usage(void)
 	       "  --memory SIZE      guest RAM, 16M..1T, a multiple of 4K: bytes, or a number\n"
 	       "                     with a K, M, G or T suffix (default: 512M)\n"
 	       "  --serial MODE      the 8250 UART at 0x3f8 (ttyS0): stdio, file=PATH or none\n"
-	       "                     (default: stdio)\n"
+	       "                     (default: stdio, or none when --console stdio)\n"
+	       "  --transport T      virtio transport for devices that do not say: pci or\n"
+	       "                     mmio (default: pci)\n"
+	       "  --legacy           virtio devices also speak the legacy interface:\n"
+	       "                     transitional virtio-pci, virtio-mmio version 1\n"
 	       "  --timeout SECONDS  stop the guest and exit 124 after SECONDS; 0 means never\n"
 	       "                     (default: 0)\n"
 	       "  --log-level LEVEL  host-side diagnostics on stderr: error, warn, info or\n"
@@ -729,11 +1056,22 @@ const char *config_usage(void)
 	       "  --help             print this help and exit\n"
 	       "  --version          print the version and exit\n"
 	       "\n"
+	       "Devices (each also a config file section, [rng] or [console], whose keys are\n"
+	       "the items; every device takes transport=pci|mmio and legacy=on|off):\n"
+	       "  --rng [source=PATH]\n"
+	       "                     virtio entropy device; default source getrandom(2)\n"
+	       "  --console MODE[,name=NAME]\n"
+	       "                     virtio console: MODE is stdio, pty, file=PATH,\n"
+	       "                     socket=PATH or none. Without name= it is the console\n"
+	       "                     (hvc0); with name= a port /dev/virtio-ports/NAME\n"
+	       "                     (socket= or file=). May be repeated\n"
+	       "\n"
 	       "Write --opt VALUE or --opt=VALUE; the last of a repeated option wins.\n"
 	       "Relative paths are relative to the working directory on the command line,\n"
 	       "and to the config file's directory in a config file.\n"
 	       "\n"
-	       "Console (--serial stdio): Ctrl-A x quits; Ctrl-A Ctrl-A sends Ctrl-A.\n"
+	       "Terminal (--serial stdio or --console stdio): Ctrl-A x quits; Ctrl-A Ctrl-A\n"
+	       "sends Ctrl-A.\n"
 	       "\n"
 	       "Exit status:\n"
 	       "  0      the guest powered off or rebooted\n"

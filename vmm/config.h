@@ -14,6 +14,28 @@
 #define CONFIG_MAX_CPUS        254 /* xAPIC IDs in the MADT; KVM's own limit is checked later */
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
+enum virtio_transport { TRANSPORT_PCI, TRANSPORT_MMIO };
+/* A console port's host side. */
+enum cons_mode { CONS_NONE, CONS_STDIO, CONS_PTY, CONS_FILE, CONS_SOCKET };
+
+/* What every virtio device option takes besides its own keys: transport=pci|mmio, legacy=on|off.
+ * Unset values (-1) follow --transport and --legacy. */
+struct virtio_opts {
+	int transport; /* enum virtio_transport, or -1 */
+	int legacy;    /* 0, 1, or -1 */
+};
+
+struct rng_config {
+	bool enabled;
+	char *source; /* NULL: getrandom(2) */
+	struct virtio_opts v;
+};
+
+struct console_port_config {
+	char *name; /* NULL for port 0, the console (hvc0) */
+	enum cons_mode mode;
+	char *path; /* CONS_FILE, CONS_SOCKET */
+};
 
 struct vm_config {
 	char *kernel;  /* paths are as given on the command line, or made relative to the config */
@@ -23,6 +45,15 @@ struct vm_config {
 	uint64_t memory;
 	enum serial_mode serial;
 	char *serial_path;
+	bool serial_set; /* --serial was given: the console cannot take stdio from it */
+	enum virtio_transport transport; /* --transport: the default for virtio devices */
+	bool legacy;                     /* --legacy: transitional virtio-pci, virtio-mmio v1 */
+	struct rng_config rng;
+	/* The virtio console: one device, port 0 first, then the named ports. nr_ports == 0: no
+	 * console device. */
+	struct console_port_config *ports;
+	unsigned nr_ports;
+	struct virtio_opts console_v;
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
 	bool help, version; /* --help / --version: main prints and exits 0 */
@@ -36,6 +67,9 @@ void config_free(struct vm_config *cfg);
 int config_parse_size(const char *s, uint64_t *out);
 /* The text `vmm --help` prints. */
 const char *config_usage(void);
+/* The transport and legacy choice for a device, after the defaults. */
+enum virtio_transport config_transport(const struct vm_config *cfg, const struct virtio_opts *v);
+bool config_legacy(const struct vm_config *cfg, const struct virtio_opts *v);
 
 /* One item of a device option's value, "key=value,key=value,word" (e.g. --serial file=PATH, later
  * --disk path=x,readonly=on). */

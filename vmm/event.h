@@ -10,8 +10,11 @@
 /* Called on the loop's thread with the epoll events that fired (EPOLLIN, EPOLLHUP...). */
 typedef void (*event_fn)(void *opaque, uint32_t events);
 
+struct event_watches;
+
 struct event_loop {
 	const char *name;
+	struct event_watches *watches; /* fd -> handler */
 	int epfd;
 	int stop_fd; /* eventfd: wakes the loop to stop */
 	pthread_t thread;

@@ -34,6 +34,10 @@ static const struct {
 	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IRQFD_RESAMPLE, "KVM_CAP_IRQFD_RESAMPLE" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
 };
 
 
@@ -45,6 +49,7 @@ int vm_open_kvm(struct vm *vm)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->vm_fd = vm->stop_fd = -1;
+	pthread_mutex_init(&vm->gsi_lock, NULL);
 	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		ret = -errno;
@@ -184,6 +189,123 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	return 0;
 }
 
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uint64_t *datamatch,
+		 int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.datamatch = datamatch ? *datamatch : 0,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign)
+{
+	struct kvm_irqfd irq = { .fd = (uint32_t)fd, .gsi = gsi };
+
+	if (!assign)
+		irq.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	else if (resample_fd >= 0) {
+		irq.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		irq.resamplefd = (uint32_t)resample_fd;
+	}
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irq) < 0 ? -errno : 0;
+}
+
+/* KVM_SET_GSI_ROUTING replaces the whole table, so the table always holds the default
+ * irqchip routes (GSI n to IOAPIC pin n, and to the PIC for n < 16 but 2) and then the MSIs. */
+static int vm_routes_init(struct vm *vm)
+{
+	unsigned max = 16 + VM_IOAPIC_PINS + VM_MSI_GSI_LIMIT;
+	struct kvm_irq_routing *r = calloc(1, sizeof(*r) + max * sizeof(r->entries[0]));
+
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t gsi = 0; gsi < VM_IOAPIC_PINS; gsi++) {
+		if (gsi < 16 && gsi != 2)
+			r->entries[r->nr++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = { gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					       gsi % 8 }
+			};
+		r->entries[r->nr++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { KVM_IRQCHIP_IOAPIC, gsi }
+		};
+	}
+	vm->routes = r;
+	vm->next_gsi = VM_MSI_GSI_BASE;
+	return 0;
+}
+
+static struct kvm_irq_routing_entry *vm_route(struct vm *vm, uint32_t gsi)
+{
+	for (uint32_t i = 0; vm->routes && i < vm->routes->nr; i++)
+		if (vm->routes->entries[i].gsi == gsi)
+			return &vm->routes->entries[i];
+	return NULL;
+}
+
+int vm_msi_alloc(struct vm *vm, uint32_t *gsi)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->gsi_lock);
+	if (!vm->routes && (ret = vm_routes_init(vm)))
+		goto out;
+	if (vm->next_gsi >= VM_MSI_GSI_BASE + VM_MSI_GSI_LIMIT) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	*gsi = vm->next_gsi++;
+out:
+	pthread_mutex_unlock(&vm->gsi_lock);
+	return ret;
+}
+
+int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	struct kvm_irq_routing_entry *e;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->gsi_lock);
+	if (!vm->routes || gsi < VM_MSI_GSI_BASE || gsi >= vm->next_gsi) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (!(e = vm_route(vm, gsi)))
+		e = &vm->routes->entries[vm->routes->nr++];
+	*e = (struct kvm_irq_routing_entry){
+		.gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
+		.u.msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
+			   .data = data }
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+		ret = -errno;
+out:
+	pthread_mutex_unlock(&vm->gsi_lock);
+	return ret;
+}
+
+void vm_msi_free(struct vm *vm, uint32_t gsi)
+{
+	struct kvm_irq_routing_entry *e;
+
+	pthread_mutex_lock(&vm->gsi_lock);
+	if ((e = vm_route(vm, gsi)) && gsi >= VM_MSI_GSI_BASE) {
+		*e = vm->routes->entries[--vm->routes->nr];
+		if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+			log_debug("KVM_SET_GSI_ROUTING: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->gsi_lock);
+}
+
 void vm_request_stop(struct vm *vm, int status)
 {
 	uint64_t one = 1;
@@ -270,6 +392,8 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	devices_destroy(vm);
 	free(vm->cpuid);
+	free(vm->routes);
+	vm->routes = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

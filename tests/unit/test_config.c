@@ -334,7 +334,8 @@ static void usage_text(void **state)
 		"--timeout SECONDS", "--log-level LEVEL", "--help",	    "--version",
 		"\"console=ttyS0\"", "1..254",	       "default: 512M", "default: warn",
 		"default: stdio",    "16M..1T",	       "Exit status:",	"124",
-		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A sends Ctrl-A",
+		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
+		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -515,7 +516,7 @@ static void config_file_errors(void **state)
 
 	/* Sections and keys. */
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\n[disk]\npath = x\n"), 4,
-			  "unknown section [disk] (known: [vm])");
+			  "unknown section [disk] (known: [vm], [rng], [console])");
 	assert_file_error(fx, PARSE_CONF(fx, "\n[vm]\n[extra]\n"), 3, "unknown section [extra]");
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus = 2\nfoo = 1\n"), 4,
 			  "unknown key 'foo' in [vm]");
@@ -616,6 +617,106 @@ static void free_is_idempotent(void **state)
 	config_free(&cfg);
 }
 
+static void virtio_options(void **state)
+{
+	struct fixture *fx = *state;
+	const struct console_port_config *p;
+
+	/* Defaults: pci, modern, no devices. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k"));
+	assert_int_equal(fx->cfg.transport, TRANSPORT_PCI);
+	assert_false(fx->cfg.legacy);
+	assert_false(fx->cfg.rng.enabled);
+	assert_int_equal(fx->cfg.nr_ports, 0);
+
+	/* --rng alone, followed by another option, and with items. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--rng", "--legacy", "--transport", "mmio"));
+	assert_true(fx->cfg.rng.enabled);
+	assert_null(fx->cfg.rng.source);
+	assert_true(fx->cfg.legacy);
+	assert_int_equal(config_transport(&fx->cfg, &fx->cfg.rng.v), TRANSPORT_MMIO);
+	assert_true(config_legacy(&fx->cfg, &fx->cfg.rng.v));
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--legacy", "--rng",
+			    "source=/dev/urandom,transport=pci,legacy=off"));
+	assert_string_equal(fx->cfg.rng.source, "/dev/urandom");
+	assert_int_equal(config_transport(&fx->cfg, &fx->cfg.rng.v), TRANSPORT_PCI);
+	assert_false(config_legacy(&fx->cfg, &fx->cfg.rng.v));
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--rng"));
+	assert_true(fx->cfg.rng.enabled);
+
+	/* The console: port 0 first whatever the order; the last unnamed one wins. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--console", "name=agent,socket=/s", "--console",
+			    "pty", "--console", "file=/c.log", "--console", "name=log,file=/l"));
+	assert_int_equal(fx->cfg.nr_ports, 3);
+	p = fx->cfg.ports;
+	assert_null(p[0].name);
+	assert_int_equal(p[0].mode, CONS_FILE);
+	assert_string_equal(p[0].path, "/c.log");
+	assert_string_equal(p[1].name, "agent");
+	assert_int_equal(p[1].mode, CONS_SOCKET);
+	assert_string_equal(p[1].path, "/s");
+	assert_string_equal(p[2].name, "log");
+	assert_int_equal(p[2].mode, CONS_FILE);
+	assert_int_equal(fx->cfg.serial, SERIAL_STDIO);
+	assert_string_equal(fx->cfg.cmdline, "console=ttyS0");
+
+	/* Named ports only: port 0 exists with no host side. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--console", "socket=/s,name=a"));
+	assert_int_equal(fx->cfg.nr_ports, 2);
+	assert_int_equal(fx->cfg.ports[0].mode, CONS_NONE);
+
+	/* --console stdio takes the terminal from the serial port and becomes the console. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--console", "stdio"));
+	assert_int_equal(fx->cfg.serial, SERIAL_NONE);
+	assert_string_equal(fx->cfg.cmdline, "console=hvc0");
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--console", "stdio", "--serial", "file=x"));
+	assert_int_equal(fx->cfg.serial, SERIAL_FILE);
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--console", "stdio", "--serial", "stdio"),
+		     "only one of them can have the terminal");
+
+	/* Config file sections. */
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ntransport = mmio\nlegacy = on\n"
+				     "[rng]\nsource = /dev/urandom\n"
+				     "[console]\nmode = pty\n"
+				     "[console]\nname = org.qemu.guest_agent.0\nsocket = /run/qga\n"
+				     "transport = pci\n"));
+	assert_int_equal(fx->cfg.transport, TRANSPORT_MMIO);
+	assert_true(fx->cfg.legacy);
+	assert_true(fx->cfg.rng.enabled);
+	assert_string_equal(fx->cfg.rng.source, "/dev/urandom");
+	assert_int_equal(fx->cfg.nr_ports, 2);
+	assert_int_equal(fx->cfg.ports[0].mode, CONS_PTY);
+	assert_string_equal(fx->cfg.ports[1].name, "org.qemu.guest_agent.0");
+	assert_int_equal(config_transport(&fx->cfg, &fx->cfg.console_v), TRANSPORT_PCI);
+	/* The command line overrides the file's flag. */
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\nlegacy = on\n", "--legacy=off"));
+	assert_false(fx->cfg.legacy);
+
+	/* Bad values: one message naming the option and the item. */
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--transport", "usb"),
+		     "--transport 'usb': unknown transport: use pci or mmio");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--rng", "src=/x"), "unknown item 'src'");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--rng", "legacy=maybe"),
+		     "--rng legacy 'maybe': use on or off");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--rng", "source="), "'source' needs a value");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--console", "tty"),
+		     "--console mode 'tty': unknown console mode");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--console", "stdio,name=x"),
+		     "a named port needs socket=PATH or file=PATH");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--console", "name=a/b,file=x"),
+		     "not a port name");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--console", "name=a,file=x", "--console",
+			       "name=a,socket=y"),
+		     "two ports with that name");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--console"), "option '--console' needs a value");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[rng]\nsource = x\n[rng]\n"), 5,
+			  "second [rng] section");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[console]\nmode = serial\n"), 4,
+			  "mode 'serial': unknown console mode");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\nlegacy = 2\n"), 3,
+			  "legacy '2': use on or off");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(config_file_relative_to_cwd, setup, teardown),
 		cmocka_unit_test_setup_teardown(command_line_overrides_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_file_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(virtio_options, setup, teardown),
 		cmocka_unit_test(subopts_split),
 		cmocka_unit_test(free_is_idempotent),
 	};

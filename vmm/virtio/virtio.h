@@ -8,7 +8,7 @@
  * Locking: one mutex per device, d->lock. Transports hold it for every register access, the core
  * holds it while a queue handler runs on the I/O thread, backends take it before touching a queue.
  * So reset, feature and status changes never run beside device work. Every function below expects
- * the lock held, except init, destroy and kick. */
+ * the lock held, except init, destroy, kick and process. */
 #ifndef VMM_VIRTIO_H
 #define VMM_VIRTIO_H
 
@@ -103,7 +103,6 @@ struct virtio_dev {
 	uint32_t config_len;
 	unsigned nr_queues;
 	struct virtio_queue *queues;
-	bool needs_reset_logged;
 
 	const struct virtio_transport_ops *transport;
 	void *transport_priv;
@@ -144,6 +143,10 @@ void virtio_kick(struct virtio_dev *d, unsigned q);
 /* What the I/O thread runs for a kick: the type's queue_notify if the device is live. Takes the
  * lock itself. */
 void virtio_process(struct virtio_dev *d, unsigned q);
+
+/* virtq_pop() for device types: a malformed ring also puts the device in NEEDS_RESET, with a
+ * message. 1, 0 (empty) or -errno. */
+int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e);
 
 /* Device types call these after virtq_push(): interrupt the driver for queue q if it wants one. */
 void virtio_notify(struct virtio_dev *d, unsigned q);

@@ -60,7 +60,10 @@ struct virtq {
 	bool used_wrap;      /* packed: our wrap counter for the next used descriptor */
 	uint16_t signalled_used; /* used index at the last interrupt (EVENT_IDX) */
 	bool signalled_valid;    /* false until the first interrupt after enable */
-	uint16_t pending_used;   /* used entries written since the last virtq_should_notify() */
+	uint16_t pending_used;   /* used entries (packed: ring slots) since virtq_should_notify() */
+
+	/* Host addresses of the three areas, translated and checked once by virtq_enable(). */
+	void *desc, *avail, *used;
 };
 
 /* One descriptor chain popped from the ring: the driver-readable buffers come first in iov
@@ -80,17 +83,20 @@ void virtq_reset(struct virtq *q);
 
 /* Checks that the rings, at their addresses and size, lie in guest RAM and are aligned as the
  * layout requires, and starts using the queue with the negotiated features. 0, or -EINVAL for a bad
- * size, -EFAULT for a ring outside RAM or misaligned (the queue is then marked broken). */
+ * size, -EFAULT for a ring outside RAM or misaligned; either marks the queue broken (-EIO when it
+ * already is). */
 int virtq_enable(struct virtq *q, const struct guest_mem *mem, uint64_t features);
 
 /* Takes the next available chain. 1 when *e was filled, 0 when the ring is empty (or the queue
- * is not enabled), or a negative errno for a malformed ring, which also marks the queue broken:
+ * is not enabled), or a negative errno for a malformed ring, which also marks the queue broken
+ * (a broken queue returns -EIO and reads nothing):
  *   -EFAULT  a ring, descriptor, indirect table or buffer outside RAM, or a buffer whose
  *            address + length wraps;
  *   -EINVAL  a zero-length buffer, a head or next index out of range, a readable buffer after a
  *            writable one, an indirect table whose length is not a whole number of descriptors or
  *            that is nested or empty, an avail index that runs ahead by more than the queue size,
- *            a chain longer than the queue size (which is how loops end). */
+ *            a chain longer than the queue size (which is how loops end), an INDIRECT flag
+ *            without the feature or together with NEXT, or (packed) after other descriptors. */
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
 
 /* Gives a chain back: `len` bytes were written into its writable buffers. Does not interrupt. */

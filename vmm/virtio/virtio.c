@@ -1,0 +1,342 @@
+#include "virtio/virtio.h"
+#include "event.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* The ring features every device offers: the virtqueue code handles all of them. */
+#define VIRTIO_CORE_FEATURES                                                                       \
+	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC) |                         \
+	 (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_RING_PACKED))
+
+static void eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is already non-zero: the reader will wake anyway. */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("eventfd write: %s", strerror(errno));
+}
+
+static bool eventfd_drain(int fd)
+{
+	uint64_t v;
+
+	return read(fd, &v, sizeof(v)) == sizeof(v);
+}
+
+static void kick_ready(void *opaque, uint32_t events)
+{
+	struct virtio_queue *vq = opaque;
+
+	if (eventfd_drain(vq->kick_fd))
+		virtio_process(vq->dev, vq->index);
+}
+
+/* The guest's EOI of the level-triggered line: KVM dropped it; raise it again while the ISR still
+ * says there is something to look at (the driver has not read it yet). */
+static void resample_ready(void *opaque, uint32_t events)
+{
+	struct virtio_dev *d = opaque;
+
+	if (!eventfd_drain(d->resample_fd))
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->isr)
+		eventfd_signal(d->isr_fd);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int new_eventfd(int *fd)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return *fd < 0 ? -errno : 0;
+}
+
+int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, void *priv,
+		    const char *name, const struct guest_mem *mem, struct event_loop *loop,
+		    uint64_t features, unsigned nr_queues, uint16_t max_size)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->isr_fd = d->resample_fd = -1;
+	d->ops = ops;
+	d->priv = priv;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->mem = mem;
+	d->loop = loop;
+	d->features = features | VIRTIO_CORE_FEATURES;
+	pthread_mutex_init(&d->lock, NULL);
+	if (nr_queues == 0 || max_size == 0 || max_size > VIRTQ_MAX_SIZE)
+		return -EINVAL;
+	d->queues = calloc(nr_queues, sizeof(*d->queues));
+	if (!d->queues)
+		return -ENOMEM;
+	d->nr_queues = nr_queues;
+	for (unsigned i = 0; i < nr_queues; i++) {
+		struct virtio_queue *vq = &d->queues[i];
+
+		vq->kick_fd = -1;
+		vq->dev = d;
+		vq->index = i;
+		vq->max_size = max_size;
+		vq->vq.size = max_size;
+		vq->msix_vector = VIRTIO_NO_VECTOR;
+	}
+	for (unsigned i = 0; i < nr_queues; i++) {
+		struct virtio_queue *vq = &d->queues[i];
+
+		if ((ret = new_eventfd(&vq->kick_fd)))
+			return ret;
+		if (loop && (ret = event_add(loop, vq->kick_fd, EPOLLIN, kick_ready, vq)))
+			return ret;
+	}
+	if ((ret = new_eventfd(&d->isr_fd)) || (ret = new_eventfd(&d->resample_fd)))
+		return ret;
+	if (loop && (ret = event_add(loop, d->resample_fd, EPOLLIN, resample_ready, d)))
+		return ret;
+	return 0;
+}
+
+void virtio_dev_destroy(struct virtio_dev *d)
+{
+	for (unsigned i = 0; d->queues && i < d->nr_queues; i++) {
+		if (d->queues[i].kick_fd < 0)
+			continue;
+		if (d->loop)
+			event_del(d->loop, d->queues[i].kick_fd);
+		close(d->queues[i].kick_fd);
+	}
+	free(d->queues);
+	d->queues = NULL;
+	d->nr_queues = 0;
+	if (d->resample_fd >= 0) {
+		if (d->loop)
+			event_del(d->loop, d->resample_fd);
+		close(d->resample_fd);
+	}
+	if (d->isr_fd >= 0)
+		close(d->isr_fd);
+	d->isr_fd = d->resample_fd = -1;
+	if (d->ops)
+		pthread_mutex_destroy(&d->lock);
+	d->ops = NULL;
+}
+
+uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel)
+{
+	return sel < 2 ? (uint32_t)(d->features >> (32 * sel)) : 0;
+}
+
+void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val)
+{
+	uint64_t mask = 0xffffffffULL << (32 * sel);
+
+	if (sel >= 2)
+		return;
+	if (d->status & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK)) {
+		log_debug("%s: feature write after FEATURES_OK ignored", d->name);
+		return;
+	}
+	/* Kept as written: FEATURES_OK checks them against what was offered. */
+	d->driver_features = (d->driver_features & ~mask) | ((uint64_t)val << (32 * sel));
+}
+
+/* Whether the driver's feature choice can be accepted: FEATURES_OK (modern) or DRIVER_OK
+ * (legacy, which has no FEATURES_OK step). */
+static bool features_acceptable(struct virtio_dev *d)
+{
+	uint64_t extra = d->driver_features & ~d->features;
+
+	if (d->legacy_driver) {
+		/* A legacy driver sees only bits 0-31 and cannot be refused: drop the rest. */
+		if (extra)
+			log_warn("%s: driver accepted features %#llx that were not offered; ignored",
+				 d->name, (unsigned long long)extra);
+		d->driver_features &= d->features & 0xffffffffULL;
+		return true;
+	}
+	if (extra) {
+		log_warn("%s: driver accepted features %#llx that were not offered: FEATURES_OK "
+			 "refused", d->name, (unsigned long long)extra);
+		return false;
+	}
+	if (!(d->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
+		log_warn("%s: a modern driver must accept VERSION_1: FEATURES_OK refused", d->name);
+		return false;
+	}
+	return true;
+}
+
+void virtio_set_status(struct virtio_dev *d, uint8_t status)
+{
+	uint8_t added = status & ~d->status;
+
+	if (status == 0) {
+		virtio_reset(d);
+		return;
+	}
+	if (d->status & ~status & ~VIRTIO_STATUS_NEEDS_RESET) {
+		log_debug("%s: status %#x clears bits of %#x; ignored", d->name, status, d->status);
+		return;
+	}
+	/* NEEDS_RESET is the device's to set; the driver cannot. */
+	added &= ~VIRTIO_STATUS_NEEDS_RESET;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !d->legacy_driver && !features_acceptable(d))
+		added &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
+	d->status |= added;
+	if (added & VIRTIO_STATUS_FAILED)
+		log_info("%s: the driver gave up on the device (status FAILED)", d->name);
+	if (!(added & VIRTIO_STATUS_DRIVER_OK))
+		return;
+	if (d->legacy_driver)
+		features_acceptable(d);
+	else if (!(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		virtio_fail(d, "DRIVER_OK without FEATURES_OK");
+		return;
+	}
+	if (d->ops->start) {
+		int ret = d->ops->start(d);
+		if (ret)
+			virtio_fail(d, "cannot start: %s", strerror(-ret));
+	}
+}
+
+void virtio_reset(struct virtio_dev *d)
+{
+	if (d->ops->reset)
+		d->ops->reset(d);
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		struct virtio_queue *vq = &d->queues[i];
+
+		virtq_reset(&vq->vq);
+		vq->vq.size = vq->max_size;
+		vq->msix_vector = VIRTIO_NO_VECTOR;
+	}
+	d->driver_features = 0;
+	d->status = 0;
+	d->isr = 0;
+	if (d->transport && d->transport->reset)
+		d->transport->reset(d);
+}
+
+void virtio_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	memset(data, 0, len);
+	if (off < d->config_len && len <= d->config_len - off)
+		memcpy(data, d->config + off, len);
+}
+
+void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	if (!d->ops->config_write || off >= d->config_len || len > d->config_len - off || !len) {
+		log_debug("%s: config write of %u bytes at %u ignored", d->name, len, off);
+		return;
+	}
+	memcpy(d->config + off, data, len);
+	d->ops->config_write(d, off, len);
+}
+
+int virtio_queue_enable(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_queue *vq;
+	int ret;
+
+	if (q >= d->nr_queues)
+		return -EINVAL;
+	vq = &d->queues[q];
+	if (vq->vq.size > vq->max_size) {
+		virtio_fail(d, "queue %u: size %u above the maximum %u", q, vq->vq.size,
+			    vq->max_size);
+		return -EINVAL;
+	}
+	ret = virtq_enable(&vq->vq, d->mem, d->driver_features);
+	if (ret)
+		virtio_fail(d, "queue %u: size %u, rings at %#llx/%#llx/%#llx: %s", q, vq->vq.size,
+			    (unsigned long long)vq->vq.desc_gpa, (unsigned long long)vq->vq.avail_gpa,
+			    (unsigned long long)vq->vq.used_gpa,
+			    ret == -EFAULT ? "outside guest RAM or misaligned" : "bad size");
+	return ret;
+}
+
+void virtio_kick(struct virtio_dev *d, unsigned q)
+{
+	if (q < d->nr_queues)
+		eventfd_signal(d->queues[q].kick_fd);
+}
+
+void virtio_process(struct virtio_dev *d, unsigned q)
+{
+	pthread_mutex_lock(&d->lock);
+	if (q < d->nr_queues && virtio_live(d) && d->queues[q].vq.enabled &&
+	    !d->queues[q].vq.broken && d->ops->queue_notify)
+		d->ops->queue_notify(d, q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
+{
+	int ret = virtq_pop(&d->queues[q].vq, e);
+
+	if (ret < 0)
+		virtio_fail(d, "queue %u: malformed descriptor ring (%s)", q,
+			    ret == -EFAULT ? "address outside guest RAM" : "bad chain");
+	return ret;
+}
+
+void virtio_notify(struct virtio_dev *d, unsigned q)
+{
+	if (q < d->nr_queues && virtq_should_notify(&d->queues[q].vq) && d->transport)
+		d->transport->signal(d, (int)q);
+}
+
+void virtio_config_changed(struct virtio_dev *d)
+{
+	d->config_generation++;
+	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->transport)
+		d->transport->signal(d, -1);
+}
+
+void virtio_raise_isr(struct virtio_dev *d, uint8_t bit)
+{
+	d->isr |= bit;
+	eventfd_signal(d->isr_fd);
+}
+
+uint8_t virtio_read_isr(struct virtio_dev *d)
+{
+	uint8_t isr = d->isr;
+
+	d->isr = 0;
+	return isr;
+}
+
+void virtio_fail(struct virtio_dev *d, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (d->status & VIRTIO_STATUS_NEEDS_RESET)
+		return; /* logged once per reset */
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s: %s: device needs reset", d->name, msg);
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	/* 2.1.2: after DRIVER_OK, the device sends a configuration change notification. */
+	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->transport)
+		d->transport->signal(d, -1);
+}
+
+bool virtio_live(const struct virtio_dev *d)
+{
+	return (d->status & VIRTIO_STATUS_DRIVER_OK) && !(d->status & VIRTIO_STATUS_NEEDS_RESET);
+}

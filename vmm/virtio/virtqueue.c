@@ -1,0 +1,456 @@
+/* Virtqueues, device side. The guest writes the rings while we read them, so:
+ *  - a field the driver may change concurrently (avail idx, ring entries, packed flags, event
+ *    suppression) is read once, with an __atomic load;
+ *  - a descriptor is copied out once (desc_copy) and only the copy is checked and used;
+ *  - the barriers are the ones VIRTIO 1.x 2.7.13 / 2.8.21 ask of the device, named where they are.
+ * The host is x86: little-endian like the rings, so fields are used as they are. */
+#include "virtio/virtqueue.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id_or_next; /* packed: buffer id; split: next */
+	uint16_t flags;
+};
+
+/* The split rings' headers: flags, idx, then the ring (VIRTIO 1.x 2.7.6, 2.7.8). */
+#define RING_FLAGS 0
+#define RING_IDX   2
+#define RING_ENTS  4
+#define USED_ELEM  8 /* struct virtq_used_elem: le32 id, le32 len */
+
+/* Packed event suppression area (2.8.10): le16 off_wrap, le16 flags. */
+#define EVT_OFF_WRAP 0
+#define EVT_FLAGS    2
+#define WRAP_BIT     15
+
+static uint16_t *field16(void *base, size_t off)
+{
+	return (uint16_t *)((uint8_t *)base + off);
+}
+
+static uint16_t load16(void *base, size_t off)
+{
+	return __atomic_load_n(field16(base, off), __ATOMIC_RELAXED);
+}
+
+static void store16(void *base, size_t off, uint16_t v)
+{
+	__atomic_store_n(field16(base, off), v, __ATOMIC_RELAXED);
+}
+
+/* One read of the guest's descriptor. The compiler barrier keeps the compiler from reading guest
+ * memory again in place of the copy, so a check on the copy holds for every later use. */
+static void desc_copy(struct desc *d, const void *p)
+{
+	memcpy(d, p, sizeof(*d));
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static int fail(struct virtq *q, int err)
+{
+	q->broken = true;
+	return err;
+}
+
+void virtq_reset(struct virtq *q)
+{
+	memset(q, 0, sizeof(*q));
+}
+
+/* Host address of a ring area, or NULL unless it is wholly in RAM and aligned as the spec's tables
+ * (2.7, 2.8.10.1) require; aligned fields also make our __atomic accesses legal. */
+static void *ring_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len, uint64_t align)
+{
+	if (gpa & (align - 1))
+		return NULL;
+	return gmem_ptr(mem, gpa, len);
+}
+
+int virtq_enable(struct virtq *q, const struct guest_mem *mem, uint64_t features)
+{
+	uint64_t n = q->size;
+
+	if (q->broken)
+		return -EIO;
+	q->packed = features & (1ULL << VIRTIO_F_RING_PACKED);
+	q->event_idx = features & (1ULL << VIRTIO_F_EVENT_IDX);
+	q->indirect = features & (1ULL << VIRTIO_F_INDIRECT_DESC);
+	/* Sizes: 1..32768 for both layouts (ours stop at VIRTQ_MAX_SIZE), a power of 2 for split.
+	 */
+	if (n == 0 || n > VIRTQ_MAX_SIZE || (!q->packed && (n & (n - 1))))
+		return fail(q, -EINVAL);
+	q->desc = ring_ptr(mem, q->desc_gpa, 16 * n, 16);
+	if (q->packed) {
+		q->avail = ring_ptr(mem, q->avail_gpa, 4, 4);
+		q->used = ring_ptr(mem, q->used_gpa, 4, 4);
+	} else {
+		/* Both sizes include the trailing used_event / avail_event, as the table does. */
+		q->avail = ring_ptr(mem, q->avail_gpa, 6 + 2 * n, 2);
+		q->used = ring_ptr(mem, q->used_gpa, 6 + USED_ELEM * n, 4);
+	}
+	if (!q->desc || !q->avail || !q->used)
+		return fail(q, -EFAULT);
+	q->mem = mem;
+	q->last_avail = 0;
+	q->used_idx = 0;
+	q->avail_wrap = true; /* both wrap counters start at 1 (2.8.1) */
+	q->used_wrap = true;
+	q->signalled_used = 0;
+	q->signalled_valid = false;
+	q->pending_used = 0;
+	q->enabled = true;
+	return 0;
+}
+
+/* Appends one buffer to the chain, checking everything the driver controls about it. */
+static int add_buf(struct virtq *q, struct virtq_elem *e, const struct desc *d)
+{
+	bool write = d->flags & VIRTQ_DESC_F_WRITE;
+	unsigned n = e->out_num + e->in_num;
+	void *p;
+
+	/* The driver must not hand us empty buffers; a chain of them could spin without progress.
+	 */
+	if (d->len == 0)
+		return -EINVAL;
+	/* Counting every buffer, indirect ones too, bounds the chain and keeps iov[] in range. */
+	if (n >= q->size)
+		return -EINVAL;
+	/* Readable buffers come first (2.7.4.2): the device model relies on that split. */
+	if (!write && e->in_num)
+		return -EINVAL;
+	/* In RAM, in one region; gmem_ptr() also rejects an address + length that wraps. */
+	p = gmem_ptr(q->mem, d->addr, d->len);
+	if (!p)
+		return -EFAULT;
+	e->iov[n] = (struct iovec){.iov_base = p, .iov_len = d->len};
+	if (write) {
+		e->in_num++;
+		e->in_len += d->len;
+	} else {
+		e->out_num++;
+		e->out_len += d->len;
+	}
+	return 0;
+}
+
+/* Checks the descriptor that refers to an indirect table and returns the table's host address
+ * and number of entries. */
+static int indirect_table(struct virtq *q, const struct desc *d, void **table, unsigned *n)
+{
+	/* Only with the feature, and a table ends its chain: INDIRECT with NEXT is forbidden. */
+	if (!q->indirect || (d->flags & VIRTQ_DESC_F_NEXT))
+		return -EINVAL;
+	/* Whole, non-empty, and no longer than a chain may be. */
+	if (d->len == 0 || d->len % sizeof(struct desc) || d->len / sizeof(struct desc) > q->size)
+		return -EINVAL;
+	*table = gmem_ptr(q->mem, d->addr, d->len);
+	if (!*table)
+		return -EFAULT;
+	*n = d->len / sizeof(struct desc);
+	return 0;
+}
+
+static int pop_split(struct virtq *q, struct virtq_elem *e)
+{
+	uint16_t avail_idx, head;
+	void *table = q->desc;
+	unsigned n = q->size, hops = 0, idx;
+	bool in_table = false;
+	struct desc d;
+	int err;
+
+	avail_idx = load16(q->avail, RING_IDX);
+	/* More than a ring's worth available is a driver that lost count (2.7.6). */
+	if ((uint16_t)(avail_idx - q->last_avail) > q->size)
+		return -EINVAL;
+	if (avail_idx == q->last_avail)
+		return 0;
+	/* Read barrier: the ring entry and descriptors were written before idx (2.7.13). */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	head = load16(q->avail, RING_ENTS + 2 * (q->last_avail & (q->size - 1)));
+
+	for (idx = head;;) {
+		/* Head and next indices stay inside their table. */
+		if (idx >= n)
+			return -EINVAL;
+		/* At most n hops per table: a loop in the chain ends here. */
+		if (++hops > n)
+			return -EINVAL;
+		desc_copy(&d, (uint8_t *)table + idx * sizeof(d));
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			/* One table per chain, never one inside another (2.7.5.3.1). */
+			if (in_table)
+				return -EINVAL;
+			err = indirect_table(q, &d, &table, &n);
+			if (err)
+				return err;
+			e->ndesc = hops;
+			in_table = true;
+			hops = 0;
+			idx = 0;
+			continue;
+		}
+		err = add_buf(q, e, &d);
+		if (err)
+			return err;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			break;
+		idx = d.id_or_next;
+	}
+	if (!in_table)
+		e->ndesc = hops;
+	e->id = head;
+	q->last_avail++;
+	return 1;
+}
+
+/* Whether a packed descriptor's flags say available in the driver's lap `wrap` (2.8.1): AVAIL
+ * equal to the wrap counter and USED its inverse. */
+static bool packed_avail(uint16_t flags, bool wrap)
+{
+	return !!(flags & VIRTQ_DESC_F_AVAIL) == wrap && !!(flags & VIRTQ_DESC_F_USED) != wrap;
+}
+
+static int pop_packed(struct virtq *q, struct virtq_elem *e)
+{
+	uint16_t slot = q->last_avail, flags;
+	bool wrap = q->avail_wrap;
+	struct desc d, t;
+	void *table;
+	unsigned n, ndesc = 0;
+	int err;
+
+	/* The acquire load is the read barrier: the driver makes the first descriptor available
+	 * after writing the rest of the list (2.8.6), so the rest is visible once this is. */
+	flags = __atomic_load_n(field16(q->desc, slot * sizeof(d) + offsetof(struct desc, flags)),
+				__ATOMIC_ACQUIRE);
+	if (!packed_avail(flags, wrap))
+		return 0;
+	for (;;) {
+		/* A list longer than the ring would reach its own first descriptor again. */
+		if (++ndesc > q->size)
+			return -EINVAL;
+		desc_copy(&d, (uint8_t *)q->desc + slot * sizeof(d));
+		if (ndesc == 1)
+			d.flags = flags; /* the flags we checked, not a second read */
+		if (++slot == q->size) {
+			slot = 0;
+			wrap = !wrap;
+		}
+		if (!(d.flags & VIRTQ_DESC_F_INDIRECT)) {
+			err = add_buf(q, e, &d);
+			if (err)
+				return err;
+			if (d.flags & VIRTQ_DESC_F_NEXT)
+				continue;
+			break;
+		}
+		/* A list holds descriptors of one type (2.8.7): a table stands alone. */
+		if (ndesc > 1)
+			return -EINVAL;
+		err = indirect_table(q, &d, &table, &n);
+		if (err)
+			return err;
+		for (unsigned i = 0; i < n; i++) {
+			desc_copy(&t, (uint8_t *)table + i * sizeof(t));
+			/* No table inside a table; NEXT is meaningless here and ignored (2.8.8). */
+			if (t.flags & VIRTQ_DESC_F_INDIRECT)
+				return -EINVAL;
+			err = add_buf(q, e, &t);
+			if (err)
+				return err;
+		}
+		break;
+	}
+	e->id = d.id_or_next; /* the buffer id is in the list's last descriptor */
+	e->ndesc = ndesc;
+	q->last_avail = slot;
+	q->avail_wrap = wrap;
+	return 1;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_elem *e)
+{
+	int ret;
+
+	if (q->broken)
+		return -EIO;
+	if (!q->enabled)
+		return 0;
+	e->id = 0;
+	e->ndesc = 0;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	ret = q->packed ? pop_packed(q, e) : pop_split(q, e);
+	return ret < 0 ? fail(q, ret) : ret;
+}
+
+/* Saturating: past half the index space every event index has been crossed anyway. */
+static void add_pending(struct virtq *q, unsigned n)
+{
+	q->pending_used = q->pending_used + n > 0x8000 ? 0x8000 : q->pending_used + n;
+}
+
+void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
+{
+	uint8_t *p;
+	uint16_t flags;
+
+	if (q->broken || !q->enabled)
+		return;
+	if (!q->packed) {
+		p = (uint8_t *)q->used + RING_ENTS + USED_ELEM * (q->used_idx & (q->size - 1));
+		__atomic_store_n((uint32_t *)p, e->id, __ATOMIC_RELAXED);
+		__atomic_store_n((uint32_t *)(p + 4), len, __ATOMIC_RELAXED);
+		/* The release store orders the element before idx (2.7.8.2: len before idx). */
+		__atomic_store_n(field16(q->used, RING_IDX), ++q->used_idx, __ATOMIC_RELEASE);
+		add_pending(q, 1);
+		return;
+	}
+	p = (uint8_t *)q->desc + q->used_idx * sizeof(struct desc);
+	__atomic_store_n((uint32_t *)(p + offsetof(struct desc, len)), len, __ATOMIC_RELAXED);
+	store16(p, offsetof(struct desc, id_or_next), e->id);
+	/* Used: AVAIL and USED both equal our wrap counter; WRITE says len is meaningful (2.8.4).
+	 */
+	flags = (q->used_wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0) |
+		(len ? VIRTQ_DESC_F_WRITE : 0);
+	/* Flags last, with release: the driver sees id and len once it sees the descriptor used. */
+	__atomic_store_n(field16(p, offsetof(struct desc, flags)), flags, __ATOMIC_RELEASE);
+	/* Skip the rest of the list's slots (2.8.3); ndesc <= size, so one subtraction wraps. */
+	q->used_idx += e->ndesc ? e->ndesc : 1;
+	if (q->used_idx >= q->size) {
+		q->used_idx -= q->size;
+		q->used_wrap = !q->used_wrap;
+	}
+	add_pending(q, e->ndesc ? e->ndesc : 1);
+}
+
+/* vring_need_event (2.7.10): whether `event` lies in the indices [old, new) just used. */
+static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+static bool packed_should_notify(struct virtq *q, uint16_t pending)
+{
+	uint16_t flags = load16(q->avail, EVT_FLAGS) & 3, off_wrap;
+	int event;
+
+	if (flags == VIRTQ_EVENT_F_DISABLE)
+		return false;
+	/* DESC means something only with EVENT_IDX; without it, and for the reserved value 3,
+	 * interrupt: a spurious interrupt is harmless, a missing one hangs the driver. */
+	if (flags != VIRTQ_EVENT_F_DESC || !q->event_idx || pending >= q->size)
+		return true;
+	off_wrap = load16(q->avail, EVT_OFF_WRAP);
+	event = off_wrap & ~(1u << WRAP_BIT);
+	/* An offset in the lap before ours counts from one ring earlier. */
+	if (!!(off_wrap >> WRAP_BIT) != q->used_wrap)
+		event -= q->size;
+	return need_event(event, q->used_idx, q->used_idx - pending);
+}
+
+bool virtq_should_notify(struct virtq *q)
+{
+	uint16_t pending = q->pending_used;
+	bool notify;
+
+	if (q->broken || !q->enabled || !pending)
+		return false;
+	q->pending_used = 0;
+	/* Full barrier: the used idx / flags we published must be visible before we read the
+	 * driver's suppression, or we can miss the interrupt it is about to ask for (2.7.10). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->packed)
+		notify = packed_should_notify(q, pending);
+	else if (!q->event_idx)
+		notify = !(load16(q->avail, RING_FLAGS) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	else
+		notify = pending >= 0x8000 || need_event(load16(q->avail, RING_ENTS + 2 * q->size),
+							 q->used_idx, q->used_idx - pending);
+	if (notify) {
+		q->signalled_used = q->used_idx;
+		q->signalled_valid = true;
+	}
+	return notify;
+}
+
+bool virtq_enable_notify(struct virtq *q, bool enable)
+{
+	uint16_t flags;
+
+	if (q->broken || !q->enabled)
+		return false;
+	if (q->packed) {
+		if (enable && q->event_idx)
+			store16(q->used, EVT_OFF_WRAP, q->last_avail | q->avail_wrap << WRAP_BIT);
+		flags = VIRTQ_EVENT_F_DISABLE;
+		if (enable)
+			flags = q->event_idx ? VIRTQ_EVENT_F_DESC : VIRTQ_EVENT_F_ENABLE;
+		store16(q->used, EVT_FLAGS, flags);
+	} else if (q->event_idx) {
+		/* With EVENT_IDX flags stay 0 (2.7.10); a kick comes when the driver fills the
+		 * entry we expect next. Disabling leaves the old avail_event: at worst a spurious
+		 * kick. */
+		if (enable)
+			store16(q->used, RING_ENTS + USED_ELEM * q->size, q->last_avail);
+	} else {
+		store16(q->used, RING_FLAGS, enable ? 0 : VIRTQ_USED_F_NO_NOTIFY);
+	}
+	if (!enable)
+		return false;
+	/* Full barrier: the driver checks our flag after adding buffers, we check for buffers after
+	 * writing the flag; with both ordered, one of us sees the other. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->packed)
+		return packed_avail(load16(q->desc, q->last_avail * sizeof(struct desc) +
+							offsetof(struct desc, flags)),
+				    q->avail_wrap);
+	return load16(q->avail, RING_IDX) != q->last_avail;
+}
+
+size_t virtq_elem_read(const struct virtq_elem *e, size_t off, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < e->out_num && done < len; i++) {
+		const struct iovec *v = &e->iov[i];
+		size_t n;
+
+		if (off >= v->iov_len) {
+			off -= v->iov_len;
+			continue;
+		}
+		n = v->iov_len - off < len - done ? v->iov_len - off : len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)v->iov_base + off, n);
+		done += n;
+		off = 0;
+	}
+	return done;
+}
+
+size_t virtq_elem_write(const struct virtq_elem *e, size_t off, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = e->out_num; i < e->out_num + e->in_num && done < len; i++) {
+		const struct iovec *v = &e->iov[i];
+		size_t n;
+
+		if (off >= v->iov_len) {
+			off -= v->iov_len;
+			continue;
+		}
+		n = v->iov_len - off < len - done ? v->iov_len - off : len - done;
+		memcpy((uint8_t *)v->iov_base + off, (const uint8_t *)buf + done, n);
+		done += n;
+		off = 0;
+	}
+	return done;
+}
