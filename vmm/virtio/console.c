@@ -53,50 +53,65 @@ static bool port_rx_open(struct console_port *p)
 	return p->guest_open;
 }
 
-/* Registers, changes or drops the port's host fd with the loop to match what the port can do:
- * EPOLLIN while input can go somewhere, EPOLLOUT while output waits for a slow socket client.
- * With nothing wanted the fd is removed, not just masked, because epoll reports hang-ups even
- * for an empty mask and a closed peer with unread data would make the loop spin. */
+/* Arms the port's host fd in the loop for what the port can do now: EPOLLIN while input can go
+ * somewhere, EPOLLOUT while output waits for a slow socket client.
+ *
+ * Every watch is one-shot and re-armed here after each event. Pausing must not mean removing
+ * (the loop keeps removed watches until it is destroyed, and pauses come with every burst of
+ * input) nor just masking (epoll reports a hang-up even for an empty mask, so a peer that closed
+ * with unread input would make the loop spin): a disarmed one-shot watch stays quiet. */
 static void port_update_watch(struct console_port *p)
 {
 	struct event_loop *loop = p->c->vdev.loop;
 	uint32_t want = 0;
 	int ret;
 
-	if (p->in_fd < 0)
+	if (p->in_fd < 0 || !loop)
 		return;
 	if (!p->input_eof && !p->rx_waiting && port_rx_open(p))
 		want |= EPOLLIN;
 	if (p->tx_held && p->out_fd >= 0)
 		want |= EPOLLOUT;
-	if (want == p->watched)
+	if (p->registered && want == p->armed)
 		return;
-	if (!p->watched)
-		ret = event_add(loop, p->in_fd, want, port_event, p);
-	else if (!want)
-		ret = event_del(loop, p->in_fd);
+	if (!p->registered)
+		ret = event_add(loop, p->in_fd, want | EPOLLONESHOT, port_event, p);
 	else
-		ret = event_mod(loop, p->in_fd, want, port_event, p);
-	if (ret)
+		ret = event_mod(loop, p->in_fd, want | EPOLLONESHOT, port_event, p);
+	if (ret) {
 		log_warn("%s: port %u: %s", p->c->vdev.name, p->id, strerror(-ret));
-	else
-		p->watched = want;
+		return;
+	}
+	p->registered = true;
+	p->armed = want;
 }
 
-static void port_watch_listen(struct console_port *p, bool on)
+static void port_unwatch(struct console_port *p)
 {
+	if (p->registered)
+		event_del(p->c->vdev.loop, p->in_fd);
+	p->registered = false;
+	p->armed = 0;
+}
+
+/* The listener is armed while no client is connected: one client at a time, the next one waits
+ * in the backlog. One-shot, for the same reason as above. */
+static void port_arm_listen(struct console_port *p)
+{
+	struct event_loop *loop = p->c->vdev.loop;
+	uint32_t ev = EPOLLIN | EPOLLONESHOT;
 	int ret;
 
-	if (p->listen_fd < 0 || p->listen_watched == on)
+	if (p->listen_fd < 0 || !loop)
 		return;
-	if (on)
-		ret = event_add(p->c->vdev.loop, p->listen_fd, EPOLLIN, port_listen_event, p);
+	if (p->listen_registered)
+		ret = event_mod(loop, p->listen_fd, ev, port_listen_event, p);
 	else
-		ret = event_del(p->c->vdev.loop, p->listen_fd);
+		ret = event_add(loop, p->listen_fd, ev, port_listen_event, p);
 	if (ret)
 		log_warn("%s: %s: %s", p->c->vdev.name, p->path, strerror(-ret));
 	else
-		p->listen_watched = on;
+		p->listen_registered = true;
 }
 
 /* ---- control queues (multiport) ---- */
@@ -302,16 +317,14 @@ static void port_disconnect(struct console_port *p)
 
 	if (p->kind != CONSOLE_SOCKET || p->in_fd < 0)
 		return;
-	if (p->watched)
-		event_del(c->vdev.loop, p->in_fd);
-	p->watched = 0;
+	port_unwatch(p);
 	close(p->in_fd);
 	p->in_fd = p->out_fd = -1;
 	p->input_eof = false;
 	log_info("%s: port %s: client left", c->vdev.name, p->name ? p->name : "0");
 	if (p->ready && console_has(c, VIRTIO_CONSOLE_F_MULTIPORT))
 		ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_OPEN, 0);
-	port_watch_listen(p, true);
+	port_arm_listen(p);
 }
 
 static void port_input_ended(struct console_port *p, int err)
@@ -529,6 +542,7 @@ static void port_event(void *opaque, uint32_t events)
 	struct virtio_dev *d = &p->c->vdev;
 
 	pthread_mutex_lock(&d->lock);
+	p->armed = 0; /* one-shot: the event disarmed the watch */
 	if ((events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && p->tx_held && virtio_live(d))
 		port_tx(p);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -539,8 +553,7 @@ static void port_event(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* A client connects to a socket port. One at a time: the listener is not watched while one is
- * connected, so the next one waits in the backlog. */
+/* A client connects to a socket port (the listener is armed only while there is none). */
 static void port_listen_event(void *opaque, uint32_t events)
 {
 	struct console_port *p = opaque;
@@ -548,20 +561,18 @@ static void port_listen_event(void *opaque, uint32_t events)
 	int fd;
 
 	pthread_mutex_lock(&c->vdev.lock);
-	if (p->in_fd >= 0) {
-		port_watch_listen(p, false);
+	if (p->in_fd >= 0)
 		goto out;
-	}
 	fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_warn("%s: %s: accept: %s", c->vdev.name, p->path, strerror(errno));
+		port_arm_listen(p);
 		goto out;
 	}
 	p->in_fd = p->out_fd = fd;
 	p->input_eof = false;
 	p->out_warned = false;
-	port_watch_listen(p, false);
 	log_info("%s: port %s: client connected", c->vdev.name, p->name ? p->name : "0");
 	if (p->ready && c->started && virtio_live(&c->vdev) &&
 	    console_has(c, VIRTIO_CONSOLE_F_MULTIPORT))
@@ -797,8 +808,8 @@ static int port_check_cfg(const struct console_port_cfg *ports, unsigned i)
 		return -EINVAL;
 	}
 	if ((pc->kind == CONSOLE_FILE || pc->kind == CONSOLE_SOCKET) && (!pc->path || !pc->path[0])) {
-		log_error("--console %s: %s= needs a path", pc->name ? pc->name : "",
-			  pc->kind == CONSOLE_FILE ? "file" : "socket");
+		log_error("--console %s%s: %s= needs a path", pc->name ? "name=" : "",
+			  pc->name ? pc->name : "", pc->kind == CONSOLE_FILE ? "file" : "socket");
 		return -EINVAL;
 	}
 	return 0;
@@ -927,8 +938,10 @@ int console_init(struct console_dev *c, const char *name, const struct console_p
 		}
 		c->has_term = true;
 	}
-	for (unsigned i = 0; i < nr_ports; i++)
-		port_watch_listen(&c->ports[i], true);
+	for (unsigned i = 0; i < nr_ports; i++) {
+		port_arm_listen(&c->ports[i]);
+		port_update_watch(&c->ports[i]); /* a pty: registered, not armed until start */
+	}
 	return 0;
 fail:
 	console_destroy(c);
@@ -965,9 +978,9 @@ void console_destroy(struct console_dev *c)
 	for (unsigned i = 0; c->ports && i < c->nr_ports; i++) {
 		struct console_port *p = &c->ports[i];
 
-		if (p->watched)
-			event_del(c->vdev.loop, p->in_fd);
-		port_watch_listen(p, false);
+		port_unwatch(p);
+		if (p->listen_registered)
+			event_del(c->vdev.loop, p->listen_fd);
 		if (p->in_fd >= 0)
 			close(p->in_fd);
 		if (p->out_fd >= 0 && p->out_fd != p->in_fd && p->out_fd != STDOUT_FILENO)

@@ -69,8 +69,9 @@ struct console_port {
 	int out_fd;       /* written for output; -1: output is discarded */
 	int listen_fd;    /* CONSOLE_SOCKET */
 	int pty_slave;    /* CONSOLE_PTY: held open so the master never reads as hung up */
-	uint32_t watched; /* epoll events registered for in_fd; 0: not registered */
-	bool listen_watched;
+	bool registered;  /* in_fd is in the event loop */
+	uint32_t armed;   /* the events its one-shot watch waits for now; 0: disarmed */
+	bool listen_registered;
 	bool input_eof;   /* the host side's input ended */
 	bool rx_waiting;  /* input paused: the guest had no receive buffer; until its next kick */
 	bool ready;       /* the driver sent PORT_READY (multiport) */
