@@ -355,7 +355,8 @@ static int connect_unix(const char *path)
 static void tx_reaches_file(void **state)
 {
 	char path[64], out[64];
-	const struct console_port_cfg port = { NULL, CONSOLE_FILE, tmp_path(path, sizeof(path), "tx") };
+	const struct console_port_cfg port = { NULL, CONSOLE_FILE,
+					       tmp_path(path, sizeof(path), "tx") };
 	struct cfx f;
 	uint32_t id, len;
 
@@ -646,7 +647,9 @@ static void bad_configurations_are_errors(void **state)
 		int err;
 	} cases[] = {
 		{ { { NULL, CONSOLE_FILE, "/nonexistent/vmm/console.log" } }, 1, -ENOENT },
-		{ { { NULL, CONSOLE_NONE, NULL }, { "a", CONSOLE_SOCKET, longp } }, 2, -ENAMETOOLONG },
+		{ { { NULL, CONSOLE_NONE, NULL }, { "a", CONSOLE_SOCKET, longp } },
+		  2,
+		  -ENAMETOOLONG },
 		{ { { NULL, CONSOLE_NONE, NULL }, { "a/b", CONSOLE_NONE, NULL } }, 2, -EINVAL },
 		{ { { NULL, CONSOLE_NONE, NULL }, { "a", CONSOLE_STDIO, NULL } }, 2, -EINVAL },
 		{ { { "x", CONSOLE_NONE, NULL } }, 1, -EINVAL },

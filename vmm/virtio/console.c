@@ -129,12 +129,14 @@ static size_t ctrl_msg_len(struct console_dev *c, const struct console_ctrl_msg 
 static void ctrl_flush(struct console_dev *c)
 {
 	struct virtio_dev *d = &c->vdev;
-	struct virtq *vq = &d->queues[2].vq;
+	struct virtq *vq;
 	struct virtq_elem *e = c->ctrl_rx_elem;
 	unsigned done = 0;
 
-	if (!c->started || !virtio_live(d) || !vq->enabled)
+	if (!console_has(c, VIRTIO_CONSOLE_F_MULTIPORT) || !c->started || !virtio_live(d) ||
+	    !d->queues[2].vq.enabled)
 		return;
+	vq = &d->queues[2].vq;
 	while (done < c->ctrl_len) {
 		const struct console_ctrl_msg *m = &c->ctrl[done];
 		struct virtio_console_control hdr = {
@@ -155,7 +157,7 @@ static void ctrl_flush(struct console_dev *c)
 		/* Linux posts page-sized buffers; a buffer that cannot hold a whole message (a
 		 * name is at most CONSOLE_MAX_NAME bytes) is the driver's error. */
 		if (e->out_num || e->in_len < len) {
-			virtio_fail(d, "control receiveq: buffer of %llu bytes for a %zu-byte message",
+			virtio_fail(d, "control receiveq: %llu-byte buffer for a %zu-byte message",
 				    (unsigned long long)e->in_len, len);
 			return;
 		}
@@ -241,7 +243,7 @@ static void ctrl_handle(struct console_dev *c)
 	struct virtq_elem *e = c->ctrl_tx_elem;
 	bool pushed = false;
 
-	for (;;) {
+	while (virtio_live(d)) { /* a reply may have failed the device */
 		struct virtio_console_control hdr;
 		struct console_port *p = NULL;
 		int ret = virtq_pop(vq, e);
@@ -256,7 +258,8 @@ static void ctrl_handle(struct console_dev *c)
 			break;
 		}
 		if (virtq_elem_read(e, 0, &hdr, sizeof(hdr)) < sizeof(hdr)) {
-			virtio_fail(d, "control message of %llu bytes", (unsigned long long)e->out_len);
+			virtio_fail(d, "control message of %llu bytes",
+				    (unsigned long long)e->out_len);
 			return;
 		}
 		uint32_t id = le32toh(hdr.id);
@@ -745,7 +748,8 @@ static int port_open_socket(struct console_port *p)
 		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		if (probe >= 0 && stat(p->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-		    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == ECONNREFUSED) {
+		    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+		    errno == ECONNREFUSED) {
 			unlink(p->path);
 			ret = bind(p->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
 		} else {
@@ -807,7 +811,8 @@ static int port_check_cfg(const struct console_port_cfg *ports, unsigned i)
 		log_error("--console name=%s: only port 0 can use the terminal", pc->name);
 		return -EINVAL;
 	}
-	if ((pc->kind == CONSOLE_FILE || pc->kind == CONSOLE_SOCKET) && (!pc->path || !pc->path[0])) {
+	if ((pc->kind == CONSOLE_FILE || pc->kind == CONSOLE_SOCKET) &&
+	    (!pc->path || !pc->path[0])) {
 		log_error("--console %s%s: %s= needs a path", pc->name ? "name=" : "",
 			  pc->name ? pc->name : "", pc->kind == CONSOLE_FILE ? "file" : "socket");
 		return -EINVAL;
@@ -860,7 +865,8 @@ int console_init(struct console_dev *c, const char *name, const struct console_p
 	memset(c, 0, sizeof(*c));
 	c->winsize_fd = -1;
 	if (!nr_ports || nr_ports > CONSOLE_MAX_PORTS) {
-		log_error("--console: %u ports; a console has 1 to %d", nr_ports, CONSOLE_MAX_PORTS);
+		log_error("--console: %u ports; a console has 1 to %d", nr_ports,
+			  CONSOLE_MAX_PORTS);
 		return -EINVAL;
 	}
 	c->ports = calloc(nr_ports, sizeof(*c->ports));

@@ -30,19 +30,19 @@ static size_t rng_read(struct rng_dev *r, uint8_t *p, size_t len)
 			continue;
 		if (n < 0) {
 			if (errno != EAGAIN && !r->warned) {
-				log_warn("%s: reading %s: %s", r->vdev.name, r->path ? r->path : "getrandom",
-					 strerror(errno));
+				log_warn("%s: reading %s: %s", r->vdev.name,
+					 r->path ? r->path : "getrandom", strerror(errno));
 				r->warned = true;
 			}
 			break;
 		}
 		if (n == 0) {
-			/* A regular file used as the source has run out. Repeating it would hand
-			 * the guest bytes it has already seen as fresh entropy, and holding the
-			 * requests would hang whoever reads /dev/hwrng; so requests complete with
-			 * 0 bytes (Linux's hwrng thread then backs off and retries, a reader of
-			 * /dev/hwrng sees end of file). The spec asks for at least one byte, which a
-			 * finite source cannot promise: say so once. */
+			/* A regular file used as the source has run out. Repeating it would
+			 * hand the guest bytes it has already seen as fresh entropy, and holding
+			 * the requests would hang whoever reads /dev/hwrng; so requests complete
+			 * with 0 bytes (Linux's hwrng thread then backs off and retries, a reader
+			 * of /dev/hwrng sees end of file). The spec asks for at least one byte,
+			 * which a finite source cannot promise: say so once. */
 			if (!r->warned)
 				log_warn("%s: %s is exhausted; entropy requests now get 0 bytes",
 					 r->vdev.name, r->path);
@@ -92,7 +92,7 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 		}
 		if (ret == 0) {
 			if (virtq_enable_notify(vq, true))
-				continue; /* buffers arrived while notifications were being re-enabled */
+				continue; /* buffers came while notifications were re-enabled */
 			break;
 		}
 		/* The chain shape is guest-controlled: the spec allows only writable buffers. */
