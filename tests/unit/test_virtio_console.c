@@ -193,6 +193,13 @@ static void fake_signal(struct virtio_dev *d, int q)
 
 static const struct virtio_transport_ops fake_transport = { .signal = fake_signal };
 
+static void count_quit(void *opaque)
+{
+	(*(int *)opaque)++;
+}
+
+static int quits;
+
 static int cfx_init(struct cfx *f, const struct console_port_cfg *ports, unsigned n)
 {
 	memset(f, 0, sizeof(*f));
@@ -201,7 +208,7 @@ static int cfx_init(struct cfx *f, const struct console_port_cfg *ports, unsigne
 	assert_int_equal(gmem_init(&f->mem, 8 << 20), 0);
 	assert_int_equal(event_loop_init(&f->loop, "test"), 0);
 	f->d = &f->con.vdev;
-	return console_init(&f->con, "console0", ports, n, &f->mem, &f->loop, NULL, NULL);
+	return console_init(&f->con, "console0", ports, n, &f->mem, &f->loop, count_quit, &quits);
 }
 
 /* The driver's side of initialisation (3.1.1), accepting `features` of the device's own bits. */
@@ -281,8 +288,9 @@ static void send_ctrl(struct cfx *f, uint32_t id, uint16_t event, uint16_t value
 	send_tx(f, 3, &m, sizeof(m));
 }
 
-/* The next control message from the device must be this one (name: PORT_NAME's payload). */
-static void expect_ctrl(struct cfx *f, uint32_t id, uint16_t event, uint16_t value,
+/* The next control message from the device must be this one (name: PORT_NAME's payload). Returns
+ * where it is, for a look at the rest. */
+static uint64_t expect_ctrl(struct cfx *f, uint32_t id, uint16_t event, uint16_t value,
 			const char *name)
 {
 	struct virtio_console_control m;
@@ -300,6 +308,7 @@ static void expect_ctrl(struct cfx *f, uint32_t id, uint16_t event, uint16_t val
 	} else {
 		assert_int_equal(len, event == VIRTIO_CONSOLE_RESIZE ? sizeof(m) + 4 : sizeof(m));
 	}
+	return f->q[2].gpa[bid];
 }
 
 static void expect_no_ctrl(struct cfx *f)
@@ -470,6 +479,67 @@ static void stdio_input_waits_for_buffers(void **state)
 	close(p[1]);
 	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
 	close(saved);
+}
+
+/* Ctrl-A x on the terminal reaches the caller's quit callback with the caller's pointer. */
+static void stdio_escape_quits(void **state)
+{
+	const struct console_port_cfg port = { NULL, CONSOLE_STDIO, NULL };
+	struct cfx f;
+	int p[2], saved = dup(STDIN_FILENO);
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(dup2(p[0], STDIN_FILENO), STDIN_FILENO);
+	close(p[0]);
+	assert_int_equal(cfx_init(&f, &port, 1), 0);
+	f.con.term.is_tty = true; /* escapes are only looked for when a person types */
+	quits = 0;
+	assert_int_equal(term_feed(&f.con.term, (const uint8_t *)"\001x", 2), 1);
+	assert_int_equal(quits, 1);
+	cfx_teardown(&f);
+	close(p[1]);
+	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+	close(saved);
+}
+
+/* With multiport, port 0's size travels in RESIZE messages: cols, then rows (5.3.6.2). */
+static void multiport_resize_message(void **state)
+{
+	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_PTY, NULL },
+						   { "n", CONSOLE_NONE, NULL } };
+	struct winsize ws = { .ws_row = 43, .ws_col = 132 };
+	uint16_t size[2];
+	struct cfx f;
+	int slave;
+
+	assert_int_equal(cfx_init(&f, ports, 2), 0);
+	assert_int_equal(virtio_get_features(f.d, 0) & 7, 3);
+	slave = open(ptsname(f.con.ports[0].in_fd), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_SIZE | 1u << VIRTIO_CONSOLE_F_MULTIPORT);
+	for (int i = 0; i < 8; i++)
+		post_rx(&f, 2, 64);
+	send_ctrl(&f, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	expect_ctrl(&f, 0, VIRTIO_CONSOLE_DEVICE_ADD, 0, NULL);
+	expect_ctrl(&f, 1, VIRTIO_CONSOLE_DEVICE_ADD, 0, NULL);
+	send_ctrl(&f, 0, VIRTIO_CONSOLE_PORT_READY, 1);
+	expect_ctrl(&f, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1, NULL);
+	memcpy(size, cfx_ptr(&f, expect_ctrl(&f, 0, VIRTIO_CONSOLE_RESIZE, 0, NULL) + 8, 4), 4);
+	assert_int_equal(size[0], 80);
+	assert_int_equal(size[1], 24);
+	expect_ctrl(&f, 0, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL);
+	send_ctrl(&f, 1, VIRTIO_CONSOLE_PORT_READY, 1);
+	expect_ctrl(&f, 1, VIRTIO_CONSOLE_PORT_NAME, 0, "n");
+	expect_no_ctrl(&f); /* nothing behind port 1 */
+
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	console_resize(&f.con);
+	memcpy(size, cfx_ptr(&f, expect_ctrl(&f, 0, VIRTIO_CONSOLE_RESIZE, 0, NULL) + 8, 4), 4);
+	assert_int_equal(size[0], 132);
+	assert_int_equal(size[1], 43);
+	assert_int_equal(f.config_signals, 0);
+	close(slave);
+	cfx_teardown(&f);
 }
 
 static void multiport_handshake_and_socket_port(void **state)
@@ -671,6 +741,8 @@ int main(void)
 		cmocka_unit_test(tx_reaches_file),
 		cmocka_unit_test(pty_input_waits_for_buffers),
 		cmocka_unit_test(stdio_input_waits_for_buffers),
+		cmocka_unit_test(stdio_escape_quits),
+		cmocka_unit_test(multiport_resize_message),
 		cmocka_unit_test(multiport_handshake_and_socket_port),
 		cmocka_unit_test(socket_backpressure_loses_nothing),
 		cmocka_unit_test(short_control_message_needs_reset),
