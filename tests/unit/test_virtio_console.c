@@ -557,7 +557,7 @@ static void multiport_handshake_and_socket_port(void **state)
 	assert_int_equal(virtio_get_features(f.d, 0) & 7, 1u << VIRTIO_CONSOLE_F_MULTIPORT);
 	assert_int_equal(f.con.config.max_nr_ports, 3);
 	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_MULTIPORT);
-	for (int i = 0; i < 12; i++)
+	for (int i = 0; i < 14; i++)
 		post_rx(&f, 2, 64);
 
 	send_ctrl(&f, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
@@ -580,7 +580,14 @@ static void multiport_handshake_and_socket_port(void **state)
 	read_file(logp, out, sizeof(out));
 	assert_string_equal(out, "log line\n");
 
-	/* A client connects: the guest hears the host side opened. */
+	/* A client connects: the guest hears the host side opened; it leaves: closed. */
+	cl = connect_unix(sockp);
+	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
+	expect_ctrl(&f, 2, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL);
+	close(cl);
+	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
+	expect_ctrl(&f, 2, VIRTIO_CONSOLE_PORT_OPEN, 0, NULL);
+	assert_int_equal(event_loop_run_once(&f.loop, 0), 0);
 	cl = connect_unix(sockp);
 	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
 	expect_ctrl(&f, 2, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL);

@@ -550,6 +550,14 @@ static void port_event(void *opaque, uint32_t events)
 		port_tx(p);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		port_rx(p);
+	/* A client that left while its input could not go anywhere: if it left nothing unread,
+	 * let the next one in now rather than when the guest next reads the port. */
+	if ((events & (EPOLLHUP | EPOLLERR)) && p->kind == CONSOLE_SOCKET && p->in_fd >= 0) {
+		int unread = 0;
+
+		if (ioctl(p->in_fd, FIONREAD, &unread) < 0 || unread == 0)
+			port_disconnect(p);
+	}
 	if (p->tx_held && p->out_fd < 0 && virtio_live(d))
 		port_tx(p); /* the client left: finish the chain it was taking */
 	port_update_watch(p);
