@@ -172,6 +172,12 @@ bad missing-config 'nope.conf' --config "$tmp/nope.conf"
 bad unknown-key 'unknown-key.conf:3' --config "$tmp/unknown-key.conf"
 bad malformed-line 'malformed.conf:3' --config "$tmp/malformed.conf"
 bad bad-config-value 'bad-value.conf:3' --config "$tmp/bad-value.conf"
+bad transport "--transport 'usb'" --kernel "$kernel" --transport usb
+bad console-mode "--console mode 'tty'" --kernel "$kernel" --console tty
+bad console-both-stdio 'only one of them' --kernel "$kernel" --console stdio --serial stdio
+bad rng-source 'no-such-source' --kernel "$kernel" --rng "source=$tmp/no-such-source"
+bad console-socket 'no-such-dir/port.sock' --kernel "$kernel" --console "name=p,socket=$tmp/no-such-dir/port.sock"
+bad console-file 'no-such-dir/hvc.log' --kernel "$kernel" --console "file=$tmp/no-such-dir/hvc.log"
 
 # --- The firmware test guest: the fastest boot there is. -------------------------------------
 expect firmware 0 --kernel "$top/build/firmware/hello.elf" --timeout 60

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <string.h>
 
+/* A descriptor as the packed ring lays it out (2.8.13: addr, len, id, flags). A split descriptor
+ * has flags before next (2.7.5): desc_copy swaps those two, so the code sees one shape. */
 struct desc {
 	uint64_t addr;
 	uint32_t len;
@@ -45,10 +47,16 @@ static void store16(void *base, size_t off, uint16_t v)
 
 /* One read of the guest's descriptor. The compiler barrier keeps the compiler from reading guest
  * memory again in place of the copy, so a check on the copy holds for every later use. */
-static void desc_copy(struct desc *d, const void *p)
+static void desc_copy(const struct virtq *q, struct desc *d, const void *p)
 {
 	memcpy(d, p, sizeof(*d));
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!q->packed) {
+		uint16_t flags = d->id_or_next;
+
+		d->id_or_next = d->flags;
+		d->flags = flags;
+	}
 }
 
 static int fail(struct virtq *q, int err)
@@ -182,7 +190,7 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 		/* At most n hops per table: a loop in the chain ends here. */
 		if (++hops > n)
 			return -EINVAL;
-		desc_copy(&d, (uint8_t *)table + idx * sizeof(d));
+		desc_copy(q, &d, (uint8_t *)table + idx * sizeof(d));
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			/* One table per chain, never one inside another (2.7.5.3.1). */
 			if (in_table)
@@ -236,7 +244,7 @@ static int pop_packed(struct virtq *q, struct virtq_elem *e)
 		/* A list longer than the ring would reach its own first descriptor again. */
 		if (++ndesc > q->size)
 			return -EINVAL;
-		desc_copy(&d, (uint8_t *)q->desc + slot * sizeof(d));
+		desc_copy(q, &d, (uint8_t *)q->desc + slot * sizeof(d));
 		if (ndesc == 1)
 			d.flags = flags; /* the flags we checked, not a second read */
 		if (++slot == q->size) {
@@ -258,7 +266,7 @@ static int pop_packed(struct virtq *q, struct virtq_elem *e)
 		if (err)
 			return err;
 		for (unsigned i = 0; i < n; i++) {
-			desc_copy(&t, (uint8_t *)table + i * sizeof(t));
+			desc_copy(q, &t, (uint8_t *)table + i * sizeof(t));
 			/* No table inside a table; NEXT is meaningless here and ignored (2.8.8). */
 			if (t.flags & VIRTQ_DESC_F_INDIRECT)
 				return -EINVAL;
