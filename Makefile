@@ -67,7 +67,8 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(SAN_OBJS)
 fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 	@set -e; for n in $(FUZZ_NAMES); do mkdir -p $(BUILD)/fuzz/corpus/$$n; \
 		$(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_TIME) -max_len=16384 \
-		-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus/$$n tests/fuzz/corpus/$$n; done
+		-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus/$$n \
+		tests/fuzz/corpus/$$n; done
 
 # The freestanding test guest: built with the host compiler, no libc, entered in 64-bit mode.
 $(BUILD)/firmware/%.elf: firmware/%.c firmware/firmware.ld

@@ -441,6 +441,25 @@ static void split_indirect(void **state)
 	drv_free(d);
 }
 
+/* The largest queue with a table of as many buffers fills iov[] exactly; one more is refused. */
+static void split_indirect_fills_the_largest_queue(void **state)
+{
+	static struct buf b[VIRTQ_MAX_SIZE + 1];
+	struct drv *d = drv_new(VIRTQ_MAX_SIZE, ALL_FEATURES);
+
+	for (int i = 0; i <= VIRTQ_MAX_SIZE; i++)
+		b[i] = (struct buf){ BUF_GPA + i, 1, i >= 10 };
+	split_add(d, b, VIRTQ_MAX_SIZE, true);
+	assert_int_equal(virtq_pop(&d->q, &d->e), 1);
+	assert_int_equal(d->e.out_num, 10);
+	assert_int_equal(d->e.in_num, VIRTQ_MAX_SIZE - 10);
+	assert_ptr_equal(d->e.iov[VIRTQ_MAX_SIZE - 1].iov_base,
+			 host(d, BUF_GPA + VIRTQ_MAX_SIZE - 1));
+	split_add(d, b, VIRTQ_MAX_SIZE + 1, true);
+	assert_int_equal(virtq_pop(&d->q, &d->e), -EINVAL);
+	drv_free(d);
+}
+
 static void packed_indirect(void **state)
 {
 	struct drv *d = drv_new(4, PACKED | ALL_FEATURES);
@@ -1124,6 +1143,7 @@ int main(void)
 		T(packed_wrap_counters),
 		T(packed_several_lists_used_out_of_order),
 		T(split_indirect),
+		T(split_indirect_fills_the_largest_queue),
 		T(packed_indirect),
 		T(split_no_interrupt_flag),
 		T(split_used_event),
