@@ -14,8 +14,13 @@ OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+REPLAYS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
 
-.PHONY: all help check check-unit check-guest run clean install fmt
+.PHONY: all help check check-unit check-guest fuzz run clean install fmt
 all: $(BUILD)/vmm $(BUILD)/firmware/hello.elf
 
 help:
@@ -24,6 +29,7 @@ help:
 	@echo "make check        unit tests (ASan/UBSan) and guest tests (nested under QEMU without /dev/kvm)"
 	@echo "make check-unit   unit tests only"
 	@echo "make check-guest  guest tests only"
+	@echo "make fuzz         run each libFuzzer target for FUZZ_TIME seconds (default 60; needs clang)"
 	@echo "make install      install vmm to \$$(PREFIX)/bin (default /usr/local)"
 	@echo "make fmt          clang-format the sources"
 	@echo "make clean        remove $(BUILD)/"
@@ -43,6 +49,27 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
+# libFuzzer targets: tests/fuzz/fuzz_<name>.c, built with clang against the vmm objects. `make fuzz`
+# starts from tests/fuzz/corpus/<name>/ and keeps what it finds in $(BUILD)/fuzz/corpus/<name>/.
+$(BUILD)/fuzzobj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CFLAGS) $(SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CFLAGS) $(SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+# The same target with a plain main() that runs the files it is given: gcc, no clang needed.
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(SAN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+	@set -e; for n in $(FUZZ_NAMES); do mkdir -p $(BUILD)/fuzz/corpus/$$n; \
+		$(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_TIME) -max_len=16384 \
+		-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus/$$n \
+		tests/fuzz/corpus/$$n; done
+
 # The freestanding test guest: built with the host compiler, no libc, entered in 64-bit mode.
 $(BUILD)/firmware/%.elf: firmware/%.c firmware/firmware.ld
 	@mkdir -p $(@D)
@@ -50,8 +77,10 @@ $(BUILD)/firmware/%.elf: firmware/%.c firmware/firmware.ld
 		-fno-stack-protector -fcf-protection=none -static -Wl,-T,firmware/firmware.ld \
 		-Wl,--build-id=none -o $@ $<
 
-check-unit: $(UNIT_BINS)
+check-unit: $(UNIT_BINS) $(REPLAYS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+	@set -e; for n in $(FUZZ_NAMES); do echo "== replay tests/fuzz/corpus/$$n"; \
+		ASAN_OPTIONS=detect_leaks=1 $(BUILD)/fuzz/replay_$$n tests/fuzz/corpus/$$n/*; done
 
 check-guest: all
 	tests/guest/run-all.sh
@@ -75,6 +104,6 @@ clean:
 	rm -rf $(BUILD)
 
 # The sanitizer objects are only pattern-rule prerequisites: keep make from deleting them.
-.SECONDARY: $(SAN_OBJS)
+.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS)
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

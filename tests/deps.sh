@@ -8,6 +8,7 @@ packages=(
 	gcc make libc6-dev linux-libc-dev # the compiler and the KVM API headers
 	libinih-dev                       # config files
 	libcmocka-dev                     # unit tests
+	clang libclang-rt-dev             # make fuzz: libFuzzer (the runtime is only "recommended")
 	acpica-tools                      # iasl: the unit tests disassemble the ACPI tables
 	busybox-static cpio               # the test guests' initramfs
 	kmod xz-utils zstd                # depmod and module decompression for test initramfs

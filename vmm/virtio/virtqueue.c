@@ -122,11 +122,11 @@ static int add_buf(struct virtq *q, struct virtq_elem *e, const struct desc *d)
 	unsigned n = e->out_num + e->in_num;
 	void *p;
 
-	/* The driver must not hand us empty buffers; a chain of them could spin without progress.
-	 */
+	/* No empty buffers: the device models assume every buffer holds at least a byte. */
 	if (d->len == 0)
 		return -EINVAL;
-	/* Counting every buffer, indirect ones too, bounds the chain and keeps iov[] in range. */
+	/* At most size buffers, indirect ones included (2.7.5.3.1): this bounds every chain walk,
+	 * so loops end, and keeps iov[] in range. */
 	if (n >= q->size)
 		return -EINVAL;
 	/* Readable buffers come first (2.7.4.2): the device model relies on that split. */
@@ -136,7 +136,7 @@ static int add_buf(struct virtq *q, struct virtq_elem *e, const struct desc *d)
 	p = gmem_ptr(q->mem, d->addr, d->len);
 	if (!p)
 		return -EFAULT;
-	e->iov[n] = (struct iovec){.iov_base = p, .iov_len = d->len};
+	e->iov[n] = (struct iovec){ .iov_base = p, .iov_len = d->len };
 	if (write) {
 		e->in_num++;
 		e->in_len += d->len;
@@ -154,8 +154,8 @@ static int indirect_table(struct virtq *q, const struct desc *d, void **table, u
 	/* Only with the feature, and a table ends its chain: INDIRECT with NEXT is forbidden. */
 	if (!q->indirect || (d->flags & VIRTQ_DESC_F_NEXT))
 		return -EINVAL;
-	/* Whole, non-empty, and no longer than a chain may be. */
-	if (d->len == 0 || d->len % sizeof(struct desc) || d->len / sizeof(struct desc) > q->size)
+	/* Whole descriptors, at least one. Entries past the chain's end are never read. */
+	if (d->len == 0 || d->len % sizeof(struct desc))
 		return -EINVAL;
 	*table = gmem_ptr(q->mem, d->addr, d->len);
 	if (!*table)
@@ -168,7 +168,7 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 {
 	uint16_t avail_idx, head;
 	void *table = q->desc;
-	unsigned n = q->size, hops = 0, idx;
+	unsigned n = q->size, idx;
 	bool in_table = false;
 	struct desc d;
 	int err;
@@ -183,14 +183,15 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	head = load16(q->avail, RING_ENTS + 2 * (q->last_avail & (q->size - 1)));
 
+	/* Every pass adds a buffer, which add_buf() bounds, or enters the one indirect table: so
+	 * the walk ends, loops included. */
 	for (idx = head;;) {
 		/* Head and next indices stay inside their table. */
 		if (idx >= n)
 			return -EINVAL;
-		/* At most n hops per table: a loop in the chain ends here. */
-		if (++hops > n)
-			return -EINVAL;
 		desc_copy(q, &d, (uint8_t *)table + idx * sizeof(d));
+		if (!in_table)
+			e->ndesc++;
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			/* One table per chain, never one inside another (2.7.5.3.1). */
 			if (in_table)
@@ -198,9 +199,7 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 			err = indirect_table(q, &d, &table, &n);
 			if (err)
 				return err;
-			e->ndesc = hops;
 			in_table = true;
-			hops = 0;
 			idx = 0;
 			continue;
 		}
@@ -211,8 +210,6 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 			break;
 		idx = d.id_or_next;
 	}
-	if (!in_table)
-		e->ndesc = hops;
 	e->id = head;
 	q->last_avail++;
 	return 1;
@@ -240,12 +237,11 @@ static int pop_packed(struct virtq *q, struct virtq_elem *e)
 				__ATOMIC_ACQUIRE);
 	if (!packed_avail(flags, wrap))
 		return 0;
+	/* Every pass adds a buffer, which add_buf() bounds to the ring's size, or ends the list
+	 * with a table: so a list that runs round the ring into its own head ends. */
 	for (;;) {
-		/* A list longer than the ring would reach its own first descriptor again. */
-		if (++ndesc > q->size)
-			return -EINVAL;
 		desc_copy(q, &d, (uint8_t *)q->desc + slot * sizeof(d));
-		if (ndesc == 1)
+		if (++ndesc == 1)
 			d.flags = flags; /* the flags we checked, not a second read */
 		if (++slot == q->size) {
 			slot = 0;
@@ -259,7 +255,7 @@ static int pop_packed(struct virtq *q, struct virtq_elem *e)
 				continue;
 			break;
 		}
-		/* A list holds descriptors of one type (2.8.7): a table stands alone. */
+		/* A list holds descriptors of one type (2.8.5): a table stands alone. */
 		if (ndesc > 1)
 			return -EINVAL;
 		err = indirect_table(q, &d, &table, &n);
@@ -267,7 +263,7 @@ static int pop_packed(struct virtq *q, struct virtq_elem *e)
 			return err;
 		for (unsigned i = 0; i < n; i++) {
 			desc_copy(q, &t, (uint8_t *)table + i * sizeof(t));
-			/* No table inside a table; NEXT is meaningless here and ignored (2.8.8). */
+			/* No table inside a table; NEXT is meaningless here and ignored (2.8.7). */
 			if (t.flags & VIRTQ_DESC_F_INDIRECT)
 				return -EINVAL;
 			err = add_buf(q, e, &t);
@@ -324,13 +320,12 @@ void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
 	p = (uint8_t *)q->desc + q->used_idx * sizeof(struct desc);
 	__atomic_store_n((uint32_t *)(p + offsetof(struct desc, len)), len, __ATOMIC_RELAXED);
 	store16(p, offsetof(struct desc, id_or_next), e->id);
-	/* Used: AVAIL and USED both equal our wrap counter; WRITE says len is meaningful (2.8.4).
-	 */
+	/* Used: AVAIL and USED equal our wrap counter; WRITE says len is meaningful (2.8.4). */
 	flags = (q->used_wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0) |
 		(len ? VIRTQ_DESC_F_WRITE : 0);
 	/* Flags last, with release: the driver sees id and len once it sees the descriptor used. */
 	__atomic_store_n(field16(p, offsetof(struct desc, flags)), flags, __ATOMIC_RELEASE);
-	/* Skip the rest of the list's slots (2.8.3); ndesc <= size, so one subtraction wraps. */
+	/* Skip the rest of the list's slots (2.8.6); ndesc <= size, so one subtraction wraps. */
 	q->used_idx += e->ndesc ? e->ndesc : 1;
 	if (q->used_idx >= q->size) {
 		q->used_idx -= q->size;
@@ -339,7 +334,7 @@ void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
 	add_pending(q, e->ndesc ? e->ndesc : 1);
 }
 
-/* vring_need_event (2.7.10): whether `event` lies in the indices [old, new) just used. */
+/* vring_need_event (2.7.7): whether `event` lies in the indices [old, new) just used. */
 static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
@@ -373,7 +368,7 @@ bool virtq_should_notify(struct virtq *q)
 		return false;
 	q->pending_used = 0;
 	/* Full barrier: the used idx / flags we published must be visible before we read the
-	 * driver's suppression, or we can miss the interrupt it is about to ask for (2.7.10). */
+	 * driver's suppression, or we can miss the interrupt it is about to ask for (2.7.7). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (q->packed)
 		notify = packed_should_notify(q, pending);
@@ -419,7 +414,7 @@ bool virtq_enable_notify(struct virtq *q, bool enable)
 	if (q->packed)
 		return packed_avail(load16(q->desc, q->last_avail * sizeof(struct desc) +
 							offsetof(struct desc, flags)),
-				    q->avail_wrap);
+					q->avail_wrap);
 	return load16(q->avail, RING_IDX) != q->last_avail;
 }
 

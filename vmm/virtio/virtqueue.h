@@ -89,7 +89,7 @@ int virtq_enable(struct virtq *q, const struct guest_mem *mem, uint64_t features
 
 /* Takes the next available chain. 1 when *e was filled, 0 when the ring is empty (or the queue
  * is not enabled), or a negative errno for a malformed ring, which also marks the queue broken
- * (a broken queue returns -EIO and reads nothing):
+ * (a broken queue returns -EIO and reads nothing). *e is scratch unless 1 is returned:
  *   -EFAULT  a ring, descriptor, indirect table or buffer outside RAM, or a buffer whose
  *            address + length wraps;
  *   -EINVAL  a zero-length buffer, a head or next index out of range, a readable buffer after a
