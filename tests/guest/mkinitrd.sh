@@ -12,7 +12,9 @@
 #   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
 #   hang      wait forever (for --timeout)    shell      an interactive shell (make run)
 #   irqs      print /proc/interrupts and the serial driver's counters (for debugging)
-#   virtio    print "VMMTEST virtio=ID:DRIVER:V1" for each virtio device (V1: VERSION_1 negotiated)
+#   virtio    print "VMMTEST virtio=ID:DRIVER:V1:PACKED" for each virtio device (VERSION_1 and
+#             RING_PACKED negotiated: 0 or 1), then how many virtio interrupts are MSI-X and how
+#             many are IOAPIC lines ("VMMTEST virtio-msi=N", "VMMTEST virtio-intx=N")
 #   rng       read /dev/hwrng twice: "VMMTEST rng-current=NAME", "VMMTEST rng=fresh" if the reads
 #             differ and are not all zeros
 #   hvc       write "VMMTEST-HVC-OUT" to hvc0, print "VMMTEST hvc-ready", read a line from hvc0
@@ -78,8 +80,10 @@ for step in $(echo "$steps" | tr , ' '); do
 	virtio)
 		for d in /sys/bus/virtio/devices/*; do
 			[ -e $d/driver ] || continue
-			echo "VMMTEST virtio=$(cat $d/device):$(basename $(readlink $d/driver)):$(cut -c33 $d/features)"
+			echo "VMMTEST virtio=$(cat $d/device):$(basename $(readlink $d/driver)):$(cut -c33 $d/features):$(cut -c35 $d/features)"
 		done
+		echo "VMMTEST virtio-msi=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
+		echo "VMMTEST virtio-intx=$(grep -c 'IO-APIC.*virtio' /proc/interrupts)"
 		;;
 	rng)
 		echo "VMMTEST rng-current=$(cat /sys/class/misc/hw_random/rng_current)"

@@ -85,7 +85,8 @@ serial_input() {
 	status=$?
 }
 # report NAME KEY: the value the guest printed as "VMMTEST KEY=VALUE".
-report() { sed -n "s/^VMMTEST $2=\([0-9]*\).*/\1/p" "$logs/$1.log" | tail -n 1; }
+report() { report_file "$logs/$1.log" "$2"; }
+report_file() { sed -n "s/^VMMTEST $2=\([0-9]*\).*/\1/p" "$1" | tail -n 1; }
 # virtio_boot NAME ARGS...: boots with the virtio console on a pipe (stdin) and the log (stdout),
 # the serial port in $logs/NAME.serial and a named port "test.port" on a unix socket; plays the
 # host side of the init steps hvc and port=test.port: types "hvc-in-42" on the console once the
@@ -115,12 +116,18 @@ virtio_boot() {
 	[[ -n ${PORT_PID:-} ]] && kill "$PORT_PID" 2>/dev/null
 	wait 2>/dev/null
 }
-# virtio_check NAME WANT-V1: what the guest said in a virtio_boot, as test results.
+# virtio_check NAME V1:PACKED IRQ: what the guest said in a virtio_boot, as test results. V1 and
+# PACKED: whether VERSION_1 and RING_PACKED were negotiated (0/1); IRQ: msi or intx, the kind of
+# interrupt every virtio interrupt must be.
 virtio_check() {
-	local name=$1 v1=$2 s=$logs/$1.serial
+	local name=$1 v1=$2 irq=$3 s=$logs/$1.serial
 	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "exit status $status"
-	grep -q "^VMMTEST virtio=0x0004:virtio_rng:$v1" "$s" && grep -q "^VMMTEST virtio=0x0003:virtio_console:$v1" "$s" &&
-		pass "$name-bind" || fail "$name-bind" "virtio_rng and virtio_console did not both bind with VERSION_1=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
+	grep -q "^VMMTEST virtio=0x0004:virtio_rng:$v1\s*$" "$s" && grep -q "^VMMTEST virtio=0x0003:virtio_console:$v1\s*$" "$s" &&
+		pass "$name-bind" || fail "$name-bind" "virtio_rng and virtio_console did not both bind with VERSION_1:RING_PACKED=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
+	local other=intx
+	[[ $irq == intx ]] && other=msi
+	[[ $(report_file "$s" "virtio-$irq") -gt 0 && $(report_file "$s" "virtio-$other") == 0 ]] &&
+		pass "$name-$irq" || fail "$name-$irq" "virtio interrupts: $(grep 'VMMTEST virtio-' "$s" | tr '\n' ' ')"
 	grep -q '^VMMTEST rng-current=virtio_rng' "$s" && grep -q '^VMMTEST rng=fresh' "$s" &&
 		pass "$name-rng" || fail "$name-rng" "/dev/hwrng did not give fresh bytes from virtio_rng"
 	grep -q 'VMMTEST-HVC-OUT' "$logs/$name.log" && pass "$name-hvc-out" || fail "$name-hvc-out" "hvc0 output did not reach stdout"
@@ -231,14 +238,18 @@ virtio-*)
 f=${group#virtio-}
 common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$boot_timeout" --rng)
 steps="vmmtest=virtio,rng,hvc,port=test.port,poweroff"
+# Modern drivers take the packed ring; legacy ones know only the split ring. MSI-X is used when the
+# guest has it; pci=nomsi makes virtio-pci fall back to INTx and the ISR.
 virtio_boot "$f-pci" "${common[@]}" --cmdline "$base $steps"
-virtio_check "$f-pci" 1
+virtio_check "$f-pci" 1:1 msi
 virtio_boot "$f-pci-legacy" "${common[@]}" --legacy --cmdline "$base $steps virtio_pci.force_legacy=1"
-virtio_check "$f-pci-legacy" 0
+virtio_check "$f-pci-legacy" 0:0 msi
+virtio_boot "$f-pci-intx" "${common[@]}" --legacy --cmdline "$base $steps pci=nomsi"
+virtio_check "$f-pci-intx" 1:1 intx
 virtio_boot "$f-mmio" "${common[@]}" --transport mmio --cmdline "$base $steps"
-virtio_check "$f-mmio" 1
+virtio_check "$f-mmio" 1:1 intx
 virtio_boot "$f-mmio-v1" "${common[@]}" --transport mmio --legacy --cmdline "$base $steps"
-virtio_check "$f-mmio-v1" 0
+virtio_check "$f-mmio-v1" 0:0 intx
 	;;
 
 misc)
