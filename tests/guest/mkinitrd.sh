@@ -19,6 +19,7 @@
 #             differ and are not all zeros
 #   hvc       write "VMMTEST-HVC-OUT" to hvc0, print "VMMTEST hvc-ready", read a line from hvc0
 #             and print it as "VMMTEST hvc-in=LINE"
+#   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
 # With no vmmtest= it runs a shell. It prints "VMMTEST-READY" first, the moment init starts.
@@ -100,6 +101,18 @@ for step in $(echo "$steps" | tr , ' '); do
 		read -r line <&4
 		echo "VMMTEST hvc-in=$line"
 		exec 4>&-
+		;;
+	hvcsize)
+		# busybox stty: "rows N; columns M;" (its `size` fails on a 0x0 terminal). The size
+		# comes a moment after the driver bound: wait for it, a bounded while.
+		for i in $(seq 50); do
+			exec 6<>/dev/hvc0
+			size=$(stty -a <&6 2>/dev/null | sed -n 's/.*rows \([0-9]*\); columns \([0-9]*\).*/\1x\2/p')
+			exec 6>&-
+			[ -n "$size" ] && [ "$size" != 0x0 ] && break
+			sleep 0.1
+		done
+		echo "VMMTEST hvc-size=$size"
 		;;
 	port=*)
 		name=${step#port=}

@@ -116,6 +116,18 @@ virtio_boot() {
 	[[ -n ${PORT_PID:-} ]] && kill "$PORT_PID" 2>/dev/null
 	wait 2>/dev/null
 }
+# size_boot NAME ARGS...: boots with the virtio console on a terminal of 45 rows and 123 columns
+# (script(1) makes the pty) and the serial port in $logs/NAME.log; passes if hvc0 has that size.
+size_boot() {
+	local name=$1 cmd
+	shift
+	printf -v cmd '%q ' "$vmm" "$@" --serial "file=$logs/$name.log" --console stdio
+	script -qec "stty rows 45 cols 123; exec $cmd" /dev/null </dev/null >"$logs/$name.out" 2>&1
+	status=$?
+	got=$(sed -n 's/^VMMTEST hvc-size=\([0-9x]*\).*/\1/p' "$logs/$name.log")
+	[[ $status == 0 && $got == 45x123 ]] && pass "$name" ||
+		fail "$name" "exit status $status, hvc0 size '$got', expected 45x123"
+}
 # virtio_check NAME V1:PACKED IRQ: what the guest said in a virtio_boot, as test results. V1 and
 # PACKED: whether VERSION_1 and RING_PACKED were negotiated (0/1); IRQ: msi or intx, the kind of
 # interrupt every virtio interrupt must be.
@@ -250,6 +262,11 @@ virtio_boot "$f-mmio" "${common[@]}" --transport mmio --cmdline "$base $steps"
 virtio_check "$f-mmio" 1:1 intx
 virtio_boot "$f-mmio-v1" "${common[@]}" --transport mmio --legacy --cmdline "$base $steps"
 virtio_check "$f-mmio-v1" 0:0 intx
+# The terminal's size reaches hvc0: through the configuration area (one port) and through a
+# RESIZE control message (multiport).
+size_boot "$f-console-size" "${common[@]}" --cmdline "$base vmmtest=hvcsize,poweroff"
+size_boot "$f-console-size-multiport" "${common[@]}" --console "name=x,file=$tmp/x.out" \
+	--cmdline "$base vmmtest=hvcsize,poweroff"
 	;;
 
 misc)

@@ -668,6 +668,10 @@ static int console_start_op(struct virtio_dev *d)
 	}
 	if (c->has_term)
 		pthread_cond_broadcast(&c->rx_cond);
+	/* Without multiport, Linux reads cols and rows only on a configuration change: make one, so
+	 * hvc0 starts with the terminal's size. (With multiport a RESIZE follows PORT_READY.) */
+	if (console_has(c, VIRTIO_CONSOLE_F_SIZE) && !console_has(c, VIRTIO_CONSOLE_F_MULTIPORT))
+		virtio_config_changed(d);
 	return 0;
 }
 
@@ -1033,6 +1037,7 @@ void console_resize(struct console_dev *c)
 		/* With multiport the size of port 0 travels as a control message (5.3.6.2);
 		 * Linux only reads the configuration area without. */
 		if (console_has(c, VIRTIO_CONSOLE_F_MULTIPORT)) {
+			d->config_generation++; /* cols and rows changed all the same */
 			if (c->ports[0].ready)
 				ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
 		} else {
