@@ -103,15 +103,16 @@ for step in $(echo "$steps" | tr , ' '); do
 		exec 4>&-
 		;;
 	hvcsize)
-		# busybox stty: "rows N; columns M;" (its `size` fails on a 0x0 terminal). The size
-		# comes a moment after the driver bound: wait for it, a bounded while.
+		# The size comes a moment after the driver bound, and hvc applies it to an open tty
+		# in the background: hold hvc0 open and ask again, a bounded while. (busybox stty
+		# prints "rows N; columns M;" with -a; its `size` fails on a 0x0 terminal.)
+		for i in $(seq 50); do [ -e /dev/hvc0 ] && exec 6<>/dev/hvc0 && break; sleep 0.1; done
 		for i in $(seq 50); do
-			exec 6<>/dev/hvc0
 			size=$(stty -a <&6 2>/dev/null | sed -n 's/.*rows \([0-9]*\); columns \([0-9]*\).*/\1x\2/p')
-			exec 6>&-
 			[ -n "$size" ] && [ "$size" != 0x0 ] && break
 			sleep 0.1
 		done
+		exec 6>&-
 		echo "VMMTEST hvc-size=$size"
 		;;
 	port=*)
