@@ -15,146 +15,7 @@
 #include "memory.h"
 #include "virtio/rng.h"
 
-/* ---- a tiny driver side of a virtqueue: split (2.7) or packed (2.8) ----
- *
- * The tests run on packed rings unless VMM_TEST_SPLIT=1: at the time of writing, virtqueue.c reads
- * split descriptors with flags and next swapped (its struct desc has the packed field order), so a
- * correct split driver fails there. Set the variable to check the split path once that is fixed. */
-
-#define RING_SIZE 16
-#define RING_GPA  0x1000
-#define DATA_GPA  0x10000
-#define VRING_PACKED_DESC_F_AVAIL (1 << 7)
-#define VRING_PACKED_DESC_F_USED  (1 << 15)
-
-struct tq {
-	struct guest_mem *m;
-	bool packed;
-	uint64_t desc, avail, used;
-	uint16_t next_desc, avail_idx, last_used;
-	bool avail_wrap, used_wrap;   /* packed */
-	uint16_t ndesc[RING_SIZE];    /* packed: descriptors per buffer id */
-};
-
-struct tbuf {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
-static bool test_packed(void)
-{
-	const char *v = getenv("VMM_TEST_SPLIT");
-
-	return !(v && v[0] == '1');
-}
-
-static uint64_t test_ring_features(void)
-{
-	return test_packed() ? 1ULL << VIRTIO_F_RING_PACKED : 0;
-}
-
-static void *gp(struct tq *t, uint64_t gpa, uint64_t len)
-{
-	void *p = gmem_ptr(t->m, gpa, len);
-
-	assert_non_null(p);
-	return p;
-}
-
-/* Call with the device's features negotiated and its lock held. */
-static void tq_setup(struct virtio_dev *d, unsigned q, struct tq *t, struct guest_mem *m)
-{
-	memset(t, 0, sizeof(*t));
-	t->m = m;
-	t->packed = test_packed();
-	t->avail_wrap = t->used_wrap = true;
-	t->desc = RING_GPA + q * 0x400;
-	t->avail = t->desc + 16 * RING_SIZE;
-	t->used = t->avail + 0x40;
-	memset(gp(t, t->desc, 0x400), 0, 0x400);
-	d->queues[q].vq.size = RING_SIZE;
-	d->queues[q].vq.desc_gpa = t->desc;
-	d->queues[q].vq.avail_gpa = t->avail;
-	d->queues[q].vq.used_gpa = t->used;
-	assert_int_equal(virtio_queue_enable(d, q), 0);
-}
-
-/* Makes the buffers one chain and makes it available; returns its head (the buffer id). */
-static uint16_t tq_add(struct tq *t, const struct tbuf *b, unsigned n)
-{
-	uint16_t head = t->next_desc, first_flags = 0;
-	bool wrap = t->avail_wrap;
-
-	for (unsigned i = 0; i < n; i++) {
-		uint16_t idx = (uint16_t)((head + i) % RING_SIZE);
-		uint8_t *desc = gp(t, t->desc + 16 * idx, 16);
-		uint16_t flags = (b[i].write ? 2 : 0) | (i + 1 < n ? 1 : 0);
-		uint16_t next = (uint16_t)((idx + 1) % RING_SIZE);
-
-		memcpy(desc, &b[i].gpa, 8);
-		memcpy(desc + 8, &b[i].len, 4);
-		if (!t->packed) {
-			memcpy(desc + 12, &flags, 2);
-			memcpy(desc + 14, &next, 2);
-			continue;
-		}
-		flags |= wrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED;
-		memcpy(desc + 12, &head, 2); /* the id, which the device reads from the last one */
-		if (i == 0)
-			first_flags = flags; /* published last, below */
-		else
-			memcpy(desc + 14, &flags, 2);
-		if (next == 0)
-			wrap = !wrap;
-	}
-	t->next_desc = (uint16_t)((head + n) % RING_SIZE);
-	if (t->packed) {
-		t->ndesc[head] = (uint16_t)n;
-		t->avail_wrap = wrap;
-		__atomic_store_n((uint16_t *)gp(t, t->desc + 16 * head + 14, 2), first_flags,
-				 __ATOMIC_RELEASE);
-		return head;
-	}
-	uint16_t *ring = gp(t, t->avail + 4 + 2 * (t->avail_idx % RING_SIZE), 2);
-	*ring = head;
-	__atomic_store_n((uint16_t *)gp(t, t->avail + 2, 2), ++t->avail_idx, __ATOMIC_RELEASE);
-	return head;
-}
-
-/* The next used element, if the device returned one. */
-static bool tq_used(struct tq *t, uint32_t *id, uint32_t *len)
-{
-	if (t->packed) {
-		uint8_t *desc = gp(t, t->desc + 16 * t->last_used, 16);
-		uint16_t flags = __atomic_load_n((uint16_t *)(desc + 14), __ATOMIC_ACQUIRE);
-		uint16_t bid;
-
-		if (!!(flags & VRING_PACKED_DESC_F_AVAIL) != t->used_wrap ||
-		    !!(flags & VRING_PACKED_DESC_F_USED) != t->used_wrap)
-			return false;
-		memcpy(&bid, desc + 12, 2);
-		memcpy(len, desc + 8, 4);
-		*id = bid;
-		assert_true(bid < RING_SIZE && t->ndesc[bid]);
-		t->last_used = (uint16_t)(t->last_used + t->ndesc[bid]);
-		if (t->last_used >= RING_SIZE) {
-			t->last_used -= RING_SIZE;
-			t->used_wrap = !t->used_wrap;
-		}
-		return true;
-	}
-	uint16_t idx = __atomic_load_n((uint16_t *)gp(t, t->used + 2, 2), __ATOMIC_ACQUIRE);
-	uint32_t *e;
-
-	if (idx == t->last_used)
-		return false;
-	e = gp(t, t->used + 4 + 8 * (t->last_used % RING_SIZE), 8);
-	*id = e[0];
-	*len = e[1];
-	t->last_used++;
-	return true;
-}
+#include "driver_ring.h"
 
 /* ---- fixture ---- */
 
@@ -356,5 +217,10 @@ int main(void)
 		cmocka_unit_test(no_writable_buffer_needs_reset),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed;
+
+	test_ring_packed = true;
+	failed = cmocka_run_group_tests_name("packed rings", tests, NULL, NULL);
+	test_ring_packed = false;
+	return failed + cmocka_run_group_tests_name("split rings", tests, NULL, NULL);
 }

@@ -418,42 +418,36 @@ bool virtq_enable_notify(struct virtq *q, bool enable)
 	return load16(q->avail, RING_IDX) != q->last_avail;
 }
 
-size_t virtq_elem_read(const struct virtq_elem *e, size_t off, void *buf, size_t len)
+/* Copies between buf and the iovecs iov[0..n), starting `off` bytes into them. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len,
+		       bool to_iov)
 {
 	size_t done = 0;
 
-	for (unsigned i = 0; i < e->out_num && done < len; i++) {
-		const struct iovec *v = &e->iov[i];
-		size_t n;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t k;
 
-		if (off >= v->iov_len) {
-			off -= v->iov_len;
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
 			continue;
 		}
-		n = v->iov_len - off < len - done ? v->iov_len - off : len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)v->iov_base + off, n);
-		done += n;
+		k = iov[i].iov_len - off < len - done ? iov[i].iov_len - off : len - done;
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].iov_base + off, (uint8_t *)buf + done, k);
+		else
+			memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, k);
+		done += k;
 		off = 0;
 	}
 	return done;
 }
 
+size_t virtq_elem_read(const struct virtq_elem *e, size_t off, void *buf, size_t len)
+{
+	return iov_copy(e->iov, e->out_num, off, buf, len, false);
+}
+
 size_t virtq_elem_write(const struct virtq_elem *e, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = e->out_num; i < e->out_num + e->in_num && done < len; i++) {
-		const struct iovec *v = &e->iov[i];
-		size_t n;
-
-		if (off >= v->iov_len) {
-			off -= v->iov_len;
-			continue;
-		}
-		n = v->iov_len - off < len - done ? v->iov_len - off : len - done;
-		memcpy((uint8_t *)v->iov_base + off, (const uint8_t *)buf + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
+	return iov_copy(e->iov + e->out_num, e->in_num, off, (void *)buf, len, true);
 }
