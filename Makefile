@@ -106,4 +106,4 @@ clean:
 # The sanitizer objects are only pattern-rule prerequisites: keep make from deleting them.
 .SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS)
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d)
