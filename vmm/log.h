@@ -14,5 +14,8 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/* Always shown, whatever --log-level says: what the user asked for and must see (the path of a
+ * pty to attach to). Printed as "vmm: message", like an error but not one. */
+#define log_notice(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 #endif

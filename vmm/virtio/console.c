@@ -736,9 +736,9 @@ static int port_open_pty(struct console_dev *c, struct console_port *p)
 		return -errno;
 	p->out_fd = p->in_fd;
 	if (p->id == 0)
-		log_info("console: %s", slave);
+		log_notice("console: %s", slave);
 	else
-		log_info("console port %s: %s", p->name, slave);
+		log_notice("console port %s: %s", p->name, slave);
 	return 0;
 }
 
