@@ -1,6 +1,7 @@
 /* The entropy device without a transport: the test plays the driver, building split rings in guest
  * memory and running the queue handler through the device core. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,7 +135,7 @@ static void request_is_capped(void **state)
 	fx_teardown(&f);
 }
 
-static void file_source_gives_its_bytes_then_nothing(void **state)
+static void file_source_gives_its_bytes_then_waits(void **state)
 {
 	char path[] = "/tmp/vmm-rng-XXXXXX";
 	int fd = mkstemp(path);
@@ -158,10 +159,20 @@ static void file_source_gives_its_bytes_then_nothing(void **state)
 	assert_true(tq_used(&f.q, &id, &len));
 	assert_int_equal(len, 60);
 	assert_memory_equal(data(&f, DATA_GPA + 0x1000, 60), bytes + 40, 60);
-	/* Exhausted: completed, with nothing in it, and the device still works. */
-	assert_true(tq_used(&f.q, &id, &len));
-	assert_int_equal(len, 0);
+	/* Used up: the third request waits (the spec wants at least one byte), the device stays
+	 * live, and a later kick does not complete it empty either. */
+	assert_false(tq_used(&f.q, &id, &len));
+	virtio_process(&f.rng.vdev, 0);
+	assert_false(tq_used(&f.q, &id, &len));
 	assert_true(virtio_live(&f.rng.vdev));
+	/* More bytes in the file: the held request gets them. */
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, bytes, 10), 10);
+	close(fd);
+	virtio_process(&f.rng.vdev, 0);
+	assert_true(tq_used(&f.q, &id, &len));
+	assert_int_equal(len, 10);
+	assert_memory_equal(data(&f, DATA_GPA + 0x2000, 10), bytes, 10);
 	fx_teardown(&f);
 	unlink(path);
 }
@@ -211,7 +222,7 @@ int main(void)
 		cmocka_unit_test(getrandom_fills_and_differs),
 		cmocka_unit_test(chain_of_several_buffers_is_filled),
 		cmocka_unit_test(request_is_capped),
-		cmocka_unit_test(file_source_gives_its_bytes_then_nothing),
+		cmocka_unit_test(file_source_gives_its_bytes_then_waits),
 		cmocka_unit_test(missing_source_is_a_config_error),
 		cmocka_unit_test(readable_buffer_needs_reset),
 		cmocka_unit_test(no_writable_buffer_needs_reset),

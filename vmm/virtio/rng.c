@@ -1,10 +1,12 @@
 #include "virtio/rng.h"
+#include "event.h"
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -12,48 +14,51 @@
  * full ring of large buffers cannot hold the I/O thread (and the devices sharing it) for long. */
 #define RNG_MAX_BATCH (1024 * 1024)
 
-/* Reads up to len bytes of entropy into p; returns the count, 0 when the source gave nothing. */
+/* The source became readable again: run the queue, whose held request is waiting for it. */
+static void rng_source_ready(void *opaque, uint32_t events)
+{
+	struct rng_dev *r = opaque;
+
+	virtio_kick(&r->vdev, 0);
+}
+
+/* A character device with nothing to give right now: wake the queue when it has some. */
+static void rng_wait_source(struct rng_dev *r)
+{
+	uint32_t ev = EPOLLIN | EPOLLONESHOT;
+
+	if (!r->vdev.loop)
+		return;
+	if ((r->watching ? event_mod : event_add)(r->vdev.loop, r->fd, ev, rng_source_ready, r) ==
+	    0)
+		r->watching = true;
+}
+
+/* Reads up to len bytes of entropy into p; returns the count, 0 when the source has nothing now.
+ * The spec wants at least one byte per request (5.4.6.1), so a request the source cannot serve
+ * waits (rng_queue_notify holds it) rather than completing empty. */
 static size_t rng_read(struct rng_dev *r, uint8_t *p, size_t len)
 {
-	size_t done = 0;
+	ssize_t n;
 
-	while (done < len) {
-		ssize_t n;
-
-		if (r->fd < 0)
-			/* Only blocks before the host's pool is initialised, long before a VM runs;
-			 * NONBLOCK makes sure the I/O thread never waits for it. */
-			n = getrandom(p + done, len - done, GRND_NONBLOCK);
-		else
-			n = read(r->fd, p + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			if (errno != EAGAIN && !r->warned) {
-				log_warn("%s: reading %s: %s", r->vdev.name,
-					 r->path ? r->path : "getrandom", strerror(errno));
-				r->warned = true;
-			}
-			break;
-		}
-		if (n == 0) {
-			/* A regular file used as the source has run out. Repeating it would
-			 * hand the guest bytes it has already seen as fresh entropy, and holding
-			 * the requests would hang whoever reads /dev/hwrng; so requests complete
-			 * with 0 bytes (Linux's hwrng thread then backs off and retries, a reader
-			 * of /dev/hwrng sees end of file). The spec asks for at least one byte,
-			 * which a finite source cannot promise: say so once. */
-			if (!r->warned)
-				log_warn("%s: %s is exhausted; entropy requests now get 0 bytes",
-					 r->vdev.name, r->path);
-			r->warned = true;
-			break;
-		}
-		done += (size_t)n;
-		if (r->fd >= 0)
-			break; /* a short read from a file or device: the driver takes what came */
+	do {
+		/* getrandom blocks only before the host's pool is initialised, long before a VM
+		 * runs. */
+		n = r->fd < 0 ? getrandom(p, len, 0) : read(r->fd, p, len);
+	} while (n < 0 && errno == EINTR);
+	if (n > 0)
+		return (size_t)n; /* a short read: the driver takes what came */
+	if (n < 0 && errno == EAGAIN) {
+		rng_wait_source(r);
+	} else if (!r->warned) {
+		/* A regular file that has run out, or an error: repeating bytes would hand the guest
+		 * entropy it has already seen, so its requests wait, and its reads of /dev/hwrng
+		 * block. */
+		log_warn("%s: %s: %s; entropy requests wait", r->vdev.name,
+			 r->path ? r->path : "getrandom", n == 0 ? "used up" : strerror(errno));
+		r->warned = true;
 	}
-	return done;
+	return 0;
 }
 
 /* Fills the chain's writable buffers, at most RNG_MAX_REQUEST bytes; returns the bytes written. */
@@ -69,8 +74,8 @@ static size_t rng_fill(struct rng_dev *r, const struct virtq_elem *e)
 			want = RNG_MAX_REQUEST - done;
 		got = rng_read(r, e->iov[i].iov_base, want);
 		done += got;
-		if (got < want)
-			break;
+		if (got < want || r->fd >= 0)
+			break; /* one read of a file or device per request: it gives what it has */
 	}
 	return done;
 }
@@ -84,7 +89,7 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 	bool pushed = false;
 
 	for (;;) {
-		int ret = virtq_pop(vq, e);
+		int ret = r->held ? 1 : virtq_pop(vq, e);
 
 		if (ret < 0) {
 			virtio_fail(d, "requestq: malformed ring: %s", strerror(-ret));
@@ -102,6 +107,10 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 			return;
 		}
 		size_t len = rng_fill(r, e);
+		/* Nothing from the source: keep the request for the next kick or readable source. */
+		r->held = len == 0;
+		if (r->held)
+			break;
 		virtq_push(vq, e, (uint32_t)len);
 		pushed = true;
 		batch += len;
@@ -119,9 +128,10 @@ static int rng_start(struct virtio_dev *d)
 	return 0;
 }
 
-/* The device holds no buffers between kicks: nothing to drop. */
+/* The only buffer the device may hold is a request the source could not serve. */
 static void rng_reset(struct virtio_dev *d)
 {
+	((struct rng_dev *)d->priv)->held = false;
 }
 
 static const struct virtio_dev_ops rng_ops = {
@@ -144,8 +154,8 @@ int rng_init(struct rng_dev *r, const char *name, const char *source, const stru
 	if (!r->elem)
 		return -ENOMEM;
 	if (source) {
-		/* NONBLOCK: a character device that runs dry (a slow hardware RNG) gives a short
-		 * or empty answer instead of stalling the I/O thread. */
+		/* NONBLOCK: a character device that runs dry (a slow hardware RNG) says EAGAIN
+		 * instead of stalling the I/O thread, and is watched until it has more. */
 		r->fd = open(source, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (r->fd < 0) {
 			ret = -errno;
@@ -169,6 +179,9 @@ int rng_init(struct rng_dev *r, const char *name, const char *source, const stru
 
 void rng_destroy(struct rng_dev *r)
 {
+	if (r->watching)
+		event_del(r->vdev.loop, r->fd);
+	r->watching = false;
 	virtio_dev_destroy(&r->vdev);
 	if (r->fd >= 0)
 		close(r->fd);

@@ -16,6 +16,8 @@ struct rng_dev {
 	int fd;                 /* the source, or -1 for getrandom(2) */
 	char *path;             /* the source's path, for messages */
 	bool warned;            /* the source ran out or failed: logged once */
+	bool held;              /* elem is a request the source could not serve yet */
+	bool watching;          /* fd is in the event loop, waiting to become readable */
 	struct virtq_elem *elem; /* the chain being filled (large: not on the stack) */
 };
 
