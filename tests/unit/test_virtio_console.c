@@ -434,6 +434,9 @@ static void multiport_handshake_and_socket_port(void **state)
 	send_ctrl(&f, 2, VIRTIO_CONSOLE_PORT_READY, 1);
 	expect_ctrl(&f, 2, VIRTIO_CONSOLE_PORT_NAME, 0, "org.vmm.sock");
 	expect_no_ctrl(&f); /* no client yet: the host side is closed */
+	/* A second DEVICE_READY adds no port twice (5.3.6.2). */
+	send_ctrl(&f, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	expect_no_ctrl(&f);
 
 	/* Port 1 writes to its file. */
 	send_tx(&f, 5, "log line\n", 9);

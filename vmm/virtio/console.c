@@ -282,6 +282,11 @@ static void ctrl_handle(struct console_dev *c)
 				log_warn("%s: the driver failed to set up", d->name);
 				break;
 			}
+			/* Each port is added once per driver (5.3.6.2: not again for a port that
+			 * exists): a second DEVICE_READY adds nothing. */
+			if (c->ports_added)
+				break;
+			c->ports_added = true;
 			for (unsigned i = 0; i < c->nr_ports; i++)
 				ctrl_send(c, i, VIRTIO_CONSOLE_DEVICE_ADD, 0);
 			break;
@@ -682,6 +687,7 @@ static void console_reset(struct virtio_dev *d)
 	struct console_dev *c = d->priv;
 
 	c->started = false;
+	c->ports_added = false;
 	c->ctrl_len = 0;
 	for (unsigned i = 0; i < c->nr_ports; i++) {
 		struct console_port *p = &c->ports[i];

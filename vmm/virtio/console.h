@@ -95,6 +95,7 @@ struct console_dev {
 	struct console_port *ports;
 	unsigned nr_ports;
 	bool started; /* between the start op and reset */
+	bool ports_added; /* DEVICE_ADD sent for every port (multiport), until reset */
 	int winsize_fd; /* the terminal whose size port 0 reports (F_SIZE), or -1 */
 
 	/* Control messages waiting for a control receive buffer (multiport). */
