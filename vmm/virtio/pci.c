@@ -532,6 +532,7 @@ static void vp_cfg_write(struct pci_dev *pd, uint32_t off, uint32_t len)
 	vp->intx_disabled = pci_get16(pd->cfg + PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
 	vp->msix_enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
 	vp->msix_masked = ctrl & PCI_MSIX_FLAGS_MASKALL;
+	d->line_masked = vp->intx_disabled || vp->msix_enabled;
 	vp_msix_flush(vp);
 	/* An interrupt that came while INTx was disabled is still owed. */
 	if (intx_was_disabled && !vp->intx_disabled && !vp->msix_enabled && d->isr &&

@@ -49,7 +49,7 @@ static void resample_ready(void *opaque, uint32_t events)
 	if (!eventfd_drain(d->resample_fd))
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (d->isr)
+	if (d->isr && !d->line_masked)
 		eventfd_signal(d->isr_fd);
 	pthread_mutex_unlock(&d->lock);
 }

@@ -98,6 +98,7 @@ struct virtio_dev {
 	uint8_t isr;          /* VIRTIO_ISR_* bits, read-to-clear by the driver */
 	int isr_fd;           /* eventfd: irqfd of the INTx / mmio line (level, with resample_fd) */
 	int resample_fd;      /* eventfd: KVM signals the line's EOI; re-raised while isr != 0 */
+	bool line_masked;     /* the transport has the line off (PCI: INTx disabled, or MSI-X) */
 	uint32_t config_generation;
 	uint8_t *config; /* the device-specific configuration area, owned by the type */
 	uint32_t config_len;
