@@ -9,6 +9,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* A KVM call that fails on a real VM is worth a warning (the device then works through slower
+ * paths, or not at all); without one (unit tests: vm_fd -1) it is expected. */
+#define KVM_LOG(vp) ((vp)->vm->vm_fd >= 0 ? LOG_WARN : LOG_DEBUG)
+
 #define VIRTIO_PCI_MODERN_ID_BASE 0x1040
 
 static uint64_t get_le(const uint8_t *p, uint32_t len)
@@ -334,7 +338,7 @@ static void vp_msix_dword(struct virtio_pci *vp, uint32_t off, uint8_t *data, bo
 		if (vec->has_gsi &&
 		    (ret = vm_msi_set(vp->vm, vec->gsi, (uint64_t)vec->addr_hi << 32 | vec->addr_lo,
 				      vec->data)))
-			log_debug("%s: MSI-X vector %u route: %s", vp->vdev->name, n,
+			log_msg(KVM_LOG(vp), "%s: MSI-X vector %u route: %s", vp->vdev->name, n,
 				  strerror(-ret));
 		return;
 	}
@@ -560,7 +564,7 @@ static void vp_bind_doorbells(struct virtio_pci *vp, unsigned bar, uint64_t base
 			ret = vm_ioeventfd(vp->vm, base + VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, 2, true,
 					   &match, d->queues[q].kick_fd, assign);
 		if (ret)
-			log_debug("%s: queue %u doorbell at %#llx %s: %s", d->name, q,
+			log_msg(KVM_LOG(vp), "%s: queue %u doorbell at %#llx %s: %s", d->name, q,
 				  (unsigned long long)base, assign ? "not bound" : "not unbound",
 				  strerror(-ret));
 	}
@@ -652,13 +656,13 @@ static int vp_add_vectors(struct virtio_pci *vp)
 			return -errno;
 		/* Without KVM (unit tests) there are no routes; the eventfd still counts. */
 		if ((ret = vm_msi_alloc(vp->vm, &vec->gsi))) {
-			log_debug("%s: no GSI for MSI-X vector %u: %s", vp->vdev->name, v,
+			log_msg(KVM_LOG(vp), "%s: no GSI for MSI-X vector %u: %s", vp->vdev->name, v,
 				  strerror(-ret));
 			continue;
 		}
 		vec->has_gsi = true;
 		if ((ret = vm_irqfd(vp->vm, vec->gsi, vec->fd, -1, true)))
-			log_debug("%s: MSI-X vector %u irqfd: %s", vp->vdev->name, v,
+			log_msg(KVM_LOG(vp), "%s: MSI-X vector %u irqfd: %s", vp->vdev->name, v,
 				  strerror(-ret));
 	}
 	return 0;
@@ -730,7 +734,7 @@ int virtio_pci_create(struct pci_host *h, struct virtio_dev *d, bool legacy,
 	/* INTx is level-triggered: the core re-raises it on resample while the ISR is not 0. */
 	if (d->isr_fd >= 0 && (ret = vm_irqfd(vp->vm, PCI_INTX_GSI(vp->pci.slot, 0), d->isr_fd,
 					      d->resample_fd, true)))
-		log_debug("%s: INTx irqfd: %s", d->name, strerror(-ret));
+		log_msg(KVM_LOG(vp), "%s: INTx irqfd: %s", d->name, strerror(-ret));
 	log_debug("%s: virtio-pci %s in slot %u", d->name, legacy ? "transitional" : "modern",
 		  vp->pci.slot);
 	*out = vp;
@@ -753,7 +757,7 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	if (vp->pci.slot && d->isr_fd >= 0 &&
 	    (ret = vm_irqfd(vp->vm, PCI_INTX_GSI(vp->pci.slot, 0), d->isr_fd, d->resample_fd,
 			    false)))
-		log_debug("%s: INTx irqfd: %s", d->name, strerror(-ret));
+		log_msg(KVM_LOG(vp), "%s: INTx irqfd: %s", d->name, strerror(-ret));
 	/* Unmapping the BARs unbinds the doorbells through vp_bar_moved. */
 	pci_dev_remove(vp->host, &vp->pci);
 	for (unsigned v = 0; vp->vectors && v < vp->nr_vectors; v++) {
