@@ -200,6 +200,8 @@ void event_loop_destroy(struct event_loop *l)
 {
 	struct event_watches *w = l->watches;
 
+	if (!w)
+		return; /* never initialised (a zeroed loop's fds are 0), or init found no memory */
 	event_loop_stop(l);
 	if (l->epfd >= 0)
 		close(l->epfd);

@@ -108,6 +108,8 @@ int virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops, void
 
 void virtio_dev_destroy(struct virtio_dev *d)
 {
+	if (!d->ops)
+		return; /* never initialised: a zeroed struct's fds are 0, not ours to close */
 	for (unsigned i = 0; d->queues && i < d->nr_queues; i++) {
 		if (d->queues[i].kick_fd < 0)
 			continue;
@@ -126,8 +128,7 @@ void virtio_dev_destroy(struct virtio_dev *d)
 	if (d->isr_fd >= 0)
 		close(d->isr_fd);
 	d->isr_fd = d->resample_fd = -1;
-	if (d->ops)
-		pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->lock);
 	d->ops = NULL;
 }
 
