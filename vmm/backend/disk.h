@@ -1,0 +1,77 @@
+/* Host files behind the block devices (virtio-blk, virtio-scsi): opened once, locked against a
+ * second user, and read and written asynchronously through io_uring, so a slow disk never stalls a
+ * vCPU or the I/O thread and many requests are in flight at once.
+ *
+ * A device keeps one struct disk per image and one struct disk_io per virtqueue (its own ring, so
+ * queues never wait for each other). Completions are reaped on the event loop's thread, which
+ * calls each request's callback; the callback takes the device's lock itself. */
+#ifndef VMM_DISK_H
+#define VMM_DISK_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct event_loop;
+
+#define DISK_SECTOR 512 /* the logical block the guest addresses */
+
+struct disk {
+	int fd;
+	char *path;
+	bool readonly;
+	uint64_t size;           /* bytes; the guest sees size / DISK_SECTOR sectors */
+	uint32_t phys_block;     /* the host file system's block (st_blksize), for topology */
+	bool can_discard;        /* fallocate(PUNCH_HOLE) works on this file */
+	bool can_write_zeroes;   /* fallocate(ZERO_RANGE) works on this file */
+};
+
+/* Opens path (read-write unless readonly) and takes an open-file-description lock on it: shared
+ * for a read-only disk, exclusive otherwise, so a second vmm on a writable image fails. `what`
+ * names the option in messages ("--disk path=a.img"). A missing, unreadable or locked file is one
+ * message and -errno (main exits 2). Nothing is written to the file. */
+int disk_open(struct disk *d, const char *path, bool readonly, const char *what);
+/* Closes (and unlocks). Safe on a zeroed or failed disk. */
+void disk_close(struct disk *d);
+
+/* The result of one request: bytes transferred (reads, writes) or 0, or -errno. */
+typedef void (*disk_done_fn)(void *opaque, int result);
+
+struct disk_io {
+	struct disk *disk;
+	struct event_loop *loop;
+	struct io_uring ring;
+	int efd;           /* eventfd the ring signals completions on, watched by loop */
+	unsigned depth;    /* requests the ring holds at most */
+	unsigned inflight; /* submitted and not yet completed */
+	unsigned queued;   /* prepared and not yet submitted (see disk_io_submit) */
+	bool ring_init;
+};
+
+/* A context for up to `depth` requests in flight, its completions served on loop. 0 or -errno. */
+int disk_io_init(struct disk_io *io, struct disk *d, struct event_loop *loop, unsigned depth);
+/* Waits for the requests in flight (their callbacks run), then frees the context. */
+void disk_io_destroy(struct disk_io *io);
+
+/* Queue one request. 0: fn will be called once with the result, on the loop's thread, after
+ * disk_io_submit. -EAGAIN: depth requests are in flight; try again after a completion. -EINVAL:
+ * the range is outside the disk, or it is read-only and the request writes; nothing was queued. */
+int disk_readv(struct disk_io *io, uint64_t off, const struct iovec *iov, unsigned n,
+	       disk_done_fn fn, void *opaque);
+int disk_writev(struct disk_io *io, uint64_t off, const struct iovec *iov, unsigned n,
+		disk_done_fn fn, void *opaque);
+/* fdatasync: the writes completed before it are on stable storage when it completes. */
+int disk_flush(struct disk_io *io, disk_done_fn fn, void *opaque);
+/* Deallocates [off, off + len) (a hole: it reads as zeros afterwards). */
+int disk_discard(struct disk_io *io, uint64_t off, uint64_t len, disk_done_fn fn, void *opaque);
+/* Zeroes [off, off + len), deallocating it when `unmap` allows. */
+int disk_write_zeroes(struct disk_io *io, uint64_t off, uint64_t len, bool unmap, disk_done_fn fn,
+		      void *opaque);
+/* Submits what was queued since the last call (one system call for a batch). */
+void disk_io_submit(struct disk_io *io);
+/* Reaps and calls back whatever has completed: what the loop runs, also for unit tests, which may
+ * wait for at least `min` completions. Returns how many. */
+int disk_io_complete(struct disk_io *io, unsigned min);
+
+#endif
