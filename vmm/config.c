@@ -443,6 +443,138 @@ static const struct config_option console_keys[] = {
 	{ "legacy", 0, set_console_legacy },
 };
 
+/* The device the current [disk] section or --disk option describes: the last one. */
+static struct disk_config *cur_disk(struct vm_config *cfg)
+{
+	return &cfg->disks[cfg->nr_disks - 1];
+}
+
+static int set_disk_path(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_path(&cur_disk(cfg)->path, src, value);
+}
+
+static int set_disk_readonly(struct vm_config *cfg, const struct config_src *src,
+			     const char *value)
+{
+	int on = 0, ret = parse_bool(src, value, &on);
+
+	cur_disk(cfg)->readonly = on;
+	return ret;
+}
+
+static int set_disk_serial(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	/* The guest shows it in sysfs: printable ASCII, and it must fit GET_ID's 20 bytes. */
+	for (const char *p = value; *p; p++) {
+		if (*p < 0x21 || *p > 0x7e)
+			return bad_value(src, value, "not a serial: printable ASCII without spaces");
+	}
+	if (strlen(value) > CONFIG_SERIAL_MAX)
+		return bad_value(src, value, "longer than %d bytes", CONFIG_SERIAL_MAX);
+	return replace_string(&cur_disk(cfg)->serial, strdup(value));
+}
+
+static int set_disk_queues(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	unsigned n;
+	int ret = parse_uint(value, &n);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a number");
+	if (ret || n < 1 || n > CONFIG_MAX_QUEUES)
+		return bad_value(src, value, "out of range: must be 1..%d", CONFIG_MAX_QUEUES);
+	cur_disk(cfg)->queues = n;
+	return 0;
+}
+
+static int set_disk_transport(struct vm_config *cfg, const struct config_src *src,
+			      const char *value)
+{
+	return parse_transport(src, value, &cur_disk(cfg)->v.transport);
+}
+
+static int set_disk_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cur_disk(cfg)->v.legacy);
+}
+
+static int disk_begin(struct vm_config *cfg)
+{
+	struct disk_config *d;
+
+	if (cfg->nr_disks == CONFIG_MAX_DISKS) {
+		log_error("more than %d disks", CONFIG_MAX_DISKS);
+		return -EINVAL;
+	}
+	if (!(d = realloc(cfg->disks, (cfg->nr_disks + 1) * sizeof(*d))))
+		return -ENOMEM;
+	cfg->disks = d;
+	d[cfg->nr_disks++] = (struct disk_config){ .v = { -1, -1 } };
+	return 0;
+}
+
+static const struct config_option disk_keys[] = {
+	{ "path", 0, set_disk_path },
+	{ "readonly", 0, set_disk_readonly },
+	{ "serial", 0, set_disk_serial },
+	{ "queues", 0, set_disk_queues },
+	{ "transport", 0, set_disk_transport },
+	{ "legacy", 0, set_disk_legacy },
+};
+
+static struct scsi_lun_config *cur_lun(struct vm_config *cfg)
+{
+	return &cfg->luns[cfg->nr_luns - 1];
+}
+
+static int set_scsi_path(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_path(&cur_lun(cfg)->path, src, value);
+}
+
+static int set_scsi_readonly(struct vm_config *cfg, const struct config_src *src,
+			     const char *value)
+{
+	int on = 0, ret = parse_bool(src, value, &on);
+
+	cur_lun(cfg)->readonly = on;
+	return ret;
+}
+
+static int set_scsi_transport(struct vm_config *cfg, const struct config_src *src,
+			      const char *value)
+{
+	return parse_transport(src, value, &cfg->scsi_v.transport);
+}
+
+static int set_scsi_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cfg->scsi_v.legacy);
+}
+
+static int scsi_begin(struct vm_config *cfg)
+{
+	struct scsi_lun_config *l;
+
+	if (cfg->nr_luns == CONFIG_MAX_LUNS) {
+		log_error("more than %d SCSI disks", CONFIG_MAX_LUNS);
+		return -EINVAL;
+	}
+	if (!(l = realloc(cfg->luns, (cfg->nr_luns + 1) * sizeof(*l))))
+		return -ENOMEM;
+	cfg->luns = l;
+	l[cfg->nr_luns++] = (struct scsi_lun_config){ 0 };
+	return 0;
+}
+
+static const struct config_option scsi_keys[] = {
+	{ "path", 0, set_scsi_path },
+	{ "readonly", 0, set_scsi_readonly },
+	{ "transport", 0, set_scsi_transport },
+	{ "legacy", 0, set_scsi_legacy },
+};
+
 /* --rng source=x,legacy=on: each item through the section's key table. A bare word is the value
  * of `bare_key` (--console stdio is mode=stdio), if the device has one. */
 static int apply_items(struct vm_config *cfg, const struct config_src *src, const char *value,
@@ -505,6 +637,26 @@ static int set_console(struct vm_config *cfg, const struct config_src *src, cons
 				       "mode", CONSOLE_USAGE);
 }
 
+#define DISK_USAGE                                                                                 \
+	"path=FILE, readonly=on|off, serial=STR, queues=N, transport=pci|mmio, legacy=on|off"
+#define SCSI_USAGE "path=FILE, readonly=on|off, transport=pci|mmio, legacy=on|off"
+
+static int set_disk(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = disk_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, disk_keys, ARRAY_SIZE(disk_keys), "path",
+				       DISK_USAGE);
+}
+
+static int set_scsi(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = scsi_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, scsi_keys, ARRAY_SIZE(scsi_keys), "path",
+				       SCSI_USAGE);
+}
+
 static int set_help(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	cfg->help = true;
@@ -530,6 +682,8 @@ static const struct config_option vm_options[] = {
 	{ "legacy", OPT_FLAG, set_legacy },
 	{ "rng", OPT_ARGV_ONLY | OPT_VALUE_OPTIONAL, set_rng },
 	{ "console", OPT_ARGV_ONLY, set_console },
+	{ "disk", OPT_ARGV_ONLY, set_disk },
+	{ "scsi", OPT_ARGV_ONLY, set_scsi },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
@@ -548,6 +702,8 @@ static const struct config_section sections[] = {
 	{ "vm", vm_options, ARRAY_SIZE(vm_options), false, NULL },
 	{ "rng", rng_keys, ARRAY_SIZE(rng_keys), false, rng_begin },
 	{ "console", console_keys, ARRAY_SIZE(console_keys), true, console_begin },
+	{ "disk", disk_keys, ARRAY_SIZE(disk_keys), true, disk_begin },
+	{ "scsi", scsi_keys, ARRAY_SIZE(scsi_keys), true, scsi_begin },
 };
 
 #define MAX_SECTION_KEYS 32
@@ -604,7 +760,8 @@ static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
 		}
 	}
 	if (!s) {
-		src_error(&ctx->src, "unknown section [%.*s] (known: [vm], [rng], [console])",
+		src_error(&ctx->src,
+			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi])",
 			  (int)len, name);
 		return -EINVAL;
 	}
@@ -869,6 +1026,18 @@ static int config_finish(struct vm_config *cfg)
 		cfg->ports = ports;
 		cfg->nr_ports = n;
 	}
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		if (!cfg->disks[i].path) {
+			log_error("--disk (or [disk] section) number %u has no path=FILE", i + 1);
+			return -EINVAL;
+		}
+	}
+	for (unsigned i = 0; i < cfg->nr_luns; i++) {
+		if (!cfg->luns[i].path) {
+			log_error("--scsi (or [scsi] section) number %u has no path=FILE", i + 1);
+			return -EINVAL;
+		}
+	}
 	if (cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO) {
 		if (cfg->serial_set && cfg->serial == SERIAL_STDIO) {
 			log_error("--console stdio and --serial stdio: only one of them can have the "
@@ -908,6 +1077,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 		.serial = SERIAL_STDIO,
 		.log_level = LOG_WARN,
 		.rng.v = { -1, -1 },
+		.scsi_v = { -1, -1 },
 		.console_v = { -1, -1 },
 	};
 
@@ -978,6 +1148,17 @@ void config_free(struct vm_config *cfg)
 		free(cfg->ports[i].path);
 	}
 	free(cfg->ports);
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		free(cfg->disks[i].path);
+		free(cfg->disks[i].serial);
+	}
+	free(cfg->disks);
+	for (unsigned i = 0; i < cfg->nr_luns; i++)
+		free(cfg->luns[i].path);
+	free(cfg->luns);
+	cfg->disks = NULL;
+	cfg->luns = NULL;
+	cfg->nr_disks = cfg->nr_luns = 0;
 	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->rng.source = NULL;
 	cfg->ports = NULL;
 	cfg->nr_ports = 0;
@@ -1056,8 +1237,9 @@ const char *config_usage(void)
 	       "  --help             print this help and exit\n"
 	       "  --version          print the version and exit\n"
 	       "\n"
-	       "Devices (each also a config file section, [rng] or [console], whose keys are\n"
-	       "the items; every device takes transport=pci|mmio and legacy=on|off):\n"
+	       "Devices (each also a config file section, [rng], [console], [disk], [scsi],\n"
+	       "whose keys are the items; every device takes transport=pci|mmio and\n"
+	       "legacy=on|off):\n"
 	       "  --rng [source=PATH]\n"
 	       "                     virtio entropy device; default source getrandom(2)\n"
 	       "  --console MODE[,name=NAME]\n"
@@ -1065,6 +1247,12 @@ const char *config_usage(void)
 	       "                     socket=PATH or none. Without name= it is the console\n"
 	       "                     (hvc0); with name= a port /dev/virtio-ports/NAME\n"
 	       "                     (socket= or file=). May be repeated\n"
+	       "  --disk path=FILE[,readonly=on][,serial=STR][,queues=N]\n"
+	       "                     virtio-blk disk: vda, vdb, ... in the order given;\n"
+	       "                     queues defaults to one per vCPU. May be repeated\n"
+	       "  --scsi path=FILE[,readonly=on]\n"
+	       "                     a disk LUN of one virtio-scsi controller (sda, ...).\n"
+	       "                     May be repeated\n"
 	       "\n"
 	       "Write --opt VALUE or --opt=VALUE; the last of a repeated option wins.\n"
 	       "Relative paths are relative to the working directory on the command line,\n"

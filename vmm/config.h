@@ -12,6 +12,10 @@
 #define CONFIG_MIN_MEMORY      (16ULL << 20)
 #define CONFIG_MAX_MEMORY      (1ULL << 40)
 #define CONFIG_MAX_CPUS        254 /* xAPIC IDs in the MADT; KVM's own limit is checked later */
+#define CONFIG_MAX_DISKS       16  /* --disk */
+#define CONFIG_MAX_LUNS        16  /* --scsi */
+#define CONFIG_MAX_QUEUES      64  /* --disk queues= */
+#define CONFIG_SERIAL_MAX      20  /* --disk serial=: virtio-blk's ID string */
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 enum virtio_transport { TRANSPORT_PCI, TRANSPORT_MMIO };
@@ -29,6 +33,19 @@ struct rng_config {
 	bool enabled;
 	char *source; /* NULL: getrandom(2) */
 	struct virtio_opts v;
+};
+
+struct disk_config {
+	char *path;
+	bool readonly;
+	char *serial;    /* NULL: none; at most 20 bytes (virtio-blk GET_ID) */
+	unsigned queues; /* 0: one per vCPU */
+	struct virtio_opts v;
+};
+
+struct scsi_lun_config {
+	char *path;
+	bool readonly;
 };
 
 struct console_port_config {
@@ -54,6 +71,11 @@ struct vm_config {
 	struct console_port_config *ports;
 	unsigned nr_ports;
 	struct virtio_opts console_v;
+	struct disk_config *disks; /* --disk, in order: the guest's vda, vdb, ... */
+	unsigned nr_disks;
+	struct scsi_lun_config *luns; /* --scsi: LUN 0, 1, ... of one virtio-scsi controller */
+	unsigned nr_luns;
+	struct virtio_opts scsi_v;
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
 	bool help, version; /* --help / --version: main prints and exits 0 */

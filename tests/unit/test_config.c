@@ -335,7 +335,8 @@ static void usage_text(void **state)
 		"\"console=ttyS0\"", "1..254",	       "default: 512M", "default: warn",
 		"default: stdio",    "16M..1T",	       "Exit status:",	"124",
 		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
-		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE",
+		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE", "--disk path=FILE",
+		"--scsi path=FILE",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -515,8 +516,8 @@ static void config_file_errors(void **state)
 			  "malformed line");
 
 	/* Sections and keys. */
-	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\n[disk]\npath = x\n"), 4,
-			  "unknown section [disk] (known: [vm], [rng], [console])");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\n[floppy]\npath = x\n"), 4,
+			  "unknown section [floppy] (known: [vm], [rng], [console], [disk], [scsi])");
 	assert_file_error(fx, PARSE_CONF(fx, "\n[vm]\n[extra]\n"), 3, "unknown section [extra]");
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus = 2\nfoo = 1\n"), 4,
 			  "unknown key 'foo' in [vm]");
@@ -717,6 +718,61 @@ static void virtio_options(void **state)
 			  "legacy '2': use on or off");
 }
 
+static void disk_options(void **state)
+{
+	struct fixture *fx = *state;
+	const struct disk_config *d;
+
+	/* Order kept; a bare word is the path; defaults. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--disk", "root.img", "--disk",
+			    "path=/d/data.img,readonly=on,serial=DATA01,queues=4,transport=mmio"));
+	assert_int_equal(fx->cfg.nr_disks, 2);
+	d = fx->cfg.disks;
+	assert_string_equal(d[0].path, "root.img");
+	assert_false(d[0].readonly);
+	assert_null(d[0].serial);
+	assert_int_equal(d[0].queues, 0);
+	assert_int_equal(config_transport(&fx->cfg, &d[0].v), TRANSPORT_PCI);
+	assert_string_equal(d[1].path, "/d/data.img");
+	assert_true(d[1].readonly);
+	assert_string_equal(d[1].serial, "DATA01");
+	assert_int_equal(d[1].queues, 4);
+	assert_int_equal(config_transport(&fx->cfg, &d[1].v), TRANSPORT_MMIO);
+
+	/* SCSI LUNs share one controller's options. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--scsi", "path=a.img", "--scsi",
+			    "b.img,readonly=on,legacy=on"));
+	assert_int_equal(fx->cfg.nr_luns, 2);
+	assert_string_equal(fx->cfg.luns[0].path, "a.img");
+	assert_false(fx->cfg.luns[0].readonly);
+	assert_true(fx->cfg.luns[1].readonly);
+	assert_true(config_legacy(&fx->cfg, &fx->cfg.scsi_v));
+
+	/* Sections: paths relative to the file; each section one more device. */
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[disk]\npath = a.img\n[disk]\npath = b.img\n"
+				     "readonly = on\n[scsi]\npath = c.img\n"));
+	assert_int_equal(fx->cfg.nr_disks, 2);
+	assert_true(fx->cfg.disks[1].readonly);
+	assert_non_null(strstr(fx->cfg.disks[0].path, "a.img"));
+	assert_int_equal(fx->cfg.nr_luns, 1);
+
+	/* Errors name the option and the item. */
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--disk", "readonly=on"),
+		     "--disk (or [disk] section) number 1 has no path=FILE");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--disk", "path=a,serial=ABCDEFGHIJKLMNOPQRSTU"),
+		     "--disk serial 'ABCDEFGHIJKLMNOPQRSTU': longer than 20 bytes");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--disk", "path=a,serial=a b"),
+		     "not a serial");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--disk", "path=a,queues=0"),
+		     "--disk queues '0': out of range: must be 1..64");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--disk", "path=a,cache=none"),
+		     "unknown item 'cache'");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--scsi", "path=a,serial=x"),
+		     "unknown item 'serial'");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[disk]\nreadonly = maybe\n"), 4,
+			  "readonly 'maybe': use on or off");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +789,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(command_line_overrides_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(virtio_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(disk_options, setup, teardown),
 		cmocka_unit_test(subopts_split),
 		cmocka_unit_test(free_is_idempotent),
 	};
