@@ -19,6 +19,15 @@
 #             differ and are not all zeros
 #   hvc       write "VMMTEST-HVC-OUT" to hvc0, print "VMMTEST hvc-ready", read a line from hvc0
 #             and print it as "VMMTEST hvc-in=LINE"
+#   disk=DEV  block device DEV (vda, sda...), whose image the host filled with "HOSTDATA\n"
+#             lines: "VMMTEST disk-DEV-host=ok" when its first MiB reads so; writes 4 MiB of
+#             "GUESTDATA\n" lines at 8 MiB with dd conv=fsync, drops the caches, reads them back:
+#             "VMMTEST disk-DEV-rw=ok"; prints "VMMTEST disk-DEV-serial=S" and
+#             "VMMTEST disk-DEV-ro=0|1" from sysfs
+#   rodisk=DEV  a read-only DEV: "VMMTEST rodisk-DEV-ro=1" from sysfs, and "...-refused=ok" when
+#             a write fails
+#   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
+#   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
 #   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
@@ -28,7 +37,7 @@ set -euo pipefail
 out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
 shift
 . "$(dirname "$0")/lib.sh"
-virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console"
+virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod"
 busybox=/bin/busybox
 [[ -x $busybox ]] || { echo "mkinitrd.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 if ldd "$busybox" >/dev/null 2>&1; then
@@ -101,6 +110,34 @@ for step in $(echo "$steps" | tr , ' '); do
 		read -r line <&4
 		echo "VMMTEST hvc-in=$line"
 		exec 4>&-
+		;;
+	disk=*)
+		d=${step#disk=}
+		want=$(yes HOSTDATA | head -c 1048576 | md5sum)
+		[ "$(head -c 1048576 /dev/$d | md5sum)" = "$want" ] && echo "VMMTEST disk-$d-host=ok"
+		yes GUESTDATA | head -c 4194304 | dd of=/dev/$d bs=1M seek=8 conv=fsync 2>/dev/null
+		echo 3 >/proc/sys/vm/drop_caches
+		want=$(yes GUESTDATA | head -c 4194304 | md5sum)
+		got=$(dd if=/dev/$d bs=1M skip=8 count=4 2>/dev/null | md5sum)
+		[ "$got" = "$want" ] && echo "VMMTEST disk-$d-rw=ok"
+		echo "VMMTEST disk-$d-serial=$(cat /sys/block/$d/serial 2>/dev/null)"
+		echo "VMMTEST disk-$d-ro=$(cat /sys/block/$d/ro)"
+		;;
+	rodisk=*)
+		d=${step#rodisk=}
+		echo "VMMTEST rodisk-$d-ro=$(cat /sys/block/$d/ro)"
+		yes X | head -c 4096 | dd of=/dev/$d bs=4096 count=1 conv=fsync 2>/dev/null ||
+			echo "VMMTEST rodisk-$d-refused=ok"
+		;;
+	discard=*)
+		d=${step#discard=}
+		blkdiscard -o 33554432 -l 16777216 /dev/$d && echo "VMMTEST discard-$d=ok"
+		;;
+	sync=*)
+		d=${step#sync=}
+		yes GUESTDATA | head -c 4194304 | dd of=/dev/$d bs=1M seek=8 conv=fsync 2>/dev/null &&
+			echo "VMMTEST synced"
+		while :; do sleep 3600; done
 		;;
 	hvcsize)
 		# The size comes a moment after the driver bound, and hvc applies it to an open tty

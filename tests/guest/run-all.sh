@@ -128,6 +128,23 @@ size_boot() {
 	[[ $status == 0 && $got == 45x123 ]] && pass "$name" ||
 		fail "$name" "exit status $status, hvc0 size '$got', expected 45x123"
 }
+# mkimage FILE MIB: an image of MIB MiB, fully allocated, the first MiB "HOSTDATA" lines and the
+# rest "FILL" lines (so a discard shows as fewer allocated blocks).
+mkimage() {
+	{ yes HOSTDATA | head -c 1048576; yes FILL | head -c $((($2 - 1) * 1048576)); } >"$1"
+}
+# disk_check NAME DEV IMAGE SERIAL: what the guest said about DEV in the disk= step, and the
+# guest's writes found in the image after vmm exited.
+disk_check() {
+	local name=$1 d=$2 img=$3 serial=$4 s=$logs/$1.log
+	grep -q "^VMMTEST disk-$d-host=ok" "$s" && pass "$name-host-data" || fail "$name-host-data" "the host's data did not read back in the guest"
+	grep -q "^VMMTEST disk-$d-rw=ok" "$s" && pass "$name-rw" || fail "$name-rw" "the guest's write did not read back"
+	cmp -s <(dd if="$img" bs=1M skip=8 count=4 2>/dev/null) <(yes GUESTDATA | head -c 4194304) &&
+		pass "$name-in-file" || fail "$name-in-file" "the guest's write is not in $img"
+	if [[ -n $serial ]]; then
+		grep -q "^VMMTEST disk-$d-serial=$serial" "$s" && pass "$name-serial" || fail "$name-serial" "no serial $serial in sysfs"
+	fi
+}
 # virtio_check NAME V1:PACKED IRQ: what the guest said in a virtio_boot, as test results. V1 and
 # PACKED: whether VERSION_1 and RING_PACKED were negotiated (0/1); IRQ: msi or intx, the kind of
 # interrupt every virtio interrupt must be.
@@ -267,6 +284,59 @@ virtio_check "$f-mmio-v1" 0:0 intx
 size_boot "$f-console-size" "${common[@]}" --cmdline "$base vmmtest=hvcsize,poweroff"
 size_boot "$f-console-size-multiport" "${common[@]}" --console "name=x,file=$tmp/x.out" \
 	--cmdline "$base vmmtest=hvcsize,poweroff"
+	;;
+
+disk-*)
+# --- virtio-blk and virtio-scsi on host files, on each transport mode. --------------------------
+f=${group#disk-}
+for mode in pci pci-legacy mmio; do
+	case $mode in
+	pci) args=() extra= ;;
+	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
+	mmio) args=(--transport mmio) extra= ;;
+	esac
+	t=$f-$mode-disk
+	mkimage "$tmp/vda.img" 64
+	mkimage "$tmp/vdb.img" 8
+	mkimage "$tmp/sda.img" 64
+	blocks=$(stat -c %b "$tmp/vda.img")
+	expect "$t" 0 --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$boot_timeout" \
+		"${args[@]}" --disk "path=$tmp/vda.img,serial=VMM-$mode" --disk "path=$tmp/vdb.img,readonly=on" \
+		--scsi "path=$tmp/sda.img" \
+		--cmdline "$base $extra vmmtest=disk=vda,rodisk=vdb,discard=vda,disk=sda,poweroff"
+	disk_check "$t-blk" vda "$tmp/vda.img" "VMM-$mode"
+	disk_check "$t-scsi" sda "$tmp/sda.img" ""
+	grep -q '^VMMTEST rodisk-vdb-ro=1' "$logs/$t.log" && grep -q '^VMMTEST rodisk-vdb-refused=ok' "$logs/$t.log" &&
+		cmp -s "$tmp/vdb.img" <(yes HOSTDATA | head -c 1048576; yes FILL | head -c 7340032) &&
+		pass "$t-readonly" || fail "$t-readonly" "the read-only disk was not ro=1, took a write, or changed"
+	after=$(stat -c %b "$tmp/vda.img")
+	grep -q '^VMMTEST discard-vda=ok' "$logs/$t.log" && ((blocks - after >= 16384)) &&
+		pass "$t-discard" || fail "$t-discard" "blkdiscard did not free 16 MiB in the image ($blocks -> $after blocks)"
+done
+# Crash safety: once the guest's fsync has returned, SIGKILL loses nothing.
+t=$f-disk-sigkill
+mkimage "$tmp/crash.img" 32
+"$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$boot_timeout" \
+	--disk "path=$tmp/crash.img" --cmdline "$base vmmtest=sync=vda" >"$logs/$t.log" 2>&1 &
+pid=$!
+while kill -0 "$pid" 2>/dev/null && ! grep -q '^VMMTEST synced' "$logs/$t.log"; do sleep 0.05; done
+kill -9 "$pid" 2>/dev/null
+wait "$pid"
+grep -q '^VMMTEST synced' "$logs/$t.log" &&
+	cmp -s <(dd if="$tmp/crash.img" bs=1M skip=8 count=4 2>/dev/null) <(yes GUESTDATA | head -c 4194304) &&
+	pass "$t" || fail "$t" "the data the guest synced is not in the image after SIGKILL"
+# A second vmm on the same writable image is refused; the first keeps it.
+mkimage "$tmp/locked.img" 8
+"$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$boot_timeout" \
+	--disk "path=$tmp/locked.img" --cmdline "$base vmmtest=hang" >"$logs/$f-lock-first.log" 2>&1 &
+pid=$!
+# Its guest's init running means it has had the image open and locked since before the boot.
+while kill -0 "$pid" 2>/dev/null && ! grep -q VMMTEST-READY "$logs/$f-lock-first.log"; do sleep 0.1; done
+run "$f-disk-locked" --kernel "$guest/vmlinuz-$f" --disk "path=$tmp/locked.img"
+kill "$pid" 2>/dev/null
+wait "$pid"
+[[ $status == 2 ]] && grep -q 'locked' "$logs/$f-disk-locked.log" && pass "$f-disk-locked" ||
+	fail "$f-disk-locked" "exit status $status; a second vmm was not refused the image"
 	;;
 
 misc)
