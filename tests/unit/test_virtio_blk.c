@@ -633,6 +633,8 @@ static void get_id_buffer_too_small(void **state)
 	fx_teardown(&f);
 }
 
+#define SEG(...) ((struct virtio_blk_discard_write_zeroes){ __VA_ARGS__ })
+
 static void bad_discard_and_write_zeroes(void **state)
 {
 	struct fx f;
@@ -640,7 +642,7 @@ static void bad_discard_and_write_zeroes(void **state)
 
 	fx_setup(&f);
 	for (unsigned i = 0; i < BLK_MAX_DWZ_SEG + 1; i++)
-		s[i] = (struct virtio_blk_discard_write_zeroes){ .sector = 8 * i, .num_sectors = 8 };
+		s[i] = SEG(.sector = 8 * i, .num_sectors = 8);
 	/* One segment too many. */
 	assert_int_equal(dwz(&f, VIRTIO_BLK_T_DISCARD, s, BLK_MAX_DWZ_SEG + 1),
 			 VIRTIO_BLK_S_IOERR);
@@ -650,12 +652,12 @@ static void bad_discard_and_write_zeroes(void **state)
 	s[1].num_sectors = BLK_MAX_DWZ_SECTORS + 1;
 	assert_int_equal(dwz(&f, VIRTIO_BLK_T_DISCARD, s, 2), VIRTIO_BLK_S_IOERR);
 	/* Past the end, and wrapping. */
-	s[1] = (struct virtio_blk_discard_write_zeroes){ .sector = IMG_SECTORS - 4, .num_sectors = 8 };
+	s[1] = SEG(.sector = IMG_SECTORS - 4, .num_sectors = 8);
 	assert_int_equal(dwz(&f, VIRTIO_BLK_T_DISCARD, s, 2), VIRTIO_BLK_S_IOERR);
-	s[1] = (struct virtio_blk_discard_write_zeroes){ .sector = UINT64_MAX - 3, .num_sectors = 8 };
+	s[1] = SEG(.sector = UINT64_MAX - 3, .num_sectors = 8);
 	assert_int_equal(dwz(&f, VIRTIO_BLK_T_WRITE_ZEROES, s, 2), VIRTIO_BLK_S_IOERR);
 	/* Flags: unknown bits, and unmap on a discard, are UNSUPP. */
-	s[1] = (struct virtio_blk_discard_write_zeroes){ .sector = 64, .num_sectors = 8, .flags = 2 };
+	s[1] = SEG(.sector = 64, .num_sectors = 8, .flags = 2);
 	assert_int_equal(dwz(&f, VIRTIO_BLK_T_DISCARD, s, 2), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(dwz(&f, VIRTIO_BLK_T_WRITE_ZEROES, s, 2), VIRTIO_BLK_S_UNSUPP);
 	s[1].flags = VIRTIO_BLK_WZ_F_UNMAP;
