@@ -6,6 +6,8 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "backend/disk.h"
+#include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
@@ -13,12 +15,23 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The virtio devices, in the order they are made (and laid out on virtio-mmio). */
-enum { VDEV_RNG, VDEV_CONSOLE, VDEV_MAX };
+/* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
+ * entropy device, the console, the disks in the order given. */
+enum { VDEV_RNG, VDEV_CONSOLE, VDEV_DISK0, VDEV_MAX = VDEV_DISK0 + CONFIG_MAX_DISKS };
+
+/* A --disk: its image, its device and its own I/O thread, so that one busy disk does not hold up
+ * the other devices' queues. */
+struct disk_slot {
+	struct disk disk;
+	struct blk_dev blk;
+	struct event_loop loop;
+	bool loop_init, blk_init;
+};
 
 struct vm_devices {
 	struct vm *vm;
@@ -32,6 +45,8 @@ struct vm_devices {
 	bool pci_init;
 	struct rng_dev *rng;
 	struct console_dev *console;
+	struct disk_slot *disks; /* cfg->nr_disks of them */
+	unsigned nr_disks;
 	/* Each virtio device's transport: exactly one of the two is set. */
 	struct virtio_pci *vpci[VDEV_MAX];
 	struct virtio_mmio *vmmio[VDEV_MAX];
@@ -42,7 +57,58 @@ static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned
 {
 	if (i == VDEV_RNG)
 		return cfg->rng.enabled ? &cfg->rng.v : NULL;
-	return cfg->nr_ports ? &cfg->console_v : NULL;
+	if (i == VDEV_CONSOLE)
+		return cfg->nr_ports ? &cfg->console_v : NULL;
+	return i - VDEV_DISK0 < cfg->nr_disks ? &cfg->disks[i - VDEV_DISK0].v : NULL;
+}
+
+/* The device in slot i, once made. */
+static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
+{
+	if (i == VDEV_RNG)
+		return d->rng ? &d->rng->vdev : NULL;
+	if (i == VDEV_CONSOLE)
+		return d->console ? &d->console->vdev : NULL;
+	if (i - VDEV_DISK0 < d->nr_disks && d->disks[i - VDEV_DISK0].blk_init)
+		return &d->disks[i - VDEV_DISK0].blk.vdev;
+	return NULL;
+}
+
+/* The disks: each image opened and locked, then its device on its own I/O thread. */
+static int create_disks(struct vm_devices *d, const struct vm_config *cfg)
+{
+	struct vm *vm = d->vm;
+	int ret;
+
+	if (!cfg->nr_disks)
+		return 0;
+	if (!(d->disks = calloc(cfg->nr_disks, sizeof(*d->disks))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *c = &cfg->disks[i];
+		struct disk_slot *s = &d->disks[i];
+		/* One queue per vCPU unless the user says: each vCPU then has its own. */
+		unsigned queues = c->queues ? c->queues : cfg->cpus;
+		char what[64], name[16];
+
+		d->nr_disks = i + 1;
+		s->disk.fd = -1;
+		snprintf(what, sizeof(what), "--disk path=%s", c->path);
+		if ((ret = disk_open(&s->disk, c->path, c->readonly, what))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+		if ((ret = event_loop_init(&s->loop, "disk")))
+			return ret;
+		s->loop_init = true;
+		snprintf(name, sizeof(name), "blk%u", i);
+		if (queues > BLK_MAX_QUEUES)
+			queues = BLK_MAX_QUEUES;
+		if ((ret = blk_init(&s->blk, name, &s->disk, c->serial, queues, vm->mem, &s->loop)))
+			return ret;
+		s->blk_init = true;
+	}
+	return 0;
 }
 
 int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX])
@@ -128,7 +194,7 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 			return ret;
 		}
 	}
-	return 0;
+	return create_disks(d, cfg);
 }
 
 /* Puts each virtio device on its transport: PCI slots in order, virtio-mmio windows as
@@ -136,32 +202,29 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 static int attach_virtio(struct vm_devices *d, const struct vm_config *cfg)
 {
 	struct boot_mmio_dev mmio[VIRTIO_MMIO_MAX];
-	struct virtio_dev *vdev[VDEV_MAX] = {
-		d->rng ? &d->rng->vdev : NULL,
-		d->console ? &d->console->vdev : NULL,
-	};
 	int n = 0, ret;
 
 	if (devices_mmio_layout(cfg, mmio) < 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < VDEV_MAX; i++) {
 		const struct virtio_opts *v = vdev_opts(cfg, i);
+		struct virtio_dev *vdev = vdev_of(d, i);
 		bool legacy;
 
-		if (!v || !vdev[i])
+		if (!v || !vdev)
 			continue;
 		legacy = config_legacy(cfg, v);
 		if (config_transport(cfg, v) == TRANSPORT_PCI) {
-			ret = virtio_pci_create(&d->pci, vdev[i], legacy, &d->vpci[i]);
+			ret = virtio_pci_create(&d->pci, vdev, legacy, &d->vpci[i]);
 		} else {
 			if (!(d->vmmio[i] = calloc(1, sizeof(*d->vmmio[i]))))
 				return -ENOMEM;
-			ret = virtio_mmio_create(d->vmmio[i], d->vm, vdev[i], mmio[n].base,
-						 mmio[n].gsi, legacy);
+			ret = virtio_mmio_create(d->vmmio[i], d->vm, vdev, mmio[n].base, mmio[n].gsi,
+						 legacy);
 			n++;
 		}
 		if (ret) {
-			log_error("%s: cannot attach to its transport: %s", vdev[i]->name,
+			log_error("%s: cannot attach to its transport: %s", vdev->name,
 				  strerror(-ret));
 			return ret;
 		}
@@ -214,6 +277,10 @@ int devices_start(struct vm *vm)
 
 	if ((ret = event_loop_start(&d->io)))
 		return ret;
+	for (unsigned i = 0; i < d->nr_disks; i++) {
+		if (d->disks[i].loop_init && (ret = event_loop_start(&d->disks[i].loop)))
+			return ret;
+	}
 	if (d->console && (ret = console_start(d->console)))
 		return ret;
 	return d->has_term ? term_start(&d->term) : 0;
@@ -242,6 +309,10 @@ void devices_stop(struct vm *vm)
 		console_stop(d->console);
 	if (d->io_init)
 		event_loop_stop(&d->io);
+	for (unsigned i = 0; i < d->nr_disks; i++) {
+		if (d->disks[i].loop_init)
+			event_loop_stop(&d->disks[i].loop);
+	}
 }
 
 void devices_destroy(struct vm *vm)
@@ -266,6 +337,16 @@ void devices_destroy(struct vm *vm)
 		console_destroy(d->console);
 		free(d->console);
 	}
+	for (unsigned i = 0; i < d->nr_disks; i++) {
+		struct disk_slot *s = &d->disks[i];
+
+		if (s->blk_init)
+			blk_destroy(&s->blk);
+		if (s->loop_init)
+			event_loop_destroy(&s->loop);
+		disk_close(&s->disk);
+	}
+	free(d->disks);
 	if (d->pci_init)
 		pci_host_destroy(&d->pci);
 	if (d->io_init)
