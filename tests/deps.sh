@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
 	gcc make libc6-dev linux-libc-dev # the compiler and the KVM API headers
 	libinih-dev                       # config files
+	liburing-dev                      # disk I/O: io_uring for the block devices
 	libcmocka-dev                     # unit tests
 	clang libclang-rt-dev             # make fuzz: libFuzzer (the runtime is only "recommended")
 	acpica-tools                      # iasl: the unit tests disassemble the ACPI tables

@@ -9,6 +9,7 @@
 #define VMM_DISK_H
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -23,8 +24,13 @@ struct disk {
 	bool readonly;
 	uint64_t size;           /* bytes; the guest sees size / DISK_SECTOR sectors */
 	uint32_t phys_block;     /* the host file system's block (st_blksize), for topology */
-	bool can_discard;        /* fallocate(PUNCH_HOLE) works on this file */
-	bool can_write_zeroes;   /* fallocate(ZERO_RANGE) works on this file */
+	/* Whether fallocate(PUNCH_HOLE) / fallocate(ZERO_RANGE) are expected to work. Not probed:
+	 * the only cheap probe that answers for sure modifies the file, and nothing may be written
+	 * at open. Regular files and block devices on Linux are assumed to support both; a file
+	 * system that does not (tmpfs has no ZERO_RANGE) fails the request with -EOPNOTSUPP, which
+	 * the devices report to the guest as "unsupported". */
+	bool can_discard;
+	bool can_write_zeroes;
 };
 
 /* Opens path (read-write unless readonly) and takes an open-file-description lock on it: shared
@@ -35,8 +41,13 @@ int disk_open(struct disk *d, const char *path, bool readonly, const char *what)
 /* Closes (and unlocks). Safe on a zeroed or failed disk. */
 void disk_close(struct disk *d);
 
-/* The result of one request: bytes transferred (reads, writes) or 0, or -errno. */
+/* The result of one request: bytes transferred (reads, writes) or 0, or -errno. A read or write
+ * always transfers everything it asked for or fails: a short transfer is continued where it
+ * stopped, and one that makes no progress (the file shrank under us) is -EIO, so a caller never
+ * sees a buffer that is partly stale. */
 typedef void (*disk_done_fn)(void *opaque, int result);
+
+struct disk_req; /* one request slot, private to disk.c */
 
 struct disk_io {
 	struct disk *disk;
@@ -47,16 +58,37 @@ struct disk_io {
 	unsigned inflight; /* submitted and not yet completed */
 	unsigned queued;   /* prepared and not yet submitted (see disk_io_submit) */
 	bool ring_init;
+
+	/* Private to disk.c. The lock serialises the ring between the loop's thread, which reaps,
+	 * and a thread in disk_io_drain; callbacks run with it released. */
+	pthread_mutex_t lock;
+	struct disk_req *reqs;   /* depth slots */
+	unsigned *free_ids;      /* slots not in use */
+	unsigned nfree;
+	unsigned *done_ids;      /* completed, callback not yet run */
+	unsigned ndone;
+	void (*batch_fn)(void *opaque); /* see disk_io_set_batch_fn */
+	void *batch_opaque;
 };
 
 /* A context for up to `depth` requests in flight, its completions served on loop. 0 or -errno. */
 int disk_io_init(struct disk_io *io, struct disk *d, struct event_loop *loop, unsigned depth);
-/* Waits for the requests in flight (their callbacks run), then frees the context. */
+/* Waits for the requests in flight (their callbacks run), then frees the context. Call it with the
+ * loop stopped, or at least not serving this context. Safe on a zeroed or failed context. */
 void disk_io_destroy(struct disk_io *io);
+/* Waits until the kernel has finished every request submitted or queued, without running their
+ * callbacks: they run later on the loop's thread (the loop is woken for them). For a device
+ * reset, which holds the device lock that the callbacks take: when this returns, no request
+ * touches guest memory or the file any more. 0 or -errno. */
+int disk_io_drain(struct disk_io *io);
+/* Optional: fn(opaque) runs after each batch of callbacks, so that a device interrupts the guest
+ * once per batch rather than once per request. */
+void disk_io_set_batch_fn(struct disk_io *io, void (*fn)(void *opaque), void *opaque);
 
 /* Queue one request. 0: fn will be called once with the result, on the loop's thread, after
  * disk_io_submit. -EAGAIN: depth requests are in flight; try again after a completion. -EINVAL:
- * the range is outside the disk, or it is read-only and the request writes; nothing was queued. */
+ * the range is outside the disk, or it is read-only and the request writes; nothing was queued.
+ * The iovec array is copied; the buffers it points to must stay valid until fn runs. */
 int disk_readv(struct disk_io *io, uint64_t off, const struct iovec *iov, unsigned n,
 	       disk_done_fn fn, void *opaque);
 int disk_writev(struct disk_io *io, uint64_t off, const struct iovec *iov, unsigned n,
