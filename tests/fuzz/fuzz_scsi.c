@@ -38,11 +38,11 @@ static unsigned split(uint8_t *buf, size_t len, size_t at, struct iovec *iov)
 		return 0;
 	at = at % (len + 1);
 	if (at == 0 || at == len) {
-		iov[0] = (struct iovec){ buf, len };
+		iov[0] = (struct iovec){buf, len};
 		return 1;
 	}
-	iov[0] = (struct iovec){ buf, at };
-	iov[1] = (struct iovec){ buf + at, len - at };
+	iov[0] = (struct iovec){buf, at};
+	iov[1] = (struct iovec){buf + at, len - at};
 	return 2;
 }
 
@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct iovec in[2], out[2];
 	struct scsi_result r;
 	struct scsi_disk sd;
-	struct disk d = { .phys_block = 4096 };
+	struct disk d = {.phys_block = 4096};
 	uint8_t cdb[32];
 	uint8_t *inbuf, *outbuf;
 	size_t cdb_len, in_len, out_len;
@@ -126,12 +126,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(inbuf, 0xa5, in_len);
 
 	scsi_disk_init(&sd, &d, 1 + h[12] % 8, "fuzz");
-	struct scsi_cmd c = { .cdb = cdb,
-			      .cdb_len = cdb_len,
-			      .out = out,
-			      .out_num = split(outbuf, out_len, h[13], out),
-			      .in = in,
-			      .in_num = split(inbuf, in_len, h[12], in) };
+	struct scsi_cmd c = {.cdb = cdb,
+			     .cdb_len = cdb_len,
+			     .out = out,
+			     .out_num = split(outbuf, out_len, h[13], out),
+			     .in = in,
+			     .in_num = split(inbuf, in_len, h[12], in)};
 
 	if (flags & 8)
 		scsi_target_exec(sd.nr_luns, flags & 16, &c, &r);

@@ -11,7 +11,7 @@
 #include "virtio/scsi_disk.h"
 
 #define MIB_BLOCKS 2048 /* a 1 MiB disk */
-#define GUARD      0xa5
+#define GUARD	   0xa5
 
 /* One command with a data-in buffer of in_len bytes (followed by guard bytes that must stay
  * untouched) and data-out bytes. */
@@ -27,11 +27,11 @@ struct run {
 
 static struct scsi_disk disk(uint64_t blocks, bool ro, bool discard)
 {
-	struct disk d = { .size = blocks * 512 + 100, /* a partial last block is not seen */
-			  .phys_block = 4096,
-			  .readonly = ro,
-			  .can_discard = discard,
-			  .can_write_zeroes = discard };
+	struct disk d = {.size = blocks * 512 + 100, /* a partial last block is not seen */
+			 .phys_block = 4096,
+			 .readonly = ro,
+			 .can_discard = discard,
+			 .can_write_zeroes = discard};
 	struct scsi_disk sd;
 
 	scsi_disk_init(&sd, &d, 3, "scsi0-1");
@@ -40,13 +40,13 @@ static struct scsi_disk disk(uint64_t blocks, bool ro, bool discard)
 
 static void exec_on(const struct scsi_disk *sd, struct run *x, bool target, bool wlun)
 {
-	struct iovec in = { x->in, x->in_len }, out = { x->out, x->out_len };
-	struct scsi_cmd c = { .cdb = x->cdb,
-			      .cdb_len = x->cdb_len,
-			      .out = &out,
-			      .out_num = x->out_len ? 1 : 0,
-			      .in = &in,
-			      .in_num = x->in_len ? 1 : 0 };
+	struct iovec in = {x->in, x->in_len}, out = {x->out, x->out_len};
+	struct scsi_cmd c = {.cdb = x->cdb,
+			     .cdb_len = x->cdb_len,
+			     .out = &out,
+			     .out_num = x->out_len ? 1 : 0,
+			     .in = &in,
+			     .in_num = x->in_len ? 1 : 0};
 
 	memset(x->in, GUARD, sizeof(x->in));
 	if (target)
@@ -145,7 +145,7 @@ static void inquiry_allocation_length_and_buffer_truncate(void **state)
 static void inquiry_vpd_pages(void **state)
 {
 	struct scsi_disk sd = disk(MIB_BLOCKS, false, true);
-	static const uint8_t pages[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 };
+	static const uint8_t pages[] = {0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2};
 	struct run *x = cmd(&sd, 255, 6, 0x12, 1, 0x00, 0, 255, 0);
 
 	assert_good(x);
@@ -201,9 +201,9 @@ static void accepted_commands(void **state)
 {
 	struct scsi_disk sd = disk(MIB_BLOCKS, false, false);
 
-	assert_good(cmd(&sd, 0, 6, 0x00, 0, 0, 0, 0, 0));    /* TEST UNIT READY */
-	assert_good(cmd(&sd, 0, 6, 0x1b, 0, 0, 0, 1, 0));    /* START STOP UNIT */
-	assert_good(cmd(&sd, 0, 6, 0x1e, 0, 0, 0, 1, 0));    /* PREVENT ALLOW MEDIUM REMOVAL */
+	assert_good(cmd(&sd, 0, 6, 0x00, 0, 0, 0, 0, 0)); /* TEST UNIT READY */
+	assert_good(cmd(&sd, 0, 6, 0x1b, 0, 0, 0, 1, 0)); /* START STOP UNIT */
+	assert_good(cmd(&sd, 0, 6, 0x1e, 0, 0, 0, 1, 0)); /* PREVENT ALLOW MEDIUM REMOVAL */
 	assert_int_equal(cmd(&sd, 0, 6, 0x00, 0, 0, 0, 0, 0)->r.action, SCSI_ACT_NONE);
 }
 
@@ -298,8 +298,8 @@ static void read_write_ranges(void **state)
 	/* The layer only checks that data-in is large enough: give it a sparse view. */
 	{
 		static uint8_t buf[256 * 512];
-		struct iovec in = { buf, sizeof(buf) };
-		struct scsi_cmd c = { .cdb = big.cdb, .cdb_len = 6, .in = &in, .in_num = 1 };
+		struct iovec in = {buf, sizeof(buf)};
+		struct scsi_cmd c = {.cdb = big.cdb, .cdb_len = 6, .in = &in, .in_num = 1};
 
 		scsi_disk_exec(&sd, &c, &big.r);
 		assert_int_equal(big.r.status, SCSI_STATUS_GOOD);
@@ -412,8 +412,8 @@ static void truncated_cdbs_and_bad_opcodes(void **state)
 	x = cmd(&sd, 96, 9, 0x42, 0, 0, 0, 0, 0, 0, 0, 24); /* UNMAP in 9 */
 	assert_sense(x, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
 
-	static const uint8_t unsupported[] = { 0x04, 0x15, 0x55, 0x7f, 0x85, 0xa1, 0xa3, 0xc0,
-					       0xff, 0x2e, 0x3b };
+	static const uint8_t unsupported[] = {0x04, 0x15, 0x55, 0x7f, 0x85, 0xa1,
+					      0xa3, 0xc0, 0xff, 0x2e, 0x3b};
 
 	for (size_t i = 0; i < sizeof(unsupported); i++) {
 		x = cmd(&sd, 96, 16, unsupported[i], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -589,8 +589,8 @@ static void sync_cache_and_verify(void **state)
 
 /* ---- UNMAP and WRITE SAME ---- */
 
-static struct run *unmap(const struct scsi_disk *sd, uint16_t plen, size_t out_len,
-			 unsigned ndesc, const uint64_t *lba, const uint32_t *nb)
+static struct run *unmap(const struct scsi_disk *sd, uint16_t plen, size_t out_len, unsigned ndesc,
+			 const uint64_t *lba, const uint32_t *nb)
 {
 	static struct run x;
 
@@ -619,8 +619,8 @@ static struct run *unmap(const struct scsi_disk *sd, uint16_t plen, size_t out_l
 static void unmap_parameter_list(void **state)
 {
 	struct scsi_disk sd = disk(MIB_BLOCKS, false, true);
-	uint64_t lba[17] = { 8, 100 };
-	uint32_t nb[17] = { 8, 0 };
+	uint64_t lba[17] = {8, 100};
+	uint32_t nb[17] = {8, 0};
 	struct run *x;
 
 	x = unmap(&sd, 24, 24, 1, lba, nb);
@@ -757,24 +757,24 @@ static void io_failure_sense(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(inquiry_standard_data),
-		cmocka_unit_test(inquiry_allocation_length_and_buffer_truncate),
-		cmocka_unit_test(inquiry_vpd_pages),
-		cmocka_unit_test(accepted_commands),
-		cmocka_unit_test(request_sense_reports_no_sense),
-		cmocka_unit_test(read_capacity),
-		cmocka_unit_test(read_capacity10_saturates),
-		cmocka_unit_test(read_write_ranges),
-		cmocka_unit_test(read_lba_bounds),
-		cmocka_unit_test(read_only_lun_refuses_writes),
-		cmocka_unit_test(truncated_cdbs_and_bad_opcodes),
-		cmocka_unit_test(mode_sense_pages),
-		cmocka_unit_test(report_luns),
-		cmocka_unit_test(missing_lun_answers),
-		cmocka_unit_test(sync_cache_and_verify),
-		cmocka_unit_test(unmap_parameter_list),
-		cmocka_unit_test(write_same),
-		cmocka_unit_test(io_failure_sense),
+	    cmocka_unit_test(inquiry_standard_data),
+	    cmocka_unit_test(inquiry_allocation_length_and_buffer_truncate),
+	    cmocka_unit_test(inquiry_vpd_pages),
+	    cmocka_unit_test(accepted_commands),
+	    cmocka_unit_test(request_sense_reports_no_sense),
+	    cmocka_unit_test(read_capacity),
+	    cmocka_unit_test(read_capacity10_saturates),
+	    cmocka_unit_test(read_write_ranges),
+	    cmocka_unit_test(read_lba_bounds),
+	    cmocka_unit_test(read_only_lun_refuses_writes),
+	    cmocka_unit_test(truncated_cdbs_and_bad_opcodes),
+	    cmocka_unit_test(mode_sense_pages),
+	    cmocka_unit_test(report_luns),
+	    cmocka_unit_test(missing_lun_answers),
+	    cmocka_unit_test(sync_cache_and_verify),
+	    cmocka_unit_test(unmap_parameter_list),
+	    cmocka_unit_test(write_same),
+	    cmocka_unit_test(io_failure_sense),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,33 +4,33 @@
 #include <string.h>
 
 /* Operation codes (SPC-4, SBC-3). */
-#define TEST_UNIT_READY     0x00
-#define REQUEST_SENSE       0x03
-#define READ_6              0x08
-#define WRITE_6             0x0a
-#define INQUIRY             0x12
-#define MODE_SENSE_6        0x1a
-#define START_STOP_UNIT     0x1b
-#define PREVENT_ALLOW       0x1e
+#define TEST_UNIT_READY	    0x00
+#define REQUEST_SENSE	    0x03
+#define READ_6		    0x08
+#define WRITE_6		    0x0a
+#define INQUIRY		    0x12
+#define MODE_SENSE_6	    0x1a
+#define START_STOP_UNIT	    0x1b
+#define PREVENT_ALLOW	    0x1e
 #define READ_CAPACITY_10    0x25
-#define READ_10             0x28
-#define WRITE_10            0x2a
-#define VERIFY_10           0x2f
+#define READ_10		    0x28
+#define WRITE_10	    0x2a
+#define VERIFY_10	    0x2f
 #define SYNCHRONIZE_CACHE   0x35
-#define WRITE_SAME_10       0x41
-#define UNMAP               0x42
-#define MODE_SENSE_10       0x5a
-#define READ_16             0x88
-#define WRITE_16            0x8a
-#define VERIFY_16           0x8f
+#define WRITE_SAME_10	    0x41
+#define UNMAP		    0x42
+#define MODE_SENSE_10	    0x5a
+#define READ_16		    0x88
+#define WRITE_16	    0x8a
+#define VERIFY_16	    0x8f
 #define SYNCHRONIZE_CACHE16 0x91
-#define WRITE_SAME_16       0x93
+#define WRITE_SAME_16	    0x93
 #define SERVICE_ACTION_IN   0x9e
 #define SAI_READ_CAPACITY16 0x10
-#define REPORT_LUNS         0xa0
-#define READ_12             0xa8
-#define WRITE_12            0xaa
-#define VERIFY_12           0xaf
+#define REPORT_LUNS	    0xa0
+#define READ_12		    0xa8
+#define WRITE_12	    0xaa
+#define VERIFY_12	    0xaf
 
 #define WLUN_REPORT_LUNS 0xc101 /* the well-known LUN's first two bytes */
 
@@ -121,8 +121,8 @@ static void invalid_field(struct scsi_result *r)
 
 /* Copies the answer into data-in: at most alloc bytes (the CDB's allocation length) and never
  * more than the buffers hold; a shorter buffer is not an error, the residual says what fit. */
-static void data_in(const struct scsi_cmd *c, struct scsi_result *r, const uint8_t *buf,
-		    size_t len, uint64_t alloc)
+static void data_in(const struct scsi_cmd *c, struct scsi_result *r, const uint8_t *buf, size_t len,
+		    uint64_t alloc)
 {
 	size_t done = 0;
 
@@ -159,7 +159,7 @@ static void data_out(const struct scsi_cmd *c, uint8_t *buf, size_t len)
  * vendor-specific groups, none of which is implemented. */
 static size_t cdb_group_len(uint8_t op)
 {
-	static const uint8_t len[8] = { 6, 10, 10, 0, 16, 12, 0, 0 };
+	static const uint8_t len[8] = {6, 10, 10, 0, 16, 12, 0, 0};
 
 	return len[op >> 5];
 }
@@ -191,7 +191,7 @@ static size_t vpd_page(const struct scsi_disk *sd, uint8_t page, uint8_t *b)
 	b[1] = page;
 	switch (page) {
 	case 0x00: { /* supported pages, ascending */
-		static const uint8_t pages[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 };
+		static const uint8_t pages[] = {0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2};
 
 		memcpy(b + 4, pages, sizeof(pages));
 		n = 4 + sizeof(pages);
@@ -201,7 +201,7 @@ static size_t vpd_page(const struct scsi_disk *sd, uint8_t page, uint8_t *b)
 		memcpy(b + 4, sd->serial, slen);
 		n = 4 + slen;
 		break;
-	case 0x83: /* device identification: one T10 vendor ID designator for the LU */
+	case 0x83:	     /* device identification: one T10 vendor ID designator for the LU */
 		b[4] = 0x02; /* code set ASCII */
 		b[5] = 0x01; /* association: the logical unit; type: T10 vendor ID */
 		b[7] = (uint8_t)(8 + slen);
@@ -209,7 +209,7 @@ static size_t vpd_page(const struct scsi_disk *sd, uint8_t page, uint8_t *b)
 		memcpy(b + 16, sd->serial, slen);
 		n = 16 + slen;
 		break;
-	case 0xb0: /* block limits */
+	case 0xb0:			 /* block limits */
 		b[4] = wsame ? 0x01 : 0; /* WSNZ: WRITE SAME of zero blocks is refused, not "all" */
 		put32(b + 8, SCSI_MAX_XFER_BLOCKS);
 		if (sd->can_discard) {
@@ -221,7 +221,7 @@ static size_t vpd_page(const struct scsi_disk *sd, uint8_t page, uint8_t *b)
 			put64(b + 36, SCSI_MAX_WS_BLOCKS);
 		n = 64;
 		break;
-	case 0xb1: /* block device characteristics */
+	case 0xb1:		 /* block device characteristics */
 		put16(b + 4, 1); /* medium rotation rate: non-rotating */
 		n = 64;
 		break;
@@ -291,7 +291,7 @@ static void read_capacity10(const struct scsi_disk *sd, const struct scsi_cmd *c
 static void read_capacity16(const struct scsi_disk *sd, const struct scsi_cmd *c,
 			    struct scsi_result *r)
 {
-	uint8_t b[32] = { 0 };
+	uint8_t b[32] = {0};
 
 	put64(b, last_lba(sd));
 	put32(b + 8, SCSI_BLOCK);
@@ -323,15 +323,14 @@ static size_t mode_page(const struct scsi_disk *sd, uint8_t page, bool changeabl
 	return 0;
 }
 
-static void mode_sense(const struct scsi_disk *sd, const struct scsi_cmd *c,
-		       struct scsi_result *r)
+static void mode_sense(const struct scsi_disk *sd, const struct scsi_cmd *c, struct scsi_result *r)
 {
 	const uint8_t *cdb = c->cdb;
 	bool ten = cdb[0] == MODE_SENSE_10;
 	bool dbd = cdb[1] & 0x08, llba = ten && (cdb[1] & 0x10);
 	uint8_t pc = cdb[2] >> 6, page = cdb[2] & 0x3f, subpage = cdb[3];
 	size_t hdr = ten ? 8 : 4, n = hdr, bdl = 0;
-	uint8_t b[128] = { 0 };
+	uint8_t b[128] = {0};
 
 	if (pc == 3) /* saved values */
 		return scsi_set_sense(r, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_SAVING_PARAMS_UNSUP);
@@ -364,7 +363,7 @@ static void mode_sense(const struct scsi_disk *sd, const struct scsi_cmd *c,
 	if (ten) {
 		put16(b, (uint16_t)(n - 2));
 		b[3] = sd->readonly ? 0x80 : 0; /* WP; no DPOFUA */
-		b[4] = llba ? 0x01 : 0;         /* LONGLBA */
+		b[4] = llba ? 0x01 : 0;		/* LONGLBA */
 		put16(b + 6, (uint16_t)bdl);
 		data_in(c, r, b, n, be16(cdb + 7));
 	} else {
@@ -401,7 +400,7 @@ static void report_luns(unsigned nr_luns, const struct scsi_cmd *c, struct scsi_
 static void request_sense(const struct scsi_cmd *c, struct scsi_result *r, uint8_t key,
 			  uint16_t asc)
 {
-	struct scsi_result s = { .buf_len = r->buf_len };
+	struct scsi_result s = {.buf_len = r->buf_len};
 
 	/* Only fixed-format sense exists here; DESC asks for descriptor format (SPC-4 6.39). */
 	if (c->cdb[1] & 0x01)
@@ -433,8 +432,8 @@ static bool writable(const struct scsi_disk *sd, struct scsi_result *r)
 	return true;
 }
 
-static void read_write(const struct scsi_disk *sd, const struct scsi_cmd *c,
-		       struct scsi_result *r, uint64_t out_len, uint64_t in_len)
+static void read_write(const struct scsi_disk *sd, const struct scsi_cmd *c, struct scsi_result *r,
+		       uint64_t out_len, uint64_t in_len)
 {
 	const uint8_t *cdb = c->cdb;
 	uint64_t lba, nb, bytes;
@@ -566,7 +565,8 @@ static void unmap(const struct scsi_disk *sd, const struct scsi_cmd *c, struct s
 		dlen = plen - 8;
 	ndesc = dlen / 16;
 	if (ndesc > SCSI_MAX_UNMAP_DESC)
-		return scsi_set_sense(r, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM);
+		return scsi_set_sense(r, SCSI_SENSE_ILLEGAL_REQUEST,
+				      SCSI_ASC_INVALID_FIELD_IN_PARAM);
 	data_out(c, p, 8 + 16 * ndesc);
 	r->resid = r->buf_len - plen;
 	for (uint32_t i = 0; i < ndesc; i++) {
@@ -589,8 +589,8 @@ static void unmap(const struct scsi_disk *sd, const struct scsi_cmd *c, struct s
 		r->action = SCSI_ACT_DISCARD;
 }
 
-static void write_same(const struct scsi_disk *sd, const struct scsi_cmd *c,
-		       struct scsi_result *r, uint64_t out_len)
+static void write_same(const struct scsi_disk *sd, const struct scsi_cmd *c, struct scsi_result *r,
+		       uint64_t out_len)
 {
 	const uint8_t *cdb = c->cdb;
 	bool sixteen = cdb[0] == WRITE_SAME_16;
@@ -672,7 +672,7 @@ static size_t cdb_needed(const struct scsi_disk *sd, uint8_t op)
 	case WRITE_SAME_10:
 	case WRITE_SAME_16:
 		return sd->can_discard || sd->can_write_zeroes || sd->readonly ? cdb_group_len(op)
-									      : 0;
+									       : 0;
 	}
 	return 0;
 }
@@ -736,8 +736,7 @@ void scsi_disk_exec(const struct scsi_disk *sd, const struct scsi_cmd *c, struct
 	}
 }
 
-void scsi_target_exec(unsigned nr_luns, bool wlun, const struct scsi_cmd *c,
-		      struct scsi_result *r)
+void scsi_target_exec(unsigned nr_luns, bool wlun, const struct scsi_cmd *c, struct scsi_result *r)
 {
 	uint8_t b[36];
 
