@@ -168,7 +168,9 @@ static void inquiry_vpd_pages(void **state)
 	x = cmd(&sd, 255, 6, 0x12, 1, 0xb0, 0, 255, 0);
 	assert_good(x);
 	assert_int_equal(x->in[3], 0x3c);
+	assert_int_equal(x->in[6] << 8 | x->in[7], 8); /* 4096-byte host blocks */
 	assert_int_equal(be32(x->in + 8), SCSI_MAX_XFER_BLOCKS);
+	assert_int_equal(be32(x->in + 28), 8);
 	assert_int_equal(be32(x->in + 20), SCSI_MAX_UNMAP_BLOCKS);
 	assert_int_equal(be32(x->in + 24), SCSI_MAX_UNMAP_DESC);
 	assert_int_equal(be64(x->in + 36), SCSI_MAX_WS_BLOCKS);
@@ -265,6 +267,24 @@ static void read_capacity10_saturates(void **state)
 	sd = disk(0xffffffffULL, false, false);
 	x = cmd(&sd, 8, 10, 0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 	assert_int_equal(be32(x->in), 0xfffffffe);
+}
+
+static void empty_image_has_no_medium(void **state)
+{
+	struct scsi_disk sd = disk(0, false, true);
+	struct run *x;
+
+	assert_int_equal(sd.blocks, 0); /* 100 bytes: less than a block */
+	x = cmd(&sd, 0, 6, 0x00, 0, 0, 0, 0, 0);
+	assert_sense(x, SCSI_SENSE_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
+	x = cmd(&sd, 8, 10, 0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	assert_sense(x, SCSI_SENSE_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
+	x = cmd(&sd, 512, 10, 0x28, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+	assert_sense(x, SCSI_SENSE_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
+	/* What describes the unit still answers. */
+	assert_good(cmd(&sd, 96, 6, 0x12, 0, 0, 0, 96, 0));
+	assert_good(cmd(&sd, 255, 6, 0x1a, 0, 0x3f, 0, 255, 0));
+	assert_good(cmd(&sd, 64, 12, 0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0));
 }
 
 /* ---- READ and WRITE ---- */
@@ -757,24 +777,25 @@ static void io_failure_sense(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(inquiry_standard_data),
-	    cmocka_unit_test(inquiry_allocation_length_and_buffer_truncate),
-	    cmocka_unit_test(inquiry_vpd_pages),
-	    cmocka_unit_test(accepted_commands),
-	    cmocka_unit_test(request_sense_reports_no_sense),
-	    cmocka_unit_test(read_capacity),
-	    cmocka_unit_test(read_capacity10_saturates),
-	    cmocka_unit_test(read_write_ranges),
-	    cmocka_unit_test(read_lba_bounds),
-	    cmocka_unit_test(read_only_lun_refuses_writes),
-	    cmocka_unit_test(truncated_cdbs_and_bad_opcodes),
-	    cmocka_unit_test(mode_sense_pages),
-	    cmocka_unit_test(report_luns),
-	    cmocka_unit_test(missing_lun_answers),
-	    cmocka_unit_test(sync_cache_and_verify),
-	    cmocka_unit_test(unmap_parameter_list),
-	    cmocka_unit_test(write_same),
-	    cmocka_unit_test(io_failure_sense),
+		cmocka_unit_test(inquiry_standard_data),
+		cmocka_unit_test(inquiry_allocation_length_and_buffer_truncate),
+		cmocka_unit_test(inquiry_vpd_pages),
+		cmocka_unit_test(accepted_commands),
+		cmocka_unit_test(request_sense_reports_no_sense),
+		cmocka_unit_test(read_capacity),
+		cmocka_unit_test(read_capacity10_saturates),
+		cmocka_unit_test(empty_image_has_no_medium),
+		cmocka_unit_test(read_write_ranges),
+		cmocka_unit_test(read_lba_bounds),
+		cmocka_unit_test(read_only_lun_refuses_writes),
+		cmocka_unit_test(truncated_cdbs_and_bad_opcodes),
+		cmocka_unit_test(mode_sense_pages),
+		cmocka_unit_test(report_luns),
+		cmocka_unit_test(missing_lun_answers),
+		cmocka_unit_test(sync_cache_and_verify),
+		cmocka_unit_test(unmap_parameter_list),
+		cmocka_unit_test(write_same),
+		cmocka_unit_test(io_failure_sense),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

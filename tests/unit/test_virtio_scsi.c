@@ -626,17 +626,17 @@ static void reset_drops_answers_in_flight(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(config_layout),
-	    cmocka_unit_test(write_then_read_lands_in_the_file),
-	    cmocka_unit_test(unmap_punches_a_hole),
-	    cmocka_unit_test(luns_and_targets),
-	    cmocka_unit_test(bad_requests_write_nothing),
-	    cmocka_unit_test(read_only_lun_is_data_protect),
-	    cmocka_unit_test(short_header_needs_reset),
-	    cmocka_unit_test(missing_response_needs_reset),
-	    cmocka_unit_test(short_response_gets_what_fits),
-	    cmocka_unit_test(task_management),
-	    cmocka_unit_test(reset_drops_answers_in_flight),
+		cmocka_unit_test(config_layout),
+		cmocka_unit_test(write_then_read_lands_in_the_file),
+		cmocka_unit_test(unmap_punches_a_hole),
+		cmocka_unit_test(luns_and_targets),
+		cmocka_unit_test(bad_requests_write_nothing),
+		cmocka_unit_test(read_only_lun_is_data_protect),
+		cmocka_unit_test(short_header_needs_reset),
+		cmocka_unit_test(missing_response_needs_reset),
+		cmocka_unit_test(short_response_gets_what_fits),
+		cmocka_unit_test(task_management),
+		cmocka_unit_test(reset_drops_answers_in_flight),
 	};
 	int failed;
 

@@ -337,11 +337,9 @@ static void req_start(struct scsi_dev *s, struct scsi_req *req)
 	/* The guest controls the chain. It needs the whole header readable (lun, id, attributes
 	 * and cdb_size bytes of CDB) and somewhere to write the response. */
 	if (!e->in_len || e->out_len < hdr_len) {
-		virtio_fail(&s->vdev,
-			    "requestq: request with %llu readable bytes (header %llu) and "
-			    "%llu writable",
-			    (unsigned long long)e->out_len, (unsigned long long)hdr_len,
-			    (unsigned long long)e->in_len);
+		virtio_fail(&s->vdev, "requestq: %llu readable bytes for a %llu-byte header, %llu "
+				      "writable", (unsigned long long)e->out_len,
+			    (unsigned long long)hdr_len, (unsigned long long)e->in_len);
 		req_put(req);
 		return;
 	}
@@ -573,10 +571,8 @@ static void controlq_notify(struct scsi_dev *s)
 			uint8_t response = S_FAILURE;
 
 			if (!s->ctrl->in_len) {
-				virtio_fail(&s->vdev,
-					    "controlq: request type %u with no response "
-					    "buffer",
-					    type);
+				virtio_fail(&s->vdev, "controlq: request type %u: no response "
+						      "buffer", type);
 				return;
 			}
 			log_debug("%s: controlq: unknown request type %u", s->vdev.name, type);
@@ -663,10 +659,8 @@ static void scsi_reset(struct virtio_dev *d)
 		rq->need_notify = false;
 	}
 	if (abandoned)
-		log_info(
-		    "%s: reset with %u requests under way: they finished on the disk, the driver "
-		    "gets no answer",
-		    d->name, abandoned);
+		log_info("%s: reset with %u requests under way: they finished on the disk, the "
+			 "driver gets no answer", d->name, abandoned);
 	memset(s->lun_busy, 0, s->nr_luns * sizeof(*s->lun_busy));
 	s->tmf_held = false;
 	config_defaults(s, false); /* 5.6.4: sense_size and cdb_size back to 96 and 32 */

@@ -181,6 +181,17 @@ static size_t inquiry_std(uint8_t *b, uint8_t peripheral)
 	return 36;
 }
 
+/* Logical blocks per physical block, as a power of two (READ CAPACITY(16) byte 13). */
+static uint8_t phys_exponent(const struct scsi_disk *sd)
+{
+	uint8_t e = 0;
+
+	while (e < 15 && ((uint64_t)SCSI_BLOCK << (e + 1)) <= sd->phys_block &&
+	       sd->phys_block % (SCSI_BLOCK << (e + 1)) == 0)
+		e++;
+	return e;
+}
+
 static size_t vpd_page(const struct scsi_disk *sd, uint8_t page, uint8_t *b)
 {
 	size_t slen = strlen(sd->serial), n;
@@ -211,11 +222,13 @@ static size_t vpd_page(const struct scsi_disk *sd, uint8_t page, uint8_t *b)
 		break;
 	case 0xb0:			 /* block limits */
 		b[4] = wsame ? 0x01 : 0; /* WSNZ: WRITE SAME of zero blocks is refused, not "all" */
+		put16(b + 6, (uint16_t)(1u << phys_exponent(sd))); /* optimal granularity */
 		put32(b + 8, SCSI_MAX_XFER_BLOCKS);
 		if (sd->can_discard) {
 			put32(b + 20, SCSI_MAX_UNMAP_BLOCKS);
 			put32(b + 24, SCSI_MAX_UNMAP_DESC);
-			put32(b + 28, 1); /* optimal unmap granularity: any block */
+			/* Optimal granularity: the host's block, which a hole punch frees whole. */
+			put32(b + 28, 1u << phys_exponent(sd));
 		}
 		if (wsame)
 			put64(b + 36, SCSI_MAX_WS_BLOCKS);
@@ -259,17 +272,6 @@ static void inquiry(const struct scsi_disk *sd, const struct scsi_cmd *c, struct
 }
 
 /* ---- READ CAPACITY, MODE SENSE, REPORT LUNS, REQUEST SENSE ---- */
-
-/* Logical blocks per physical block, as a power of two (READ CAPACITY(16) byte 13). */
-static uint8_t phys_exponent(const struct scsi_disk *sd)
-{
-	uint8_t e = 0;
-
-	while (e < 15 && ((uint64_t)SCSI_BLOCK << (e + 1)) <= sd->phys_block &&
-	       sd->phys_block % (SCSI_BLOCK << (e + 1)) == 0)
-		e++;
-	return e;
-}
 
 static uint64_t last_lba(const struct scsi_disk *sd)
 {
@@ -637,6 +639,22 @@ static void write_same(const struct scsi_disk *sd, const struct scsi_cmd *c, str
 	}
 }
 
+/* Whether the command reads, writes or sizes the medium. */
+static bool needs_medium(uint8_t op)
+{
+	switch (op) {
+	case REQUEST_SENSE:
+	case INQUIRY:
+	case MODE_SENSE_6:
+	case MODE_SENSE_10:
+	case REPORT_LUNS:
+	case START_STOP_UNIT:
+	case PREVENT_ALLOW:
+		return false;
+	}
+	return true;
+}
+
 /* The CDB length each implemented opcode needs, or 0 for an opcode not implemented. */
 static size_t cdb_needed(const struct scsi_disk *sd, uint8_t op)
 {
@@ -698,6 +716,10 @@ void scsi_disk_exec(const struct scsi_disk *sd, const struct scsi_cmd *c, struct
 		return scsi_set_sense(r, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE);
 	if (c->cdb_len < need) /* the transport cut the CDB short */
 		return invalid_field(r);
+	/* An image smaller than one block: no medium, as a drive without a disc would say, so that
+	 * the initiator sees a capacity of 0 rather than a last LBA of 0. */
+	if (!sd->blocks && needs_medium(cdb[0]))
+		return scsi_set_sense(r, SCSI_SENSE_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
 
 	switch (cdb[0]) {
 	case TEST_UNIT_READY:
