@@ -337,6 +337,29 @@ static void ranges_are_checked(void **state)
 	fx_teardown(&f);
 }
 
+/* Someone truncates the image under us: the read comes back short, is continued, makes no
+ * progress, and fails, rather than leaving part of the buffer stale. */
+static void shrunk_file_is_an_error(void **state)
+{
+	struct fx f;
+	uint8_t buf[1024];
+	struct iovec v[2] = { { buf, 300 }, { buf + 300, 724 } };
+	struct done d = { 0 };
+
+	fx_setup(&f, false, 4);
+	assert_int_equal(truncate(f.path, IMG_SIZE - 256), 0);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(disk_readv(&f.io, IMG_SIZE - 1024, v, 2, on_done, &d), 0);
+	disk_io_submit(&f.io);
+	assert_int_equal(disk_io_complete(&f.io, 1), 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.result, -EIO);
+	/* What could be read was read, across the two buffers. */
+	for (unsigned i = 0; i < 768; i++)
+		assert_int_equal(buf[i], (uint8_t)((IMG_SIZE - 1024 + i) * 13 + 7));
+	fx_teardown(&f);
+}
+
 static void readonly_refuses_writes(void **state)
 {
 	struct fx f;
@@ -494,6 +517,7 @@ int main(void)
 		cmocka_unit_test(discard_punches_a_hole),
 		cmocka_unit_test(write_zeroes_with_and_without_unmap),
 		cmocka_unit_test(ranges_are_checked),
+		cmocka_unit_test(shrunk_file_is_an_error),
 		cmocka_unit_test(readonly_refuses_writes),
 		cmocka_unit_test(full_queue_says_eagain),
 		cmocka_unit_test(destroy_waits_for_everything),

@@ -291,8 +291,8 @@ int disk_io_complete(struct disk_io *io, unsigned min)
 
 		/* Slots go back before the callbacks run, so that a callback (or the queue it
 		 * restarts) can queue a new request at once. */
-		while (io->ndone && n < 32) {
-			unsigned id = io->done_ids[--io->ndone];
+		while (n < io->ndone && n < 32) {
+			unsigned id = io->done_ids[n];
 			struct disk_req *r = &io->reqs[id];
 
 			batch[n].fn = r->fn;
@@ -300,6 +300,9 @@ int disk_io_complete(struct disk_io *io, unsigned min)
 			batch[n++].result = r->result;
 			io->free_ids[io->nfree++] = id;
 		}
+		/* In the order they completed: the oldest request is answered first. */
+		io->ndone -= n;
+		memmove(io->done_ids, io->done_ids + n, io->ndone * sizeof(*io->done_ids));
 		pthread_mutex_unlock(&io->lock);
 		for (unsigned i = 0; i < n; i++)
 			batch[i].fn(batch[i].opaque, batch[i].result);

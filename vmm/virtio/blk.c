@@ -177,7 +177,8 @@ static int req_submit(struct blk_req *r)
 	return ret;
 }
 
-/* Whether [sector * 512, + len), len whole sectors, lies inside the disk the guest sees, with no overflow. */
+/* Whether [sector * 512, + len), len whole sectors, lies inside the disk the guest sees, with no
+ * overflow. */
 static bool range_ok(const struct blk_dev *b, uint64_t sector, uint64_t len)
 {
 	uint64_t capacity = le64toh(b->config.capacity);
@@ -445,8 +446,8 @@ static void blk_reset(struct virtio_dev *d)
 		q->need_notify = false;
 	}
 	if (abandoned)
-		log_info("%s: reset with %u requests under way: they finished on the disk, the driver "
-			 "gets no answer", d->name, abandoned);
+		log_info("%s: reset with %u requests under way: they finished on the disk, the "
+			 "driver gets no answer", d->name, abandoned);
 }
 
 static const struct virtio_dev_ops blk_ops = {
