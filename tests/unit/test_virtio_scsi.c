@@ -35,7 +35,9 @@ struct fx {
 	struct disk disk[2];
 	struct disk *disks[2];
 	struct scsi_dev s;
-	struct tq q[3]; /* controlq, eventq, requestq */
+	struct tq q[4]; /* controlq, eventq, request queues */
+	unsigned nr_queues; /* virtqueues */
+	unsigned rq;        /* the request queue run() uses */
 	int signals;
 };
 
@@ -51,7 +53,7 @@ static const struct virtio_transport_ops fake_transport = {.signal = fake_signal
 
 static void driver_init(struct fx *f);
 
-static void fx_setup(struct fx *f, unsigned nr_luns, bool readonly)
+static void fx_setup_queues(struct fx *f, unsigned nr_luns, bool readonly, unsigned nr_rq)
 {
 	struct virtio_dev *d = &f->s.vdev;
 
@@ -70,9 +72,16 @@ static void fx_setup(struct fx *f, unsigned nr_luns, bool readonly)
 		assert_int_equal(disk_open(&f->disk[i], f->path[i], readonly, "test"), 0);
 		f->disks[i] = &f->disk[i];
 	}
-	assert_int_equal(scsi_init(&f->s, "scsi0", f->disks, nr_luns, 1, &f->mem, &f->loop), 0);
+	f->nr_queues = 2 + nr_rq;
+	f->rq = 2;
+	assert_int_equal(scsi_init(&f->s, "scsi0", f->disks, nr_luns, nr_rq, &f->mem, &f->loop), 0);
 	d->transport = &fake_transport;
 	driver_init(f);
+}
+
+static void fx_setup(struct fx *f, unsigned nr_luns, bool readonly)
+{
+	fx_setup_queues(f, nr_luns, readonly, 1);
 }
 
 /* What the driver does after a reset: features, queues, DRIVER_OK. */
@@ -86,7 +95,7 @@ static void driver_init(struct fx *f)
 	assert_int_equal(virtio_get_features(d, 0) & 0xffffff, 0);
 	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
 	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < 3; q++)
+	for (unsigned q = 0; q < f->nr_queues; q++)
 		tq_setup(d, q, &f->q[q], &f->mem);
 	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
 	assert_true(virtio_live(d));
@@ -185,7 +194,7 @@ static uint16_t post(struct fx *f, const struct req *r)
 		b[n++] = (struct tbuf){RESP_GPA, resp, true};
 	if (r->in_len)
 		b[n++] = (struct tbuf){RESP_GPA + RESP_LEN, r->in_len, true};
-	return tq_add(&f->q[2], b, n);
+	return tq_add(&f->q[f->rq], b, n);
 }
 
 struct resp {
@@ -203,8 +212,8 @@ static struct resp run(struct fx *f, const struct req *r)
 	uint16_t head = post(f, r);
 	uint8_t *p = mem(f, RESP_GPA, RESP_LEN);
 
-	virtio_process(&f->s.vdev, 2);
-	assert_true(wait_used(f, 2, &id, &a.used));
+	virtio_process(&f->s.vdev, f->rq);
+	assert_true(wait_used(f, f->rq, &id, &a.used));
 	assert_int_equal(id, head);
 	memcpy(&a.sense_len, p, 4);
 	memcpy(&a.resid, p + 4, 4);
@@ -623,6 +632,51 @@ static void reset_drops_answers_in_flight(void **state)
 	fx_teardown(&f);
 }
 
+static void second_request_queue(void **state)
+{
+	struct fx f;
+	static uint8_t pattern[512];
+	struct req r = lun(0);
+	struct resp a;
+	uint32_t id, len, n;
+
+	memset(pattern, 0x3c, sizeof(pattern));
+	fx_setup_queues(&f, 1, false, 2);
+	pthread_mutex_lock(&f.s.vdev.lock);
+	virtio_config_read(&f.s.vdev, 0, (uint8_t *)&n, 4);
+	pthread_mutex_unlock(&f.s.vdev.lock);
+	assert_int_equal(n, 2); /* num_queues */
+	f.rq = 3;
+	rw10(&r, 0x2a, 100, 1);
+	r.out = pattern;
+	r.out_len = sizeof(pattern);
+	a = run(&f, &r);
+	assert_int_equal(a.response, 0);
+	assert_int_equal(a.status, 0);
+	assert_false(tq_used(&f.q[2], &id, &len)); /* answered where it was asked */
+	f.rq = 2;
+	r = lun(0);
+	rw10(&r, 0x28, 100, 1);
+	r.in_len = 512;
+	a = run(&f, &r);
+	assert_int_equal(a.status, 0);
+	assert_memory_equal(data_in(&f), pattern, sizeof(pattern));
+	fx_teardown(&f);
+}
+
+static void bad_geometry_is_refused(void **state)
+{
+	struct scsi_dev s;
+	struct disk d = { .fd = -1, .size = 1 << 20 };
+	struct disk *disks[1] = { &d };
+
+	assert_int_equal(scsi_init(&s, "scsi0", disks, 0, 1, NULL, NULL), -EINVAL);
+	scsi_destroy(&s);
+	assert_int_equal(scsi_init(&s, "scsi0", disks, 1, SCSI_MAX_REQ_QUEUES + 1, NULL, NULL),
+			 -EINVAL);
+	scsi_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +691,8 @@ int main(void)
 		cmocka_unit_test(short_response_gets_what_fits),
 		cmocka_unit_test(task_management),
 		cmocka_unit_test(reset_drops_answers_in_flight),
+		cmocka_unit_test(second_request_queue),
+		cmocka_unit_test(bad_geometry_is_refused),
 	};
 	int failed;
 

@@ -684,8 +684,8 @@ int scsi_init(struct scsi_dev *s, const char *name, struct disk **luns, unsigned
 	memset(s, 0, sizeof(*s));
 	if (nr_luns < 1 || nr_luns > SCSI_MAX_LUNS || nr_queues < 1 ||
 	    nr_queues > SCSI_MAX_REQ_QUEUES) {
-		log_error("%s: %u LUNs and %u request queues: 1-%u LUNs and 1-%u queues", name,
-			  nr_luns, nr_queues, SCSI_MAX_LUNS, SCSI_MAX_REQ_QUEUES);
+		log_error("%s: %u LUNs, %u request queues: it takes 1 to %u LUNs and 1 to %u queues",
+			  name, nr_luns, nr_queues, SCSI_MAX_LUNS, SCSI_MAX_REQ_QUEUES);
 		return -EINVAL;
 	}
 	s->nr_luns = nr_luns;
