@@ -12,6 +12,7 @@
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/scsi.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -21,8 +22,14 @@
 #include <unistd.h>
 
 /* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
- * entropy device, the console, the disks in the order given. */
-enum { VDEV_RNG, VDEV_CONSOLE, VDEV_DISK0, VDEV_MAX = VDEV_DISK0 + CONFIG_MAX_DISKS };
+ * entropy device, the console, the disks in the order given, the SCSI controller. */
+enum {
+	VDEV_RNG,
+	VDEV_CONSOLE,
+	VDEV_DISK0,
+	VDEV_SCSI = VDEV_DISK0 + CONFIG_MAX_DISKS,
+	VDEV_MAX
+};
 
 /* A --disk: its image, its device and its own I/O thread, so that one busy disk does not hold up
  * the other devices' queues. */
@@ -47,6 +54,12 @@ struct vm_devices {
 	struct console_dev *console;
 	struct disk_slot *disks; /* cfg->nr_disks of them */
 	unsigned nr_disks;
+	/* The SCSI controller, its LUNs' images and its I/O thread. */
+	struct scsi_dev *scsi;
+	struct disk *luns; /* cfg->nr_luns of them */
+	unsigned nr_luns;
+	struct event_loop scsi_loop;
+	bool scsi_loop_init;
 	/* Each virtio device's transport: exactly one of the two is set. */
 	struct virtio_pci *vpci[VDEV_MAX];
 	struct virtio_mmio *vmmio[VDEV_MAX];
@@ -59,6 +72,8 @@ static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned
 		return cfg->rng.enabled ? &cfg->rng.v : NULL;
 	if (i == VDEV_CONSOLE)
 		return cfg->nr_ports ? &cfg->console_v : NULL;
+	if (i == VDEV_SCSI)
+		return cfg->nr_luns ? &cfg->scsi_v : NULL;
 	return i - VDEV_DISK0 < cfg->nr_disks ? &cfg->disks[i - VDEV_DISK0].v : NULL;
 }
 
@@ -69,6 +84,8 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 		return d->rng ? &d->rng->vdev : NULL;
 	if (i == VDEV_CONSOLE)
 		return d->console ? &d->console->vdev : NULL;
+	if (i == VDEV_SCSI)
+		return d->scsi ? &d->scsi->vdev : NULL;
 	if (i - VDEV_DISK0 < d->nr_disks && d->disks[i - VDEV_DISK0].blk_init)
 		return &d->disks[i - VDEV_DISK0].blk.vdev;
 	return NULL;
@@ -109,6 +126,43 @@ static int create_disks(struct vm_devices *d, const struct vm_config *cfg)
 		s->blk_init = true;
 	}
 	return 0;
+}
+
+/* The SCSI controller: every LUN's image opened and locked, then the device on its I/O thread. */
+static int create_scsi(struct vm_devices *d, const struct vm_config *cfg)
+{
+	struct disk *luns[CONFIG_MAX_LUNS];
+	struct vm *vm = d->vm;
+	unsigned queues = cfg->cpus < SCSI_MAX_REQ_QUEUES ? cfg->cpus : SCSI_MAX_REQ_QUEUES;
+	int ret;
+
+	if (!cfg->nr_luns)
+		return 0;
+	if (!(d->luns = calloc(cfg->nr_luns, sizeof(*d->luns))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->nr_luns; i++) {
+		char what[64];
+
+		d->nr_luns = i + 1;
+		d->luns[i].fd = -1;
+		luns[i] = &d->luns[i];
+		snprintf(what, sizeof(what), "--scsi path=%s", cfg->luns[i].path);
+		if ((ret = disk_open(&d->luns[i], cfg->luns[i].path, cfg->luns[i].readonly, what))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+	}
+	if ((ret = event_loop_init(&d->scsi_loop, "scsi")))
+		return ret;
+	d->scsi_loop_init = true;
+	if (!(d->scsi = calloc(1, sizeof(*d->scsi))))
+		return -ENOMEM;
+	ret = scsi_init(d->scsi, "scsi0", luns, cfg->nr_luns, queues, vm->mem, &d->scsi_loop);
+	if (ret) {
+		free(d->scsi);
+		d->scsi = NULL;
+	}
+	return ret;
 }
 
 int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX])
@@ -194,7 +248,9 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 			return ret;
 		}
 	}
-	return create_disks(d, cfg);
+	if ((ret = create_disks(d, cfg)))
+		return ret;
+	return create_scsi(d, cfg);
 }
 
 /* Puts each virtio device on its transport: PCI slots in order, virtio-mmio windows as
@@ -281,6 +337,8 @@ int devices_start(struct vm *vm)
 		if (d->disks[i].loop_init && (ret = event_loop_start(&d->disks[i].loop)))
 			return ret;
 	}
+	if (d->scsi_loop_init && (ret = event_loop_start(&d->scsi_loop)))
+		return ret;
 	if (d->console && (ret = console_start(d->console)))
 		return ret;
 	return d->has_term ? term_start(&d->term) : 0;
@@ -313,6 +371,8 @@ void devices_stop(struct vm *vm)
 		if (d->disks[i].loop_init)
 			event_loop_stop(&d->disks[i].loop);
 	}
+	if (d->scsi_loop_init)
+		event_loop_stop(&d->scsi_loop);
 }
 
 void devices_destroy(struct vm *vm)
@@ -347,6 +407,15 @@ void devices_destroy(struct vm *vm)
 		disk_close(&s->disk);
 	}
 	free(d->disks);
+	if (d->scsi) {
+		scsi_destroy(d->scsi);
+		free(d->scsi);
+	}
+	if (d->scsi_loop_init)
+		event_loop_destroy(&d->scsi_loop);
+	for (unsigned i = 0; i < d->nr_luns; i++)
+		disk_close(&d->luns[i]);
+	free(d->luns);
 	if (d->pci_init)
 		pci_host_destroy(&d->pci);
 	if (d->io_init)

@@ -25,7 +25,7 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# under TCG very occasionally locks up (run.sh then says 125), and a group is cheap to redo.
 	groups="basic"
 	for f in $flavours; do for n in $cpu_counts; do groups+=" $f-$n"; done; done
-	for f in $flavours; do groups+=" virtio-$f"; done
+	for f in $flavours; do groups+=" virtio-$f disk-$f"; done
 	groups+=" misc"
 	passed=0 failed=0
 	for g in $groups; do
@@ -135,10 +135,10 @@ size_boot() {
 mkimage() {
 	{ yes HOSTDATA | head -c 1048576; yes FILL | head -c $((($2 - 1) * 1048576)); } >"$1"
 }
-# disk_check NAME DEV IMAGE SERIAL: what the guest said about DEV in the disk= step, and the
-# guest's writes found in the image after vmm exited.
+# disk_check NAME LOG DEV IMAGE SERIAL: what the guest said about DEV in the disk= step (in the
+# boot's log LOG), and the guest's writes found in the image after vmm exited.
 disk_check() {
-	local name=$1 d=$2 img=$3 serial=$4 s=$logs/$1.log
+	local name=$1 s=$logs/$2.log d=$3 img=$4 serial=$5
 	grep -q "^VMMTEST disk-$d-host=ok" "$s" && pass "$name-host-data" || fail "$name-host-data" "the host's data did not read back in the guest"
 	grep -q "^VMMTEST disk-$d-rw=ok" "$s" && pass "$name-rw" || fail "$name-rw" "the guest's write did not read back"
 	cmp -s <(dd if="$img" bs=1M skip=8 count=4 2>/dev/null) <(yes GUESTDATA | head -c 4194304) &&
@@ -216,6 +216,10 @@ bad console-both-stdio 'only one of them' --kernel "$kernel" --console stdio --s
 bad rng-source 'no-such-source' --kernel "$kernel" --rng "source=$tmp/no-such-source"
 bad console-socket 'no-such-dir/port.sock' --kernel "$kernel" --console "name=p,socket=$tmp/no-such-dir/port.sock"
 bad console-file 'no-such-dir/hvc.log' --kernel "$kernel" --console "file=$tmp/no-such-dir/hvc.log"
+bad disk-missing 'no-such.img' --kernel "$kernel" --disk "path=$tmp/no-such.img"
+bad disk-dir '--disk path=' --kernel "$kernel" --disk "path=$tmp"
+bad disk-no-path 'has no path' --kernel "$kernel" --disk readonly=on
+bad scsi-missing 'no-such-lun.img' --kernel "$kernel" --scsi "path=$tmp/no-such-lun.img"
 
 # --- The firmware test guest: the fastest boot there is. -------------------------------------
 expect firmware 0 --kernel "$top/build/firmware/hello.elf" --timeout 60
@@ -306,8 +310,8 @@ for mode in pci pci-legacy mmio; do
 		"${args[@]}" --disk "path=$tmp/vda.img,serial=VMM-$mode" --disk "path=$tmp/vdb.img,readonly=on" \
 		--scsi "path=$tmp/sda.img" \
 		--cmdline "$base $extra vmmtest=disk=vda,rodisk=vdb,discard=vda,disk=sda,poweroff"
-	disk_check "$t-blk" vda "$tmp/vda.img" "VMM-$mode"
-	disk_check "$t-scsi" sda "$tmp/sda.img" ""
+	disk_check "$t-blk" "$t" vda "$tmp/vda.img" "VMM-$mode"
+	disk_check "$t-scsi" "$t" sda "$tmp/sda.img" ""
 	grep -q '^VMMTEST rodisk-vdb-ro=1' "$logs/$t.log" && grep -q '^VMMTEST rodisk-vdb-refused=ok' "$logs/$t.log" &&
 		cmp -s "$tmp/vdb.img" <(yes HOSTDATA | head -c 1048576; yes FILL | head -c 7340032) &&
 		pass "$t-readonly" || fail "$t-readonly" "the read-only disk was not ro=1, took a write, or changed"
@@ -323,7 +327,7 @@ mkimage "$tmp/crash.img" 32
 pid=$!
 while kill -0 "$pid" 2>/dev/null && ! grep -q '^VMMTEST synced' "$logs/$t.log"; do sleep 0.05; done
 kill -9 "$pid" 2>/dev/null
-wait "$pid"
+wait "$pid" 2>/dev/null
 grep -q '^VMMTEST synced' "$logs/$t.log" &&
 	cmp -s <(dd if="$tmp/crash.img" bs=1M skip=8 count=4 2>/dev/null) <(yes GUESTDATA | head -c 4194304) &&
 	pass "$t" || fail "$t" "the data the guest synced is not in the image after SIGKILL"
