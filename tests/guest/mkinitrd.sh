@@ -28,6 +28,7 @@
 #             a write fails
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
 #   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
+#   bench=DEV,MIB,SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
 #   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
@@ -50,6 +51,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,root}
 cp "$busybox" "$stage/bin/busybox"
 ${CC:-cc} -O2 -static -o "$stage/bin/outb" "$(dirname "$0")/outb.c"
+${CC:-cc} -O2 -static -o "$stage/bin/diskbench" "$(dirname "$0")/diskbench.c"
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
@@ -138,6 +140,10 @@ for step in $(echo "$steps" | tr , ' '); do
 		yes GUESTDATA | head -c 4194304 | dd of=/dev/$d bs=1M seek=8 conv=fsync 2>/dev/null &&
 			echo "VMMTEST synced"
 		while :; do sleep 3600; done
+		;;
+	bench=*)
+		set -- $(echo "${step#bench=}" | tr , ' ')
+		diskbench /dev/$1 $2 $3
 		;;
 	hvcsize)
 		# The size comes a moment after the driver bound, and hvc applies it to an open tty
