@@ -26,26 +26,11 @@
 #include "event.h"
 #include "log.h"
 #include "virtio/blk.h"
+#include "fuzz.h"
 
 #define HDR       16
 #define DISK_SIZE (64 * 1024)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t le(const uint8_t *p, int n)
-{
-	uint32_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 static struct disk rw_disk, ro_disk;
 static uint8_t ro_bytes[DISK_SIZE];

@@ -19,17 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "virtio/scsi_disk.h"
 
 #define HDR 14
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* Splits buf[0..len) into up to two iovecs at `at`; returns how many. */
 static unsigned split(uint8_t *buf, size_t len, size_t at, struct iovec *iov)

@@ -18,26 +18,11 @@
 #include <string.h>
 
 #include "virtio/virtqueue.h"
+#include "fuzz.h"
 
 #define HDR      16
 #define MAX_HELD 4
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t le(const uint8_t *p, int n)
-{
-	uint32_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void check(bool ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
 
 /* Every buffer is one range checked by gmem_ptr(); its two ends are inside the image only if
  * the whole range is. */

@@ -142,4 +142,16 @@ static bool tq_used(struct tq *t, uint32_t *id, uint32_t *len)
 	return true;
 }
 
+/* Runs the tests on packed rings, then again on split rings; returns the failures of both. */
+static inline int run_on_both_rings(const struct CMUnitTest *tests, size_t n)
+{
+	int failed;
+
+	test_ring_packed = true;
+	failed = _cmocka_run_group_tests("packed rings", tests, n, NULL, NULL);
+	test_ring_packed = false;
+	return failed + _cmocka_run_group_tests("split rings", tests, n, NULL, NULL);
+}
+#define RUN_ON_BOTH_RINGS(tests) run_on_both_rings(tests, sizeof(tests) / sizeof((tests)[0]))
+
 #endif

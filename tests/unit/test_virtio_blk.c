@@ -790,10 +790,5 @@ int main(void)
 		cmocka_unit_test(reset_waits_for_requests_in_flight),
 		cmocka_unit_test(more_requests_than_the_disk_queue),
 	};
-	int failed;
-
-	test_ring_packed = true;
-	failed = cmocka_run_group_tests_name("packed rings", tests, NULL, NULL);
-	test_ring_packed = false;
-	return failed + cmocka_run_group_tests_name("split rings", tests, NULL, NULL);
+	return RUN_ON_BOTH_RINGS(tests);
 }

@@ -621,13 +621,8 @@ int main(void)
 		cmocka_unit_test(bad_configurations_are_errors),
 	};
 
-	int failed;
-
 	/* The stdio tests swap a pipe in as fd 0 and back: fd 0 must be open to start with. */
 	if (fcntl(STDIN_FILENO, F_GETFD) < 0 && open("/dev/null", O_RDONLY) != STDIN_FILENO)
 		return 1;
-	test_ring_packed = true;
-	failed = cmocka_run_group_tests_name("packed rings", tests, NULL, NULL);
-	test_ring_packed = false;
-	return failed + cmocka_run_group_tests_name("split rings", tests, NULL, NULL);
+	return RUN_ON_BOTH_RINGS(tests);
 }

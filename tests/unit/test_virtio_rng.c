@@ -228,10 +228,5 @@ int main(void)
 		cmocka_unit_test(no_writable_buffer_needs_reset),
 	};
 
-	int failed;
-
-	test_ring_packed = true;
-	failed = cmocka_run_group_tests_name("packed rings", tests, NULL, NULL);
-	test_ring_packed = false;
-	return failed + cmocka_run_group_tests_name("split rings", tests, NULL, NULL);
+	return RUN_ON_BOTH_RINGS(tests);
 }

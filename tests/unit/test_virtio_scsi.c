@@ -694,10 +694,5 @@ int main(void)
 		cmocka_unit_test(second_request_queue),
 		cmocka_unit_test(bad_geometry_is_refused),
 	};
-	int failed;
-
-	test_ring_packed = true;
-	failed = cmocka_run_group_tests_name("packed rings", tests, NULL, NULL);
-	test_ring_packed = false;
-	return failed + cmocka_run_group_tests_name("split rings", tests, NULL, NULL);
+	return RUN_ON_BOTH_RINGS(tests);
 }
