@@ -26,7 +26,7 @@ trap 'rm -rf "$dir"' EXIT
 img=$dir/disk.img
 truncate -s $((mib * 2))M "$img"
 kernel=$guest/vmlinuz initrd=$guest/initrd.img
-cmdline="console=ttyS0 quiet vmmtest=bench=vda,$mib,$secs,poweroff"
+cmdline="console=ttyS0 quiet vmmtest=bench=vda:$mib:$secs,poweroff"
 vmm=(build/vmm --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 1 --cmdline "$cmdline"
 	--disk "path=$img" --timeout 600)
 qemu=(qemu-system-x86_64 -M q35 -enable-kvm -cpu host -m 512M -smp 1 -nodefaults -no-user-config

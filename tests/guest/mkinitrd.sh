@@ -28,7 +28,7 @@
 #             a write fails
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
 #   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
-#   bench=DEV,MIB,SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
+#   bench=DEV:MIB:SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
 #   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
@@ -142,7 +142,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		while :; do sleep 3600; done
 		;;
 	bench=*)
-		set -- $(echo "${step#bench=}" | tr , ' ')
+		set -- $(echo "${step#bench=}" | tr : ' ')
 		diskbench /dev/$1 $2 $3
 		;;
 	hvcsize)
