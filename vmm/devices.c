@@ -16,6 +16,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,20 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 	return NULL;
 }
 
+/* Opens and locks one image for `--OPT path=PATH`: a failure is the user's (exit 2). */
+static int open_image(struct vm *vm, struct disk *disk, const char *opt, const char *path,
+		      bool readonly)
+{
+	char what[PATH_MAX + 32];
+	int ret;
+
+	disk->fd = -1;
+	snprintf(what, sizeof(what), "--%s path=%s", opt, path);
+	if ((ret = disk_open(disk, path, readonly, what)))
+		vm->bad_config = ret != -ENOMEM;
+	return ret;
+}
+
 /* The disks: each image opened and locked, then its device on its own I/O thread. */
 static int create_disks(struct vm_devices *d, const struct vm_config *cfg)
 {
@@ -106,15 +121,11 @@ static int create_disks(struct vm_devices *d, const struct vm_config *cfg)
 		struct disk_slot *s = &d->disks[i];
 		/* One queue per vCPU unless the user says: each vCPU then has its own. */
 		unsigned queues = c->queues ? c->queues : cfg->cpus;
-		char what[64], name[16];
+		char name[16];
 
 		d->nr_disks = i + 1;
-		s->disk.fd = -1;
-		snprintf(what, sizeof(what), "--disk path=%s", c->path);
-		if ((ret = disk_open(&s->disk, c->path, c->readonly, what))) {
-			vm->bad_config = ret != -ENOMEM;
+		if ((ret = open_image(vm, &s->disk, "disk", c->path, c->readonly)))
 			return ret;
-		}
 		if ((ret = event_loop_init(&s->loop, "disk")))
 			return ret;
 		s->loop_init = true;
@@ -141,16 +152,11 @@ static int create_scsi(struct vm_devices *d, const struct vm_config *cfg)
 	if (!(d->luns = calloc(cfg->nr_luns, sizeof(*d->luns))))
 		return -ENOMEM;
 	for (unsigned i = 0; i < cfg->nr_luns; i++) {
-		char what[64];
-
 		d->nr_luns = i + 1;
-		d->luns[i].fd = -1;
 		luns[i] = &d->luns[i];
-		snprintf(what, sizeof(what), "--scsi path=%s", cfg->luns[i].path);
-		if ((ret = disk_open(&d->luns[i], cfg->luns[i].path, cfg->luns[i].readonly, what))) {
-			vm->bad_config = ret != -ENOMEM;
+		if ((ret = open_image(vm, &d->luns[i], "scsi", cfg->luns[i].path,
+				      cfg->luns[i].readonly)))
 			return ret;
-		}
 	}
 	if ((ret = event_loop_init(&d->scsi_loop, "scsi")))
 		return ret;
