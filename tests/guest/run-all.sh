@@ -95,7 +95,7 @@ report_file() { sed -n "s/^VMMTEST $2=\([0-9]*\).*/\1/p" "$1" | tail -n 1; }
 # host side of the init steps hvc and port=test.port: types "hvc-in-42" on the console once the
 # guest is reading it, and answers the port's first line with "port-in-42". Sets $status.
 virtio_boot() {
-	local name=$1 pid line sock=$tmp/$1.sock serial=$logs/$1.serial
+	local name=$1 pid line sock=$tmp/$1.sock serial=$logs/$1.serial port_in port_out
 	shift
 	mkfifo "$tmp/$name.in"
 	"$vmm" "$@" --serial "file=$serial" --console stdio \
@@ -105,13 +105,15 @@ virtio_boot() {
 	# Each wait is bounded: vmm's own --timeout ends it, and then these loops.
 	while kill -0 "$pid" 2>/dev/null && [[ ! -S $sock ]]; do sleep 0.1; done
 	coproc PORT { socat "UNIX-CONNECT:$sock" - 2>/dev/null; }
+	# Bash forgets the coprocess's fds once it has ended (vmm gone early): keep them.
+	port_in=${PORT[0]:-} port_out=${PORT[1]:-}
 	while kill -0 "$pid" 2>/dev/null && ! grep -q 'VMMTEST hvc-ready' "$serial" 2>/dev/null; do
 		sleep 0.1
 	done
 	echo hvc-in-42 >&3
-	if read -r -t "$boot_timeout" line <&"${PORT[0]}"; then
+	if [[ -n $port_in ]] && read -r -t "$boot_timeout" line <&"$port_in"; then
 		echo "$line" >"$logs/$name.port-out"
-		echo port-in-42 >&"${PORT[1]}"
+		echo port-in-42 >&"$port_out" 2>/dev/null
 	fi
 	wait "$pid"
 	status=$?

@@ -311,8 +311,11 @@ static bool vcpu_handle_exit(struct vcpu *c)
 		vm_request_stop(c->vm, 0);
 		return false;
 	case KVM_EXIT_SHUTDOWN:
-		/* A triple fault: what a PC does is reset, and Linux's last-resort reboot relies on it. */
-		log_info("vcpu%u: triple fault, treated as a reset", c->index);
+		/* A triple fault: what a PC does is reset, and Linux's last-resort reboot relies on it.
+		 * Said at warn level all the same, with the registers: a guest that dies this way
+		 * early in boot otherwise looks like one that rebooted. */
+		log_warn("vcpu%u: triple fault, treated as a reset", c->index);
+		vcpu_dump(c);
 		vm_request_stop(c->vm, 0);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
