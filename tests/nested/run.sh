@@ -175,7 +175,7 @@ timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=0 panic=-1 mitigations=off" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off" \
 	-virtfs "local,path=/,mount_tag=host,readonly=on,$fs" \
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" <&"$qin" &
