@@ -11,7 +11,8 @@
 # is CMD's, or 125 if the nested guest failed or --timeout (default 3600 s) expired: under TCG
 # the nested guest very occasionally locks up, and callers may retry on 125.
 #
-# Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096),
+# Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096), NESTED_SMP (its
+# CPUs, default 2),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
 # NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE (kernel/initramfs
 # cache, default /var/cache/vmm-test).
@@ -171,7 +172,7 @@ echo "$rw" >"$ctl/rwdir"
 } >"$ctl/cmd.sh"
 
 fs=security_model=none,multidevs=remap
-timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp 2 -m "${NESTED_MEM:-4096}" \
+timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$kernel" -initrd "$initrd" \
