@@ -6,6 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memory.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,6 +26,21 @@ static inline void check(bool ok)
 {
 	if (!ok)
 		__builtin_trap();
+}
+
+/* The input after its hdr-byte header as guest RAM from address 0: a heap copy of exactly that
+ * size, so ASan sees any access past it. NULL when there is none; the caller frees it. */
+static inline uint8_t *fuzz_ram(struct guest_mem *mem, const uint8_t *data, size_t size,
+				size_t hdr)
+{
+	uint8_t *ram;
+
+	if (size <= hdr || !(ram = malloc(size - hdr)))
+		return NULL;
+	memcpy(ram, data + hdr, size - hdr);
+	*mem = (struct guest_mem){ .nr = 1, .ram_size = size - hdr };
+	mem->r[0] = (struct gmem_region){ .gpa = 0, .size = size - hdr, .host = ram };
+	return ram;
 }
 
 #endif

@@ -115,15 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *ram;
 
 	once();
-	if (size <= HDR)
+	if (!(ram = fuzz_ram(&mem, data, size, HDR)))
 		return 0;
-	ram = malloc(size - HDR);
-	if (!ram)
-		return 0;
-	memcpy(ram, data + HDR, size - HDR);
-	mem.r[0] = (struct gmem_region){ .gpa = 0, .size = size - HDR, .host = ram };
-	mem.nr = 1;
-	mem.ram_size = size - HDR;
 	qsize = (data[0] & 1) ? 1u + data[1] % 32 : 1u << (data[1] % 6);
 	rounds = 1 + data[2] % 4;
 

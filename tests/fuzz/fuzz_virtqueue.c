@@ -107,15 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *ram;
 	int ret;
 
-	if (size <= HDR)
+	if (!(ram = fuzz_ram(&mem, data, size, HDR)))
 		return 0;
-	ram = malloc(size - HDR);
-	if (!ram)
-		return 0;
-	memcpy(ram, data + HDR, size - HDR);
-	mem.r[0] = (struct gmem_region){ .gpa = 0, .size = size - HDR, .host = ram };
-	mem.nr = 1;
-	mem.ram_size = size - HDR;
 
 	if (data[0] & 1)
 		features |= 1ULL << VIRTIO_F_RING_PACKED;
