@@ -575,6 +575,107 @@ static const struct config_option scsi_keys[] = {
 	{ "legacy", 0, set_scsi_legacy },
 };
 
+/* The device the current [net] section or --net option describes: the last one. */
+static struct net_config *cur_net(struct vm_config *cfg)
+{
+	return &cfg->nets[cfg->nr_nets - 1];
+}
+
+static int set_net_tap(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	/* A Linux interface name: 1..15 bytes, no '/', no whitespace, not "." or "..". */
+	if (strlen(value) >= CONFIG_IFNAME_MAX || !strcmp(value, ".") || !strcmp(value, ".."))
+		return bad_value(src, value, "not an interface name (1 to %d bytes)",
+				 CONFIG_IFNAME_MAX - 1);
+	for (const char *p = value; *p; p++) {
+		if (*p == '/' || *p == ':' || *p <= ' ' || *p == 0x7f)
+			return bad_value(src, value, "not an interface name");
+	}
+	cur_net(cfg)->tap_set = true;
+	return replace_string(&cur_net(cfg)->tap, strdup(value));
+}
+
+static int set_net_mac(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	struct net_config *n = cur_net(cfg);
+	unsigned b[6];
+	char end;
+
+	if (sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 || strlen(value) != 17)
+		return bad_value(src, value, "not a MAC address: use six hex bytes, 52:54:00:12:34:56");
+	if (b[0] & 1)
+		return bad_value(src, value, "a multicast address: the first byte must be even");
+	if (!(b[0] | b[1] | b[2] | b[3] | b[4] | b[5]))
+		return bad_value(src, value, "the all-zero address");
+	for (int i = 0; i < 6; i++)
+		n->mac[i] = b[i];
+	n->mac_set = true;
+	return 0;
+}
+
+static int set_net_queues(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	unsigned n;
+	int ret = parse_uint(value, &n);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a number");
+	if (ret || n < 1 || n > CONFIG_MAX_NET_QUEUES)
+		return bad_value(src, value, "out of range: must be 1..%d", CONFIG_MAX_NET_QUEUES);
+	cur_net(cfg)->queues = n;
+	return 0;
+}
+
+static int set_net_mtu(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	unsigned n;
+	int ret = parse_uint(value, &n);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a number");
+	/* 68: IPv4's minimum; 65535: virtio-net's mtu field. */
+	if (ret || n < 68 || n > 65535)
+		return bad_value(src, value, "out of range: must be 68..65535");
+	cur_net(cfg)->mtu = n;
+	return 0;
+}
+
+static int set_net_transport(struct vm_config *cfg, const struct config_src *src,
+			     const char *value)
+{
+	return parse_transport(src, value, &cur_net(cfg)->v.transport);
+}
+
+static int set_net_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cur_net(cfg)->v.legacy);
+}
+
+static int net_begin(struct vm_config *cfg)
+{
+	struct net_config *n;
+
+	if (cfg->nr_nets == CONFIG_MAX_NETS) {
+		log_error("more than %d network devices", CONFIG_MAX_NETS);
+		return -EINVAL;
+	}
+	if (!(n = realloc(cfg->nets, (cfg->nr_nets + 1) * sizeof(*n))))
+		return -ENOMEM;
+	cfg->nets = n;
+	n[cfg->nr_nets++] = (struct net_config){ .v = { -1, -1 } };
+	return 0;
+}
+
+static const struct config_option net_keys[] = {
+	{ "tap", OPT_EMPTY_OK, set_net_tap },
+	{ "mac", 0, set_net_mac },
+	{ "queues", 0, set_net_queues },
+	{ "mtu", 0, set_net_mtu },
+	{ "transport", 0, set_net_transport },
+	{ "legacy", 0, set_net_legacy },
+};
+
 /* --rng source=x,legacy=on: each item through the section's key table. A bare word is the value
  * of `bare_key` (--console stdio is mode=stdio), if the device has one. */
 static int apply_items(struct vm_config *cfg, const struct config_src *src, const char *value,
@@ -604,7 +705,7 @@ static int apply_items(struct vm_config *cfg, const struct config_src *src, cons
 			ret = bad_value(src, value, "unknown item '%s': use %s", it[i].key, usage);
 			break;
 		}
-		if (!*v) {
+		if (!*v && !(opt->flags & OPT_EMPTY_OK)) {
 			ret = bad_value(src, value, "'%s' needs a value", key);
 			break;
 		}
@@ -640,6 +741,8 @@ static int set_console(struct vm_config *cfg, const struct config_src *src, cons
 #define DISK_USAGE                                                                                 \
 	"path=FILE, readonly=on|off, serial=STR, queues=N, transport=pci|mmio, legacy=on|off"
 #define SCSI_USAGE "path=FILE, readonly=on|off, transport=pci|mmio, legacy=on|off"
+#define NET_USAGE                                                                                  \
+	"tap=NAME, mac=MAC, queues=N, mtu=N, transport=pci|mmio, legacy=on|off"
 
 static int set_disk(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
@@ -655,6 +758,14 @@ static int set_scsi(struct vm_config *cfg, const struct config_src *src, const c
 
 	return ret ? ret : apply_items(cfg, src, value, scsi_keys, ARRAY_SIZE(scsi_keys), "path",
 				       SCSI_USAGE);
+}
+
+static int set_net(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = net_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, net_keys, ARRAY_SIZE(net_keys), "tap",
+				       NET_USAGE);
 }
 
 static int set_help(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -684,6 +795,7 @@ static const struct config_option vm_options[] = {
 	{ "console", OPT_ARGV_ONLY, set_console },
 	{ "disk", OPT_ARGV_ONLY, set_disk },
 	{ "scsi", OPT_ARGV_ONLY, set_scsi },
+	{ "net", OPT_ARGV_ONLY, set_net },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
@@ -704,6 +816,7 @@ static const struct config_section sections[] = {
 	{ "console", console_keys, ARRAY_SIZE(console_keys), true, console_begin },
 	{ "disk", disk_keys, ARRAY_SIZE(disk_keys), true, disk_begin },
 	{ "scsi", scsi_keys, ARRAY_SIZE(scsi_keys), true, scsi_begin },
+	{ "net", net_keys, ARRAY_SIZE(net_keys), true, net_begin },
 };
 
 #define MAX_SECTION_KEYS 32
@@ -761,7 +874,7 @@ static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
 	}
 	if (!s) {
 		src_error(&ctx->src,
-			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi])",
+			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi], [net])",
 			  (int)len, name);
 		return -EINVAL;
 	}
@@ -1038,6 +1151,13 @@ static int config_finish(struct vm_config *cfg)
 			return -EINVAL;
 		}
 	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		if (!cfg->nets[i].tap_set) {
+			log_error("--net (or [net] section) number %u has no tap=NAME (tap= to create "
+				  "one)", i + 1);
+			return -EINVAL;
+		}
+	}
 	if (cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO) {
 		if (cfg->serial_set && cfg->serial == SERIAL_STDIO) {
 			log_error("--console stdio and --serial stdio: only one of them can have the "
@@ -1156,6 +1276,11 @@ void config_free(struct vm_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_luns; i++)
 		free(cfg->luns[i].path);
 	free(cfg->luns);
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		free(cfg->nets[i].tap);
+	free(cfg->nets);
+	cfg->nets = NULL;
+	cfg->nr_nets = 0;
 	cfg->disks = NULL;
 	cfg->luns = NULL;
 	cfg->nr_disks = cfg->nr_luns = 0;
@@ -1238,8 +1363,8 @@ const char *config_usage(void)
 	       "  --version          print the version and exit\n"
 	       "\n"
 	       "Devices (each also a config file section, [rng], [console], [disk], [scsi],\n"
-	       "whose keys are the items; every device takes transport=pci|mmio and\n"
-	       "legacy=on|off):\n"
+	       "[net], whose keys are the items; every device takes transport=pci|mmio\n"
+	       "and legacy=on|off):\n"
 	       "  --rng [source=PATH]\n"
 	       "                     virtio entropy device; default source getrandom(2)\n"
 	       "  --console MODE[,name=NAME]\n"
@@ -1253,6 +1378,10 @@ const char *config_usage(void)
 	       "  --scsi path=FILE[,readonly=on]\n"
 	       "                     a disk LUN of one virtio-scsi controller (sda, ...).\n"
 	       "                     May be repeated\n"
+	       "  --net tap=NAME[,mac=MAC][,queues=N][,mtu=N]\n"
+	       "                     virtio-net on an existing tap device (tap= creates\n"
+	       "                     one: needs CAP_NET_ADMIN). queues=N: N queue pairs on\n"
+	       "                     a multi_queue tap. May be repeated\n"
 	       "\n"
 	       "Write --opt VALUE or --opt=VALUE; the last of a repeated option wins.\n"
 	       "Relative paths are relative to the working directory on the command line,\n"

@@ -16,6 +16,9 @@
 #define CONFIG_MAX_LUNS        16  /* --scsi */
 #define CONFIG_MAX_QUEUES      64  /* --disk queues= */
 #define CONFIG_SERIAL_MAX      20  /* --disk serial=: virtio-blk's ID string */
+#define CONFIG_MAX_NETS        8   /* --net */
+#define CONFIG_MAX_NET_QUEUES  16  /* --net queues=: queue pairs */
+#define CONFIG_IFNAME_MAX      16  /* IFNAMSIZ, the NUL included */
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 enum virtio_transport { TRANSPORT_PCI, TRANSPORT_MMIO };
@@ -48,6 +51,16 @@ struct scsi_lun_config {
 	bool readonly;
 };
 
+struct net_config {
+	char *tap;     /* "" : create one */
+	bool tap_set;
+	uint8_t mac[6];
+	bool mac_set;    /* else a stable locally administered address is made up */
+	unsigned queues; /* queue pairs, 1..CONFIG_MAX_NET_QUEUES; 0: 1 */
+	unsigned mtu;    /* 0: the tap's */
+	struct virtio_opts v;
+};
+
 struct console_port_config {
 	char *name; /* NULL for port 0, the console (hvc0) */
 	enum cons_mode mode;
@@ -76,6 +89,8 @@ struct vm_config {
 	struct scsi_lun_config *luns; /* --scsi: LUN 0, 1, ... of one virtio-scsi controller */
 	unsigned nr_luns;
 	struct virtio_opts scsi_v;
+	struct net_config *nets; /* --net, in order: eth0, eth1, ... */
+	unsigned nr_nets;
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
 	bool help, version; /* --help / --version: main prints and exits 0 */

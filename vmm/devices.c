@@ -7,9 +7,11 @@
 #include "event.h"
 #include "log.h"
 #include "backend/disk.h"
+#include "backend/tap.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/scsi.h"
@@ -23,13 +25,15 @@
 #include <unistd.h>
 
 /* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
- * entropy device, the console, the disks in the order given, the SCSI controller. */
+ * entropy device, the console, the disks in the order given, the SCSI controller, the network
+ * devices in the order given. */
 enum {
 	VDEV_RNG,
 	VDEV_CONSOLE,
 	VDEV_DISK0,
 	VDEV_SCSI = VDEV_DISK0 + CONFIG_MAX_DISKS,
-	VDEV_MAX
+	VDEV_NET0,
+	VDEV_MAX = VDEV_NET0 + CONFIG_MAX_NETS
 };
 
 /* A --disk: its image, its device and its own I/O thread, so that one busy disk does not hold up
@@ -39,6 +43,14 @@ struct disk_slot {
 	struct blk_dev blk;
 	struct event_loop loop;
 	bool loop_init, blk_init;
+};
+
+/* A --net: its tap, its device and its own I/O thread. */
+struct net_slot {
+	struct tap tap;
+	struct net_dev net;
+	struct event_loop loop;
+	bool tap_open, loop_init, net_init;
 };
 
 struct vm_devices {
@@ -61,6 +73,8 @@ struct vm_devices {
 	unsigned nr_luns;
 	struct event_loop scsi_loop;
 	bool scsi_loop_init;
+	struct net_slot *nets; /* cfg->nr_nets of them */
+	unsigned nr_nets;
 	/* Each virtio device's transport: exactly one of the two is set. */
 	struct virtio_pci *vpci[VDEV_MAX];
 	struct virtio_mmio *vmmio[VDEV_MAX];
@@ -75,6 +89,8 @@ static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned
 		return cfg->nr_ports ? &cfg->console_v : NULL;
 	if (i == VDEV_SCSI)
 		return cfg->nr_luns ? &cfg->scsi_v : NULL;
+	if (i >= VDEV_NET0)
+		return i - VDEV_NET0 < cfg->nr_nets ? &cfg->nets[i - VDEV_NET0].v : NULL;
 	return i - VDEV_DISK0 < cfg->nr_disks ? &cfg->disks[i - VDEV_DISK0].v : NULL;
 }
 
@@ -87,6 +103,10 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 		return d->console ? &d->console->vdev : NULL;
 	if (i == VDEV_SCSI)
 		return d->scsi ? &d->scsi->vdev : NULL;
+	if (i >= VDEV_NET0)
+		return i - VDEV_NET0 < d->nr_nets && d->nets[i - VDEV_NET0].net_init
+			       ? &d->nets[i - VDEV_NET0].net.vdev
+			       : NULL;
 	if (i - VDEV_DISK0 < d->nr_disks && d->disks[i - VDEV_DISK0].blk_init)
 		return &d->disks[i - VDEV_DISK0].blk.vdev;
 	return NULL;
@@ -169,6 +189,64 @@ static int create_scsi(struct vm_devices *d, const struct vm_config *cfg)
 		d->scsi = NULL;
 	}
 	return ret;
+}
+
+/* A MAC for a --net without mac=: locally administered (52:54:00, as QEMU's) and the same on
+ * every run of the same configuration, from the tap's name and the device's place. */
+static void default_mac(uint8_t mac[6], const char *tap, unsigned index)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (const char *p = tap; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ index) * 16777619u;
+	mac[0] = 0x52;
+	mac[1] = 0x54;
+	mac[2] = 0x00;
+	mac[3] = (uint8_t)(h >> 16);
+	mac[4] = (uint8_t)(h >> 8);
+	mac[5] = (uint8_t)h;
+}
+
+/* The network devices: each tap opened (or made), then its device on its own I/O thread. */
+static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
+{
+	struct vm *vm = d->vm;
+	int ret;
+
+	if (!cfg->nr_nets)
+		return 0;
+	if (!(d->nets = calloc(cfg->nr_nets, sizeof(*d->nets))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *c = &cfg->nets[i];
+		struct net_slot *s = &d->nets[i];
+		char name[16], what[64];
+		uint8_t mac[6];
+
+		d->nr_nets = i + 1;
+		snprintf(what, sizeof(what), "--net tap=%s", c->tap);
+		if ((ret = tap_open(&s->tap, c->tap, c->queues ? c->queues : 1, what))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+		s->tap_open = true;
+		if (c->mac_set)
+			memcpy(mac, c->mac, 6);
+		else
+			default_mac(mac, s->tap.name, i);
+		if ((ret = event_loop_init(&s->loop, "net")))
+			return ret;
+		s->loop_init = true;
+		snprintf(name, sizeof(name), "net%u", i);
+		if ((ret = net_init(&s->net, name, &s->tap, mac, c->mtu, vm->mem, &s->loop)))
+			return ret;
+		s->net_init = true;
+		log_info("%s: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue pair(s)", name,
+			 s->tap.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+			 s->tap.nr_queues);
+	}
+	return 0;
 }
 
 int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX])
@@ -254,9 +332,9 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 			return ret;
 		}
 	}
-	if ((ret = create_disks(d, cfg)))
+	if ((ret = create_disks(d, cfg)) || (ret = create_scsi(d, cfg)))
 		return ret;
-	return create_scsi(d, cfg);
+	return create_nets(d, cfg);
 }
 
 /* Puts each virtio device on its transport: PCI slots in order, virtio-mmio windows as
@@ -345,6 +423,10 @@ int devices_start(struct vm *vm)
 	}
 	if (d->scsi_loop_init && (ret = event_loop_start(&d->scsi_loop)))
 		return ret;
+	for (unsigned i = 0; i < d->nr_nets; i++) {
+		if (d->nets[i].loop_init && (ret = event_loop_start(&d->nets[i].loop)))
+			return ret;
+	}
 	if (d->console && (ret = console_start(d->console)))
 		return ret;
 	return d->has_term ? term_start(&d->term) : 0;
@@ -379,6 +461,10 @@ void devices_stop(struct vm *vm)
 	}
 	if (d->scsi_loop_init)
 		event_loop_stop(&d->scsi_loop);
+	for (unsigned i = 0; i < d->nr_nets; i++) {
+		if (d->nets[i].loop_init)
+			event_loop_stop(&d->nets[i].loop);
+	}
 }
 
 void devices_destroy(struct vm *vm)
@@ -422,6 +508,17 @@ void devices_destroy(struct vm *vm)
 	for (unsigned i = 0; i < d->nr_luns; i++)
 		disk_close(&d->luns[i]);
 	free(d->luns);
+	for (unsigned i = 0; i < d->nr_nets; i++) {
+		struct net_slot *s = &d->nets[i];
+
+		if (s->net_init)
+			net_destroy(&s->net);
+		if (s->loop_init)
+			event_loop_destroy(&s->loop);
+		if (s->tap_open)
+			tap_close(&s->tap);
+	}
+	free(d->nets);
 	if (d->pci_init)
 		pci_host_destroy(&d->pci);
 	if (d->io_init)

@@ -301,37 +301,91 @@ static void add_pending(struct virtq *q, unsigned n)
 	q->pending_used = q->pending_used + n > 0x8000 ? 0x8000 : q->pending_used + n;
 }
 
-void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
+/* Writes one used entry without publishing it: split, the ring element at used_idx + i; packed,
+ * the descriptor at *slot, whose flags are stored only when `publish`. Returns the flags. */
+static uint16_t put_used(struct virtq *q, const struct virtq_used *u, uint16_t i, uint16_t *slot,
+			 bool *wrap, bool publish)
 {
 	uint8_t *p;
 	uint16_t flags;
 
+	if (!q->packed) {
+		p = (uint8_t *)q->used + RING_ENTS +
+		    USED_ELEM * ((uint16_t)(q->used_idx + i) & (q->size - 1));
+		__atomic_store_n((uint32_t *)p, u->id, __ATOMIC_RELAXED);
+		__atomic_store_n((uint32_t *)(p + 4), u->len, __ATOMIC_RELAXED);
+		return 0;
+	}
+	p = (uint8_t *)q->desc + *slot * sizeof(struct desc);
+	__atomic_store_n((uint32_t *)(p + offsetof(struct desc, len)), u->len, __ATOMIC_RELAXED);
+	store16(p, offsetof(struct desc, id_or_next), u->id);
+	/* Used: AVAIL and USED equal our wrap counter; WRITE says len is meaningful (2.8.4). */
+	flags = (*wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0) |
+		(u->len ? VIRTQ_DESC_F_WRITE : 0);
+	/* Flags last, with release: the driver sees id and len once it sees the descriptor used. */
+	if (publish)
+		__atomic_store_n(field16(p, offsetof(struct desc, flags)), flags, __ATOMIC_RELEASE);
+	/* Skip the rest of the list's slots (2.8.6); ndesc <= size, so one subtraction wraps. */
+	*slot += u->ndesc ? u->ndesc : 1;
+	if (*slot >= q->size) {
+		*slot -= q->size;
+		*wrap = !*wrap;
+	}
+	return flags;
+}
+
+void virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n)
+{
+	uint16_t slot = q->used_idx, first_flags = 0;
+	bool wrap = q->used_wrap;
+	unsigned slots = 0;
+
+	if (q->broken || !q->enabled || !n)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t f = put_used(q, &u[i], (uint16_t)i, &slot, &wrap, i > 0);
+
+		if (i == 0)
+			first_flags = f;
+		slots += u[i].ndesc ? u[i].ndesc : 1;
+	}
+	if (!q->packed) {
+		/* The release store orders the elements before idx (2.7.8.2: len before idx). */
+		q->used_idx += (uint16_t)n;
+		__atomic_store_n(field16(q->used, RING_IDX), q->used_idx, __ATOMIC_RELEASE);
+		add_pending(q, n);
+		return;
+	}
+	/* The first entry's flags last (2.8.6): the driver sees all of them or none. */
+	__atomic_store_n(field16((uint8_t *)q->desc + q->used_idx * sizeof(struct desc),
+				 offsetof(struct desc, flags)),
+			 first_flags, __ATOMIC_RELEASE);
+	q->used_idx = slot;
+	q->used_wrap = wrap;
+	add_pending(q, slots);
+}
+
+void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
+{
+	struct virtq_used u = { e->id, e->ndesc, len };
+
+	virtq_push_many(q, &u, 1);
+}
+
+void virtq_unpop(struct virtq *q, uint16_t ndesc)
+{
 	if (q->broken || !q->enabled)
 		return;
 	if (!q->packed) {
-		p = (uint8_t *)q->used + RING_ENTS + USED_ELEM * (q->used_idx & (q->size - 1));
-		__atomic_store_n((uint32_t *)p, e->id, __ATOMIC_RELAXED);
-		__atomic_store_n((uint32_t *)(p + 4), len, __ATOMIC_RELAXED);
-		/* The release store orders the element before idx (2.7.8.2: len before idx). */
-		__atomic_store_n(field16(q->used, RING_IDX), ++q->used_idx, __ATOMIC_RELEASE);
-		add_pending(q, 1);
+		q->last_avail--;
 		return;
 	}
-	p = (uint8_t *)q->desc + q->used_idx * sizeof(struct desc);
-	__atomic_store_n((uint32_t *)(p + offsetof(struct desc, len)), len, __ATOMIC_RELAXED);
-	store16(p, offsetof(struct desc, id_or_next), e->id);
-	/* Used: AVAIL and USED equal our wrap counter; WRITE says len is meaningful (2.8.4). */
-	flags = (q->used_wrap ? VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED : 0) |
-		(len ? VIRTQ_DESC_F_WRITE : 0);
-	/* Flags last, with release: the driver sees id and len once it sees the descriptor used. */
-	__atomic_store_n(field16(p, offsetof(struct desc, flags)), flags, __ATOMIC_RELEASE);
-	/* Skip the rest of the list's slots (2.8.6); ndesc <= size, so one subtraction wraps. */
-	q->used_idx += e->ndesc ? e->ndesc : 1;
-	if (q->used_idx >= q->size) {
-		q->used_idx -= q->size;
-		q->used_wrap = !q->used_wrap;
+	if (q->last_avail >= ndesc) {
+		q->last_avail -= ndesc;
+	} else {
+		q->last_avail += q->size - ndesc;
+		q->avail_wrap = !q->avail_wrap;
 	}
-	add_pending(q, e->ndesc ? e->ndesc : 1);
 }
 
 /* vring_need_event (2.7.7): whether `event` lies in the indices [old, new) just used. */

@@ -102,6 +102,19 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e);
 /* Gives a chain back: `len` bytes were written into its writable buffers. Does not interrupt. */
 void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len);
 
+/* What virtq_push needs of a chain, kept after the virtq_elem is reused. */
+struct virtq_used {
+	uint16_t id, ndesc; /* the chain's virtq_elem id and ndesc */
+	uint32_t len;       /* bytes written into it */
+};
+/* Gives n chains back at once: the driver sees all of them used or none (a received packet
+ * spread over several buffers). */
+void virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n);
+/* Puts the last chain popped (ndesc: its virtq_elem's) back in the ring, as if never popped:
+ * call it for the last popped first. For a device that found it cannot use the chains it took
+ * (a received packet that needs more buffers than the driver has given). */
+void virtq_unpop(struct virtq *q, uint16_t ndesc);
+
 /* After one or more virtq_push() calls: whether the driver wants an interrupt now (its
  * NO_INTERRUPT flag, used_event index or packed event suppression). Resets the pending count. */
 bool virtq_should_notify(struct virtq *q);

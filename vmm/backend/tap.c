@@ -1,0 +1,167 @@
+#include "backend/tap.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+_Static_assert(TAP_OFFLOAD_CSUM == TUN_F_CSUM && TAP_OFFLOAD_TSO4 == TUN_F_TSO4 &&
+		       TAP_OFFLOAD_TSO6 == TUN_F_TSO6 && TAP_OFFLOAD_TSO_ECN == TUN_F_TSO_ECN &&
+		       TAP_OFFLOAD_UFO == TUN_F_UFO,
+	       "TAP_OFFLOAD_* are the TUN_F_* bits");
+
+/* One queue: a new file on /dev/net/tun bound to the device. */
+static int open_queue(struct tap *t, const char *what)
+{
+	struct ifreq ifr = { 0 };
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC), ret;
+	int hdr = TAP_VNET_HDR;
+	bool create = t->name[0] == '\0';
+
+	if (fd < 0) {
+		ret = -errno;
+		log_error("%s: /dev/net/tun: %s%s", what, strerror(-ret),
+			  ret == -ENOENT ? " (load the tun module: modprobe tun)" : "");
+		return ret;
+	}
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+			(t->nr_queues > 1 ? IFF_MULTI_QUEUE : 0);
+	memcpy(ifr.ifr_name, t->name, sizeof(ifr.ifr_name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		if (create && ret == -EPERM)
+			log_error("%s: creating a tap device needs CAP_NET_ADMIN; or make one first: "
+				  "ip tuntap add dev tap0 mode tap%s user $USER",
+				  what, t->nr_queues > 1 ? " multi_queue" : "");
+		else if (ret == -EPERM)
+			log_error("%s: no permission to use %s: it belongs to another user (make it "
+				  "with: ip tuntap add dev %s mode tap%s user $USER)",
+				  what, t->name, t->name, t->nr_queues > 1 ? " multi_queue" : "");
+		else if (ret == -EBUSY)
+			log_error("%s: %s is in use by another process", what, t->name);
+		else if (ret == -EINVAL && !create)
+			log_error("%s: %s is not a %stap device (make one with: ip tuntap add dev %s "
+				  "mode tap%s)",
+				  what, t->name, t->nr_queues > 1 ? "multi_queue " : "single-queue ",
+				  t->name, t->nr_queues > 1 ? " multi_queue" : "");
+		else
+			log_error("%s: TUNSETIFF %s: %s", what, create ? "(new device)" : t->name,
+				  strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	memcpy(t->name, ifr.ifr_name, sizeof(t->name));
+	t->name[sizeof(t->name) - 1] = '\0';
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		ret = -errno;
+		log_error("%s: %s: TUNSETVNETHDRSZ: %s", what, t->name, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	t->created |= create;
+	return fd;
+}
+
+/* SIOCGIFFLAGS/SIOCSIFFLAGS and SIOCGIFMTU go through any socket. */
+static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (s < 0)
+		return -errno;
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
+	if (ioctl(s, req, ifr) < 0)
+		ret = -errno;
+	close(s);
+	return ret;
+}
+
+int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *what)
+{
+	unsigned all = TAP_OFFLOAD_CSUM | TAP_OFFLOAD_TSO4 | TAP_OFFLOAD_TSO6 | TAP_OFFLOAD_TSO_ECN;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < TAP_MAX_QUEUES; i++)
+		t->fds[i] = -1;
+	if (nr_queues < 1 || nr_queues > TAP_MAX_QUEUES || strlen(name) >= sizeof(t->name)) {
+		log_error("%s: bad tap name or queue count", what);
+		return -EINVAL;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->nr_queues = nr_queues;
+	/* TUNSETIFF would make a missing device (with CAP_NET_ADMIN): a typo must not. */
+	if (name[0] && !if_nametoindex(name)) {
+		log_error("%s: no network device %s: make it with: ip tuntap add dev %s mode tap%s "
+			  "user $USER",
+			  what, name, name, nr_queues > 1 ? " multi_queue" : "");
+		return -ENODEV;
+	}
+	for (unsigned i = 0; i < nr_queues; i++) {
+		if ((ret = open_queue(t, what)) < 0)
+			goto fail;
+		t->fds[i] = ret;
+	}
+	if (t->created) {
+		struct ifreq ifr = { 0 };
+
+		if ((ret = ifreq_ioctl(t->name, SIOCGIFFLAGS, &ifr)) == 0) {
+			ifr.ifr_flags |= IFF_UP;
+			ret = ifreq_ioctl(t->name, SIOCSIFFLAGS, &ifr);
+		}
+		if (ret)
+			log_warn("%s: cannot bring %s up: %s", what, t->name, strerror(-ret));
+		log_notice("%s: created tap device %s", what, t->name);
+	}
+	/* Which offloads the kernel takes: UFO was removed in Linux 4.14 and came back for taps
+	 * only, so ask rather than assume. Then none until the driver says what it can take. */
+	if (ioctl(t->fds[0], TUNSETOFFLOAD, all | TAP_OFFLOAD_UFO) == 0)
+		t->offloads = all | TAP_OFFLOAD_UFO;
+	else if (ioctl(t->fds[0], TUNSETOFFLOAD, all) == 0)
+		t->offloads = all;
+	if ((ret = tap_set_offloads(t, 0))) {
+		log_error("%s: %s: TUNSETOFFLOAD: %s", what, t->name, strerror(-ret));
+		goto fail;
+	}
+	return 0;
+fail:
+	tap_close(t);
+	return ret;
+}
+
+void tap_close(struct tap *t)
+{
+	for (unsigned i = 0; i < TAP_MAX_QUEUES; i++) {
+		if (t->fds[i] >= 0)
+			close(t->fds[i]);
+		t->fds[i] = -1;
+	}
+}
+
+int tap_set_offloads(struct tap *t, unsigned offloads)
+{
+	/* Queue 0 is never detached, and the setting is the device's. */
+	return ioctl(t->fds[0], TUNSETOFFLOAD, offloads & t->offloads) < 0 ? -errno : 0;
+}
+
+int tap_enable_queue(struct tap *t, unsigned q, bool enable)
+{
+	struct ifreq ifr = { .ifr_flags = enable ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+
+	if (t->nr_queues == 1 || q >= t->nr_queues)
+		return 0;
+	return ioctl(t->fds[q], TUNSETQUEUE, &ifr) < 0 ? -errno : 0;
+}
+
+int tap_get_mtu(const struct tap *t)
+{
+	struct ifreq ifr = { 0 };
+	int ret = ifreq_ioctl(t->name, SIOCGIFMTU, &ifr);
+
+	return ret ? ret : ifr.ifr_mtu;
+}

@@ -1,0 +1,774 @@
+#include "virtio/net.h"
+#include "event.h"
+#include "log.h"
+
+#include <assert.h>
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+static_assert(sizeof(struct virtio_net_config) == 12, "virtio_net_config up to mtu (5.1.4)");
+static_assert(sizeof(struct virtio_net_hdr) == 12, "virtio_net_hdr with num_buffers (5.1.6)");
+
+#define ETH_HLEN  14
+#define VLAN_HLEN 4
+/* The tap's header and the longest frame. */
+#define RXBUF_SIZE (TAP_VNET_HDR + NET_MAX_FRAME)
+
+/* The guest bits that say what it can receive, and the tap offloads they become. */
+static const struct {
+	unsigned feature, offload;
+} guest_offloads[] = {
+	{ VIRTIO_NET_F_GUEST_CSUM, TAP_OFFLOAD_CSUM },
+	{ VIRTIO_NET_F_GUEST_TSO4, TAP_OFFLOAD_TSO4 },
+	{ VIRTIO_NET_F_GUEST_TSO6, TAP_OFFLOAD_TSO6 },
+	{ VIRTIO_NET_F_GUEST_ECN, TAP_OFFLOAD_TSO_ECN },
+	{ VIRTIO_NET_F_GUEST_UFO, TAP_OFFLOAD_UFO },
+};
+
+static bool has(const struct virtio_dev *d, unsigned bit)
+{
+	return d->driver_features >> bit & 1;
+}
+
+static unsigned rxq(unsigned pair)
+{
+	return 2 * pair;
+}
+
+static unsigned txq(unsigned pair)
+{
+	return 2 * pair + 1;
+}
+
+static unsigned ctrlq(const struct net_dev *n)
+{
+	return 2 * n->max_pairs;
+}
+
+/* VIRTIO_NET_F_GUEST_* bits (as a feature mask) to TAP_OFFLOAD_* bits. Segmentation needs the
+ * checksum offload under it, in the tap as in the spec (5.1.3.1). */
+static unsigned offloads_of(uint64_t features)
+{
+	unsigned o = 0;
+
+	for (unsigned i = 0; i < sizeof(guest_offloads) / sizeof(guest_offloads[0]); i++) {
+		if (features >> guest_offloads[i].feature & 1)
+			o |= guest_offloads[i].offload;
+	}
+	if (!(o & TAP_OFFLOAD_CSUM))
+		o = 0;
+	if (!(o & (TAP_OFFLOAD_TSO4 | TAP_OFFLOAD_TSO6)))
+		o &= ~TAP_OFFLOAD_TSO_ECN;
+	return o;
+}
+
+static uint64_t guest_offload_mask(void)
+{
+	uint64_t m = 0;
+
+	for (unsigned i = 0; i < sizeof(guest_offloads) / sizeof(guest_offloads[0]); i++)
+		m |= 1ULL << guest_offloads[i].feature;
+	return m;
+}
+
+static int set_offloads(struct net_dev *n, unsigned offloads)
+{
+	int ret = tap_set_offloads(n->tap, offloads);
+
+	if (ret)
+		log_warn("%s: %s: TUNSETOFFLOAD: %s", n->vdev.name, n->tap->name, strerror(-ret));
+	else
+		n->offloads = offloads & n->tap->offloads;
+	return ret;
+}
+
+/* --- Receive --------------------------------------------------------------------------------- */
+
+bool net_rx_accept(const struct net_dev *n, const uint8_t dest[6])
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	if (n->promisc)
+		return true;
+	if (dest[0] & 1) {
+		if (!memcmp(dest, bcast, 6) || n->allmulti || n->multi_overflow)
+			return true;
+		for (unsigned i = 0; i < n->nr_multi; i++) {
+			if (!memcmp(dest, n->multi[i], 6))
+				return true;
+		}
+		return false;
+	}
+	if (!memcmp(dest, n->config.mac, 6) || n->uni_overflow)
+		return true;
+	for (unsigned i = 0; i < n->nr_uni; i++) {
+		if (!memcmp(dest, n->uni[i], 6))
+			return true;
+	}
+	return false;
+}
+
+/* The guest's header for the frame in p->rxbuf, from the tap's; false when the frame is one the
+ * driver did not ask for (an offload it turned off since, or longer than the MTU). */
+static bool rx_header(struct net_pair *p, struct virtio_net_hdr *h, size_t flen)
+{
+	struct net_dev *n = p->net;
+	unsigned gso, need = 0;
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h, p->rxbuf, TAP_VNET_HDR);
+	h->num_buffers = htole16(1);
+	/* Without GUEST_CSUM the flags must be 0 (5.1.6.4.2): the tap sets DATA_VALID anyway. */
+	h->flags &= has(&n->vdev, VIRTIO_NET_F_GUEST_CSUM)
+			    ? VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID
+			    : 0;
+	gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4)
+		need = TAP_OFFLOAD_TSO4;
+	else if (gso == VIRTIO_NET_HDR_GSO_TCPV6)
+		need = TAP_OFFLOAD_TSO6;
+	else if (gso == VIRTIO_NET_HDR_GSO_UDP)
+		need = TAP_OFFLOAD_UFO;
+	else if (gso != VIRTIO_NET_HDR_GSO_NONE)
+		return false;
+	if (h->gso_type & VIRTIO_NET_HDR_GSO_ECN)
+		need |= TAP_OFFLOAD_TSO_ECN;
+	if ((n->offloads & need) != need)
+		return false;
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(n->offloads & TAP_OFFLOAD_CSUM))
+		return false;
+	/* 5.1.4.1: no unsegmented frame longer than the MTU the driver accepted. */
+	if (gso == VIRTIO_NET_HDR_GSO_NONE && has(&n->vdev, VIRTIO_NET_F_MTU) &&
+	    flen > (size_t)le16toh(n->config.mtu) + ETH_HLEN + VLAN_HLEN)
+		return false;
+	return true;
+}
+
+/* Copies the stream "guest header, frame" from byte `off` into e's writable buffers. */
+static size_t rx_copy(const struct virtq_elem *e, const struct virtio_net_hdr *h, size_t hlen,
+		      const uint8_t *frame, size_t flen, size_t off)
+{
+	size_t done = 0;
+
+	if (off < hlen)
+		done = virtq_elem_write(e, 0, (const uint8_t *)h + off, hlen - off);
+	if (off + done >= hlen && done < e->in_len)
+		done += virtq_elem_write(e, done, frame + (off + done - hlen), flen - (off + done - hlen));
+	return done;
+}
+
+/* Puts the frame in p->rxbuf into the receive queue: 1 when it is done with (placed, or dropped
+ * and counted), 0 when the queue has too few buffers (every chain taken is put back), or -errno
+ * when the device broke. */
+static int rx_place(struct net_pair *p)
+{
+	struct net_dev *n = p->net;
+	struct virtio_dev *d = &n->vdev;
+	unsigned q = rxq(p->index), nb = 0;
+	struct virtq *vq = &d->queues[q].vq;
+	const uint8_t *frame = p->rxbuf + TAP_VNET_HDR;
+	size_t flen = p->rx_len - TAP_VNET_HDR, total = n->hdr_len + flen, off = 0;
+	bool mrg = has(d, VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_net_hdr h;
+
+	if (!rx_header(p, &h, flen)) {
+		p->stats.rx_dropped++;
+		return 1;
+	}
+	while (off < total) {
+		struct virtq_elem *e = nb ? p->elem : p->first;
+		size_t w;
+		int ret;
+
+		/* A ring's worth of chains and still no room: buffers too small to ever hold it. */
+		ret = nb < vq->size ? virtio_pop(d, q, e) : 0;
+		if (ret < 0)
+			return ret;
+		if (ret == 0) {
+			while (nb)
+				virtq_unpop(vq, p->used[--nb].ndesc);
+			return 0;
+		}
+		if (e->out_num || e->in_len < n->hdr_len) {
+			virtio_fail(d, "receiveq%u: a buffer with %u readable buffers and %" PRIu64
+				       " writable bytes (a header is %u)",
+				    p->index, e->out_num, e->in_len, n->hdr_len);
+			return -EINVAL;
+		}
+		w = rx_copy(e, &h, n->hdr_len, frame, flen, off);
+		p->used[nb++] = (struct virtq_used){ e->id, e->ndesc, (uint32_t)w };
+		off += w;
+		if (!mrg && off < total) {
+			/* One buffer per frame without MRG_RXBUF (5.1.6.3.2), and this one is too
+			 * small: the driver gets it back empty and the frame is dropped. */
+			p->used[0].len = 0;
+			virtq_push_many(vq, p->used, 1);
+			p->stats.rx_dropped++;
+			return 1;
+		}
+	}
+	if (nb > 1) {
+		uint16_t v = htole16((uint16_t)nb);
+
+		virtq_elem_write(p->first, offsetof(struct virtio_net_hdr, num_buffers), &v, 2);
+	}
+	virtq_push_many(vq, p->used, nb);
+	p->stats.rx_packets++;
+	p->stats.rx_bytes += flen;
+	return 1;
+}
+
+/* Reads frames from the pair's tap queue into its receive queue until the tap has none (the fd
+ * is edge-triggered: that is the only way to hear of more), the driver has no buffers (waiting,
+ * until it kicks), or a turn's budget is spent (then it kicks itself). Lock held. */
+static void rx_run(struct net_pair *p)
+{
+	struct virtio_dev *d = &p->net->vdev;
+	struct virtq *vq = &d->queues[rxq(p->index)].vq;
+	unsigned done = 0;
+	bool pushed = false;
+
+	while (virtio_live(d) && p->active) {
+		int ret;
+
+		if (!p->rx_len) {
+			ssize_t r = read(p->tap_fd, p->rxbuf, RXBUF_SIZE);
+
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && !p->warned) {
+					log_warn("%s: reading %s queue %u: %s", d->name, p->net->tap->name,
+						 p->index, strerror(errno));
+					p->warned = true;
+				}
+				break;
+			}
+			if ((size_t)r < TAP_VNET_HDR + ETH_HLEN) {
+				p->stats.rx_dropped++;
+				continue;
+			}
+			if (!net_rx_accept(p->net, p->rxbuf + TAP_VNET_HDR)) {
+				p->stats.rx_filtered++;
+				continue;
+			}
+			p->rx_len = (size_t)r;
+		}
+		ret = rx_place(p);
+		if (ret < 0)
+			break;
+		if (ret == 0) {
+			if (virtq_enable_notify(vq, true))
+				continue; /* buffers came while notifications were off */
+			p->waiting = true;
+			break;
+		}
+		p->rx_len = 0;
+		pushed = true;
+		if (++done == NET_TX_BUDGET) {
+			virtio_kick(d, rxq(p->index));
+			break;
+		}
+	}
+	if (pushed)
+		virtio_notify(d, rxq(p->index));
+}
+
+static void tap_event(void *opaque, uint32_t events)
+{
+	struct net_pair *p = opaque;
+	struct virtio_dev *d = &p->net->vdev;
+
+	pthread_mutex_lock(&d->lock);
+	if (virtio_live(d) && p->active && !p->waiting)
+		rx_run(p);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* --- Transmit -------------------------------------------------------------------------------- */
+
+/* Whether the driver's header for a frame of flen bytes is one it may send and the tap takes. */
+static bool tx_header_ok(const struct net_dev *n, const struct virtio_net_hdr *h, size_t flen)
+{
+	const struct virtio_dev *d = &n->vdev;
+	unsigned gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN, feature;
+
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (!has(d, VIRTIO_NET_F_CSUM) ||
+		    (size_t)le16toh(h->csum_start) + le16toh(h->csum_offset) + 2 > flen)
+			return false;
+	}
+	if (gso == VIRTIO_NET_HDR_GSO_NONE)
+		return !(h->gso_type & VIRTIO_NET_HDR_GSO_ECN);
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4)
+		feature = VIRTIO_NET_F_HOST_TSO4;
+	else if (gso == VIRTIO_NET_HDR_GSO_TCPV6)
+		feature = VIRTIO_NET_F_HOST_TSO6;
+	else if (gso == VIRTIO_NET_HDR_GSO_UDP)
+		feature = VIRTIO_NET_F_HOST_UFO;
+	else
+		return false;
+	if (!has(d, feature) || !h->gso_size || !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return false;
+	return !(h->gso_type & VIRTIO_NET_HDR_GSO_ECN) || has(d, VIRTIO_NET_F_HOST_ECN);
+}
+
+/* Sends one chain's frame to the tap, or drops it (counted). */
+static void tx_one(struct net_pair *p, const struct virtq_elem *e, int fd)
+{
+	struct net_dev *n = p->net;
+	struct virtio_net_hdr h = { 0 }, th;
+	size_t flen, skip = n->hdr_len;
+	unsigned niov = 1;
+	ssize_t r;
+
+	/* Only readable buffers (5.1.6.2), a header and at least an Ethernet header after it. */
+	if (e->in_num || e->out_len < n->hdr_len + ETH_HLEN ||
+	    e->out_len - n->hdr_len > NET_MAX_FRAME)
+		goto drop;
+	flen = e->out_len - n->hdr_len;
+	virtq_elem_read(e, 0, &h, n->hdr_len);
+	if (!tx_header_ok(n, &h, flen))
+		goto drop;
+	/* What the tap gets is our copy: the guest can change its buffer, not what was checked.
+	 * DATA_VALID from a guest means nothing to the host (5.1.6.2.1). hdr_len is a hint. */
+	memset(&th, 0, sizeof(th));
+	th.flags = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	th.gso_type = h.gso_type;
+	th.hdr_len = le16toh(h.hdr_len) > flen ? htole16((uint16_t)flen) : h.hdr_len;
+	th.gso_size = h.gso_size;
+	th.csum_start = h.csum_start;
+	th.csum_offset = h.csum_offset;
+	p->iov[0] = (struct iovec){ &th, TAP_VNET_HDR };
+	for (unsigned i = 0; i < e->out_num; i++) {
+		const struct iovec *v = &e->iov[i];
+
+		if (skip >= v->iov_len) {
+			skip -= v->iov_len;
+			continue;
+		}
+		p->iov[niov++] = (struct iovec){ (uint8_t *)v->iov_base + skip, v->iov_len - skip };
+		skip = 0;
+	}
+	do
+		r = writev(fd, p->iov, (int)niov);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		/* The tap down, or its queue full: the frame is lost, as on a wire. */
+		if (!p->warned)
+			log_warn("%s: writing %s: %s (further errors at debug level)", n->vdev.name,
+				 n->tap->name, strerror(errno));
+		else
+			log_debug("%s: writing %s: %s", n->vdev.name, n->tap->name, strerror(errno));
+		p->warned = true;
+		p->stats.tx_dropped++;
+		return;
+	}
+	p->stats.tx_packets++;
+	p->stats.tx_bytes += flen;
+	return;
+drop:
+	log_debug("%s: transmitq%u: malformed frame dropped (%u readable, %u writable buffers, "
+		  "%" PRIu64 " bytes)",
+		  n->vdev.name, p->index, e->out_num, e->in_num, e->out_len);
+	p->stats.tx_dropped++;
+}
+
+static void tx_run(struct net_pair *p)
+{
+	struct net_dev *n = p->net;
+	struct virtio_dev *d = &n->vdev;
+	unsigned q = txq(p->index), done = 0;
+	struct virtq *vq = &d->queues[q].vq;
+	/* A driver must not use a pair past curr_pairs; if it does, its frames still go out. */
+	int fd = p->active ? p->tap_fd : n->pairs[0].tap_fd;
+	bool pushed = false;
+
+	virtq_enable_notify(vq, false);
+	while (virtio_live(d)) {
+		int ret = virtio_pop(d, q, p->elem);
+
+		if (ret < 0)
+			break;
+		if (ret == 0) {
+			if (virtq_enable_notify(vq, true))
+				continue;
+			break;
+		}
+		tx_one(p, p->elem, fd);
+		virtq_push(vq, p->elem, 0);
+		pushed = true;
+		if (++done == NET_TX_BUDGET) {
+			virtio_kick(d, q); /* the rest on the next turn of the loop */
+			break;
+		}
+	}
+	if (pushed)
+		virtio_notify(d, q);
+}
+
+/* --- Control queue --------------------------------------------------------------------------- */
+
+/* Attaches pairs [0, k) and detaches the rest. Lock held. */
+static int set_pairs(struct net_dev *n, unsigned k)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < n->max_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+		bool on = i < k;
+
+		if (on == p->active)
+			continue;
+		if (i > 0 && (ret = tap_enable_queue(n->tap, i, on))) {
+			log_warn("%s: %s queue %u: %s", n->vdev.name, on ? "attaching" : "detaching",
+				 i, strerror(-ret));
+			break;
+		}
+		p->active = on;
+		if (!on) {
+			/* The driver may no longer look at this receive queue (5.1.6.5.5). */
+			if (p->rx_len)
+				p->stats.rx_dropped++;
+			p->rx_len = 0;
+			p->waiting = false;
+		} else {
+			virtio_kick(&n->vdev, rxq(i)); /* read what the tap queue may hold */
+		}
+	}
+	n->curr_pairs = k;
+	return ret;
+}
+
+/* The MAC filter tables of VIRTIO_NET_CTRL_MAC_TABLE_SET: unicast, then multicast, each a le32
+ * count and that many addresses, filling the command exactly. */
+static uint8_t mac_table_set(struct net_dev *n, const uint8_t *data, size_t len)
+{
+	unsigned count[2];
+	size_t at[2], off = 0;
+
+	for (int t = 0; t < 2; t++) {
+		uint32_t c;
+
+		if (len - off < 4)
+			return VIRTIO_NET_ERR;
+		memcpy(&c, data + off, 4);
+		c = le32toh(c);
+		off += 4;
+		if (c > (len - off) / 6)
+			return VIRTIO_NET_ERR;
+		count[t] = c;
+		at[t] = off;
+		off += (size_t)c * 6;
+	}
+	if (off != len)
+		return VIRTIO_NET_ERR;
+	/* More addresses than the table holds: accept all of that kind (a filter is a hint). */
+	n->uni_overflow = count[0] > NET_MAC_TABLE;
+	n->nr_uni = n->uni_overflow ? 0 : count[0];
+	memcpy(n->uni, data + at[0], n->nr_uni * 6);
+	n->multi_overflow = count[1] > NET_MAC_TABLE;
+	n->nr_multi = n->multi_overflow ? 0 : count[1];
+	memcpy(n->multi, data + at[1], n->nr_multi * 6);
+	return VIRTIO_NET_OK;
+}
+
+static uint8_t ctrl_command(struct net_dev *n, uint8_t class, uint8_t cmd, const uint8_t *data,
+			    size_t len)
+{
+	struct virtio_dev *d = &n->vdev;
+
+	switch (class) {
+	case VIRTIO_NET_CTRL_RX:
+		if (!has(d, VIRTIO_NET_F_CTRL_RX) || len != 1 || data[0] > 1)
+			return VIRTIO_NET_ERR;
+		if (cmd == VIRTIO_NET_CTRL_RX_PROMISC)
+			n->promisc = data[0];
+		else if (cmd == VIRTIO_NET_CTRL_RX_ALLMULTI)
+			n->allmulti = data[0];
+		else
+			return VIRTIO_NET_ERR; /* RX_EXTRA is not offered */
+		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MAC:
+		if (cmd == VIRTIO_NET_CTRL_MAC_TABLE_SET && has(d, VIRTIO_NET_F_CTRL_RX))
+			return mac_table_set(n, data, len);
+		if (cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET && has(d, VIRTIO_NET_F_CTRL_MAC_ADDR) &&
+		    len == 6) {
+			memcpy(n->config.mac, data, 6); /* before the command is used (5.1.6.5.2.1) */
+			n->shadow = n->config;
+			return VIRTIO_NET_OK;
+		}
+		return VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_MQ: {
+		uint16_t k;
+
+		if (!has(d, VIRTIO_NET_F_MQ) || cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || len != 2)
+			return VIRTIO_NET_ERR;
+		memcpy(&k, data, 2);
+		k = le16toh(k);
+		if (k < 1 || k > n->max_pairs)
+			return VIRTIO_NET_ERR;
+		return set_pairs(n, k) ? VIRTIO_NET_ERR : VIRTIO_NET_OK;
+	}
+	case VIRTIO_NET_CTRL_GUEST_OFFLOADS: {
+		uint64_t v;
+
+		if (!has(d, VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) ||
+		    cmd != VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET || len != 8)
+			return VIRTIO_NET_ERR;
+		memcpy(&v, data, 8);
+		v = le64toh(v);
+		/* Only offloads the driver negotiated (5.1.6.5.6.2). */
+		if (v & ~(d->driver_features & guest_offload_mask()))
+			return VIRTIO_NET_ERR;
+		return set_offloads(n, offloads_of(v)) ? VIRTIO_NET_ERR : VIRTIO_NET_OK;
+	}
+	}
+	return VIRTIO_NET_ERR;
+}
+
+static void ctrl_run(struct net_dev *n)
+{
+	struct virtio_dev *d = &n->vdev;
+	unsigned q = ctrlq(n);
+	struct virtq_elem *e = n->ctrl_elem;
+	bool pushed = false;
+
+	while (virtio_live(d)) {
+		int ret = virtio_pop(d, q, e);
+		uint8_t ack = VIRTIO_NET_ERR;
+
+		if (ret < 0)
+			break;
+		if (ret == 0) {
+			if (virtq_enable_notify(&d->queues[q].vq, true))
+				continue;
+			break;
+		}
+		/* class and command readable, then the ack byte writable (5.1.6.5). */
+		if (e->out_len < 2 || !e->in_len) {
+			virtio_fail(d, "controlq: a command of %" PRIu64 " readable and %" PRIu64
+				       " writable bytes",
+				    e->out_len, e->in_len);
+			break;
+		}
+		if (e->out_len <= NET_CTRL_MAX) {
+			size_t len = virtq_elem_read(e, 0, n->ctrl_buf, e->out_len);
+
+			ack = ctrl_command(n, n->ctrl_buf[0], n->ctrl_buf[1], n->ctrl_buf + 2,
+					   len - 2);
+		}
+		if (ack != VIRTIO_NET_OK)
+			log_debug("%s: control command %u.%u refused", d->name, n->ctrl_buf[0],
+				  n->ctrl_buf[1]);
+		virtq_elem_write(e, 0, &ack, 1);
+		virtq_push(&d->queues[q].vq, e, 1);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify(d, q);
+}
+
+/* --- Device ---------------------------------------------------------------------------------- */
+
+static void net_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct net_dev *n = d->priv;
+	struct net_pair *p;
+
+	if (q == ctrlq(n)) {
+		ctrl_run(n);
+		return;
+	}
+	p = &n->pairs[q / 2];
+	if (q % 2) {
+		tx_run(p);
+		return;
+	}
+	if (!p->active)
+		return;
+	/* Buffers came: notifications off again while there are buffers to use. */
+	p->waiting = false;
+	virtq_enable_notify(&d->queues[q].vq, false);
+	rx_run(p);
+}
+
+static int net_start(struct virtio_dev *d)
+{
+	struct net_dev *n = d->priv;
+
+	/* The header has num_buffers for a modern driver, or a legacy one with MRG_RXBUF. */
+	n->hdr_len = has(d, VIRTIO_F_VERSION_1) || has(d, VIRTIO_NET_F_MRG_RXBUF)
+			     ? sizeof(struct virtio_net_hdr)
+			     : TAP_VNET_HDR;
+	if (set_offloads(n, offloads_of(d->driver_features)))
+		return -EIO;
+	n->pairs[0].active = true;
+	n->curr_pairs = 1;
+	/* The fds are edge-triggered: frames that came before now need a first read. */
+	virtio_kick(d, rxq(0));
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *d)
+{
+	struct net_dev *n = d->priv;
+
+	for (unsigned i = 0; i < n->max_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		if (i > 0 && p->active)
+			tap_enable_queue(n->tap, i, false);
+		p->active = p->waiting = false;
+		p->rx_len = 0;
+	}
+	n->curr_pairs = 1;
+	n->promisc = true;
+	n->allmulti = n->uni_overflow = n->multi_overflow = false;
+	n->nr_uni = n->nr_multi = 0; /* an empty table (5.1.6.5.2.1) */
+	memcpy(n->config.mac, n->mac, 6);
+	n->shadow = n->config;
+	set_offloads(n, 0);
+}
+
+/* A legacy driver may write the MAC (5.1.4.2); nothing else in the area is writable, so any
+ * other write is undone. */
+static void net_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
+{
+	struct net_dev *n = d->priv;
+
+	if (d->legacy_driver && off + len <= sizeof(n->config.mac))
+		n->shadow = n->config;
+	else
+		n->config = n->shadow;
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.name = "net",
+	.device_id = VIRTIO_ID_NET,
+	.pci_class = 0x020000, /* network controller, Ethernet */
+	.start = net_start,
+	.queue_notify = net_queue_notify,
+	.config_write = net_config_write,
+	.reset = net_reset,
+};
+
+int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t mac[6],
+	     unsigned mtu, const struct guest_mem *mem, struct event_loop *loop)
+{
+	uint64_t features =
+		1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM |
+		1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS | 1ULL << VIRTIO_NET_F_MTU |
+		1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_GUEST_TSO4 |
+		1ULL << VIRTIO_NET_F_GUEST_TSO6 | 1ULL << VIRTIO_NET_F_GUEST_ECN |
+		1ULL << VIRTIO_NET_F_HOST_TSO4 | 1ULL << VIRTIO_NET_F_HOST_TSO6 |
+		1ULL << VIRTIO_NET_F_HOST_ECN | 1ULL << VIRTIO_NET_F_MRG_RXBUF |
+		1ULL << VIRTIO_NET_F_STATUS | 1ULL << VIRTIO_NET_F_CTRL_VQ |
+		1ULL << VIRTIO_NET_F_CTRL_RX | 1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR;
+	unsigned pairs = tap->nr_queues;
+	int ret, tap_mtu = tap_get_mtu(tap);
+
+	memset(n, 0, sizeof(*n));
+	n->tap = tap;
+	if (pairs < 1 || pairs > NET_MAX_PAIRS) {
+		log_error("%s: %u queue pairs: between 1 and %d", name, pairs, NET_MAX_PAIRS);
+		return -EINVAL;
+	}
+	/* UFO both ways only if this kernel's tap still takes it. */
+	if (tap->offloads & TAP_OFFLOAD_UFO)
+		features |= 1ULL << VIRTIO_NET_F_GUEST_UFO | 1ULL << VIRTIO_NET_F_HOST_UFO;
+	if (pairs > 1)
+		features |= 1ULL << VIRTIO_NET_F_MQ;
+	if (!mtu)
+		mtu = tap_mtu > 0 ? (unsigned)tap_mtu : 1500;
+	else if (tap_mtu > 0 && (unsigned)tap_mtu != mtu)
+		log_warn("%s: mtu=%u but %s has MTU %d: frames longer than the smaller are lost",
+			 name, mtu, tap->name, tap_mtu);
+	n->max_pairs = pairs;
+	n->curr_pairs = 1;
+	memcpy(n->mac, mac, 6);
+	memcpy(n->config.mac, mac, 6);
+	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+	n->config.max_virtqueue_pairs = htole16((uint16_t)pairs);
+	n->config.mtu = htole16((uint16_t)mtu);
+	n->shadow = n->config;
+	n->promisc = true;
+	n->hdr_len = sizeof(struct virtio_net_hdr);
+	if (!(n->pairs = calloc(pairs, sizeof(*n->pairs))) ||
+	    !(n->ctrl_elem = malloc(sizeof(*n->ctrl_elem))) ||
+	    !(n->ctrl_buf = malloc(NET_CTRL_MAX))) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		p->net = n;
+		p->index = i;
+		p->tap_fd = tap->fds[i];
+		if (!(p->rxbuf = malloc(RXBUF_SIZE)) || !(p->elem = malloc(sizeof(*p->elem))) ||
+		    !(p->first = malloc(sizeof(*p->first))) ||
+		    !(p->used = calloc(NET_QUEUE_SIZE, sizeof(*p->used))) ||
+		    !(p->iov = calloc(NET_QUEUE_SIZE + 1, sizeof(*p->iov)))) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	ret = virtio_dev_init(&n->vdev, &net_ops, n, name, mem, loop, features, 2 * pairs + 1,
+			      NET_QUEUE_SIZE);
+	if (ret)
+		goto fail;
+	n->vdev.queues[ctrlq(n)].max_size = NET_CTRL_SIZE;
+	n->vdev.queues[ctrlq(n)].vq.size = NET_CTRL_SIZE;
+	n->vdev.config = (uint8_t *)&n->config;
+	n->vdev.config_len = sizeof(n->config);
+	/* Until the driver asks for more pairs, only the first tap queue gets frames. */
+	for (unsigned i = 1; i < pairs; i++) {
+		if ((ret = tap_enable_queue(tap, i, false)))
+			goto fail;
+	}
+	for (unsigned i = 0; i < pairs; i++) {
+		ret = event_add(loop, n->pairs[i].tap_fd, EPOLLIN | EPOLLET, tap_event, &n->pairs[i]);
+		if (ret)
+			goto fail;
+	}
+	return 0;
+fail:
+	log_error("%s: %s", name, strerror(-ret));
+	net_destroy(n);
+	return ret;
+}
+
+void net_destroy(struct net_dev *n)
+{
+	for (unsigned i = 0; n->pairs && i < n->max_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+		const struct net_stats *s = &p->stats;
+
+		if (n->vdev.ops)
+			event_del(n->vdev.loop, p->tap_fd);
+		log_info("%s: pair %u: rx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
+			 " dropped, %" PRIu64 " filtered), tx %" PRIu64 " packets (%" PRIu64
+			 " bytes, %" PRIu64 " dropped)",
+			 n->vdev.name, i, s->rx_packets, s->rx_bytes, s->rx_dropped, s->rx_filtered,
+			 s->tx_packets, s->tx_bytes, s->tx_dropped);
+		free(p->rxbuf);
+		free(p->elem);
+		free(p->first);
+		free(p->used);
+		free(p->iov);
+	}
+	free(n->pairs);
+	n->pairs = NULL;
+	free(n->ctrl_elem);
+	n->ctrl_elem = NULL;
+	free(n->ctrl_buf);
+	n->ctrl_buf = NULL;
+	virtio_dev_destroy(&n->vdev);
+}
