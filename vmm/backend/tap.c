@@ -145,6 +145,9 @@ void tap_close(struct tap *t)
 
 int tap_set_offloads(struct tap *t, unsigned offloads)
 {
+	/* A tap that takes no offloads has nothing to set (and tests' stand-in taps are sockets). */
+	if (!t->offloads)
+		return 0;
 	/* Queue 0 is never detached, and the setting is the device's. */
 	return ioctl(t->fds[0], TUNSETOFFLOAD, offloads & t->offloads) < 0 ? -errno : 0;
 }

@@ -30,7 +30,8 @@ struct tap {
  * the option in messages, which say how to fix the problem (`ip tuntap add ...`). 0 or -errno. */
 int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *what);
 void tap_close(struct tap *t);
-/* TUNSETOFFLOAD: the device-wide offloads (TAP_OFFLOAD_*) of frames the tap hands us. */
+/* TUNSETOFFLOAD: the device-wide offloads (TAP_OFFLOAD_*) of frames the tap hands us, within
+ * t->offloads (none: nothing to do, and so a tap stand-in, a socket, works in tests). */
 int tap_set_offloads(struct tap *t, unsigned offloads);
 /* Attaches queue q to the device, or detaches it: the kernel steers no frames to a detached
  * queue, and its fd must not be read. A single-queue tap has nothing to do. 0 or -errno. */
