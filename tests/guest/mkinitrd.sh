@@ -23,7 +23,8 @@
 #             lines: "VMMTEST disk-DEV-host=ok" when its first MiB reads so; writes 4 MiB of
 #             "GUESTDATA\n" lines at 8 MiB with dd conv=fsync, drops the caches, reads them back:
 #             "VMMTEST disk-DEV-rw=ok"; prints "VMMTEST disk-DEV-serial=S" and
-#             "VMMTEST disk-DEV-ro=0|1" from sysfs
+#             "VMMTEST disk-DEV-ro=0|1" and "VMMTEST disk-DEV-queues=N" (blk-mq hardware
+#             queues) from sysfs
 #   rodisk=DEV  a read-only DEV: "VMMTEST rodisk-DEV-ro=1" from sysfs, and "...-refused=ok" when
 #             a write fails
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
@@ -124,6 +125,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		[ "$got" = "$want" ] && echo "VMMTEST disk-$d-rw=ok"
 		echo "VMMTEST disk-$d-serial=$(cat /sys/block/$d/serial 2>/dev/null)"
 		echo "VMMTEST disk-$d-ro=$(cat /sys/block/$d/ro)"
+		echo "VMMTEST disk-$d-queues=$(ls /sys/block/$d/mq | wc -l)"
 		;;
 	rodisk=*)
 		d=${step#rodisk=}

@@ -63,6 +63,19 @@ run() {
 	shift
 	timeout -s KILL $((boot_timeout + 30)) "$vmm" "$@" </dev/null >"$logs/$name.log" 2>&1
 	status=$?
+	tcg_stall "$name"
+}
+# tcg_stall NAME: under the nested harness's TCG, a guest with two vCPUs now and then loses a timer:
+# one vCPU halts and is never woken, and the guest's RCU says so ("timer wakeup didn't happen",
+# with that CPU idle), then hangs until --timeout (seen in about one boot in fifteen with disk I/O
+# on both vCPUs, never on hardware KVM). That is the harness failing, like run.sh's 125: exit 125
+# so that the group runs again. A hang without that message is the test's failure as usual.
+tcg_stall() {
+	if [[ -n ${VMM_NESTED_TCG:-} && ($status == 124 || $status == 137) ]] &&
+		grep -q "timer wakeup didn't happen" "$logs/$1.log"; then
+		echo "run-all: $1: a vCPU's timer stopped in the nested guest (TCG); the group runs again"
+		exit 125
+	fi
 }
 # expect NAME STATUS ARGS...: vmm must exit with STATUS.
 expect() {
@@ -300,7 +313,7 @@ disk-*)
 f=${group#disk-}
 for mode in pci pci-legacy mmio; do
 	case $mode in
-	pci) args=() extra= ;;
+	pci) args=(--cpus 2) extra= ;; # two vCPUs: each disk gets two request queues
 	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
 	mmio) args=(--transport mmio) extra= ;;
 	esac
@@ -315,6 +328,10 @@ for mode in pci pci-legacy mmio; do
 		--cmdline "$base $extra vmmtest=disk=vda,rodisk=vdb,discard=vda,disk=sda,poweroff"
 	disk_check "$t-blk" "$t" vda "$tmp/vda.img" "VMM-$mode"
 	disk_check "$t-scsi" "$t" sda "$tmp/sda.img" ""
+	want=1
+	[[ $mode == pci ]] && want=2
+	grep -q "^VMMTEST disk-vda-queues=$want" "$logs/$t.log" && grep -q "^VMMTEST disk-sda-queues=$want" "$logs/$t.log" &&
+		pass "$t-queues" || fail "$t-queues" "expected $want request queues per disk: $(grep -h 'queues=' "$logs/$t.log" | tr '\n' ' ')"
 	grep -q '^VMMTEST rodisk-vdb-ro=1' "$logs/$t.log" && grep -q '^VMMTEST rodisk-vdb-refused=ok' "$logs/$t.log" &&
 		cmp -s "$tmp/vdb.img" <(yes HOSTDATA | head -c 1048576; yes FILL | head -c 7340032) &&
 		pass "$t-readonly" || fail "$t-readonly" "the read-only disk was not ro=1, took a write, or changed"

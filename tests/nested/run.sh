@@ -6,7 +6,7 @@
 # -cpu max, which emulates AMD SVM so kvm_amd loads) chrooted into this machine's /,
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden).
-# CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
+# CMD sees VMM_NESTED_TCG=1 there. CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
 # and a terminal on stdin, that terminal). The exit status
 # is CMD's, or 125 if the nested guest failed or --timeout (default 3600 s) expired: under TCG
 # the nested guest very occasionally locks up, and callers may retry on 125.
@@ -160,7 +160,7 @@ else
 fi
 echo "$rw" >"$ctl/rwdir"
 {
-	echo "export PATH=$(q "$PATH") HOME=/root TERM=$(q "$term")"
+	echo "export PATH=$(q "$PATH") HOME=/root TERM=$(q "$term") VMM_NESTED_TCG=1"
 	for v in ${NESTED_ENV:-}; do
 		[[ $v =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "nested: bad name in NESTED_ENV: $v" >&2; exit 2; }
 		[[ -z ${!v+set} ]] || echo "export $v=$(q "${!v}")"
