@@ -186,8 +186,14 @@ static int rx_place(struct net_pair *p)
 		size_t w;
 		int ret;
 
-		/* A ring's worth of chains and still no room: buffers too small to ever hold it. */
-		ret = nb < vq->size ? virtio_pop(d, q, e) : 0;
+		if (nb == vq->size) {
+			/* A ring's worth of buffers and still no room: they can never hold it. */
+			while (nb)
+				virtq_unpop(vq, p->used[--nb].ndesc);
+			p->stats.rx_dropped++;
+			return 1;
+		}
+		ret = virtio_pop(d, q, e);
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {
