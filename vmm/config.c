@@ -132,6 +132,22 @@ static int parse_uint(const char *s, unsigned *out)
 	return 0;
 }
 
+/* A decimal number in [min, max] for an option, stored only when good: one message naming the
+ * option otherwise. */
+static int parse_count(const struct config_src *src, const char *value, unsigned min,
+		       unsigned max, unsigned *out)
+{
+	unsigned n;
+	int ret = parse_uint(value, &n);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a number");
+	if (ret || n < min || n > max)
+		return bad_value(src, value, "out of range: must be %u..%u", min, max);
+	*out = n;
+	return 0;
+}
+
 /* Digits, then an optional K/M/G/T (either case, powers of 1024) and an optional "iB" after it.
  * -EINVAL for anything else, -ERANGE if it does not fit in 64 bits. */
 static int parse_size(const char *s, uint64_t *out)
@@ -204,15 +220,7 @@ static int set_cmdline(struct vm_config *cfg, const struct config_src *src, cons
 
 static int set_cpus(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	unsigned n;
-	int ret = parse_uint(value, &n);
-
-	if (ret == -EINVAL)
-		return bad_value(src, value, "not a number");
-	if (ret || n < 1 || n > CONFIG_MAX_CPUS)
-		return bad_value(src, value, "out of range: must be 1..%d", CONFIG_MAX_CPUS);
-	cfg->cpus = n;
-	return 0;
+	return parse_count(src, value, 1, CONFIG_MAX_CPUS, &cfg->cpus);
 }
 
 static int set_memory(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -477,15 +485,7 @@ static int set_disk_serial(struct vm_config *cfg, const struct config_src *src, 
 
 static int set_disk_queues(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	unsigned n;
-	int ret = parse_uint(value, &n);
-
-	if (ret == -EINVAL)
-		return bad_value(src, value, "not a number");
-	if (ret || n < 1 || n > CONFIG_MAX_QUEUES)
-		return bad_value(src, value, "out of range: must be 1..%d", CONFIG_MAX_QUEUES);
-	cur_disk(cfg)->queues = n;
-	return 0;
+	return parse_count(src, value, 1, CONFIG_MAX_QUEUES, &cur_disk(cfg)->queues);
 }
 
 static int set_disk_transport(struct vm_config *cfg, const struct config_src *src,
@@ -616,29 +616,13 @@ static int set_net_mac(struct vm_config *cfg, const struct config_src *src, cons
 
 static int set_net_queues(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	unsigned n;
-	int ret = parse_uint(value, &n);
-
-	if (ret == -EINVAL)
-		return bad_value(src, value, "not a number");
-	if (ret || n < 1 || n > CONFIG_MAX_NET_QUEUES)
-		return bad_value(src, value, "out of range: must be 1..%d", CONFIG_MAX_NET_QUEUES);
-	cur_net(cfg)->queues = n;
-	return 0;
+	return parse_count(src, value, 1, CONFIG_MAX_NET_QUEUES, &cur_net(cfg)->queues);
 }
 
 static int set_net_mtu(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	unsigned n;
-	int ret = parse_uint(value, &n);
-
-	if (ret == -EINVAL)
-		return bad_value(src, value, "not a number");
 	/* 68: IPv4's minimum; 65535: virtio-net's mtu field. */
-	if (ret || n < 68 || n > 65535)
-		return bad_value(src, value, "out of range: must be 68..65535");
-	cur_net(cfg)->mtu = n;
-	return 0;
+	return parse_count(src, value, 68, 65535, &cur_net(cfg)->mtu);
 }
 
 static int set_net_transport(struct vm_config *cfg, const struct config_src *src,

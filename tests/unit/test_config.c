@@ -336,7 +336,7 @@ static void usage_text(void **state)
 		"default: stdio",    "16M..1T",	       "Exit status:",	"124",
 		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
 		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE", "--disk path=FILE",
-		"--scsi path=FILE",
+		"--scsi path=FILE", "--net tap=NAME",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -773,6 +773,61 @@ static void disk_options(void **state)
 			  "readonly 'maybe': use on or off");
 }
 
+static void net_options(void **state)
+{
+	struct fixture *fx = *state;
+	const struct net_config *n;
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+
+	/* Order kept; a bare word is the tap; "tap=" (empty) asks for a new tap; defaults. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--net", "tap0", "--net",
+			    "tap=,mac=52:54:00:AB:cd:ef,queues=4,mtu=9000,transport=mmio"));
+	assert_int_equal(fx->cfg.nr_nets, 2);
+	n = fx->cfg.nets;
+	assert_string_equal(n[0].tap, "tap0");
+	assert_false(n[0].mac_set);
+	assert_int_equal(n[0].queues, 0);
+	assert_int_equal(n[0].mtu, 0);
+	assert_int_equal(config_transport(&fx->cfg, &n[0].v), TRANSPORT_PCI);
+	assert_string_equal(n[1].tap, "");
+	assert_true(n[1].mac_set);
+	assert_memory_equal(n[1].mac, mac, 6);
+	assert_int_equal(n[1].queues, 4);
+	assert_int_equal(n[1].mtu, 9000);
+	assert_int_equal(config_transport(&fx->cfg, &n[1].v), TRANSPORT_MMIO);
+
+	/* Sections: each one more device; an empty tap is allowed there too. */
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[net]\ntap = tap1\nlegacy = on\n[net]\ntap =\n"));
+	assert_int_equal(fx->cfg.nr_nets, 2);
+	assert_string_equal(fx->cfg.nets[0].tap, "tap1");
+	assert_true(config_legacy(&fx->cfg, &fx->cfg.nets[0].v));
+	assert_string_equal(fx->cfg.nets[1].tap, "");
+
+	/* Errors name the option and the item. */
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "mac=52:54:00:00:00:01"),
+		     "--net (or [net] section) number 1 has no tap=NAME (tap= to create one)");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap=a/b"),
+		     "--net tap 'a/b': not an interface name");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap=averyveryverylongname"),
+		     "not an interface name (1 to 15 bytes)");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,mac=52:54:00:00:00"),
+		     "--net mac '52:54:00:00:00': not a MAC address");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,mac=52:54:00:00:00:0g"),
+		     "not a MAC address");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,mac=01:00:5e:00:00:01"),
+		     "a multicast address");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,mac=00:00:00:00:00:00"),
+		     "the all-zero address");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,queues=17"),
+		     "--net queues '17': out of range: must be 1..16");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,mtu=67"),
+		     "--net mtu '67': out of range: must be 68..65535");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,vhost=on"),
+		     "unknown item 'vhost'");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[net]\ntap = t\nqueues = many\n"), 5,
+			  "queues 'many': not a number");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -790,6 +845,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(config_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(virtio_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(disk_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(net_options, setup, teardown),
 		cmocka_unit_test(subopts_split),
 		cmocka_unit_test(free_is_idempotent),
 	};
