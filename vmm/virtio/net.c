@@ -197,6 +197,10 @@ static int rx_place(struct net_pair *p)
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {
+			/* Ask for a kick before putting the chains back: then "available" means new
+			 * buffers, and with EVENT_IDX avail_event is the slot the driver fills next. */
+			if (virtq_enable_notify(vq, true))
+				continue;
 			while (nb)
 				virtq_unpop(vq, p->used[--nb].ndesc);
 			return 0;
@@ -236,7 +240,6 @@ static int rx_place(struct net_pair *p)
 static void rx_run(struct net_pair *p)
 {
 	struct virtio_dev *d = &p->net->vdev;
-	struct virtq *vq = &d->queues[rxq(p->index)].vq;
 	unsigned done = 0;
 	bool pushed = false;
 
@@ -246,6 +249,8 @@ static void rx_run(struct net_pair *p)
 		if (!p->rx_len) {
 			ssize_t r = read(p->tap_fd, p->rxbuf, RXBUF_SIZE);
 
+			if (r == 0)
+				break; /* not from a tap; a stand-in socket whose peer left */
 			if (r < 0) {
 				if (errno == EINTR)
 					continue;
@@ -270,9 +275,7 @@ static void rx_run(struct net_pair *p)
 		if (ret < 0)
 			break;
 		if (ret == 0) {
-			if (virtq_enable_notify(vq, true))
-				continue; /* buffers came while notifications were off */
-			p->waiting = true;
+			p->waiting = true; /* rx_place asked for the kick that ends it */
 			break;
 		}
 		p->rx_len = 0;
@@ -564,6 +567,8 @@ static void ctrl_run(struct net_dev *n)
 				    e->out_len, e->in_len);
 			break;
 		}
+		/* Anything longer than the longest command we know is refused unread. */
+		virtq_elem_read(e, 0, n->ctrl_buf, 2);
 		if (e->out_len <= NET_CTRL_MAX) {
 			size_t len = virtq_elem_read(e, 0, n->ctrl_buf, e->out_len);
 
@@ -571,8 +576,8 @@ static void ctrl_run(struct net_dev *n)
 					   len - 2);
 		}
 		if (ack != VIRTIO_NET_OK)
-			log_debug("%s: control command %u.%u refused", d->name, n->ctrl_buf[0],
-				  n->ctrl_buf[1]);
+			log_debug("%s: control command %u.%u (%" PRIu64 " bytes) refused", d->name,
+				  n->ctrl_buf[0], n->ctrl_buf[1], e->out_len);
 		virtq_elem_write(e, 0, &ack, 1);
 		virtq_push(&d->queues[q].vq, e, 1);
 		pushed = true;
