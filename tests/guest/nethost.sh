@@ -3,7 +3,8 @@
 # (mkinitrd.sh: net, netrx, nettx, nettx2, netbench), for the guest tests and bench/net.sh.
 #
 # Run it in a network namespace of its own (`unshare --net tests/guest/nethost.sh ...`): it makes
-# tap0 there (`ip tuntap ... multi_queue` if QUEUES > 1) at 10.0.2.2/24, up, and listens on TCP:
+# tap0 there (`ip tuntap ... multi_queue` if QUEUES > 1; MTU $NET_MTU if set) at 10.0.2.2/24, up,
+# and listens on TCP:
 #   5001  sends DIR/data, once, and closes
 #   5002, 5003, 5004  read to the end and write the data's md5 to DIR/PORT.md5 (NET_SINK=null: throw
 #         it away, for the benchmark)
@@ -18,6 +19,7 @@ mq=()
 [[ $queues -gt 1 ]] && mq=(multi_queue)
 ip tuntap add dev tap0 mode tap "${mq[@]}"
 ip addr add 10.0.2.2/24 dev tap0
+[[ -z ${NET_MTU:-} ]] || ip link set tap0 mtu "$NET_MTU"
 ip link set tap0 up
 
 pids=()
