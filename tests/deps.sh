@@ -15,6 +15,7 @@ packages=(
 	kmod xz-utils zstd                # depmod and module decompression for test initramfs
 	qemu-system-x86                   # nested harness without /dev/kvm, and the QEMU side of bench/
 	socat                             # the guest tests talk to virtio console ports on unix sockets
+	iproute2                          # ip tuntap and ss: the network tests' tap and listeners
 )
 missing=()
 for p in "${packages[@]}"; do

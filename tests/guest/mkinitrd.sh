@@ -33,13 +33,24 @@
 #   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
+#   net       eth0 up at 10.0.2.15/24 (the host's end, tests/guest/nethost.sh, is 10.0.2.2):
+#             prints "VMMTEST net-queues=rx-0 ... tx-N" (eth0's queues in sysfs), "net-mac=MAC" and
+#             "net-mtu=N", then "VMMTEST net-ping=ok" when the host answers ping
+#   netrx     reads the host's TCP port 5001 to its end with nc into /tmp/net.data: "VMMTEST
+#             net-rx-bytes=N", "VMMTEST net-rx-md5=SUM"
+#   nettx     sends /tmp/net.data to the host's port 5002 with nc: "VMMTEST net-tx=done"
+#   nettx2    sends it twice at once, to ports 5003 and 5004, from an nc pinned to CPU 0 and one
+#             pinned to CPU 1 (each stream then takes its CPU's transmit queue): "VMMTEST
+#             net-tx2=done", and each virtio queue interrupt's count as "VMMTEST net-irq-QUEUE=N"
+#   netbench=MIB  eth0 up as for net, then netbench.c (bench/net.sh): the host's port 5001 to its
+#             end, then MIB MiB to port 5002: "VMMBENCH name=value" lines
 # With no vmmtest= it runs a shell. It prints "VMMTEST-READY" first, the moment init starts.
 set -euo pipefail
 
 out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
 shift
 . "$(dirname "$0")/lib.sh"
-virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod"
+virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod virtio_net"
 busybox=/bin/busybox
 [[ -x $busybox ]] || { echo "mkinitrd.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 if ldd "$busybox" >/dev/null 2>&1; then
@@ -53,6 +64,7 @@ mkdir -p "$stage"/{bin,dev,proc,sys,tmp,root}
 cp "$busybox" "$stage/bin/busybox"
 ${CC:-cc} -O2 -static -o "$stage/bin/outb" "$(dirname "$0")/outb.c"
 ${CC:-cc} -O2 -static -o "$stage/bin/diskbench" "$(dirname "$0")/diskbench.c"
+${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
@@ -77,6 +89,13 @@ if [ -f $mods/modules.order ]; then
 		insmod $mods/lib/modules/$m $params
 	done
 fi
+# eth0 up at 10.0.2.15/24, once it is there (the driver binds as its module loads, but be sure).
+net_up() {
+	for i in $(seq 50); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done
+	ip link set lo up
+	ip addr add 10.0.2.15/24 dev eth0
+	ip link set eth0 up
+}
 steps=shell
 for arg in $(cat /proc/cmdline); do
 	case $arg in vmmtest=*) steps=${arg#vmmtest=} ;; esac
@@ -173,6 +192,33 @@ for step in $(echo "$steps" | tr , ' '); do
 		read -r line <&5
 		echo "VMMTEST port-in=$line"
 		exec 5>&-
+		;;
+	net)
+		net_up
+		echo "VMMTEST net-queues=$(ls /sys/class/net/eth0/queues | tr '\n' ' ')"
+		echo "VMMTEST net-mac=$(cat /sys/class/net/eth0/address)"
+		echo "VMMTEST net-mtu=$(cat /sys/class/net/eth0/mtu)"
+		ping -c 1 -W 10 10.0.2.2 >/dev/null && echo "VMMTEST net-ping=ok"
+		;;
+	netrx)
+		nc 10.0.2.2 5001 </dev/null >/tmp/net.data
+		echo "VMMTEST net-rx-bytes=$(wc -c </tmp/net.data)"
+		echo "VMMTEST net-rx-md5=$(md5sum </tmp/net.data | cut -d' ' -f1)"
+		;;
+	nettx) nc 10.0.2.2 5002 </tmp/net.data && echo "VMMTEST net-tx=done" ;;
+	nettx2)
+		taskset -c 0 nc 10.0.2.2 5003 </tmp/net.data &
+		a=$!
+		taskset -c 1 nc 10.0.2.2 5004 </tmp/net.data &
+		b=$!
+		wait $a && wait $b && echo "VMMTEST net-tx2=done"
+		awk '$NF ~ /-(input|output)\.[0-9]+$/ {
+			n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i
+			q = $NF; sub(/.*-/, "", q); print "VMMTEST net-irq-" q "=" n }' /proc/interrupts
+		;;
+	netbench=*)
+		net_up
+		netbench 10.0.2.2 5001 5002 ${step#netbench=}
 		;;
 	poweroff) poweroff -f ;;
 	reboot) reboot -f ;;

@@ -15,6 +15,8 @@ logs=$guest/logs
 flavours=${VMM_TEST_FLAVOURS-cloud generic}
 cpu_counts=${VMM_TEST_CPUS:-1 2}
 boot_timeout=${VMM_TEST_BOOT_TIMEOUT:-60}
+# A network test's boot moves 64 MiB each way: nested, that takes a few times a plain boot.
+net_timeout=$((boot_timeout * 3))
 
 if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# Host side: everything that needs the network or writes outside build/ happens here.
@@ -26,12 +28,14 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# a hundred boots, so once in every few groups; a group is cheap to redo, up to four times.
 	groups="basic"
 	for f in $flavours; do for n in $cpu_counts; do groups+=" $f-$n"; done; done
-	for f in $flavours; do groups+=" virtio-$f disk-$f"; done
+	for f in $flavours; do groups+=" virtio-$f disk-$f net-$f"; done
 	groups+=" misc"
 	passed=0 failed=0
 	for g in $groups; do
+		limit=300
+		[[ $g == net-* ]] && limit=900 # up to four boots of three minutes each
 		for try in 1 2 3 4 5; do
-			tests/nested/run.sh --timeout 300 -- env VMM_TEST_INSIDE=1 VMM_TEST_GROUP="$g" \
+			tests/nested/run.sh --timeout $limit -- env VMM_TEST_INSIDE=1 VMM_TEST_GROUP="$g" \
 				VMM_TEST_FLAVOURS="$flavours" VMM_TEST_BOOT_TIMEOUT="$boot_timeout" "$0"
 			[[ $? == 125 && $try != 5 ]] || break
 			echo "run-all: the nested guest failed during group $g; running the group again"
@@ -185,6 +189,41 @@ virtio_check() {
 	grep -q 'needs reset' "$logs/$name.log" && fail "$name-no-reset" "a device needed reset" || pass "$name-no-reset"
 }
 
+# net_boot NAME QUEUES ARGS...: runs vmm in a network namespace of its own, where
+# tests/guest/nethost.sh has made tap0 (multi-queue if QUEUES > 1; MTU $net_mtu) at 10.0.2.2/24 and
+# plays the host's end of the guest's network steps: it serves $tmp/data and sums what the guest
+# sends into $tmp/PORT.md5. Sets $status.
+net_boot() {
+	local name=$1 queues=$2
+	shift 2
+	rm -f "$tmp"/50*.md5
+	NET_MTU=$net_mtu unshare --net tests/guest/nethost.sh "$tmp" "$queues" \
+		timeout -s KILL $((net_timeout + 30)) "$vmm" "$@" </dev/null >"$logs/$name.log" 2>&1
+	status=$?
+}
+# net_check NAME V1 QUEUES: what the guest said in a net_boot with the steps virtio, net, netrx and
+# nettx (or nettx2), and what reached the host, as test results.
+net_check() {
+	local name=$1 v1=$2 queues=$3 s=$logs/$1.log want_queues='' q port
+	for ((q = 0; q < queues; q++)); do want_queues+="rx-$q "; done
+	for ((q = 0; q < queues; q++)); do want_queues+="tx-$q "; done
+	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "exit status $status"
+	grep -q "^VMMTEST virtio=0x0001:virtio_net:$v1:" "$s" && pass "$name-bind" ||
+		fail "$name-bind" "virtio_net did not bind with VERSION_1=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
+	grep -q "^VMMTEST net-queues=$want_queues\s*$" "$s" && pass "$name-queues" ||
+		fail "$name-queues" "eth0's queues are not $want_queues: $(grep 'VMMTEST net-queues=' "$s")"
+	grep -q "^VMMTEST net-mac=$net_mac\s*$" "$s" && pass "$name-mac" || fail "$name-mac" "eth0's address is not $net_mac"
+	grep -q "^VMMTEST net-mtu=$net_mtu\s*$" "$s" && pass "$name-mtu" || fail "$name-mtu" "eth0's MTU is not $net_mtu"
+	grep -q '^VMMTEST net-ping=ok' "$s" && pass "$name-ping" || fail "$name-ping" "the host did not answer ping"
+	grep -q "^VMMTEST net-rx-md5=$net_md5" "$s" && pass "$name-rx" ||
+		fail "$name-rx" "the guest did not receive the host's 64 MiB intact: $(grep 'VMMTEST net-rx' "$s" | tr '\n' ' ')"
+	for port in 5002 5003 5004; do
+		[[ $port == 5002 && $queues == 1 || $port != 5002 && $queues != 1 ]] || continue
+		[[ $(cat "$tmp/$port.md5" 2>/dev/null) == "$net_md5" ]] && pass "$name-tx-$port" ||
+			fail "$name-tx-$port" "the host did not receive the guest's 64 MiB intact on port $port"
+	done
+}
+
 bad() { # NAME MESSAGE-PATTERN ARGS...
 	local name=bad-$1 pattern=$2
 	shift 2
@@ -236,6 +275,7 @@ bad disk-missing 'no-such.img' --kernel "$kernel" --disk "path=$tmp/no-such.img"
 bad disk-dir '--disk path=' --kernel "$kernel" --disk "path=$tmp"
 bad disk-no-path 'has no path' --kernel "$kernel" --disk readonly=on
 bad scsi-missing 'no-such-lun.img' --kernel "$kernel" --scsi "path=$tmp/no-such-lun.img"
+bad net-no-tap 'nosuch0' --kernel "$kernel" --net tap=nosuch0
 
 # --- The firmware test guest: the fastest boot there is. -------------------------------------
 expect firmware 0 --kernel "$top/build/firmware/hello.elf" --timeout 60
@@ -363,6 +403,42 @@ kill "$pid" 2>/dev/null
 wait "$pid"
 [[ $status == 2 ]] && grep -q 'locked' "$logs/$f-disk-locked.log" && pass "$f-disk-locked" ||
 	fail "$f-disk-locked" "exit status $status; a second vmm was not refused the image"
+	;;
+
+net-*)
+# --- virtio-net on a tap, on each transport mode and with two queue pairs: eth0 comes up, pings the
+# host and moves 64 MiB each way over TCP (nc in the guest, socat on the host), intact. -------------
+f=${group#net-}
+common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$net_timeout")
+net_mac=52:54:00:12:34:56
+head -c $((64 << 20)) /dev/urandom >"$tmp/data"
+net_md5=$(md5sum <"$tmp/data" | cut -c1-32)
+# eth0's MTU is the tap's, or the one given with mtu= (mmio: on a tap of that MTU).
+for mode in pci pci-legacy mmio; do
+	net_mtu=1500 item=''
+	case $mode in
+	pci) args=() extra='' v1=1 ;;
+	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 v1=0 ;;
+	mmio) args=(--transport mmio) extra='' v1=1 net_mtu=1400 item=,mtu=1400 ;;
+	esac
+	t=$f-$mode-net
+	net_boot "$t" 1 "${common[@]}" "${args[@]}" --net "tap=tap0,mac=$net_mac$item" \
+		--cmdline "$base $extra vmmtest=virtio,net,netrx,nettx,poweroff"
+	net_check "$t" $v1 1
+done
+# Two queue pairs and two vCPUs: the guest uses both pairs, and two streams sent at once from CPU 0
+# and CPU 1 take a transmit queue each.
+t=$f-pci-net-mq net_mtu=1500
+net_boot "$t" 2 "${common[@]}" --cpus 2 --log-level info --net "tap=tap0,mac=$net_mac,queues=2" \
+	--cmdline "$base vmmtest=virtio,net,netrx,nettx2,poweroff"
+net_check "$t" 1 2
+# vmm's counters at exit (info level): each pair carried frames both ways.
+for q in 0 1; do
+	rx='' tx=''
+	read -r rx tx < <(sed -n "s/^.*net0: pair $q: rx \([0-9]*\) packets.*, tx \([0-9]*\) packets.*/\1 \2/p" "$logs/$t.log")
+	[[ ${rx:-0} -ge 100 && ${tx:-0} -ge 100 ]] && pass "$t-pair$q" ||
+		fail "$t-pair$q" "pair $q carried too little: $(grep "net0: pair $q:" "$logs/$t.log")"
+done
 	;;
 
 misc)

@@ -96,7 +96,7 @@ poweroff -f
 EOF
 }
 
-mods="kvm_amd 9p 9pnet_virtio virtio_pci"
+mods="kvm_amd 9p 9pnet_virtio virtio_pci tun" # tun: the network tests make taps
 hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat /bin/busybox) | sha256sum | cut -c1-12)
 initrd=$cache/initrd-$kver-$hash.cpio
 if [[ ! -f $initrd ]]; then
