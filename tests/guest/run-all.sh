@@ -200,6 +200,7 @@ net_boot() {
 	NET_MTU=$net_mtu unshare --net tests/guest/nethost.sh "$tmp" "$queues" \
 		timeout -s KILL $((net_timeout + 30)) "$vmm" "$@" </dev/null >"$logs/$name.log" 2>&1
 	status=$?
+	tcg_stall "$name"
 }
 # net_check NAME V1 QUEUES: what the guest said in a net_boot with the steps virtio, net, netrx and
 # nettx (or nettx2), and what reached the host, as test results.
