@@ -280,7 +280,7 @@ static void rx_run(struct net_pair *p)
 		}
 		p->rx_len = 0;
 		pushed = true;
-		if (++done == NET_TX_BUDGET) {
+		if (++done == NET_BUDGET) {
 			virtio_kick(d, rxq(p->index));
 			break;
 		}
@@ -413,7 +413,7 @@ static void tx_run(struct net_pair *p)
 		tx_one(p, p->elem, fd);
 		virtq_push(vq, p->elem, 0);
 		pushed = true;
-		if (++done == NET_TX_BUDGET) {
+		if (++done == NET_BUDGET) {
 			virtio_kick(d, q); /* the rest on the next turn of the loop */
 			break;
 		}

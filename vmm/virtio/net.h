@@ -25,7 +25,7 @@
 #define NET_CTRL_MAX       (8 + 2 * (4 + 6 * 256)) /* the longest control command we read */
 /* The longest frame either way: a 64 KiB GSO packet, its Ethernet and VLAN headers. */
 #define NET_MAX_FRAME      (65535 + 14 + 4)
-#define NET_TX_BUDGET      256 /* frames per turn, so that receive and other pairs get theirs */
+#define NET_BUDGET         256 /* frames per queue per turn, rx and tx: the others get theirs */
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM                0
