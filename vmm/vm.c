@@ -362,6 +362,7 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			int64_t left = deadline - now_ms();
 			if (left <= 0) {
 				log_info("--timeout %u expired", timeout_sec);
+				devices_log_state(vm);
 				vm_request_stop(vm, 124);
 				break;
 			}

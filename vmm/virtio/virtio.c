@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,27 @@ uint8_t virtio_read_isr(struct virtio_dev *d)
 
 	d->isr = 0;
 	return isr;
+}
+
+void virtio_log_state(struct virtio_dev *d)
+{
+	char ring[320], irq[80];
+
+	pthread_mutex_lock(&d->lock);
+	log_info("%s: status %#x, features %#" PRIx64 ", ISR %#x", d->name, d->status,
+		 d->driver_features, d->isr);
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		if (!d->queues[q].vq.enabled)
+			continue;
+		virtq_describe(&d->queues[q].vq, ring, sizeof(ring));
+		irq[0] = 0;
+		if (d->transport && d->transport->describe)
+			d->transport->describe(d, q, irq, sizeof(irq));
+		log_info("%s: queue %u: %s%s%s", d->name, q, ring, irq[0] ? "; " : "", irq);
+	}
+	if (d->ops->log_state)
+		d->ops->log_state(d);
+	pthread_mutex_unlock(&d->lock);
 }
 
 void virtio_fail(struct virtio_dev *d, const char *fmt, ...)
