@@ -426,7 +426,9 @@ net-*)
 # --- virtio-net on a tap, on each transport mode and with two queue pairs: eth0 comes up, pings the
 # host and moves 64 MiB each way over TCP (nc in the guest, socat on the host), intact. -------------
 f=${group#net-}
-common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$net_timeout")
+# At info level: the exit counters, and the queue states if --timeout expires.
+common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$net_timeout"
+	--log-level info)
 net_mac=52:54:00:12:34:56
 head -c $((64 << 20)) /dev/urandom >"$tmp/data"
 net_md5=$(md5sum <"$tmp/data" | cut -c1-32)
@@ -446,7 +448,7 @@ done
 # Two queue pairs and two vCPUs: the guest uses both pairs, and two streams sent at once from CPU 0
 # and CPU 1 take a transmit queue each.
 t=$f-pci-net-mq net_mtu=1500
-net_boot "$t" 2 "${common[@]}" --cpus 2 --log-level info --net "tap=tap0,mac=$net_mac,queues=2" \
+net_boot "$t" 2 "${common[@]}" --cpus 2 --net "tap=tap0,mac=$net_mac,queues=2" \
 	--cmdline "$base vmmtest=virtio,net,netrx,nettx2,poweroff"
 net_check "$t" 1 2
 # vmm's counters at exit (info level): each pair carried frames both ways.

@@ -585,7 +585,8 @@ static void describe_rings(void **state)
 	assert_int_equal(virtq_pop(&d->q, &d->e), 1);
 	virtq_enable_notify(&d->q, true);
 	virtq_describe(&d->q, s, sizeof(s));
-	assert_string_equal(s, "packed, size 4: next avail slot 1 (wrap 1), next used slot 0 (wrap 1); "
+	assert_string_equal(s, "packed, size 4: next avail slot 1 (wrap 1), next used slot 0 (wrap 1, "
+			       "signalled 0, none); "
 			       "driver event flags 0 off_wrap 0, device event flags 2 off_wrap "
 			       "0x8001; 0 used not yet signalled");
 	d->q.enabled = false;

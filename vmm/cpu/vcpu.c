@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -276,18 +277,30 @@ static const char *system_event_name(uint32_t type)
 	}
 }
 
-/* What a bug report needs when the guest dies in a way only KVM saw. */
-static void vcpu_dump(struct vcpu *c)
+/* Where the guest is: what a bug report needs when it dies in a way only KVM saw (error level),
+ * or where it was when --timeout stopped it (info). */
+static void vcpu_dump_at(struct vcpu *c, bool error)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
+	char line[200];
 
 	if (ioctl(c->fd, KVM_GET_REGS, &r) < 0 || ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
 		return;
-	log_error("vcpu%u: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx",
-		  c->index, (unsigned long long)r.rip, (unsigned long long)r.rsp,
-		  (unsigned long long)r.rflags, (unsigned long long)s.cr0, (unsigned long long)s.cr3,
-		  (unsigned long long)s.cr4, (unsigned long long)s.efer);
+	snprintf(line, sizeof(line),
+		 "rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx",
+		 (unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags,
+		 (unsigned long long)s.cr0, (unsigned long long)s.cr3, (unsigned long long)s.cr4,
+		 (unsigned long long)s.efer);
+	if (error)
+		log_error("vcpu%u: %s", c->index, line);
+	else
+		log_info("vcpu%u: %s", c->index, line);
+}
+
+static void vcpu_dump(struct vcpu *c)
+{
+	vcpu_dump_at(c, true);
 }
 
 /* Returns true while the loop should go on. */
@@ -366,6 +379,9 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(c))
 			break;
 	}
+	/* Where a guest that ran out of time was: halted, or busy somewhere. */
+	if (__atomic_load_n(&c->vm->exit_status, __ATOMIC_ACQUIRE) == 124)
+		vcpu_dump_at(c, false);
 	return NULL;
 }
 

@@ -279,8 +279,10 @@ void virtio_process(struct virtio_dev *d, unsigned q)
 {
 	pthread_mutex_lock(&d->lock);
 	if (q < d->nr_queues && virtio_live(d) && d->queues[q].vq.enabled &&
-	    !d->queues[q].vq.broken && d->ops->queue_notify)
+	    !d->queues[q].vq.broken && d->ops->queue_notify) {
+		d->queues[q].kicks++;
 		d->ops->queue_notify(d, q);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -296,8 +298,10 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
 
 void virtio_notify(struct virtio_dev *d, unsigned q)
 {
-	if (q < d->nr_queues && virtq_should_notify(&d->queues[q].vq) && d->transport)
+	if (q < d->nr_queues && virtq_should_notify(&d->queues[q].vq) && d->transport) {
+		d->queues[q].interrupts++;
 		d->transport->signal(d, (int)q);
+	}
 }
 
 void virtio_config_changed(struct virtio_dev *d)
@@ -335,7 +339,8 @@ void virtio_log_state(struct virtio_dev *d)
 		irq[0] = 0;
 		if (d->transport && d->transport->describe)
 			d->transport->describe(d, q, irq, sizeof(irq));
-		log_info("%s: queue %u: %s%s%s", d->name, q, ring, irq[0] ? "; " : "", irq);
+		log_info("%s: queue %u: %s; %" PRIu64 " wake-ups, %" PRIu64 " interrupts%s%s", d->name,
+			 q, ring, d->queues[q].kicks, d->queues[q].interrupts, irq[0] ? ", " : "", irq);
 	}
 	if (d->ops->log_state)
 		d->ops->log_state(d);

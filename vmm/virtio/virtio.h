@@ -86,6 +86,7 @@ struct virtio_queue {
 	int kick_fd;          /* eventfd: the transport binds it to the queue's doorbell */
 	struct virtio_dev *dev;
 	unsigned index;
+	uint64_t kicks, interrupts; /* for virtio_log_state: wake-ups served, interrupts sent */
 };
 
 struct virtio_dev {

@@ -480,10 +480,11 @@ int virtq_describe(const struct virtq *q, char *buf, size_t len)
 	if (q->packed)
 		return snprintf(buf, len,
 				"packed, size %u%s: next avail slot %u (wrap %u), next used slot %u "
-				"(wrap %u); driver event flags %u off_wrap %#x, device event flags "
-				"%u off_wrap %#x; %u used not yet signalled",
+				"(wrap %u, signalled %u%s); driver event flags %u off_wrap %#x, device "
+				"event flags %u off_wrap %#x; %u used not yet signalled",
 				q->size, q->broken ? ", broken" : "", q->last_avail, q->avail_wrap,
-				q->used_idx, q->used_wrap, load16(q->avail, EVT_FLAGS),
+				q->used_idx, q->used_wrap, q->signalled_used,
+				q->signalled_valid ? "" : ", none", load16(q->avail, EVT_FLAGS),
 				load16(q->avail, EVT_OFF_WRAP), load16(q->used, EVT_FLAGS),
 				load16(q->used, EVT_OFF_WRAP), q->pending_used);
 	return snprintf(buf, len,
