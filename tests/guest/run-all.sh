@@ -29,8 +29,8 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	groups="basic"
 	for f in $flavours; do for n in $cpu_counts; do groups+=" $f-$n"; done; done
 	for f in $flavours; do groups+=" virtio-$f disk-$f"; done
-	# The network groups are left out of `make check` until a rare receive stall under the nested
-	# harness is understood (issue 5's note): VMM_TEST_NET=1 adds them.
+	# The network groups are left out of `make check` until the guest failures they see about once
+	# in ten boots under the nested harness are understood (testing.md): VMM_TEST_NET=1 adds them.
 	if [[ -n ${VMM_TEST_NET:-} ]]; then for f in $flavours; do groups+=" net-$f"; done; fi
 	groups+=" misc"
 	passed=0 failed=0
