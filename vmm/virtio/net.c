@@ -769,10 +769,8 @@ static void net_log_state(struct virtio_dev *d)
 	for (unsigned i = 0; i < n->max_pairs; i++) {
 		const struct net_pair *p = &n->pairs[i];
 
-		log_info("%s: pair %u: %s%s, rx %" PRIu64 " tx %" PRIu64 " packets", d->name, i,
-			 p->active ? "active" : "inactive",
-			 p->waiting ? ", a frame waits for receive buffers" : "", p->stats.rx_packets,
-			 p->stats.tx_packets);
+		log_info("%s: pair %u: %s%s", d->name, i, p->active ? "active" : "inactive",
+			 p->waiting ? ", a frame waits for receive buffers" : "");
 	}
 }
 
