@@ -440,6 +440,18 @@ void devices_resize(struct vm *vm)
 		console_resize(d->console);
 }
 
+void devices_log_state(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	for (unsigned i = 0; d && i < VDEV_MAX; i++) {
+		struct virtio_dev *vdev = vdev_of(d, i);
+
+		if (vdev)
+			virtio_log_state(vdev);
+	}
+}
+
 void devices_stop(struct vm *vm)
 {
 	struct vm_devices *d = vm->dev;

@@ -24,6 +24,8 @@ int devices_start(struct vm *vm);
 void devices_stop(struct vm *vm);
 /* The host terminal changed size: tell the console that has it. */
 void devices_resize(struct vm *vm);
+/* Logs each virtio device's state (info level): what a stuck guest waits for. */
+void devices_log_state(struct vm *vm);
 /* Frees everything; safe on a NULL or half-created set. */
 void devices_destroy(struct vm *vm);
 

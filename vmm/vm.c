@@ -312,7 +312,7 @@ void vm_request_stop(struct vm *vm, int status)
 
 	if (atomic_exchange(&vm->stopping, true))
 		return;
-	vm->exit_status = status;
+	__atomic_store_n(&vm->exit_status, status, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < vm->ncpus && vm->vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
@@ -362,6 +362,7 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			int64_t left = deadline - now_ms();
 			if (left <= 0) {
 				log_info("--timeout %u expired", timeout_sec);
+				devices_log_state(vm);
 				vm_request_stop(vm, 124);
 				break;
 			}

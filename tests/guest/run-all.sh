@@ -29,8 +29,8 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	groups="basic"
 	for f in $flavours; do for n in $cpu_counts; do groups+=" $f-$n"; done; done
 	for f in $flavours; do groups+=" virtio-$f disk-$f"; done
-	# The network groups are left out of `make check` until a rare receive stall under the nested
-	# harness is understood (issue 5's note): VMM_TEST_NET=1 adds them.
+	# The network groups are left out of `make check` until the guest failures they see about once
+	# in ten boots under the nested harness are understood (testing.md): VMM_TEST_NET=1 adds them.
 	if [[ -n ${VMM_TEST_NET:-} ]]; then for f in $flavours; do groups+=" net-$f"; done; fi
 	groups+=" misc"
 	passed=0 failed=0
@@ -70,17 +70,30 @@ run() {
 	shift
 	timeout -s KILL $((boot_timeout + 30)) "$vmm" "$@" </dev/null >"$logs/$name.log" 2>&1
 	status=$?
-	tcg_stall "$name"
+	tcg_fault "$name"
 }
-# tcg_stall NAME: under the nested harness's TCG, a guest with two vCPUs now and then loses a timer:
-# one vCPU halts and is never woken, and the guest's RCU says so ("timer wakeup didn't happen",
-# with that CPU idle), then hangs until --timeout (seen in about one boot in fifteen with disk I/O
-# on both vCPUs, never on hardware KVM). That is the harness failing, like run.sh's 125: exit 125
-# so that the group runs again. A hang without that message is the test's failure as usual.
-tcg_stall() {
-	if [[ -n ${VMM_NESTED_TCG:-} && ($status == 124 || $status == 137) ]] &&
-		grep -q "timer wakeup didn't happen" "$logs/$1.log"; then
+# tcg_fault NAME: whether the boot failed in a way only the nested harness's TCG (QEMU emulating
+# AMD SVM for the L1 kernel's kvm_amd) causes; then exit 125, like run.sh's, so that the group runs
+# again. Not seen on hardware KVM, and vmm is not in their path: interrupt delivery and timers are
+# the L1 kernel's KVM, on the emulated CPU. A failure without these marks is the test's as usual.
+#  - A vCPU loses its timer: it halts and is never woken; the guest's RCU says so ("timer wakeup
+#    didn't happen") and the boot hangs until --timeout. About one boot in fifteen with disk I/O
+#    on both vCPUs.
+#  - An interrupt delivered while the guest has them masked: a double fault on the first
+#    instruction of the system call entry (entry_SYSCALL_64+0x0, where SYSCALL has just cleared
+#    IF and the stack is still the user's, so the interrupt's frame faults). No guest memory or
+#    device state can cause that on a correct CPU. Seen in network boots, which take an interrupt
+#    every few system calls.
+tcg_fault() {
+	local log=$logs/$1.log
+	[[ -n ${VMM_NESTED_TCG:-} ]] || return 0
+	if [[ ($status == 124 || $status == 137) ]] && grep -q "timer wakeup didn't happen" "$log"; then
 		echo "run-all: $1: a vCPU's timer stopped in the nested guest (TCG); the group runs again"
+		exit 125
+	fi
+	if grep -q "RIP: 0010:entry_SYSCALL_64+0x0/" "$log"; then
+		echo "run-all: $1: an interrupt reached the nested guest with interrupts masked (TCG);" \
+			"the group runs again"
 		exit 125
 	fi
 }
@@ -203,7 +216,7 @@ net_boot() {
 	NET_MTU=$net_mtu unshare --net tests/guest/nethost.sh "$tmp" "$queues" \
 		timeout -s KILL $((net_timeout + 30)) "$vmm" "$@" </dev/null >"$logs/$name.log" 2>&1
 	status=$?
-	tcg_stall "$name"
+	tcg_fault "$name"
 }
 # net_check NAME V1 QUEUES: what the guest said in a net_boot with the steps virtio, net, netrx and
 # nettx (or nettx2), and what reached the host, as test results.
@@ -413,7 +426,9 @@ net-*)
 # --- virtio-net on a tap, on each transport mode and with two queue pairs: eth0 comes up, pings the
 # host and moves 64 MiB each way over TCP (nc in the guest, socat on the host), intact. -------------
 f=${group#net-}
-common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$net_timeout")
+# At info level: the exit counters, and the queue states if --timeout expires.
+common=(--kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$net_timeout"
+	--log-level info)
 net_mac=52:54:00:12:34:56
 head -c $((64 << 20)) /dev/urandom >"$tmp/data"
 net_md5=$(md5sum <"$tmp/data" | cut -c1-32)
@@ -433,7 +448,7 @@ done
 # Two queue pairs and two vCPUs: the guest uses both pairs, and two streams sent at once from CPU 0
 # and CPU 1 take a transmit queue each.
 t=$f-pci-net-mq net_mtu=1500
-net_boot "$t" 2 "${common[@]}" --cpus 2 --log-level info --net "tap=tap0,mac=$net_mac,queues=2" \
+net_boot "$t" 2 "${common[@]}" --cpus 2 --net "tap=tap0,mac=$net_mac,queues=2" \
 	--cmdline "$base vmmtest=virtio,net,netrx,nettx2,poweroff"
 net_check "$t" 1 2
 # vmm's counters at exit (info level): each pair carried frames both ways.

@@ -561,6 +561,40 @@ static void split_used_event(void **state)
 	drv_free(d);
 }
 
+/* The state line names both sides' indices and event fields, as they are. */
+static void describe_rings(void **state)
+{
+	struct drv *d = drv_new(8, ALL_FEATURES);
+	struct buf b = { BUF_GPA, 8, false };
+	char s[320];
+
+	for (int i = 0; i < 3; i++)
+		split_add(d, &b, 1, false);
+	assert_int_equal(virtq_pop(&d->q, &d->e), 1);
+	virtq_push(&d->q, &d->e, 0);
+	*u16_at(d, AVAIL_GPA + 4 + 2 * 8) = 7; /* used_event */
+	virtq_enable_notify(&d->q, true);     /* avail_event = 1 */
+	assert_in_range(virtq_describe(&d->q, s, sizeof(s)), 1, sizeof(s) - 1);
+	assert_string_equal(s, "split, size 8: avail idx 3 (taken 1), used idx 1 (signalled 0, none); "
+			       "avail flags 0 used_event 7, used flags 0 avail_event 1; 1 used not "
+			       "yet signalled");
+	drv_free(d);
+
+	d = drv_new(4, PACKED | ALL_FEATURES);
+	packed_add(d, &b, 1, false);
+	assert_int_equal(virtq_pop(&d->q, &d->e), 1);
+	virtq_enable_notify(&d->q, true);
+	virtq_describe(&d->q, s, sizeof(s));
+	assert_string_equal(s, "packed, size 4: next avail slot 1 (wrap 1), next used slot 0 (wrap 1, "
+			       "signalled 0, none); "
+			       "driver event flags 0 off_wrap 0, device event flags 2 off_wrap "
+			       "0x8001; 0 used not yet signalled");
+	d->q.enabled = false;
+	virtq_describe(&d->q, s, sizeof(s));
+	assert_string_equal(s, "disabled");
+	drv_free(d);
+}
+
 static void split_enable_notify(void **state)
 {
 	struct drv *d = drv_new(8, 0);
@@ -1424,6 +1458,7 @@ int main(void)
 		T(packed_indirect),
 		T(split_no_interrupt_flag),
 		T(split_used_event),
+		T(describe_rings),
 		T(split_enable_notify),
 		T(packed_driver_event_suppression),
 		T(packed_enable_notify),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -276,18 +277,66 @@ static const char *system_event_name(uint32_t type)
 	}
 }
 
-/* What a bug report needs when the guest dies in a way only KVM saw. */
-static void vcpu_dump(struct vcpu *c)
+/* Logs (info) len bytes of guest memory at virtual address va, through the vCPU's page tables,
+ * as bytes or as 64-bit words. Called on the vCPU's own thread. */
+static void vcpu_dump_memory(struct vcpu *c, const char *what, uint64_t va, unsigned len,
+			     bool words)
+{
+	struct kvm_translation t = { .linear_address = va };
+	char line[8 + 128 * 3];
+	const uint8_t *p;
+	size_t n = 0;
+
+	errno = 0;
+	if (ioctl(c->fd, KVM_TRANSLATE, &t) < 0 || !t.valid) {
+		log_info("vcpu%u: %s: %#llx is not mapped (%s)", c->index, what,
+			 (unsigned long long)va, errno ? strerror(errno) : "KVM_TRANSLATE");
+		return;
+	}
+	if ((t.physical_address & 4095) + len > 4096 ||
+	    !(p = gmem_ptr(c->vm->mem, t.physical_address, len)))
+		return;
+	for (unsigned i = 0; i + (words ? 8 : 1) <= len && n < sizeof(line) - 20;
+	     i += words ? 8 : 1) {
+		uint64_t v;
+
+		if (!words) {
+			n += (size_t)snprintf(line + n, sizeof(line) - n, " %02x", p[i]);
+			continue;
+		}
+		memcpy(&v, p + i, 8);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %llx", (unsigned long long)v);
+	}
+	log_info("vcpu%u: %s:%s", c->index, what, line);
+}
+
+/* Where the guest is: what a bug report needs when it dies in a way only KVM saw (error level),
+ * or where it was when --timeout stopped it (info). */
+static void vcpu_dump_at(struct vcpu *c, bool error)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
+	char line[200];
 
 	if (ioctl(c->fd, KVM_GET_REGS, &r) < 0 || ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
 		return;
-	log_error("vcpu%u: rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx",
-		  c->index, (unsigned long long)r.rip, (unsigned long long)r.rsp,
-		  (unsigned long long)r.rflags, (unsigned long long)s.cr0, (unsigned long long)s.cr3,
-		  (unsigned long long)s.cr4, (unsigned long long)s.efer);
+	snprintf(line, sizeof(line),
+		 "rip %#llx rsp %#llx rflags %#llx cr0 %#llx cr3 %#llx cr4 %#llx efer %#llx",
+		 (unsigned long long)r.rip, (unsigned long long)r.rsp, (unsigned long long)r.rflags,
+		 (unsigned long long)s.cr0, (unsigned long long)s.cr3, (unsigned long long)s.cr4,
+		 (unsigned long long)s.efer);
+	if (error) {
+		log_error("vcpu%u: %s", c->index, line);
+		return;
+	}
+	log_info("vcpu%u: %s", c->index, line);
+	vcpu_dump_memory(c, "code at rip", r.rip, 32, false);
+	vcpu_dump_memory(c, "stack", r.rsp, 128, true);
+}
+
+static void vcpu_dump(struct vcpu *c)
+{
+	vcpu_dump_at(c, true);
 }
 
 /* Returns true while the loop should go on. */
@@ -366,6 +415,9 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(c))
 			break;
 	}
+	/* Where a guest that ran out of time was: halted, or busy somewhere. */
+	if (__atomic_load_n(&c->vm->exit_status, __ATOMIC_ACQUIRE) == 124)
+		vcpu_dump_at(c, false);
 	return NULL;
 }
 

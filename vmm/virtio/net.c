@@ -234,6 +234,130 @@ static int rx_place(struct net_pair *p)
 	return 1;
 }
 
+/* The most iovecs one read of the tap takes (IOV_MAX): its header, the chains', the rest of rxbuf. */
+#define RX_IOV 1024
+
+/* Puts back the chains p->used[from..nb) that a frame did not use, the last taken first. */
+static void rx_unpop(struct net_pair *p, unsigned from, unsigned nb)
+{
+	struct virtq *vq = &p->net->vdev.queues[rxq(p->index)].vq;
+
+	while (nb > from)
+		virtq_unpop(vq, p->used[--nb].ndesc);
+}
+
+/* Reads the next frame from the pair's tap queue straight into the receive queue's buffers, and
+ * places it there when it fits: the one copy is the kernel's. It takes the chains available, up to
+ * p->rx_hint bytes (one chain without MRG_RXBUF); what does not fit lands in rxbuf after them, and
+ * then the whole frame is gathered into rxbuf (p->rx_len) for rx_place, every chain put back.
+ * 1: a frame was placed, dropped, or is in rxbuf; 0: the tap has none; -errno: the device broke. */
+static int rx_read(struct net_pair *p)
+{
+	struct net_dev *n = p->net;
+	struct virtio_dev *d = &n->vdev;
+	unsigned q = rxq(p->index), nb = 0, niov = 1, k;
+	struct virtq *vq = &d->queues[q].vq;
+	size_t room = 0, flen, left;
+	struct virtio_net_hdr h;
+	uint8_t dest[6];
+	ssize_t r;
+
+	p->rx_iov[0] = (struct iovec){ p->rxbuf, TAP_VNET_HDR };
+	do {
+		struct virtq_elem *e = nb ? p->elem : p->first;
+		size_t skip = nb ? 0 : n->hdr_len; /* the guest's header is written after the read */
+		uint64_t room_e;
+		int ret = virtio_pop(d, q, e);
+
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			break;
+		if (e->out_num || e->in_len < n->hdr_len) {
+			virtio_fail(d, "receiveq%u: a buffer with %u readable buffers and %" PRIu64
+				       " writable bytes (a header is %u)",
+				    p->index, e->out_num, e->in_len, n->hdr_len);
+			return -EINVAL;
+		}
+		if (niov + e->in_num + 1 > RX_IOV) {
+			virtq_unpop(vq, e->ndesc);
+			break;
+		}
+		for (unsigned i = e->out_num; i < e->out_num + e->in_num; i++) {
+			const struct iovec *v = &e->iov[i];
+
+			if (skip >= v->iov_len) {
+				skip -= v->iov_len;
+				continue;
+			}
+			p->rx_iov[niov++] = (struct iovec){ (uint8_t *)v->iov_base + skip,
+							    v->iov_len - skip };
+			skip = 0;
+		}
+		/* .len is the chain's room for frame bytes until the frame is placed (a frame fills
+		 * the chains in order, so room past the longest frame is never reached). */
+		room_e = e->in_len - (nb ? 0 : n->hdr_len);
+		p->used[nb] = (struct virtq_used){ e->id, e->ndesc,
+						   room_e < NET_MAX_FRAME ? (uint32_t)room_e
+									  : NET_MAX_FRAME };
+		room += p->used[nb++].len;
+	} while (has(d, VIRTIO_NET_F_MRG_RXBUF) && room < p->rx_hint && nb < vq->size);
+	if (room < NET_MAX_FRAME)
+		p->rx_iov[niov++] = (struct iovec){ p->rxbuf + TAP_VNET_HDR + room,
+						    NET_MAX_FRAME - room };
+	do
+		r = readv(p->tap_fd, p->rx_iov, (int)niov);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		rx_unpop(p, 0, nb);
+		/* r == 0: not from a tap; a stand-in socket whose peer left. */
+		if (r < 0 && errno != EAGAIN && !p->warned) {
+			log_warn("%s: reading %s queue %u: %s", d->name, n->tap->name, p->index,
+				 strerror(errno));
+			p->warned = true;
+		}
+		return 0;
+	}
+	if ((size_t)r < TAP_VNET_HDR + ETH_HLEN) {
+		rx_unpop(p, 0, nb);
+		p->stats.rx_dropped++;
+		return 1;
+	}
+	flen = (size_t)r - TAP_VNET_HDR;
+	p->rx_hint = flen >= p->rx_hint ? flen : p->rx_hint - (p->rx_hint - flen) / 8;
+	iov_copy(p->rx_iov, niov, TAP_VNET_HDR, dest, sizeof(dest), false);
+	if (!net_rx_accept(n, dest)) {
+		rx_unpop(p, 0, nb);
+		p->stats.rx_filtered++;
+		return 1;
+	}
+	if (flen > room) {
+		iov_copy(p->rx_iov + 1, niov - 1, 0, p->rxbuf + TAP_VNET_HDR, room, false);
+		rx_unpop(p, 0, nb);
+		p->rx_len = (size_t)r;
+		p->stats.rx_copied++;
+		return 1;
+	}
+	if (!rx_header(p, &h, flen)) {
+		rx_unpop(p, 0, nb);
+		p->stats.rx_dropped++;
+		return 1;
+	}
+	for (k = 0, left = flen; left; k++) {
+		size_t take = p->used[k].len < left ? p->used[k].len : left;
+
+		p->used[k].len = (uint32_t)(take + (k ? 0 : n->hdr_len));
+		left -= take;
+	}
+	rx_unpop(p, k, nb);
+	h.num_buffers = htole16((uint16_t)k);
+	virtq_elem_write(p->first, 0, &h, n->hdr_len);
+	virtq_push_many(vq, p->used, k);
+	p->stats.rx_packets++;
+	p->stats.rx_bytes += flen;
+	return 1;
+}
+
 /* Reads frames from the pair's tap queue into its receive queue until the tap has none (the fd
  * is edge-triggered: that is the only way to hear of more), the driver has no buffers (waiting,
  * until it kicks), or a turn's budget is spent (then it kicks itself). Lock held. */
@@ -244,41 +368,19 @@ static void rx_run(struct net_pair *p)
 	bool pushed = false;
 
 	while (virtio_live(d) && p->active) {
-		int ret;
+		if (!p->rx_len && rx_read(p) <= 0)
+			break; /* the tap has no frame, or the device broke */
+		if (p->rx_len) {
+			int ret = rx_place(p);
 
-		if (!p->rx_len) {
-			ssize_t r = read(p->tap_fd, p->rxbuf, RXBUF_SIZE);
-
-			if (r == 0)
-				break; /* not from a tap; a stand-in socket whose peer left */
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN && !p->warned) {
-					log_warn("%s: reading %s queue %u: %s", d->name, p->net->tap->name,
-						 p->index, strerror(errno));
-					p->warned = true;
-				}
+			if (ret < 0)
+				break;
+			if (ret == 0) {
+				p->waiting = true; /* rx_place asked for the kick that ends it */
 				break;
 			}
-			if ((size_t)r < TAP_VNET_HDR + ETH_HLEN) {
-				p->stats.rx_dropped++;
-				continue;
-			}
-			if (!net_rx_accept(p->net, p->rxbuf + TAP_VNET_HDR)) {
-				p->stats.rx_filtered++;
-				continue;
-			}
-			p->rx_len = (size_t)r;
+			p->rx_len = 0;
 		}
-		ret = rx_place(p);
-		if (ret < 0)
-			break;
-		if (ret == 0) {
-			p->waiting = true; /* rx_place asked for the kick that ends it */
-			break;
-		}
-		p->rx_len = 0;
 		pushed = true;
 		if (++done == NET_BUDGET) {
 			virtio_kick(d, rxq(p->index));
@@ -660,6 +762,18 @@ static void net_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
 		n->config = n->shadow;
 }
 
+static void net_log_state(struct virtio_dev *d)
+{
+	struct net_dev *n = d->priv;
+
+	for (unsigned i = 0; i < n->max_pairs; i++) {
+		const struct net_pair *p = &n->pairs[i];
+
+		log_info("%s: pair %u: %s%s", d->name, i, p->active ? "active" : "inactive",
+			 p->waiting ? ", a frame waits for receive buffers" : "");
+	}
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
@@ -668,6 +782,7 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.config_write = net_config_write,
 	.reset = net_reset,
+	.log_state = net_log_state,
 };
 
 int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t mac[6],
@@ -726,7 +841,8 @@ int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t
 		if (!(p->rxbuf = malloc(RXBUF_SIZE)) || !(p->elem = malloc(sizeof(*p->elem))) ||
 		    !(p->first = malloc(sizeof(*p->first))) ||
 		    !(p->used = calloc(NET_QUEUE_SIZE, sizeof(*p->used))) ||
-		    !(p->iov = calloc(NET_QUEUE_SIZE + 1, sizeof(*p->iov)))) {
+		    !(p->iov = calloc(NET_QUEUE_SIZE + 1, sizeof(*p->iov))) ||
+		    !(p->rx_iov = calloc(RX_IOV, sizeof(*p->rx_iov)))) {
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -765,15 +881,16 @@ void net_destroy(struct net_dev *n)
 		if (n->vdev.ops)
 			event_del(n->vdev.loop, p->tap_fd);
 		log_info("%s: pair %u: rx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
-			 " dropped, %" PRIu64 " filtered), tx %" PRIu64 " packets (%" PRIu64
-			 " bytes, %" PRIu64 " dropped)",
-			 n->vdev.name, i, s->rx_packets, s->rx_bytes, s->rx_dropped, s->rx_filtered,
-			 s->tx_packets, s->tx_bytes, s->tx_dropped);
+			 " copied, %" PRIu64 " dropped, %" PRIu64 " filtered), tx %" PRIu64
+			 " packets (%" PRIu64 " bytes, %" PRIu64 " dropped)",
+			 n->vdev.name, i, s->rx_packets, s->rx_bytes, s->rx_copied, s->rx_dropped,
+			 s->rx_filtered, s->tx_packets, s->tx_bytes, s->tx_dropped);
 		free(p->rxbuf);
 		free(p->elem);
 		free(p->first);
 		free(p->used);
 		free(p->iov);
+		free(p->rx_iov);
 	}
 	free(n->pairs);
 	n->pairs = NULL;

@@ -96,6 +96,7 @@ struct net_dev;
 
 struct net_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped; /* dropped: did not fit, or bad from the tap */
+	uint64_t rx_copied; /* frames that went through rxbuf: longer than the buffers first taken */
 	uint64_t rx_filtered;                      /* not for us (MAC filter) */
 	uint64_t tx_packets, tx_bytes, tx_dropped; /* dropped: malformed chain or header, tap error */
 };
@@ -110,6 +111,8 @@ struct net_pair {
 	uint8_t *rxbuf;
 	struct virtq_elem *elem, *first; /* scratch: any chain, the frame's first chain */
 	struct virtq_used *used;         /* the chains of one frame: up to the queue size */
+	struct iovec *rx_iov;            /* receive: the tap's header, the chains taken, rxbuf */
+	size_t rx_hint;                  /* receive: the recent frame length, buffers to take */
 	struct iovec *iov;               /* transmit: our header and the frame's buffers */
 	struct net_stats stats;
 	bool warned; /* a tap error was logged */

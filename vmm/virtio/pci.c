@@ -4,6 +4,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -118,9 +119,24 @@ static void vp_reset(struct virtio_dev *d)
 		d->queues[q].msix_vector = VIRTIO_NO_VECTOR;
 }
 
+static int vp_describe(struct virtio_dev *d, unsigned q, char *buf, size_t len)
+{
+	struct virtio_pci *vp = d->transport_priv;
+	uint16_t v = d->queues[q].msix_vector;
+
+	if (!vp->msix_enabled)
+		return snprintf(buf, len, "INTx%s", vp->intx_disabled ? " (disabled)" : "");
+	if (v >= vp->nr_vectors)
+		return snprintf(buf, len, "no MSI-X vector");
+	return snprintf(buf, len, "MSI-X vector %u%s%s%s", v, vp->msix_masked ? ", all masked" : "",
+			vp->vectors[v].ctrl & PCI_MSIX_ENTRY_MASKED ? ", masked" : "",
+			vp->vectors[v].pending ? ", pending" : "");
+}
+
 static const struct virtio_transport_ops vp_transport = {
 	.signal = vp_signal,
 	.reset = vp_reset,
+	.describe = vp_describe,
 };
 
 /* A vector the driver asks for: one beyond the table cannot be mapped, which the driver learns by

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,8 +279,10 @@ void virtio_process(struct virtio_dev *d, unsigned q)
 {
 	pthread_mutex_lock(&d->lock);
 	if (q < d->nr_queues && virtio_live(d) && d->queues[q].vq.enabled &&
-	    !d->queues[q].vq.broken && d->ops->queue_notify)
+	    !d->queues[q].vq.broken && d->ops->queue_notify) {
+		d->queues[q].kicks++;
 		d->ops->queue_notify(d, q);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -295,8 +298,10 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
 
 void virtio_notify(struct virtio_dev *d, unsigned q)
 {
-	if (q < d->nr_queues && virtq_should_notify(&d->queues[q].vq) && d->transport)
+	if (q < d->nr_queues && virtq_should_notify(&d->queues[q].vq) && d->transport) {
+		d->queues[q].interrupts++;
 		d->transport->signal(d, (int)q);
+	}
 }
 
 void virtio_config_changed(struct virtio_dev *d)
@@ -318,6 +323,28 @@ uint8_t virtio_read_isr(struct virtio_dev *d)
 
 	d->isr = 0;
 	return isr;
+}
+
+void virtio_log_state(struct virtio_dev *d)
+{
+	char ring[320], irq[80];
+
+	pthread_mutex_lock(&d->lock);
+	log_info("%s: status %#x, features %#" PRIx64 ", ISR %#x", d->name, d->status,
+		 d->driver_features, d->isr);
+	for (unsigned q = 0; q < d->nr_queues; q++) {
+		if (!d->queues[q].vq.enabled)
+			continue;
+		virtq_describe(&d->queues[q].vq, ring, sizeof(ring));
+		irq[0] = 0;
+		if (d->transport && d->transport->describe)
+			d->transport->describe(d, q, irq, sizeof(irq));
+		log_info("%s: queue %u: %s; %" PRIu64 " wake-ups, %" PRIu64 " interrupts%s%s", d->name,
+			 q, ring, d->queues[q].kicks, d->queues[q].interrupts, irq[0] ? ", " : "", irq);
+	}
+	if (d->ops->log_state)
+		d->ops->log_state(d);
+	pthread_mutex_unlock(&d->lock);
 }
 
 void virtio_fail(struct virtio_dev *d, const char *fmt, ...)

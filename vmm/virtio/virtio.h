@@ -62,6 +62,9 @@ struct virtio_dev_ops {
 	/* Reset: drop every buffer the device holds and return to the state after init. When this
 	 * returns, no backend touches a queue until the next start. */
 	void (*reset)(struct virtio_dev *d);
+	/* Logs (info level) what the device holds or waits for, after the core's queue states. Lock
+	 * held. Optional. */
+	void (*log_state)(struct virtio_dev *d);
 };
 
 /* What the core needs from a transport. */
@@ -71,6 +74,9 @@ struct virtio_transport_ops {
 	void (*signal)(struct virtio_dev *d, int q);
 	/* The device was reset: transport state (selectors, vectors) back to initial. Optional. */
 	void (*reset)(struct virtio_dev *d);
+	/* How queue q's interrupt is delivered now (vector, masked, pending), for virtio_log_state.
+	 * Like snprintf. Optional. */
+	int (*describe)(struct virtio_dev *d, unsigned q, char *buf, size_t len);
 };
 
 struct virtio_queue {
@@ -80,6 +86,7 @@ struct virtio_queue {
 	int kick_fd;          /* eventfd: the transport binds it to the queue's doorbell */
 	struct virtio_dev *dev;
 	unsigned index;
+	uint64_t kicks, interrupts; /* for virtio_log_state: wake-ups served, interrupts sent */
 };
 
 struct virtio_dev {
@@ -157,6 +164,10 @@ void virtio_config_changed(struct virtio_dev *d);
 void virtio_raise_isr(struct virtio_dev *d, uint8_t bit);
 /* The driver reads the ISR: returns it and clears it (the line drops at the next EOI). */
 uint8_t virtio_read_isr(struct virtio_dev *d);
+
+/* Logs (info level) the device's status and each queue's state as both sides see it: what to
+ * look at when a guest seems stuck on a device (vmm calls it when --timeout expires). */
+void virtio_log_state(struct virtio_dev *d);
 
 /* The guest did something the spec forbids (a malformed ring, a bad request): set NEEDS_RESET,
  * stop processing the device's queues, log once, and tell the driver. */

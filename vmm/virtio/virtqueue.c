@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A descriptor as the packed ring lays it out (2.8.13: addr, len, id, flags). A split descriptor
@@ -472,9 +473,32 @@ bool virtq_enable_notify(struct virtq *q, bool enable)
 	return load16(q->avail, RING_IDX) != q->last_avail;
 }
 
-/* Copies between buf and the iovecs iov[0..n), starting `off` bytes into them. */
-static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len,
-		       bool to_iov)
+int virtq_describe(const struct virtq *q, char *buf, size_t len)
+{
+	if (!q->enabled)
+		return snprintf(buf, len, "disabled");
+	if (q->packed)
+		return snprintf(buf, len,
+				"packed, size %u%s: next avail slot %u (wrap %u), next used slot %u "
+				"(wrap %u, signalled %u%s); driver event flags %u off_wrap %#x, device "
+				"event flags %u off_wrap %#x; %u used not yet signalled",
+				q->size, q->broken ? ", broken" : "", q->last_avail, q->avail_wrap,
+				q->used_idx, q->used_wrap, q->signalled_used,
+				q->signalled_valid ? "" : ", none", load16(q->avail, EVT_FLAGS),
+				load16(q->avail, EVT_OFF_WRAP), load16(q->used, EVT_FLAGS),
+				load16(q->used, EVT_OFF_WRAP), q->pending_used);
+	return snprintf(buf, len,
+			"split, size %u%s: avail idx %u (taken %u), used idx %u (signalled %u%s); "
+			"avail flags %u used_event %u, used flags %u avail_event %u; %u used not yet "
+			"signalled",
+			q->size, q->broken ? ", broken" : "", load16(q->avail, RING_IDX), q->last_avail,
+			load16(q->used, RING_IDX), q->signalled_used, q->signalled_valid ? "" : ", none",
+			load16(q->avail, RING_FLAGS), load16(q->avail, RING_ENTS + 2 * q->size),
+			load16(q->used, RING_FLAGS), load16(q->used, RING_ENTS + USED_ELEM * q->size),
+			q->pending_used);
+}
+
+size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len, bool to_iov)
 {
 	size_t done = 0;
 

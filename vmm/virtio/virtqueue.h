@@ -124,8 +124,14 @@ bool virtq_should_notify(struct virtq *q);
  * then pop again rather than sleep (the driver may have added them before it saw the flag). */
 bool virtq_enable_notify(struct virtq *q, bool enable);
 
-/* Buffer helpers for device models. Copy from the readable side / into the writable side of a
- * chain starting at byte `off`; return the bytes copied. */
+/* The ring's state as both sides see it (indices, event suppression), for a log line when a
+ * guest seems stuck. Like snprintf. */
+int virtq_describe(const struct virtq *q, char *buf, size_t len);
+
+/* Buffer helpers for device models. iov_copy copies between buf and iov[0..n), starting `off`
+ * bytes into the iovecs (into them when to_iov); the two others copy from the readable side / into
+ * the writable side of a chain. Each returns the bytes copied: fewer than len when the iovecs end. */
+size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len, bool to_iov);
 size_t virtq_elem_read(const struct virtq_elem *e, size_t off, void *buf, size_t len);
 size_t virtq_elem_write(const struct virtq_elem *e, size_t off, const void *buf, size_t len);
 
