@@ -3,7 +3,8 @@
 #
 # Runs CMD in the current directory with a working /dev/kvm. If a hardware /dev/kvm opens
 # here, CMD is simply exec'd. Otherwise CMD runs inside a QEMU TCG guest (Debian's generic kernel,
-# -cpu max, which emulates AMD SVM so kvm_amd loads) chrooted into this machine's /,
+# -cpu max, which emulates AMD SVM so kvm_amd loads; with npt=0, shadow paging, because the
+# emulated nested paging now and then corrupts the memory of both guests) chrooted into this machine's /,
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden).
 # CMD sees VMM_NESTED_TCG=1 there. CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
@@ -12,7 +13,7 @@
 # the nested guest very occasionally locks up, and callers may retry on 125.
 #
 # Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096), NESTED_SMP (its
-# CPUs, default 2),
+# CPUs, default 2), NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
 # NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE (kernel/initramfs
 # cache, default /var/cache/vmm-test).
@@ -63,8 +64,11 @@ die() {
 	dmesg | tail -n 25
 	poweroff -f
 }
+# As modprobe would: a module's parameters from the command line (kvm_amd.npt=0).
 for m in $(cat /modules.order); do
-	insmod "/lib/modules/$m" || die "insmod $m failed"
+	n=$(basename "$m" .ko | tr - _)
+	insmod "/lib/modules/$m" $(for w in $(cat /proc/cmdline); do case $w in "$n".*) echo "${w#*.}" ;; esac; done) ||
+		die "insmod $m failed"
 done
 o=trans=virtio,version=9p2000.L,msize=512000
 mount -t 9p -o "$o" ctl /ctl || die "cannot mount the ctl share"
@@ -176,7 +180,7 @@ timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off kvm_amd.npt=0 ${NESTED_APPEND:-}" \
 	-virtfs "local,path=/,mount_tag=host,readonly=on,$fs" \
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" <&"$qin" &
