@@ -38,14 +38,15 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 		for try in 1 2 3 4 5; do
 			tests/nested/run.sh --timeout $limit -- env VMM_TEST_INSIDE=1 VMM_TEST_GROUP="$g" \
 				VMM_TEST_FLAVOURS="$flavours" VMM_TEST_BOOT_TIMEOUT="$boot_timeout" "$0"
-			[[ $? == 125 && $try != 5 ]] || break
+			rc=$?
+			[[ $rc == 125 && $try != 5 ]] || break
 			echo "run-all: the nested guest failed during group $g; running the group again"
 		done
 		if read -r p f 2>/dev/null <"$logs/$g.count"; then
 			passed=$((passed + p)) failed=$((failed + f))
 		else
 			failed=$((failed + 1))
-			echo "FAIL group-$g: it did not finish"
+			echo "FAIL group-$g: it did not finish (exit status $rc; the last log: $(ls -t "$logs" | head -n 1))"
 		fi
 	done
 	echo "$passed passed, $failed failed"

@@ -10,7 +10,9 @@
 # CMD sees VMM_NESTED_TCG=1 there. CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
 # and a terminal on stdin, that terminal). The exit status
 # is CMD's, or 125 if the nested guest failed or --timeout (default 3600 s) expired: under TCG
-# the nested guest very occasionally locks up, and callers may retry on 125.
+# the nested guest very occasionally locks up, and callers may retry on 125. A lockup its kernel
+# sees (a CPU stuck in the kernel for a minute) panics it (softlockup_panic), so that 125 comes
+# within a minute or so rather than at --timeout.
 #
 # Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096), NESTED_SMP (its
 # CPUs, default 2), NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare),
@@ -180,7 +182,7 @@ timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off kvm_amd.npt=0 ${NESTED_APPEND:-}" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1 softlockup_panic=1 mitigations=off kvm_amd.npt=0 ${NESTED_APPEND:-}" \
 	-virtfs "local,path=/,mount_tag=host,readonly=on,$fs" \
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" <&"$qin" &
