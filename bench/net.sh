@@ -5,11 +5,12 @@
 # network namespace of its own where tests/guest/nethost.sh is the host's end (tap0 at 10.0.2.2,
 # socat). In the guest, tests/guest/netbench.c reads 128 MiB the host sends over one TCP connection
 # (host to guest), then sends 128 MiB that the host throws away (guest to host), 256 KiB per system
-# call, timed with the monotonic clock until the host has closed, so every byte has arrived. QEMU
-# runs with `-netdev tap,...,vhost=off` and `-device virtio-net-pci`: the device in the VMM's
-# process, as in vmm. RUNS runs each (default 3), interleaved; medians in MB/s and vmm/QEMU ratios
-# (above 1 is vmm faster). Without a usable /dev/kvm it runs inside the nested harness, like the
-# guest tests: the absolute figures are then those of a nested guest, and only the ratios mean much.
+# call (the host's sender too: docs/testing.md says why), timed with the monotonic clock until the
+# host has closed, so every byte has arrived. QEMU runs with `-netdev tap,...,vhost=off` and
+# `-device virtio-net-pci`: the device in the VMM's process, as in vmm. RUNS runs each (default
+# 3), interleaved; medians in MB/s and vmm/QEMU ratios (above 1 is vmm faster). Without a usable
+# /dev/kvm it runs inside the nested harness, like the guest tests: the absolute figures are then
+# those of a nested guest, and only the ratios mean much.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}

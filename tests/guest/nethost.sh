@@ -5,7 +5,8 @@
 # Run it in a network namespace of its own (`unshare --net tests/guest/nethost.sh ...`): it makes
 # tap0 there (`ip tuntap ... multi_queue` if QUEUES > 1; MTU $NET_MTU if set) at 10.0.2.2/24, up,
 # and listens on TCP:
-#   5001  sends DIR/data, once, and closes
+#   5001  sends DIR/data, once, 256 KiB per write, and closes (socat's default 8 KiB writes make
+#         the host's TCP send one small frame per write whenever the guest's window is open)
 #   5002, 5003, 5004  read to the end and write the data's md5 to DIR/PORT.md5 (NET_SINK=null: throw
 #         it away, for the benchmark)
 # then runs CMD (a VMM on tap0) and exits with its status. A listener no guest connected to is
@@ -23,7 +24,7 @@ ip addr add 10.0.2.2/24 dev tap0
 ip link set tap0 up
 
 pids=()
-socat -u "OPEN:$dir/data,rdonly" TCP-LISTEN:5001,reuseaddr &
+socat -u -b 262144 "OPEN:$dir/data,rdonly" TCP-LISTEN:5001,reuseaddr &
 pids+=($!)
 for port in 5002 5003 5004; do
 	if [[ ${NET_SINK:-} == null ]]; then
