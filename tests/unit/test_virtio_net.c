@@ -708,9 +708,10 @@ static void expect_rx_merged(struct nfx *f, unsigned n, size_t flen, unsigned se
 }
 
 /* Frames are read from the tap straight into the driver's buffers, as many as the recent frames
- * needed; a frame longer than those goes through the device's own buffer. Either way the data, the
- * chains used and their order are the same, and the chains taken but not needed go back. The first
- * two chains are split so that the header spans three descriptors. */
+ * needed; the rest of a frame longer than those is copied from the device's own buffer into the
+ * next ones. Either way the data, the chains used and their order are the same, and the chains
+ * taken but not needed go back. The first two chains are split so that the header spans three
+ * descriptors. */
 static void rx_direct(void **state)
 {
 	struct nfx f;
@@ -748,6 +749,16 @@ static void rx_direct(void **state)
 	assert_int_equal(stats(&f)->rx_copied, 2);
 	assert_true(post_rx_notify(&f, 1, 1526));
 	expect_rx_merged(&f, 1, 1000, 34);
+	/* A frame longer than the buffers read into takes more for its rest; three are too few for
+	 * this one: all of it waits in the device's buffer, and arrives whole with a fourth. */
+	for (int i = 0; i < 3; i++)
+		post_rx(&f, 1526);
+	host_send(&f, NULL, MAC, 6000, 35);
+	expect_no_rx(&f);
+	assert_int_equal(stats(&f)->rx_copied, 3);
+	assert_true(post_rx_notify(&f, 1, 1526));
+	expect_rx_merged(&f, 4, 6000, 35);
+	expect_no_rx(&f);
 	nfx_teardown(&f);
 }
 

@@ -163,6 +163,22 @@ static size_t rx_copy(const struct virtq_elem *e, const struct virtio_net_hdr *h
 	return done;
 }
 
+/* Takes the receive queue's next chain into e: 1, 0 when there is none, or -errno when the device
+ * broke (on a chain a receive buffer cannot be: readable parts, or no room for the header). */
+static int rx_pop(struct net_pair *p, struct virtq_elem *e)
+{
+	struct net_dev *n = p->net;
+	int ret = virtio_pop(&n->vdev, rxq(p->index), e);
+
+	if (ret > 0 && (e->out_num || e->in_len < n->hdr_len)) {
+		virtio_fail(&n->vdev, "receiveq%u: a buffer with %u readable buffers and %" PRIu64
+				      " writable bytes (a header is %u)",
+			    p->index, e->out_num, e->in_len, n->hdr_len);
+		return -EINVAL;
+	}
+	return ret;
+}
+
 /* Puts the frame in p->rxbuf into the receive queue: 1 when it is done with (placed, or dropped
  * and counted), 0 when the queue has too few buffers (every chain taken is put back), or -errno
  * when the device broke. */
@@ -193,7 +209,7 @@ static int rx_place(struct net_pair *p)
 			p->stats.rx_dropped++;
 			return 1;
 		}
-		ret = virtio_pop(d, q, e);
+		ret = rx_pop(p, e);
 		if (ret < 0)
 			return ret;
 		if (ret == 0) {
@@ -204,12 +220,6 @@ static int rx_place(struct net_pair *p)
 			while (nb)
 				virtq_unpop(vq, p->used[--nb].ndesc);
 			return 0;
-		}
-		if (e->out_num || e->in_len < n->hdr_len) {
-			virtio_fail(d, "receiveq%u: a buffer with %u readable buffers and %" PRIu64
-				       " writable bytes (a header is %u)",
-				    p->index, e->out_num, e->in_len, n->hdr_len);
-			return -EINVAL;
 		}
 		w = rx_copy(e, &h, n->hdr_len, frame, flen, off);
 		p->used[nb++] = (struct virtq_used){ e->id, e->ndesc, (uint32_t)w };
@@ -248,8 +258,9 @@ static void rx_unpop(struct net_pair *p, unsigned from, unsigned nb)
 
 /* Reads the next frame from the pair's tap queue straight into the receive queue's buffers, and
  * places it there when it fits: the one copy is the kernel's. It takes the chains available, up to
- * p->rx_hint bytes (one chain without MRG_RXBUF); what does not fit lands in rxbuf after them, and
- * then the whole frame is gathered into rxbuf (p->rx_len) for rx_place, every chain put back.
+ * p->rx_hint bytes (one chain without MRG_RXBUF); what does not fit lands in rxbuf after them and
+ * is copied into the next chains. When those are too few, the whole frame is gathered into rxbuf
+ * (p->rx_len) for rx_place, every chain put back.
  * 1: a frame was placed, dropped, or is in rxbuf; 0: the tap has none; -errno: the device broke. */
 static int rx_read(struct net_pair *p)
 {
@@ -267,18 +278,12 @@ static int rx_read(struct net_pair *p)
 		struct virtq_elem *e = nb ? p->elem : p->first;
 		size_t skip = nb ? 0 : n->hdr_len; /* the guest's header is written after the read */
 		uint64_t room_e;
-		int ret = virtio_pop(d, q, e);
+		int ret = rx_pop(p, e);
 
 		if (ret < 0)
 			return ret;
 		if (ret == 0)
 			break;
-		if (e->out_num || e->in_len < n->hdr_len) {
-			virtio_fail(d, "receiveq%u: a buffer with %u readable buffers and %" PRIu64
-				       " writable bytes (a header is %u)",
-				    p->index, e->out_num, e->in_len, n->hdr_len);
-			return -EINVAL;
-		}
 		if (niov + e->in_num + 1 > RX_IOV) {
 			virtq_unpop(vq, e->ndesc);
 			break;
@@ -332,11 +337,32 @@ static int rx_read(struct net_pair *p)
 		return 1;
 	}
 	if (flen > room) {
-		iov_copy(p->rx_iov + 1, niov - 1, 0, p->rxbuf + TAP_VNET_HDR, room, false);
-		rx_unpop(p, 0, nb);
-		p->rx_len = (size_t)r;
+		/* The rest is in rxbuf, after the part the chains took: into more chains with it. */
+		size_t read_room = room;
+
 		p->stats.rx_copied++;
-		return 1;
+		while (room < flen && has(d, VIRTIO_NET_F_MRG_RXBUF) && nb < vq->size) {
+			struct virtq_elem *e = nb ? p->elem : p->first;
+			int ret = rx_pop(p, e);
+			size_t w;
+
+			if (ret < 0)
+				return ret;
+			if (ret == 0)
+				break;
+			w = virtq_elem_write(e, nb ? 0 : n->hdr_len, p->rxbuf + TAP_VNET_HDR + room,
+					     flen - room);
+			p->used[nb++] = (struct virtq_used){ e->id, e->ndesc, (uint32_t)w };
+			room += w;
+		}
+		if (room < flen) {
+			/* Too few: the whole frame into rxbuf, to wait there for the driver's. */
+			iov_copy(p->rx_iov + 1, niov - 1, 0, p->rxbuf + TAP_VNET_HDR, read_room,
+				 false);
+			rx_unpop(p, 0, nb);
+			p->rx_len = (size_t)r;
+			return 1;
+		}
 	}
 	if (!rx_header(p, &h, flen)) {
 		rx_unpop(p, 0, nb);

@@ -96,7 +96,7 @@ struct net_dev;
 
 struct net_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped; /* dropped: did not fit, or bad from the tap */
-	uint64_t rx_copied; /* frames that went through rxbuf: longer than the buffers first taken */
+	uint64_t rx_copied; /* frames longer than the buffers first taken: part went through rxbuf */
 	uint64_t rx_filtered;                      /* not for us (MAC filter) */
 	uint64_t tx_packets, tx_bytes, tx_dropped; /* dropped: malformed chain or header, tap error */
 };
