@@ -5,7 +5,8 @@
 # KERNEL-DIR (as kernels.sh unpacks them; /init loads those of the running kernel, passing them
 # the kernel command line's MODULE.PARAM=VALUE as modprobe would) and an /init that does what the
 # kernel command line's `vmmtest=` asks, as comma-separated steps run in order:
-#   report    print "VMMTEST nproc=N", "date=SECONDS", "acpi-errors=N" and "memtotal-mb=N"
+#   report    print "VMMTEST nproc=N", "tsc-deadline=N" (CPUs with it), "date=SECONDS",
+#             "acpi-errors=N" and "memtotal-mb=N"
 #   poweroff  poweroff -f                     reboot     reboot -f
 #   exit=N    write byte N to the exit device's port 0xf4 (with outb.c: the cloud kernel has no
 #             /dev/port)
@@ -104,6 +105,7 @@ for step in $(echo "$steps" | tr , ' '); do
 	case $step in
 	report)
 		echo "VMMTEST nproc=$(nproc)"
+		echo "VMMTEST tsc-deadline=$(grep -c -w tsc_deadline_timer /proc/cpuinfo)"
 		echo "VMMTEST date=$(date -u +%s)"
 		echo "VMMTEST acpi-errors=$(dmesg | grep -c -i -E 'ACPI( BIOS)? (Error|Warning)')"
 		echo "VMMTEST memtotal-mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)"

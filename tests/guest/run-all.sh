@@ -343,6 +343,8 @@ expect "$t-poweroff" 0 "${common[@]}" --cmdline "$base vmmtest=report,poweroff"
 after=$(host_now)
 got=$(report "$t-poweroff" nproc)
 [[ $got == "$n" ]] && pass "$t-nproc" || fail "$t-nproc" "guest saw '${got}' CPUs"
+got=$(report "$t-poweroff" tsc-deadline)
+[[ $got == "$n" ]] && pass "$t-tsc-deadline" || fail "$t-tsc-deadline" "tsc_deadline_timer on '${got}' CPUs"
 got=$(report "$t-poweroff" date)
 if [[ -n $got && $got -ge $((before - 5)) && $got -le $((after + 5)) ]]; then
 	pass "$t-date"
