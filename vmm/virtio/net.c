@@ -908,10 +908,13 @@ void net_destroy(struct net_dev *n)
 		if (n->vdev.ops)
 			event_del(n->vdev.loop, p->tap_fd);
 		log_info("%s: pair %u: rx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
-			 " copied, %" PRIu64 " dropped, %" PRIu64 " filtered), tx %" PRIu64
-			 " packets (%" PRIu64 " bytes, %" PRIu64 " dropped)",
+			 " copied, %" PRIu64 " dropped, %" PRIu64 " filtered, %" PRIu64
+			 " interrupts), tx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
+			 " dropped, %" PRIu64 " interrupts)",
 			 n->vdev.name, i, s->rx_packets, s->rx_bytes, s->rx_copied, s->rx_dropped,
-			 s->rx_filtered, s->tx_packets, s->tx_bytes, s->tx_dropped);
+			 s->rx_filtered, n->vdev.queues ? n->vdev.queues[rxq(i)].interrupts : 0,
+			 s->tx_packets, s->tx_bytes, s->tx_dropped,
+			 n->vdev.queues ? n->vdev.queues[txq(i)].interrupts : 0);
 		free(p->rxbuf);
 		free(p->elem);
 		free(p->first);
