@@ -112,12 +112,11 @@ static int vm_get_cpuid(struct vm *vm)
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
 			/* KVM emulates the TSC deadline timer but leaves offering it to the VMM
 			 * (KVM_CAP_TSC_DEADLINE_TIMER). QEMU and Firecracker offer it too. */
-			bool deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
-					      KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+			struct kvm_cpuid_entry2 *leaf1 = cpuid_find(c, 1, 0);
 
-			for (uint32_t i = 0; deadline && i < c->nent; i++)
-				if (c->entries[i].function == 1)
-					c->entries[i].ecx |= 1U << 24;
+			if (leaf1 &&
+			    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+				leaf1->ecx |= 1U << 24;
 			vm->cpuid = c;
 			return 0;
 		}

@@ -1,4 +1,4 @@
-/* CPUID topology: what each vCPU is told about itself and its siblings. */
+/* CPUID topology: what each vCPU is told about itself and its siblings; finding a leaf. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,12 +72,26 @@ static void cache_and_amd_core_counts(void **state)
 	free(c);
 }
 
+/* Subleaves count only where KVM says they do. */
+static void find_leaf(void **state)
+{
+	struct kvm_cpuid2 *c = make_cpuid();
+
+	assert_ptr_equal(cpuid_find(c, 1, 0), &c->entries[0]);
+	assert_ptr_equal(cpuid_find(c, 1, 5), &c->entries[0]);
+	assert_ptr_equal(cpuid_find(c, 0xb, 2), &c->entries[3]);
+	assert_null(cpuid_find(c, 0xb, 3));
+	assert_null(cpuid_find(c, 7, 0));
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(leaf1_names_the_apic_and_count),
 		cmocka_unit_test(leaf_b_levels),
 		cmocka_unit_test(cache_and_amd_core_counts),
+		cmocka_unit_test(find_leaf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

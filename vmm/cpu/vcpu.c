@@ -43,7 +43,7 @@
 #define APIC_MODE_NMI    4
 #define APIC_MODE_EXTINT 7
 
-static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
 {
 	for (uint32_t i = 0; i < c->nent; i++)
 		if (c->entries[i].function == fn &&

@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vm;
 struct boot_info;
@@ -27,6 +28,8 @@ void vcpu_kick(struct vcpu *c);
 void vcpu_join(struct vcpu *c);
 void vcpu_destroy(struct vcpu *c);
 
+/* The entry of leaf fn (and subleaf idx, where it counts), or NULL. */
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx);
 /* Fills the topology CPUID leaves for vCPU `index` of `count`. Exposed for unit tests. */
 void cpuid_set_topology(struct kvm_cpuid2 *cpuid, unsigned index, unsigned count);
 
