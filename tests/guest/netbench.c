@@ -2,7 +2,10 @@
  * reads until the host closes (host to guest), then connects to HOST:PORT-OUT, writes MIB MiB and
  * waits for the host to close in turn, so that the time covers every byte received there (guest to
  * host). Prints each as "VMMBENCH name=MB/s" (rx, tx) and the bytes received as "VMMBENCH
- * rxbytes=N". 256 KiB per read and write: the figure is the VMM's, not the copy loop's. */
+ * rxbytes=N". 256 KiB per read and write: the figure is the VMM's, not the copy loop's. For each
+ * direction also the guest's side of it: the virtio-net interrupts it took ("rx_irqs", "tx_irqs":
+ * its receive and transmit queues' together) and the share of its CPU time not idle ("rx_busy",
+ * "tx_busy", in %), which say what a figure cost the guest. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -39,6 +42,56 @@ static int dial(const char *host, const char *port)
 	return fd;
 }
 
+/* What the guest spent: virtio-net queue interrupts (/proc/interrupts names them virtioN-input.K
+ * and virtioN-output.K, one column per CPU) and CPU time (/proc/stat, in ticks). */
+struct spent {
+	unsigned long long irqs, busy, total;
+};
+
+static void spent_now(struct spent *s)
+{
+	char line[4096];
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/interrupts", "r");
+
+	memset(s, 0, sizeof(*s));
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':'), *end;
+
+		if (!p || (!strstr(line, "-input.") && !strstr(line, "-output.")))
+			continue;
+		for (p++;; p = end) {
+			unsigned long long n = strtoull(p, &end, 10);
+
+			if (end == p)
+				break;
+			s->irqs += n;
+		}
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/stat", "r");
+	if (f && fgets(line, sizeof(line), f) &&
+	    sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]) == 8) {
+		for (int i = 0; i < 8; i++)
+			s->total += v[i];
+		s->busy = s->total - v[3] - v[4]; /* all but idle and iowait */
+	}
+	if (f)
+		fclose(f);
+}
+
+static void spent_print(const char *dir, const struct spent *a)
+{
+	struct spent b;
+
+	spent_now(&b);
+	printf("VMMBENCH %s_irqs=%llu\n", dir, b.irqs - a->irqs);
+	printf("VMMBENCH %s_busy=%.0f\n", dir,
+	       b.total > a->total ? 100.0 * (b.busy - a->busy) / (b.total - a->total) : 0.0);
+}
+
 /* Reads fd to its end; returns the byte count. */
 static uint64_t drain(int fd)
 {
@@ -57,6 +110,7 @@ static uint64_t drain(int fd)
 int main(int argc, char **argv)
 {
 	uint64_t mib, rx;
+	struct spent at;
 	double t;
 	int fd;
 
@@ -64,15 +118,18 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "usage: netbench HOST PORT-IN PORT-OUT MIB\n"), 2;
 	mib = strtoull(argv[4], NULL, 10);
 
+	spent_now(&at);
 	t = now();
 	fd = dial(argv[1], argv[2]);
 	rx = drain(fd);
 	t = now() - t;
+	spent_print("rx", &at);
 	close(fd);
 	printf("VMMBENCH rxbytes=%llu\n", (unsigned long long)rx);
 	printf("VMMBENCH rx=%.1f\n", rx / 1e6 / t);
 
 	memset(buf, 0x5a, sizeof(buf));
+	spent_now(&at);
 	t = now();
 	fd = dial(argv[1], argv[3]);
 	for (uint64_t left = mib << 20; left;) {
@@ -87,6 +144,7 @@ int main(int argc, char **argv)
 	shutdown(fd, SHUT_WR);
 	drain(fd); /* the host closes once it has read everything */
 	t = now() - t;
+	spent_print("tx", &at);
 	printf("VMMBENCH tx=%.1f\n", (mib << 20) / 1e6 / t);
 	return 0;
 }
