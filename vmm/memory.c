@@ -4,18 +4,31 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* Guest RAM starts on a 2 MiB boundary and asks for transparent huge pages, as QEMU's does: then
+ * the host can back it with 2 MiB pages and KVM map those whole (EPT/NPT entries, or shadow pages
+ * when nested), which saves TLB misses and faults. Nested, the network benchmark's boot took 9%
+ * fewer page-fault exits (docs/architecture.md). Without THP (`never`) it is plain memory. */
+#define GMEM_ALIGN (2ULL << 20)
+
 int gmem_init(struct guest_mem *m, uint64_t ram_size)
 {
-	uint64_t low = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START;
-	void *p;
+	uint64_t low = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START, head;
+	uint8_t *p;
 
 	memset(m, 0, sizeof(*m));
-	if (ram_size == 0)
+	if (ram_size == 0 || ram_size > UINT64_MAX - GMEM_ALIGN)
 		return -EINVAL;
-	p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		 -1, 0);
+	p = mmap(NULL, ram_size + GMEM_ALIGN, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/* Keep the aligned ram_size bytes; give back what is before and after them. */
+	head = -(uintptr_t)p & (GMEM_ALIGN - 1);
+	if (head)
+		munmap(p, head);
+	p += head;
+	munmap(p + ram_size, GMEM_ALIGN - head);
+	madvise(p, ram_size, MADV_HUGEPAGE); /* a hint: fails only where THP is not built in */
 	m->mapping = p;
 	m->ram_size = ram_size;
 	m->r[m->nr++] = (struct gmem_region){ .gpa = 0, .size = low, .host = p };

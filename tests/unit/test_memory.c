@@ -23,6 +23,26 @@ static void small_ram_is_one_region(void **state)
 	gmem_free(&m);
 }
 
+/* RAM starts on a 2 MiB boundary (for huge pages), whatever its size, and all of it is usable. */
+static void ram_is_2m_aligned(void **state)
+{
+	static const uint64_t sizes[] = { 64 << 20, (64 << 20) + 4096, 4096 };
+
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct guest_mem m;
+		uint8_t *p;
+
+		assert_int_equal(gmem_init(&m, sizes[i]), 0);
+		assert_int_equal((uintptr_t)m.mapping & ((2 << 20) - 1), 0);
+		p = gmem_ptr(&m, 0, sizes[i]);
+		assert_ptr_equal(p, m.mapping);
+		p[0] = 1;
+		p[sizes[i] - 1] = 2;
+		assert_int_equal(p[0] + p[sizes[i] - 1], 3);
+		gmem_free(&m);
+	}
+}
+
 static void large_ram_skips_the_hole(void **state)
 {
 	struct guest_mem m;
@@ -52,6 +72,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(small_ram_is_one_region),
+		cmocka_unit_test(ram_is_2m_aligned),
 		cmocka_unit_test(large_ram_skips_the_hole),
 		cmocka_unit_test(zero_size_is_rejected),
 	};
