@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -86,7 +87,7 @@ static void hung(int sig)
 
 static int nfx_init_opts(struct nfx *f, unsigned nr_queues, unsigned offloads, unsigned mtu)
 {
-	int sv[2];
+	int sv[2], ret;
 
 	memset(f, 0, sizeof(*f));
 	cur = f;
@@ -102,7 +103,9 @@ static int nfx_init_opts(struct nfx *f, unsigned nr_queues, unsigned offloads, u
 		f->tap.fds[i] = i ? -1 : sv[0];
 	f->tap.offloads = offloads;
 	f->host = sv[1];
-	return net_init(&f->net, "net0", &f->tap, MAC, mtu, &f->mem, &f->loop);
+	ret = net_init(&f->net, "net0", &f->tap, MAC, mtu, &f->mem, &f->loop);
+	f->net.tx_hold_ns = 0; /* transmit signals at once, but in tx_hold */
+	return ret;
 }
 
 static void nfx_teardown(struct nfx *f)
@@ -1171,6 +1174,57 @@ static void tx_scattered(void **state)
 	nfx_teardown(&f);
 }
 
+/* Transmit interrupt moderation (tx_signal): the frames reach the tap at once, but their used
+ * buffers wait for the hold's timer, one signal for all; half the ring used is signalled at once. */
+static void tx_hold(void **state)
+{
+	struct nfx f;
+	struct net_pair *p;
+	uint8_t frame[60];
+	struct virtio_net_hdr h = hdr(0, 0, 0, 0, 0, 0);
+	struct itimerspec its;
+	uint8_t m[sizeof(h) + sizeof(frame)];
+	uint64_t gpa;
+	uint32_t id, len;
+
+	frame_fill(frame, sizeof(frame), OTHER, 1);
+	nfx_start(&f, DEFAULT);
+	p = &f.net.pairs[0];
+	f.net.tx_hold_ns = 60000000000ULL; /* a minute: only the test ends a hold */
+	want_signal_after(&f, TXQ, 1);
+	f.signals[TXQ] = 0;
+	for (int i = 0; i < 2; i++) {
+		tx_frame(&f, &h, frame, sizeof(frame)); /* used at once (tx_chain checks) */
+		expect_tap(&f, &h, frame, sizeof(frame));
+		assert_int_equal(f.signals[TXQ], 0);
+	}
+	assert_int_equal(timerfd_gettime(p->tx_timer, &its), 0);
+	assert_true(its.it_value.tv_sec > 0 || its.it_value.tv_nsec > 0);
+	/* The timer goes off: one signal for both. */
+	its = (struct itimerspec){ .it_value = { 0, 1 } };
+	assert_int_equal(timerfd_settime(p->tx_timer, 0, &its, NULL), 0);
+	alarm(10);
+	assert_true(event_loop_run_once(&f.loop, 5000) > 0);
+	alarm(0);
+	assert_int_equal(f.signals[TXQ], 1);
+
+	/* Half the ring in one kick. */
+	want_signal_after(&f, TXQ, 1);
+	f.signals[TXQ] = 0;
+	memcpy(m, &h, sizeof(h));
+	memcpy(m + sizeof(h), frame, sizeof(frame));
+	gpa = put(&f, m, sizeof(m));
+	for (int i = 0; i < RING_SIZE / 2; i++)
+		tq_add(&f.q[TXQ], &(struct tbuf){ gpa, sizeof(m), false }, 1);
+	kick(&f, TXQ);
+	assert_int_equal(f.signals[TXQ], 1);
+	for (int i = 0; i < RING_SIZE / 2; i++) {
+		assert_true(tq_used(&f.q[TXQ], &id, &len));
+		expect_tap(&f, &h, frame, sizeof(frame));
+	}
+	nfx_teardown(&f);
+}
+
 static void tx_legacy_header(void **state)
 {
 	struct nfx f;
@@ -1618,6 +1672,7 @@ int main(void)
 		cmocka_unit_test(mac_table_overflow),
 		cmocka_unit_test(tx_frame_reaches_tap),
 		cmocka_unit_test(tx_scattered),
+		cmocka_unit_test(tx_hold),
 		cmocka_unit_test(tx_legacy_header),
 		cmocka_unit_test(tx_malformed),
 		cmocka_unit_test(tx_tap_full),

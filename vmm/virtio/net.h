@@ -26,6 +26,7 @@
 /* The longest frame either way: a 64 KiB GSO packet, its Ethernet and VLAN headers. */
 #define NET_MAX_FRAME      (65535 + 14 + 4)
 #define NET_BUDGET         256 /* frames per queue per turn, rx and tx: the others get theirs */
+#define NET_TX_HOLD_US     200 /* transmit completions: at most one signal this often (tx_signal) */
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM                0
@@ -115,7 +116,9 @@ struct net_pair {
 	size_t rx_hint;                  /* receive: the recent frame length, buffers to take */
 	struct iovec *iov;               /* transmit: our header and the frame's buffers */
 	struct net_stats stats;
-	bool warned; /* a tap error was logged */
+	bool warned;  /* a tap error was logged */
+	int tx_timer; /* timerfd: the end of a transmit signal's hold */
+	bool tx_held; /* used transmit buffers wait for tx_timer to be signalled */
 };
 
 struct net_dev {
@@ -126,6 +129,7 @@ struct net_dev {
 	uint8_t mac[6];       /* the one the device was made with: reset goes back to it */
 	unsigned offloads;    /* TAP_OFFLOAD_* in force */
 	unsigned hdr_len;     /* the guest's header: 10 (legacy without MRG_RXBUF) or 12 */
+	uint64_t tx_hold_ns;  /* NET_TX_HOLD_US; 0 signals every batch at once (unit tests) */
 	/* Receive filter (CTRL_RX): reset is promiscuous, which a driver without CTRL_RX needs. */
 	bool promisc, allmulti, uni_overflow, multi_overflow;
 	unsigned nr_uni, nr_multi;
