@@ -16,7 +16,7 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size)
 	uint8_t *p;
 
 	memset(m, 0, sizeof(*m));
-	if (ram_size == 0 || ram_size > UINT64_MAX - GMEM_ALIGN)
+	if (ram_size == 0 || (ram_size & 4095) || ram_size > UINT64_MAX - GMEM_ALIGN)
 		return -EINVAL;
 	p = mmap(NULL, ram_size + GMEM_ALIGN, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -24,7 +24,8 @@ struct guest_mem {
 	void *mapping;     /* one host mapping backs all regions */
 };
 
-/* Maps ram_size bytes (MAP_NORESERVE) and lays them out below and above the hole. 0 or -errno. */
+/* Maps ram_size bytes (MAP_NORESERVE, 2 MiB-aligned, huge pages advised: memory.c) and lays them
+ * out below and above the hole. ram_size: whole 4 KiB pages, as KVM maps them. 0 or -errno. */
 int gmem_init(struct guest_mem *m, uint64_t ram_size);
 void gmem_free(struct guest_mem *m);
 /* Host pointer for [gpa, gpa + len), or NULL unless the range lies wholly inside one region.

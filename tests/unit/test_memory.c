@@ -61,11 +61,13 @@ static void large_ram_skips_the_hole(void **state)
 	gmem_free(&m);
 }
 
-static void zero_size_is_rejected(void **state)
+static void bad_sizes_are_rejected(void **state)
 {
 	struct guest_mem m;
 
 	assert_int_equal(gmem_init(&m, 0), -22);
+	assert_int_equal(gmem_init(&m, (1 << 20) + 1), -22); /* not whole pages */
+	assert_int_equal(gmem_init(&m, UINT64_MAX - 4095), -22);
 }
 
 int main(void)
@@ -74,7 +76,7 @@ int main(void)
 		cmocka_unit_test(small_ram_is_one_region),
 		cmocka_unit_test(ram_is_2m_aligned),
 		cmocka_unit_test(large_ram_skips_the_hole),
-		cmocka_unit_test(zero_size_is_rejected),
+		cmocka_unit_test(bad_sizes_are_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
