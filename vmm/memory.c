@@ -6,8 +6,8 @@
 
 /* Guest RAM starts on a 2 MiB boundary and asks for transparent huge pages, as QEMU's does: then
  * the host can back it with 2 MiB pages and KVM map those whole (EPT/NPT entries, or shadow pages
- * when nested), which saves TLB misses and faults. Nested, the network benchmark's boot took 9%
- * fewer page-fault exits (docs/architecture.md). Without THP (`never`) it is plain memory. */
+ * when nested), which saves TLB misses and faults. Nested, a boot of bench/net.sh's guest took
+ * 9% fewer page-fault exits (docs/architecture.md). Without THP (`never`) it is plain memory. */
 #define GMEM_ALIGN (2ULL << 20)
 
 int gmem_init(struct guest_mem *m, uint64_t ram_size)
