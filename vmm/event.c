@@ -180,6 +180,7 @@ int event_loop_start(struct event_loop *l)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
 		return ret;
+	pthread_setname_np(l->thread, l->name); /* for top -H, perf and taskset */
 	l->started = true;
 	return 0;
 }

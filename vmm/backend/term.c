@@ -142,6 +142,7 @@ int term_start(struct term *t)
 
 	if (ret)
 		return -ret;
+	pthread_setname_np(t->thread, "console");
 	t->started = true;
 	return 0;
 }

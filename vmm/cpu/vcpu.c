@@ -424,9 +424,12 @@ static void *vcpu_thread(void *arg)
 int vcpu_start(struct vcpu *c)
 {
 	int ret = pthread_create(&c->thread, NULL, vcpu_thread, c);
+	char name[16];
 
 	if (ret)
 		return -ret;
+	snprintf(name, sizeof(name), "vcpu%u", c->index);
+	pthread_setname_np(c->thread, name);
 	c->started = true;
 	return 0;
 }
