@@ -1208,6 +1208,16 @@ static void tx_hold(void **state)
 	alarm(0);
 	assert_int_equal(f.signals[TXQ], 1);
 
+	/* A driver that wants no interrupt for it (its event lies beyond): no hold, no timer. */
+	want_signal_after(&f, TXQ, 3);
+	f.signals[TXQ] = 0;
+	tx_frame(&f, &h, frame, sizeof(frame));
+	expect_tap(&f, &h, frame, sizeof(frame));
+	assert_false(p->tx_held);
+	assert_int_equal(timerfd_gettime(p->tx_timer, &its), 0);
+	assert_true(its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0);
+	assert_int_equal(f.signals[TXQ], 0);
+
 	/* Half the ring in one kick. */
 	want_signal_after(&f, TXQ, 1);
 	f.signals[TXQ] = 0;

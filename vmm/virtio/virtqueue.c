@@ -395,7 +395,7 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
-static bool packed_should_notify(struct virtq *q, uint16_t pending)
+static bool packed_should_notify(const struct virtq *q, uint16_t pending)
 {
 	uint16_t flags = load16(q->avail, EVT_FLAGS) & 3, off_wrap;
 	int event;
@@ -414,24 +414,29 @@ static bool packed_should_notify(struct virtq *q, uint16_t pending)
 	return need_event(event, q->used_idx, q->used_idx - pending);
 }
 
-bool virtq_should_notify(struct virtq *q)
+bool virtq_notify_due(const struct virtq *q)
 {
 	uint16_t pending = q->pending_used;
-	bool notify;
 
 	if (q->broken || !q->enabled || !pending)
 		return false;
-	q->pending_used = 0;
 	/* Full barrier: the used idx / flags we published must be visible before we read the
 	 * driver's suppression, or we can miss the interrupt it is about to ask for (2.7.7). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (q->packed)
-		notify = packed_should_notify(q, pending);
-	else if (!q->event_idx)
-		notify = !(load16(q->avail, RING_FLAGS) & VIRTQ_AVAIL_F_NO_INTERRUPT);
-	else
-		notify = pending >= 0x8000 || need_event(load16(q->avail, RING_ENTS + 2 * q->size),
-							 q->used_idx, q->used_idx - pending);
+		return packed_should_notify(q, pending);
+	if (!q->event_idx)
+		return !(load16(q->avail, RING_FLAGS) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	return pending >= 0x8000 ||
+	       need_event(load16(q->avail, RING_ENTS + 2 * q->size), q->used_idx,
+			  q->used_idx - pending);
+}
+
+bool virtq_should_notify(struct virtq *q)
+{
+	bool notify = virtq_notify_due(q);
+
+	q->pending_used = 0;
 	if (notify) {
 		q->signalled_used = q->used_idx;
 		q->signalled_valid = true;

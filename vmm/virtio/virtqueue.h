@@ -118,6 +118,9 @@ void virtq_unpop(struct virtq *q, uint16_t ndesc);
 /* After one or more virtq_push() calls: whether the driver wants an interrupt now (its
  * NO_INTERRUPT flag, used_event index or packed event suppression). Resets the pending count. */
 bool virtq_should_notify(struct virtq *q);
+/* The same question, asked without resetting anything: for a device that may hold the interrupt
+ * back (net's transmit moderation) and wants to know whether one is owed at all. */
+bool virtq_notify_due(const struct virtq *q);
 
 /* Asks the driver to notify (kick) us on new buffers, or not to. With EVENT_IDX this publishes
  * avail_event. Returns true when, after enabling, buffers are already available: the caller must
