@@ -90,6 +90,11 @@ run() {
 #    IF and the stack is still the user's, so the interrupt's frame faults). No guest memory or
 #    device state can cause that on a correct CPU. Seen in network boots, which take an interrupt
 #    every few system calls.
+#  - On a timer interrupt from user mode the kernel finds its GS base 0: it page-faults on its
+#    per-CPU data (the fault address is the bare per-CPU offset), faults again in the fault
+#    handler and runs off its entry stack ("ENTRY_TRAMPOLINE stack guard page was hit"). No device
+#    can change a vCPU's GS base (vmm sets it only at boot); the kernel GS base is one of the
+#    registers SVM's VMSAVE/VMLOAD carry across exits. Seen once, in a network boot.
 #  - A triple fault. No test guest resets that way (a reboot reaches vmm's ACPI reset register
 #    first), and KVM on AMD keeps no state of it to tell more. Seen with the emulated nested
 #    paging (run.sh now turns it off) in virtio and network boots, the same boots that pass on the
@@ -103,6 +108,8 @@ tcg_fault() {
 		what="the vCPU holds its host's state"
 	elif tcg_log "$1" -q "RIP: 0010:entry_SYSCALL_64+0x0/"; then
 		what="an interrupt arrived with interrupts masked"
+	elif tcg_log "$1" -q "ENTRY_TRAMPOLINE stack guard page was hit"; then
+		what="the guest's kernel lost its GS base"
 	elif tcg_log "$1" -q "triple fault, treated as a reset"; then
 		what="the guest triple-faulted"
 	else
