@@ -17,6 +17,7 @@
 #include "virtio/scsi.h"
 #include "vm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -218,6 +219,7 @@ static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 		return 0;
 	if (!(d->nets = calloc(cfg->nr_nets, sizeof(*d->nets))))
 		return -ENOMEM;
+	static_assert(CONFIG_MAX_NET_QUEUES <= TAP_MAX_QUEUES, "--net queues= must fit a tap");
 	for (unsigned i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *c = &cfg->nets[i];
 		struct net_slot *s = &d->nets[i];

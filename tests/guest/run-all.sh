@@ -326,7 +326,7 @@ bad disk-missing 'no-such.img' --kernel "$kernel" --disk "path=$tmp/no-such.img"
 bad disk-dir '--disk path=' --kernel "$kernel" --disk "path=$tmp"
 bad disk-no-path 'has no path' --kernel "$kernel" --disk readonly=on
 bad scsi-missing 'no-such-lun.img' --kernel "$kernel" --scsi "path=$tmp/no-such-lun.img"
-bad net-no-tap 'nosuch0' --kernel "$kernel" --net tap=nosuch0
+bad net-no-tap 'no network device nosuch0: make it with: ip tuntap add dev nosuch0 mode tap' --kernel "$kernel" --net tap=nosuch0
 
 # --- The firmware test guest: the fastest boot there is. -------------------------------------
 expect firmware 0 --kernel "$top/build/firmware/hello.elf" --timeout 60
