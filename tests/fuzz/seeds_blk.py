@@ -6,65 +6,23 @@
 import os
 import struct
 
+from rings import Queue, Ram
+
 RAM = 4096
-DESC, AVAIL, USED, TABLE, BUF = 0x000, 0x200, 0x280, 0x300, 0x400
-NEXT, WRITE, INDIRECT, AVAIL_F, USED_F = 1, 2, 4, 1 << 7, 1 << 15
+DESC, AVAIL, USED, BUF = 0x000, 0x200, 0x280, 0x400
 PACKED, EVENT_IDX, INDIRECT_DESC, RO, NO_DWZ, RESET = 1, 2, 4, 8, 16, 32
 T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
 SECTORS = 64 * 1024 // 512
 OUT = os.path.join("tests", "fuzz", "corpus", "blk")
 
 
-class Ring:
+class Ring(Ram):
     def __init__(self, flags=0, size=32, rounds=1):
-        self.ram = bytearray(RAM)
-        self.flags, self.size, self.packed = flags, size, bool(flags & PACKED)
+        super().__init__(RAM, BUF, bool(flags & PACKED))
+        self.flags, self.size = flags, size
         self.qsize = size - 1 if self.packed else size.bit_length() - 1
         self.rounds = rounds - 1
-        self.next, self.avail_idx, self.wrap, self.buf, self.bid = 0, 0, True, BUF, 0
-
-    def alloc(self, data):
-        """Copies data (bytes) or reserves n bytes (int) in the buffer area; returns its address."""
-        n = data if isinstance(data, int) else len(data)
-        at = self.buf
-        if not isinstance(data, int):
-            self.ram[at:at + n] = data
-        self.buf += (n + 15) & ~15
-        assert self.buf <= RAM
-        return at, n
-
-    def put(self, at, addr, length, x, flags):
-        if self.packed:
-            struct.pack_into("<QIHH", self.ram, at, addr, length, x, flags)
-        else:
-            struct.pack_into("<QIHH", self.ram, at, addr, length, flags, x)
-
-    def request(self, bufs, indirect=False):
-        """bufs: [(addr, len, write)] as one chain."""
-        if indirect:
-            t, _ = self.alloc(16 * len(bufs))
-            for i, (a, n, w) in enumerate(bufs):
-                more = NEXT if i < len(bufs) - 1 and not self.packed else 0
-                self.put(t + 16 * i, a, n, i + 1 if more else 0, (WRITE if w else 0) | more)
-            bufs = [(t, 16 * len(bufs), None)]
-        head = self.next
-        for i, (a, n, w) in enumerate(bufs):
-            f = INDIRECT if w is None else (WRITE if w else 0)
-            if i < len(bufs) - 1:
-                f |= NEXT
-            if self.packed:
-                f |= AVAIL_F if self.wrap else USED_F
-                self.put(DESC + 16 * self.next, a, n, self.bid, f)
-            else:
-                self.put(DESC + 16 * self.next, a, n, (self.next + 1) % self.size, f)
-            self.next += 1
-            if self.next == self.size:
-                self.next, self.wrap = 0, not self.wrap
-        self.bid += 1
-        if not self.packed:
-            struct.pack_into("<H", self.ram, AVAIL + 4 + 2 * (self.avail_idx % self.size), head)
-            self.avail_idx += 1
-            struct.pack_into("<H", self.ram, AVAIL + 2, self.avail_idx)
+        self.q = Queue(self, DESC, AVAIL, size)
 
     def blk(self, type_, sector, data=None, din=0, status=True, indirect=False, hdr_len=16):
         """A request: header, readable data, din writable data bytes, status byte."""
@@ -76,7 +34,7 @@ class Ring:
             bufs.append(self.alloc(din) + (True,))
         if status:
             bufs.append(self.alloc(1) + (True,))
-        self.request(bufs, indirect)
+        self.q.chain(bufs, indirect)
 
     def write(self, name):
         data = struct.pack("<BBBBIII", self.flags, self.qsize, self.rounds, 0, DESC, AVAIL, USED)

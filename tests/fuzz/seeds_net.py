@@ -10,10 +10,11 @@
 import os
 import struct
 
+from rings import Queue, Ram
+
 RAM = 10240
 RINGS = [(0x000, 0x200, 0x280), (0x400, 0x600, 0x680), (0x800, 0xa00, 0xa80)]  # rx, tx, ctrl
 BUF = 0xc00
-NEXT, WRITE, INDIRECT, AVAIL_F, USED_F = 1, 2, 4, 1 << 7, 1 << 15
 PACKED, EVENT_IDX, INDIRECT_DESC, LEGACY, RESET, CONFIG = 1, 2, 4, 8, 16, 32
 QSIZES = [16, 16, 32]  # rx, tx, ctrl (which holds 64 at most)
 
@@ -48,60 +49,17 @@ def vhdr(flags=0, gso=GSO_NONE, hdr_len=0, gso_size=0, csum_start=0, csum_offset
     return struct.pack("<BBHHHH", flags, gso, hdr_len, gso_size, csum_start, csum_offset)
 
 
-class Input:
+class Input(Ram):
     def __init__(self, flags=0, features=NO_MRG, rounds=1, config=0):
-        self.ram = bytearray(RAM)
+        super().__init__(RAM, BUF, bool(flags & PACKED) and not flags & LEGACY)
         self.flags, self.features, self.rounds, self.config = flags, features, rounds - 1, config
-        self.packed = bool(flags & PACKED) and not flags & LEGACY
         self.hlen = 12 if not flags & LEGACY or features & (1 << MRG_RXBUF) else 10
-        self.buf = BUF
         self.frames = b""
-        self.q = [dict(next=0, avail_idx=0, wrap=True, bid=0) for _ in RINGS]
-
-    def alloc(self, data):
-        """Copies data (bytes) or reserves n bytes (int) in the buffer area; returns (addr, len)."""
-        n = data if isinstance(data, int) else len(data)
-        at = self.buf
-        if not isinstance(data, int):
-            self.ram[at:at + n] = data
-        self.buf += (n + 15) & ~15
-        assert self.buf <= RAM, "RAM full"
-        return at, n
-
-    def put(self, at, addr, length, x, flags):
-        if self.packed:
-            struct.pack_into("<QIHH", self.ram, at, addr, length, x, flags)
-        else:
-            struct.pack_into("<QIHH", self.ram, at, addr, length, flags, x)
+        self.q = [Queue(self, desc, avail, n) for (desc, avail, _), n in zip(RINGS, QSIZES)]
 
     def chain(self, qi, bufs, indirect=False):
         """bufs: [(addr, len, write)] as one chain of queue qi."""
-        desc, avail, _ = RINGS[qi]
-        q = self.q[qi]
-        if indirect:
-            t, _ = self.alloc(16 * len(bufs))
-            for i, (a, n, w) in enumerate(bufs):
-                more = NEXT if i < len(bufs) - 1 and not self.packed else 0
-                self.put(t + 16 * i, a, n, i + 1 if more else 0, (WRITE if w else 0) | more)
-            bufs = [(t, 16 * len(bufs), None)]
-        head = q["next"]
-        for i, (a, n, w) in enumerate(bufs):
-            f = INDIRECT if w is None else (WRITE if w else 0)
-            if i < len(bufs) - 1:
-                f |= NEXT
-            if self.packed:
-                f |= AVAIL_F if q["wrap"] else USED_F
-                self.put(desc + 16 * q["next"], a, n, q["bid"], f)
-            else:
-                self.put(desc + 16 * q["next"], a, n, (q["next"] + 1) % QSIZES[qi], f)
-            q["next"] += 1
-            if q["next"] == QSIZES[qi]:
-                q["next"], q["wrap"] = 0, not q["wrap"]
-        q["bid"] += 1
-        if not self.packed:
-            struct.pack_into("<H", self.ram, avail + 4 + 2 * (q["avail_idx"] % QSIZES[qi]), head)
-            q["avail_idx"] += 1
-            struct.pack_into("<H", self.ram, avail + 2, q["avail_idx"])
+        self.q[qi].chain(bufs, indirect)
 
     def rx(self, n, size=1526):
         """n receive buffers."""

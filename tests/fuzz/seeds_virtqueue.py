@@ -5,30 +5,24 @@
 import os
 import struct
 
+from rings import AVAIL_F, INDIRECT, NEXT, USED_F, WRITE, Ram
+
 RAM = 2048
 DESC, AVAIL, USED, TABLE, BUF = 0x000, 0x100, 0x180, 0x200, 0x300
-NEXT, WRITE, INDIRECT, AVAIL_F, USED_F = 1, 2, 4, 1 << 7, 1 << 15
 PACKED, EVENT_IDX, INDIRECT_DESC = 1, 2, 4
 OUT = os.path.join("tests", "fuzz", "corpus", "virtqueue")
 
 
-class Ring:
+class Ring(Ram):
     def __init__(self, size, features, packed=False, raw_size=False, rounds=16, hold=False):
-        self.ram = bytearray(RAM)
-        self.size, self.packed = size, packed
+        super().__init__(RAM, BUF, packed)
+        self.size = size
         qsize = size if packed or raw_size else size.bit_length() - 1
         if raw_size:
             qsize |= 0x8000
         self.hdr = [features | (PACKED if packed else 0), qsize, (rounds - 1) | (0x40 if hold else 0),
                     DESC, AVAIL, USED]
-        self.next, self.avail_idx, self.slot, self.wrap, self.buf = 0, 0, 0, True, BUF
-
-    def put(self, at, addr, length, x, flags):
-        """x is the next index (split) or the buffer id (packed); the layouts order them apart."""
-        if self.packed:
-            struct.pack_into("<QIHH", self.ram, at, addr, length, x, flags)
-        else:
-            struct.pack_into("<QIHH", self.ram, at, addr, length, flags, x)
+        self.next, self.avail_idx, self.slot, self.wrap = 0, 0, 0, True
 
     def bufs(self, spec):
         """spec: 'o16 i32' -> [(addr, len, write)], carved from the buffer area."""
