@@ -12,15 +12,13 @@
 # is CMD's, or 125 if the nested guest failed or --timeout (default 3600 s) expired: under TCG
 # the nested guest very occasionally locks up, and callers may retry on 125. A lockup its kernel
 # sees (a CPU stuck in the kernel for a minute) panics it (softlockup_panic), so that 125 comes
-# within a minute or so rather than at --timeout. One it does not see stops its timers, and with
-# them the heartbeat its init writes to a file here every 5 s: NESTED_STALL s (default 90) without
-# a new one, and run.sh ends the guest with 125 too.
+# within a minute or so rather than at --timeout.
 #
 # Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096), NESTED_SMP (its
 # CPUs, default 2), NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
-# NESTED_STALL (seconds without a heartbeat), NESTED_FORCE=1 (use the guest even if /dev/kvm
-# works), VMM_TEST_CACHE (kernel/initramfs cache, default /var/cache/vmm-test).
+# NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE (kernel/initramfs
+# cache, default /var/cache/vmm-test).
 set -euo pipefail
 
 timeout=3600
@@ -97,8 +95,6 @@ mount -t tmpfs tmpfs /host/tmp
 cp /ctl/cmd.sh /host/tmp/.nested-cmd.sh
 in=/dev/null
 [ -e /ctl/tty ] && in=/dev/console
-# The heartbeat run.sh watches: a lockup this kernel does not see stops its timers, and this.
-(i=0; while :; do i=$((i + 1)); echo $i >/ctl/alive; sleep 5; done) &
 env -i /bin/chroot /host /bin/sh /tmp/.nested-cmd.sh <$in
 echo $? >/ctl/status
 sync
@@ -147,10 +143,9 @@ for d in "$rw" "$(pwd -P)"; do
 	[[ $d/ != /tmp/* ]] || { echo "nested: $d is under /tmp, which is a fresh tmpfs in the guest" >&2; exit 2; }
 done
 ctl=$(mktemp -d)
-qpid= wpid=
+qpid=
 # shellcheck disable=SC2317  # called from the trap
 cleanup() {
-	[[ -z $wpid ]] || kill "$wpid" 2>/dev/null || true
 	[[ -z $qpid ]] || kill "$qpid" 2>/dev/null || true
 	rm -rf "$ctl"
 }
@@ -183,7 +178,7 @@ echo "$rw" >"$ctl/rwdir"
 } >"$ctl/cmd.sh"
 
 fs=security_model=none,multidevs=remap
-timeout "${fg[@]}" -k 10 "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
+timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con \
 	-kernel "$kernel" -initrd "$initrd" \
@@ -192,32 +187,9 @@ timeout "${fg[@]}" -k 10 "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu ma
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" <&"$qin" &
 qpid=$!
-# The watchdog: no new heartbeat from the guest's init for $stall s (booting included) means the
-# guest has stopped; QEMU gets TERM through timeout, and KILL 10 s later if it is stopped too.
-stall=${NESTED_STALL:-90}
-(
-	last= quiet=0
-	while sleep 5; do
-		beat=$(cat "$ctl/alive" 2>/dev/null) || beat=
-		if [[ $beat != "$last" ]]; then
-			last=$beat quiet=0
-		elif (((quiet += 5) >= stall)); then
-			: >"$ctl/stalled"
-			kill "$qpid"
-			exit
-		fi
-	done
-) &
-wpid=$!
 rc=0
 wait "$qpid" || rc=$?
 qpid=
-kill "$wpid" 2>/dev/null || true
-wpid=
-if [[ -e $ctl/stalled ]]; then
-	echo "nested: the guest stopped (no heartbeat for $stall s)" >&2
-	exit 125
-fi
 if [[ $rc == 124 ]]; then
 	echo "nested: timed out after $timeout s" >&2
 	exit 125
