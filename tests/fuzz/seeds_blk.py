@@ -19,7 +19,7 @@ OUT = os.path.join("tests", "fuzz", "corpus", "blk")
 class Ring(Ram):
     def __init__(self, flags=0, size=32, rounds=1):
         super().__init__(RAM, BUF, bool(flags & PACKED))
-        self.flags, self.size = flags, size
+        self.flags = flags
         self.qsize = size - 1 if self.packed else size.bit_length() - 1
         self.rounds = rounds - 1
         self.q = Queue(self, DESC, AVAIL, size)
