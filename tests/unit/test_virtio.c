@@ -71,7 +71,7 @@ static void t_reset(struct virtio_dev *d)
 	((struct dummy *)d->priv)->transport_resets++;
 }
 
-static const struct virtio_transport_ops transport = { t_signal, t_reset };
+static const struct virtio_transport_ops transport = { .signal = t_signal, .reset = t_reset };
 
 static int setup(void **state)
 {

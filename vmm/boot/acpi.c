@@ -1,7 +1,7 @@
 /* ACPI tables (ACPI 6.5, chapter 5, and the PCI Firmware Specification's MCFG). The platform is
  * hardware-reduced: no PM1 blocks, no SCI, no FACS; poweroff and reset go through the FADT's sleep
- * control and reset registers, which vmm/bus/platform.c implements. The MADT lists every vCPU, so
- * SMP works without an MP table. */
+ * control and reset registers, which vmm/bus/platform.c implements. The MADT lists every vCPU
+ * (the MP table, mptable.c, says the same for kernels that look for one). */
 #include "boot/acpi.h"
 #include "boot/aml.h"
 #include "boot/boot.h"

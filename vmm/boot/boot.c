@@ -3,6 +3,7 @@
  * (vmlinux, the firmware test guests) are loaded at their physical addresses instead. */
 #include "boot/boot.h"
 #include "boot/acpi.h"
+#include "boot/mptable.h"
 #include "log.h"
 
 #include <asm/bootparam.h>
@@ -384,6 +385,10 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 		return ret;
 	}
 	bp->acpi_rsdp_addr = rsdp;
+	if ((ret = mptable_build(m, a->cpus))) {
+		log_error("the MP table does not fit below the ACPI tables");
+		return ret;
+	}
 	if ((ret = write_page_tables(m)) || (ret = put(m, BOOT_GDT_ADDR, boot_gdt, sizeof(boot_gdt))) ||
 	    (ret = put(m, BOOT_RESET_VECTOR, reset_stub, sizeof(reset_stub))))
 		return ret;
