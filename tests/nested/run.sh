@@ -3,22 +3,31 @@
 #
 # Runs CMD in the current directory with a working /dev/kvm. If a hardware /dev/kvm opens
 # here, CMD is simply exec'd. Otherwise CMD runs inside a QEMU TCG guest (Debian's generic kernel,
-# -cpu max, which emulates AMD SVM so kvm_amd loads; with npt=0, shadow paging, because the
-# emulated nested paging now and then corrupts the memory of both guests) chrooted into this machine's /,
+# -cpu max, which emulates AMD SVM so kvm_amd loads, as a Zen CPU (family 23): TCG's own family 15
+# is a K8's, for which every Linux (the test guests too, which see the same CPUID) scans all of PCI
+# configuration space twice for an AGP bridge at boot, about 1.5 s a boot there; with npt=0,
+# shadow paging, because the emulated nested paging now and then corrupts the memory of both
+# guests) chrooted into this machine's /,
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
-# created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden).
+# created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden there; a
+# tree under the host's /tmp is shared on its own, so CMD still finds it).
 # CMD sees VMM_NESTED_TCG=1 there. CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
-# and a terminal on stdin, that terminal). The exit status
-# is CMD's, or 125 if the nested guest failed or --timeout (default 3600 s) expired: under TCG
-# the nested guest very occasionally locks up, and callers may retry on 125. A lockup its kernel
-# sees (a CPU stuck in the kernel for a minute) panics it (softlockup_panic), so that 125 comes
-# within a minute or so rather than at --timeout.
+# and a terminal on stdin, that terminal).
+#
+# Exit status: CMD's; 124 if --timeout (default 3600 s) expired while the nested guest was alive
+# (whatever CMD was doing, it is CMD's failure); 125 if the nested guest itself failed, shown by
+# one of: its clock stopped (run.sh reads the guest kernel's jiffies through QEMU's monitor every
+# few seconds; when it has not moved for $NESTED_STALL seconds, default 60, the guest's kernel is
+# stuck with its timers dead, and run.sh prints each of its CPUs' rip, named from its kallsyms,
+# and ends it), its kernel panicked (a CPU stuck in its kernel for a minute panics it:
+# softlockup_panic), or it ended without CMD's exit status. Callers may retry on 125, never on 124.
 #
 # Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096), NESTED_SMP (its
-# CPUs, default 2), NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare),
+# CPUs, default 2), NESTED_CPU (its -cpu), NESTED_APPEND (more of its kernel command line;
+# kvm_amd.npt=1 to compare),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
-# NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE (kernel/initramfs
-# cache, default /var/cache/vmm-test).
+# NESTED_STALL (seconds), NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE
+# (kernel/initramfs cache, default /var/cache/vmm-test).
 set -euo pipefail
 
 timeout=3600
@@ -34,7 +43,8 @@ done
 # A /dev/kvm counts when it opens and is hardware virtualisation (kvm_intel or kvm_amd). Some
 # sandboxes offer a software one (kvm_pvm) whose instruction emulator cannot run a stock
 # kernel: a Debian guest dies on its first cmpxchg16b or xrstor there.
-if [[ -z ${NESTED_FORCE:-} ]] && { : <>/dev/kvm; } 2>/dev/null; then
+# (-c first: a redirection to a missing /dev/kvm would create a file there.)
+if [[ -z ${NESTED_FORCE:-} && -c /dev/kvm ]] && { : <>/dev/kvm; } 2>/dev/null; then
 	[[ -e /sys/module/kvm_intel || -e /sys/module/kvm_amd ]] && exec "$@"
 	echo "nested: /dev/kvm here is not hardware KVM (no kvm_intel or kvm_amd);" \
 		"running under QEMU TCG with nested SVM (slow)" >&2
@@ -74,11 +84,26 @@ for m in $(cat /modules.order); do
 done
 o=trans=virtio,version=9p2000.L,msize=512000
 mount -t 9p -o "$o" ctl /ctl || die "cannot mount the ctl share"
+# For run.sh's watchdog, which reads jiffies from outside through QEMU's monitor: where it is in
+# guest-physical memory (kallsyms' address less _text's, from where /proc/iomem has the kernel's
+# code), and the text symbols that name a stuck CPU's rip.
+sym() { grep -m1 " $1\$" /proc/kallsyms | cut -d' ' -f1; }
+code=$(grep -m1 'Kernel code' /proc/iomem | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
+grep ' [tT] ' /proc/kallsyms >/ctl/kallsyms.tmp && mv /ctl/kallsyms.tmp /ctl/kallsyms &
+echo "$(sym jiffies_64) $(sym _text) $code" >/ctl/jiffies
 mount -t 9p -o "ro,$o,cache=loose" host /host || die "cannot mount the host root"
 # The RTC has whole seconds only; take the host's clock from a fresh file's mtime.
 : >/ctl/clock
 chroot /host /bin/date -s "$(stat -c %y /ctl/clock)" >/dev/null
+mount -t tmpfs tmpfs /host/tmp
+# A tree under the host's /tmp, which the tmpfs above hides: its own share, at its own path.
+if [ -s /ctl/treedir ]; then
+	tree=$(cat /ctl/treedir)
+	mkdir -p "/host$tree"
+	mount -t 9p -o "ro,$o,cache=loose" tree "/host$tree" || die "cannot mount $tree"
+fi
 rw=$(cat /ctl/rwdir)
+mkdir -p "/host$rw" 2>/dev/null
 mount -t 9p -o "$o,cache=mmap" rw "/host$rw" || die "cannot mount $rw"
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
@@ -90,7 +115,6 @@ ln -sf /proc/self/fd/1 /host/dev/stdout
 ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
-mount -t tmpfs tmpfs /host/tmp
 [ -c /host/dev/kvm ] || die "no /dev/kvm in the guest: kvm_amd did not load"
 cp /ctl/cmd.sh /host/tmp/.nested-cmd.sh
 in=/dev/null
@@ -139,9 +163,8 @@ fi
 rw=${NESTED_RW:-$PWD/build}
 mkdir -p "$rw"
 rw=$(cd "$rw" && pwd -P)
-for d in "$rw" "$(pwd -P)"; do
-	[[ $d/ != /tmp/* ]] || { echo "nested: $d is under /tmp, which is a fresh tmpfs in the guest" >&2; exit 2; }
-done
+tree=$(pwd -P)
+[[ $tree/ == /tmp/* ]] || tree=
 ctl=$(mktemp -d)
 qpid=
 # shellcheck disable=SC2317  # called from the trap
@@ -165,6 +188,7 @@ else
 	exec 9</dev/null
 fi
 echo "$rw" >"$ctl/rwdir"
+[[ -z $tree ]] || echo "$tree" >"$ctl/treedir"
 {
 	echo "export PATH=$(q "$PATH") HOME=/root TERM=$(q "$term") VMM_NESTED_TCG=1"
 	for v in ${NESTED_ENV:-}; do
@@ -178,21 +202,67 @@ echo "$rw" >"$ctl/rwdir"
 } >"$ctl/cmd.sh"
 
 fs=security_model=none,multidevs=remap
-timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu max -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
+shares=(-virtfs "local,path=/,mount_tag=host,readonly=on,$fs"
+	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs"
+	-virtfs "local,path=$ctl,mount_tag=ctl,$fs")
+[[ -z $tree ]] || shares+=(-virtfs "local,path=${tree//,/,,},mount_tag=tree,readonly=on,$fs")
+timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
 	-nodefaults -no-user-config -display none -no-reboot \
-	-chardev stdio,id=con,signal=off -serial chardev:con \
+	-chardev stdio,id=con,signal=off -serial chardev:con -monitor "unix:$ctl/mon,server=on,wait=off" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 softlockup_panic=1 mitigations=off kvm_amd.npt=0 ${NESTED_APPEND:-}" \
-	-virtfs "local,path=/,mount_tag=host,readonly=on,$fs" \
-	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs" \
-	-virtfs "local,path=$ctl,mount_tag=ctl,$fs" <&"$qin" &
+	"${shares[@]}" <&"$qin" &
 qpid=$!
+
+# monitor CMD: QEMU's answer to a human-monitor command, without its banner and prompts.
+monitor() {
+	printf '%s\n' "$1" | socat -t 2 - "UNIX-CONNECT:$ctl/mon" 2>/dev/null | tr -d '\r' |
+		grep -v -e '^QEMU .* monitor' -e '^(qemu)' || true
+}
+# jiffies: the nested guest kernel's jiffies_64, or nothing before its init has said where it is.
+jiffies_at=
+jiffies() {
+	local virt text code
+	if [[ -z $jiffies_at ]]; then
+		read -r virt text code 2>/dev/null <"$ctl/jiffies" && [[ -n $code ]] || return 0
+		jiffies_at=$(printf '0x%x' $((0x$virt - 0x$text + 0x$code)))
+	fi
+	monitor "xp /1gx $jiffies_at" | sed -n 's/^[0-9a-f]*: *\(0x[0-9a-f]*\).*/\1/p'
+}
+# stuck_cpus: each vCPU of the nested guest, its rip named from the guest's kallsyms (a rip that is
+# not in its kernel is a test guest's, run by the CPU on its behalf).
+stuck_cpus() {
+	local cpu rip sym
+	monitor 'info registers -a' | sed -n 's/^CPU#\([0-9]*\).*/\1/p; s/^RIP=\([0-9a-f]*\) .*HLT=\([01]\).*/\1 \2/p' |
+		paste -d' ' - - | while read -r cpu rip hlt; do
+		sym=$( { cat "$ctl/kallsyms" 2>/dev/null; echo "$rip ~ ~rip"; } | LC_ALL=C sort | grep -B1 '~rip$' | head -n 1)
+		[[ $sym == *'~rip' ]] && sym= || sym=$(printf '%s+0x%x' "${sym##* }" $((0x$rip - 0x${sym%% *})))
+		echo "nested: CPU $cpu: rip $rip ${sym:-(not in its kernel)}${hlt/1/, halted}"
+	done
+}
+
+# Wait for QEMU; meanwhile, every 5 s, the guest's jiffies.
+stall=${NESTED_STALL:-60} last= since=$SECONDS tick=0
+while kill -0 "$qpid" 2>/dev/null; do
+	sleep 1
+	((++tick % 5 == 0)) || continue
+	now=$(jiffies)
+	if [[ -z $now || $now != "$last" ]]; then
+		last=$now since=$SECONDS
+	elif ((SECONDS - since >= stall)); then
+		echo "nested: the nested guest's clock stopped: jiffies $now for $stall s; its kernel is stuck:" >&2
+		stuck_cpus >&2
+		kill "$qpid" 2>/dev/null
+		wait "$qpid" 2>/dev/null
+		exit 125
+	fi
+done
 rc=0
 wait "$qpid" || rc=$?
 qpid=
 if [[ $rc == 124 ]]; then
-	echo "nested: timed out after $timeout s" >&2
-	exit 125
+	echo "nested: timed out after $timeout s, the nested guest still running" >&2
+	exit 124
 fi
 if [[ ! -s $ctl/status ]]; then
 	echo "nested: the guest ended without the command's exit status (qemu status $rc)" >&2
