@@ -1,14 +1,22 @@
 /*
  * The smallest guest vmm boots: prints a line on the 8250 UART at 0x3f8 and leaves through the exit
  * device (port 0xf4) with status 0. The fastest boot test, and a template for guest-side programs.
- * Freestanding: no libc, entered at _start in 64-bit mode with a stack set up by vmm.
+ * Freestanding: no libc, entered at _start in 64-bit mode with a stack set up by vmm and rsi
+ * pointing at boot_params, as a Linux kernel is.
+ *
+ * The command line (--cmdline) may ask for something else, in its first word:
+ *   exit=N  leave with status N through the exit device's port
+ *   mmio=N  leave with status N through the exit device's MMIO register
+ *   hang    halt for ever, with interrupts off (for --timeout)
  */
 #include <stdint.h>
 
-#define UART_BASE 0x3f8
-#define UART_LSR  5
-#define LSR_THRE  0x20
-#define EXIT_PORT 0xf4
+#define UART_BASE        0x3f8
+#define UART_LSR         5
+#define LSR_THRE         0x20
+#define EXIT_PORT        0xf4
+#define EXIT_MMIO        0xfef00000UL
+#define BP_CMD_LINE_PTR  0x228 /* struct boot_params: hdr.cmd_line_ptr */
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -35,10 +43,39 @@ static void puts_uart(const char *s)
 		putc_uart(*s++);
 }
 
-__attribute__((section(".text.start"), noreturn)) void _start(void)
+/* Whether s starts with prefix; *rest is what follows it. */
+static int starts(const char *s, const char *prefix, const char **rest)
 {
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return 0;
+	*rest = s;
+	return 1;
+}
+
+static uint8_t number(const char *s)
+{
+	unsigned v = 0;
+
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (unsigned)(*s++ - '0');
+	return (uint8_t)v;
+}
+
+/* rdi is unused; the SysV ABI puts the second argument in rsi, where vmm left boot_params. */
+__attribute__((section(".text.start"), noreturn)) void _start(uint64_t rdi, const uint8_t *bp)
+{
+	const char *cmdline = (const char *)(uintptr_t)*(const uint32_t *)(bp + BP_CMD_LINE_PTR);
+	const char *arg;
+
+	(void)rdi;
 	puts_uart("vmm firmware: hello\n");
-	outb(EXIT_PORT, 0);
+	if (starts(cmdline, "mmio=", &arg))
+		*(volatile uint8_t *)EXIT_MMIO = number(arg);
+	else if (starts(cmdline, "hang", &arg))
+		__asm__ volatile("cli");
+	else
+		outb(EXIT_PORT, starts(cmdline, "exit=", &arg) ? number(arg) : 0);
 	for (;;)
 		__asm__ volatile("hlt");
 }

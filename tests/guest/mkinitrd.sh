@@ -2,8 +2,9 @@
 # tests/guest/mkinitrd.sh OUT.cpio.gz [KERNEL-DIR]...
 #
 # Builds the test guests' initramfs: busybox-static, the virtio modules of each kernel in
-# KERNEL-DIR (as kernels.sh unpacks them; /init loads those of the running kernel, passing them
-# the kernel command line's MODULE.PARAM=VALUE as modprobe would) and an /init that does what the
+# KERNEL-DIR (as kernels.sh unpacks them) in /lib/modules/VERSION with depmod's index, and an /init
+# that loads the drivers of the devices the guest has, as udev would (busybox modprobe, from the
+# devices' modalias, with the kernel command line's MODULE.PARAM=VALUE), then does what the
 # kernel command line's `vmmtest=` asks, as comma-separated steps run in order:
 #   report    print "VMMTEST nproc=N", "tsc-deadline=N" (CPUs with it), "date=SECONDS",
 #             "acpi-errors=N" and "memtotal-mb=N"
@@ -13,6 +14,7 @@
 #   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
 #   hang      wait forever (for --timeout)    shell      an interactive shell (make run)
 #   irqs      print /proc/interrupts and the serial driver's counters (for debugging)
+#   dmesg     print the kernel's log (likewise)
 #   virtio    print "VMMTEST virtio=ID:DRIVER:V1:PACKED" for each virtio device (VERSION_1 and
 #             RING_PACKED negotiated: 0 or 1), then how many virtio interrupts are MSI-X and how
 #             many are IOAPIC lines ("VMMTEST virtio-msi=N", "VMMTEST virtio-intx=N")
@@ -45,7 +47,12 @@
 #             net-tx2=done", and each virtio queue interrupt's count as "VMMTEST net-irq-QUEUE=N"
 #   netbench=MIB  eth0 up as for net, then netbench.c (bench/net.sh): the host's port 5001 to its
 #             end, then MIB MiB to port 5002: "VMMBENCH name=value" lines
-# With no vmmtest= it runs a shell. It prints "VMMTEST-READY" first, the moment init starts.
+# vmmtest.dump=SECONDS: if the steps are not done that long after init started, print where each
+# process waits (its kernel stack) and have the kernel show its blocked tasks and every CPU's
+# backtrace (sysrq w and l), for a boot the host is about to end at --timeout.
+# With no vmmtest= it runs a shell. It prints "VMMTEST-READY" first, the moment init starts, then
+# "VMMTEST step=NAME t=UPTIME" as it starts each step (init: loading the modules), so a log shows
+# where a boot's time went and in which step it stopped.
 set -euo pipefail
 
 out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
@@ -69,7 +76,12 @@ ${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
-	mods_stage "$kdir/lib/modules/$ver" "$stage/mods/$ver" $virtio_modules
+	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules
+	mkdir -p "$stage/lib/modules/$ver"
+	mv "$stage"/mods/lib/modules/* "$stage/mods/modules.order" "$stage/lib/modules/$ver/"
+	cp "$kdir/lib/modules/$ver"/modules.builtin{,.modinfo} "$stage/lib/modules/$ver/"
+	rm -r "$stage/mods"
+	depmod -b "$stage" "$ver"
 done
 cat >"$stage/init" <<'INIT'
 #!/bin/busybox sh
@@ -82,14 +94,34 @@ mount -t devtmpfs dev /dev
 # nodes), so init started without stdio: take the console now.
 exec </dev/console >/dev/console 2>&1
 echo VMMTEST-READY
-mods=/mods/$(uname -r)
-if [ -f $mods/modules.order ]; then
-	for m in $(cat $mods/modules.order); do
-		name=${m%.ko}
-		params=$(tr ' ' '\n' </proc/cmdline | sed -n "s/^$(echo $name | tr - _)\.//p")
-		insmod $mods/lib/modules/$m $params
+uptime() { cut -d' ' -f1 /proc/uptime; }
+echo "VMMTEST step=init t=$(uptime)"
+echo init >/tmp/step
+read -r cmdline </proc/cmdline
+# vmmtest.dump=SECONDS: a boot still in its steps that long after init started is about to be
+# ended at --timeout: say where each process is waiting, and where each CPU is (sysrq w and l).
+stuck() {
+	echo "VMMTEST stuck: still in step $(cat /tmp/step) after $1 s: processes, blocked tasks, CPUs"
+	for p in /proc/[0-9]*; do
+		[ -s $p/cmdline ] || continue # a kernel thread
+		echo "VMMTEST stuck: $(tr '\0' ' ' <$p/cmdline)[$(cut -d' ' -f3 $p/stat)] in $(cat $p/wchan)"
+		sed 's/^/    /' $p/stack
 	done
-fi
+	echo 8 >/proc/sys/kernel/printk
+	echo w >/proc/sysrq-trigger
+	echo l >/proc/sysrq-trigger
+}
+for arg in $cmdline; do
+	case $arg in vmmtest.dump=*) (sleep ${arg#*=} && stuck ${arg#*=}) & ;; esac
+done
+# The drivers of the devices there are, as udev would load them from their modalias: the virtio
+# transports for the PCI and ACPI devices, then the drivers of the virtio devices those find (they
+# appear as the transport probes), and sd_mod for virtio-scsi's disks, which its scan finds later.
+# One modprobe a round: each process costs tens of milliseconds in a nested guest.
+load() { [ $# = 0 ] || modprobe -q -a "$@"; }
+load $(cat /sys/bus/pci/devices/*/modalias /sys/bus/platform/devices/*/modalias 2>/dev/null)
+load $(cat /sys/bus/virtio/devices/*/modalias 2>/dev/null)
+[ -d /sys/module/virtio_scsi ] && modprobe sd_mod
 # eth0 up at 10.0.2.15/24, once it is there (the driver binds as its module loads, but be sure).
 net_up() {
 	for i in $(seq 50); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done
@@ -98,10 +130,12 @@ net_up() {
 	ip link set eth0 up
 }
 steps=shell
-for arg in $(cat /proc/cmdline); do
+for arg in $cmdline; do
 	case $arg in vmmtest=*) steps=${arg#vmmtest=} ;; esac
 done
 for step in $(echo "$steps" | tr , ' '); do
+	echo "VMMTEST step=$step t=$(uptime)"
+	echo "$step" >/tmp/step
 	case $step in
 	report)
 		echo "VMMTEST nproc=$(nproc)"
@@ -111,6 +145,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST memtotal-mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)"
 		;;
 	irqs) cat /proc/interrupts /proc/tty/driver/serial ;; # for debugging
+	dmesg) dmesg ;;                                       # likewise
 	virtio)
 		for d in /sys/bus/virtio/devices/*; do
 			[ -e $d/driver ] || continue
