@@ -11,6 +11,8 @@
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden there; a
 # tree under the host's /tmp is shared on its own, so CMD still finds it).
+# Its init holds one KVM vCPU for the whole run, never run, so that KVM does not rewrite its own
+# code at every test VM, which TCG does not always survive (kvmpin.c).
 # CMD sees VMM_NESTED_TCG=1 there. CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
 # and a terminal on stdin, that terminal).
 #
@@ -116,6 +118,9 @@ ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
 [ -c /host/dev/kvm ] || die "no /dev/kvm in the guest: kvm_amd did not load"
+# A vCPU held for the whole run, so that KVM does not rewrite its code at every test VM, which
+# TCG does not always survive (kvmpin.c).
+kvmpin || die "kvmpin failed"
 cp /ctl/cmd.sh /host/tmp/.nested-cmd.sh
 in=/dev/null
 [ -e /ctl/tty ] && in=/dev/console
@@ -127,12 +132,13 @@ EOF
 }
 
 mods="kvm_amd 9p 9pnet_virtio virtio_pci tun" # tun: the network tests make taps
-hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat /bin/busybox) | sha256sum | cut -c1-12)
+hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat /bin/busybox "$here/kvmpin.c") | sha256sum | cut -c1-12)
 initrd=$cache/initrd-$kver-$hash.cpio
 if [[ ! -f $initrd ]]; then
 	stage=$(mktemp -d "$cache/.stage.XXXXXX")
 	mkdir -p "$stage"/{bin,dev,proc,sys,host,ctl}
 	cp /bin/busybox "$stage/bin/busybox"
+	${CC:-cc} -O2 -static -o "$stage/bin/kvmpin" "$here/kvmpin.c"
 	guest_init >"$stage/init"
 	chmod +x "$stage/init"
 	# shellcheck disable=SC2086
@@ -206,7 +212,7 @@ shares=(-virtfs "local,path=/,mount_tag=host,readonly=on,$fs"
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs"
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs")
 [[ -z $tree ]] || shares+=(-virtfs "local,path=${tree//,/,,},mount_tag=tree,readonly=on,$fs")
-timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
+timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel "${NESTED_ACCEL:-tcg}" -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con -monitor "unix:$ctl/mon,server=on,wait=off" \
 	-kernel "$kernel" -initrd "$initrd" \
@@ -232,12 +238,14 @@ jiffies() {
 # stuck_cpus: each vCPU of the nested guest, its rip named from the guest's kallsyms (a rip that is
 # not in its kernel is a test guest's, run by the CPU on its behalf).
 stuck_cpus() {
-	local cpu rip sym
+	local cpu rip sym state
 	monitor 'info registers -a' | sed -n 's/^CPU#\([0-9]*\).*/\1/p; s/^RIP=\([0-9a-f]*\) .*HLT=\([01]\).*/\1 \2/p' |
 		paste -d' ' - - | while read -r cpu rip hlt; do
 		sym=$( { cat "$ctl/kallsyms" 2>/dev/null; echo "$rip ~ ~rip"; } | LC_ALL=C sort | grep -B1 '~rip$' | head -n 1)
 		[[ $sym == *'~rip' ]] && sym= || sym=$(printf '%s+0x%x' "${sym##* }" $((0x$rip - 0x${sym%% *})))
-		echo "nested: CPU $cpu: rip $rip ${sym:-(not in its kernel)}${hlt/1/, halted}"
+		state=
+		[[ $hlt == 1 ]] && state=", halted"
+		echo "nested: CPU $cpu: rip $rip ${sym:-(not in its kernel)}$state"
 	done
 }
 
