@@ -15,7 +15,8 @@
 # nested guest itself fails (run.sh's 125: its clock stopped, it panicked) counts against the VMM
 # that was booting then, as "harness", and the run is tried once more. The table at the end gives
 # each VMM's counts per kernel and mode; a guest that was stuck printed where (vmmtest.dump), and
-# the logs of every boot that did not end ok are kept in build/guest/hangs/.
+# the logs of every boot that did not end ok are kept in build/guest/hangs/, with every boot's
+# outcome so far (results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -27,10 +28,9 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	runs=${1:-10}
 	make -s build/vmm build/firmware/hello.elf
 	tests/guest/prepare.sh $flavours
-	results=$(mktemp)
-	trap 'rm -f "$results"' EXIT
 	rm -rf "$keep"
 	mkdir -p "$keep"
+	results=$keep/results # "VMM BOOT OUTCOME" lines, kept if the bench is cut short
 	for ((i = 1; i <= runs; i++)); do
 		for try in 1 2; do
 			rc=0
