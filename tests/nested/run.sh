@@ -212,7 +212,7 @@ shares=(-virtfs "local,path=/,mount_tag=host,readonly=on,$fs"
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs"
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs")
 [[ -z $tree ]] || shares+=(-virtfs "local,path=${tree//,/,,},mount_tag=tree,readonly=on,$fs")
-timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel "${NESTED_ACCEL:-tcg}" -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
+timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-chardev stdio,id=con,signal=off -serial chardev:con -monitor "unix:$ctl/mon,server=on,wait=off" \
 	-kernel "$kernel" -initrd "$initrd" \
