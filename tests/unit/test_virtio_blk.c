@@ -10,13 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "boot/boot.h"
 #include "event.h"
 #include "memory.h"
 #include "virtio/blk.h"
+#include "virtio/mmio.h"
+#include "vm.h"
 
 #include "driver_ring.h"
 
@@ -714,6 +718,73 @@ static void reset_waits_for_requests_in_flight(void **state)
 	fx_teardown(&f);
 }
 
+/* The review's defect 1, as a guest makes it over virtio-mmio: with reads in flight in io_uring,
+ * the driver stops the queue (QueueReady 0) and sets it up again with one entry whose ring is the
+ * last 16 bytes of RAM. The stale completions must not be pushed there: with their old
+ * descriptor counts they ran the packed ring's slot past its end and wrote past RAM's (a
+ * PROT_NONE page here). The device then works on the queue set up anew. */
+static void queue_stopped_with_requests_in_flight(void **state)
+{
+	uint64_t ram_end = 4 << 20, ring = ram_end - 16, base = VIRTIO_MMIO_BASE;
+	struct virtio_mmio t = { 0 };
+	struct vm vm = { .kvm_fd = -1, .vm_fd = -1 };
+	uint8_t before[16];
+	uint32_t v, id, len;
+	struct fx f;
+	void *guard;
+
+	fx_setup(&f);
+	guard = (uint8_t *)f.mem.mapping + ram_end;
+	assert_true(mmap(guard, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) == guard);
+	bus_init(&vm.mmio, "mmio");
+	assert_int_equal(virtio_mmio_create(&t, &vm, &f.blk.vdev, base, 5, false), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		put_hdr(&f, VIRTIO_BLK_T_IN, i);
+		tq_add(&f.q, (struct tbuf[]){ { HDR_GPA, 16, false },
+					      { BUF_GPA + 0x1000 * i, 4096, true },
+					      { STATUS_GPA + i, 1, true } }, 3);
+	}
+	v = 0; /* QueueNotify: the doorbell, as the guest rings it */
+	assert_true(bus_access(&vm.mmio, base + VIRTIO_MMIO_QUEUE_NOTIFY, (uint8_t *)&v, 4, true));
+	virtio_process(&f.blk.vdev, 0);
+	assert_int_equal(f.blk.queues[0].inflight, 4);
+	memset(gmem(&f, ring, 16), 0, 16);
+	memcpy(before, gmem(&f, ring, 16), 16);
+	const uint32_t regs[][2] = {
+		{ VIRTIO_MMIO_QUEUE_SEL, 0 },
+		{ VIRTIO_MMIO_QUEUE_READY, 0 },
+		{ VIRTIO_MMIO_QUEUE_NUM, 1 },
+		{ VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)ring },
+		{ VIRTIO_MMIO_QUEUE_DRIVER_LOW, DATA_GPA + 0x40000 },
+		{ VIRTIO_MMIO_QUEUE_DEVICE_LOW, DATA_GPA + 0x40100 },
+		{ VIRTIO_MMIO_QUEUE_READY, 1 },
+	};
+	for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		assert_true(bus_access(&vm.mmio, base + regs[i][0], (uint8_t *)&regs[i][1], 4, true));
+	assert_true(f.blk.vdev.queues[0].vq.enabled);
+	assert_int_equal(f.blk.vdev.queues[0].vq.size, 1);
+	for (int i = 0; i < 5; i++)
+		event_loop_run_once(&f.loop, 10);
+	assert_int_equal(f.blk.queues[0].inflight, 0);
+	assert_memory_equal(gmem(&f, ring, 16), before, 16);
+	if (!test_packed())
+		assert_int_equal(*(uint16_t *)gmem(&f, DATA_GPA + 0x40100 + 2, 2), 0); /* used idx */
+	assert_true(virtio_live(&f.blk.vdev));
+	/* The queue set up anew works; the old chains are never answered. */
+	pthread_mutex_lock(&f.blk.vdev.lock);
+	virtio_queue_stop(&f.blk.vdev, 0);
+	tq_setup(&f.blk.vdev, 0, &f.q, &f.mem);
+	pthread_mutex_unlock(&f.blk.vdev.lock);
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_IN, 0, 512, true, NULL), VIRTIO_BLK_S_OK);
+	assert_memory_equal(gmem(&f, BUF_GPA, 512), f.before, 512);
+	assert_false(tq_used(&f.q, &id, &len));
+	virtio_mmio_destroy(&t);
+	bus_destroy(&vm.mmio);
+	fx_teardown(&f);
+	munmap(guard, 4096);
+}
+
 static void republish(struct fx *f)
 {
 	uint16_t *ring = gp(&f->q, f->q.avail + 4 + 2 * (f->q.avail_idx % RING_SIZE), 2);
@@ -788,6 +859,7 @@ int main(void)
 		cmocka_unit_test(get_id_buffer_too_small),
 		cmocka_unit_test(bad_discard_and_write_zeroes),
 		cmocka_unit_test(reset_waits_for_requests_in_flight),
+		cmocka_unit_test(queue_stopped_with_requests_in_flight),
 		cmocka_unit_test(more_requests_than_the_disk_queue),
 	};
 	return RUN_ON_BOTH_RINGS(tests);

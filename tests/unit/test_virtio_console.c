@@ -534,6 +534,62 @@ static void socket_backpressure_loses_nothing(void **state)
 	cfx_teardown(&f);
 }
 
+/* A chain held for a client that does not read, when the driver stops the transmitq
+ * (virtio-mmio QueueReady 0) and sets it up anew: the rest of the old chain is never read from
+ * guest memory (the driver has taken it back) and never pushed; the new queue's output goes out. */
+static void queue_stop_drops_the_held_transmit_chain(void **state)
+{
+	char sockp[64];
+	const struct console_port_cfg ports[2] = {
+		{ NULL, CONSOLE_NONE, NULL },
+		{ "big", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "stop") },
+	};
+	enum { TOTAL = 4 << 20 };
+	struct cfx f;
+	uint8_t *got = malloc(TOTAL);
+	size_t have = 0;
+	uint32_t id, len;
+	uint64_t gpa;
+	int cl;
+
+	assert_non_null(got);
+	assert_int_equal(cfx_init(&f, ports, 2), 0);
+	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_MULTIPORT);
+	cl = connect_unix(sockp);
+	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
+	gpa = cfx_alloc(&f, TOTAL);
+	memset(cfx_ptr(&f, gpa, TOTAL), 'x', TOTAL);
+	tq_add(&f.q[5], &(struct tbuf){ gpa, TOTAL, false }, 1);
+	virtio_process(f.d, 5);
+	assert_true(f.con.ports[1].tx_held); /* more than a socket buffer holds */
+	pthread_mutex_lock(&f.d->lock);
+	virtio_queue_stop(f.d, 5);
+	tq_setup(f.d, 5, &f.q[5], &f.mem);
+	pthread_mutex_unlock(&f.d->lock);
+	send_tx(&f, 5, "new", 3);
+	for (;;) {
+		struct pollfd pfd = { cl, POLLIN, 0 };
+		ssize_t n;
+
+		event_loop_run_once(&f.loop, 0);
+		if (poll(&pfd, 1, 200) != 1)
+			break;
+		n = read(cl, got + have, TOTAL - have);
+		assert_true(n > 0);
+		have += (size_t)n;
+	}
+	/* What the socket took before the stop, then the new queue's output; nothing after. */
+	assert_true(have > 3 && have < TOTAL);
+	assert_memory_equal(got + have - 3, "new", 3);
+	for (size_t i = 0; i < have - 3; i++)
+		assert_int_equal(got[i], 'x');
+	assert_true(tq_used(&f.q[5], &id, &len));
+	assert_false(tq_used(&f.q[5], &id, &len));
+	close(cl);
+	free(got);
+	cfx_teardown(&f);
+}
+
 static void short_control_message_needs_reset(void **state)
 {
 	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_NONE, NULL },
@@ -615,6 +671,7 @@ int main(void)
 		cmocka_unit_test(multiport_resize_message),
 		cmocka_unit_test(multiport_handshake_and_socket_port),
 		cmocka_unit_test(socket_backpressure_loses_nothing),
+		cmocka_unit_test(queue_stop_drops_the_held_transmit_chain),
 		cmocka_unit_test(short_control_message_needs_reset),
 		cmocka_unit_test(control_message_for_missing_port_needs_reset),
 		cmocka_unit_test(writable_buffer_in_transmitq_needs_reset),

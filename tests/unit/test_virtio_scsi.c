@@ -632,6 +632,45 @@ static void reset_drops_answers_in_flight(void **state)
 	fx_teardown(&f);
 }
 
+/* The driver stops one queue (virtio-mmio QueueReady 0) and sets it up anew. A request queue
+ * with a read in flight: the read's answer is dropped, and a LUN reset held for it is answered
+ * once it is done. The control queue with a LUN reset held: the held one is dropped, and the new
+ * ring's requests are answered at once rather than queued behind a request the driver took back. */
+static void queue_stop_drops_what_it_held(void **state)
+{
+	struct fx f;
+	struct req r = lun(0);
+	uint32_t id, len, actual = 1;
+
+	fx_setup(&f, 1, false);
+	rw10(&r, 0x28, 0, 8);
+	r.in_len = 4096;
+	post(&f, &r);
+	virtio_process(&f.s.vdev, 2);
+	assert_int_equal(ctrl(&f, 0, 5, r.lun, false, NULL), 0xff); /* held for the read */
+	pthread_mutex_lock(&f.s.vdev.lock);
+	virtio_queue_stop(&f.s.vdev, 2);
+	tq_setup(&f.s.vdev, 2, &f.q[2], &f.mem);
+	pthread_mutex_unlock(&f.s.vdev.lock);
+	assert_true(wait_used(&f, 0, &id, &len));
+	assert_int_equal(mem(&f, CTRL_GPA + 32, 1)[0], 0); /* FUNCTION COMPLETE */
+	assert_false(tq_used(&f.q[2], &id, &len));
+	assert_int_equal(f.s.lun_busy[0], 0);
+
+	post(&f, &r);
+	virtio_process(&f.s.vdev, 2);
+	assert_int_equal(ctrl(&f, 0, 5, r.lun, false, NULL), 0xff);
+	pthread_mutex_lock(&f.s.vdev.lock);
+	virtio_queue_stop(&f.s.vdev, 0);
+	tq_setup(&f.s.vdev, 0, &f.q[0], &f.mem);
+	pthread_mutex_unlock(&f.s.vdev.lock);
+	assert_int_equal(ctrl(&f, 1, 0, r.lun, false, &actual), 0); /* AN query, answered now */
+	assert_true(wait_used(&f, 2, &id, &len)); /* the read, answered where it was asked */
+	assert_false(tq_used(&f.q[0], &id, &len)); /* and the dropped reset never */
+	assert_true(virtio_live(&f.s.vdev));
+	fx_teardown(&f);
+}
+
 static void second_request_queue(void **state)
 {
 	struct fx f;
@@ -691,6 +730,7 @@ int main(void)
 		cmocka_unit_test(short_response_gets_what_fits),
 		cmocka_unit_test(task_management),
 		cmocka_unit_test(reset_drops_answers_in_flight),
+		cmocka_unit_test(queue_stop_drops_what_it_held),
 		cmocka_unit_test(second_request_queue),
 		cmocka_unit_test(bad_geometry_is_refused),
 	};

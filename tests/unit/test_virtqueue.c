@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "virtio/virtqueue.h"
 
@@ -1211,7 +1212,7 @@ static void split_push_many(void **state)
 			heads[i] = split_add(d, b + (i == 1 ? 0 : 1), i == 1 ? 2 : 1, i == 2);
 		for (int i = 0; i < 3; i++) {
 			assert_int_equal(virtq_pop(&d->q, &e[i]), 1);
-			u[i] = (struct virtq_used){ e[i].id, e[i].ndesc, 10 * (i + 1) };
+			u[i] = virtq_used_of(&e[i], 10 * (i + 1));
 		}
 		uint16_t before = *u16_at(d, USED_GPA + 2);
 
@@ -1269,7 +1270,7 @@ static void packed_push_many(void **state)
 		for (unsigned j = 0; j < k; j++) {
 			assert_int_equal(virtq_pop(&d->q, &e[j]), 1);
 			assert_int_equal(e[j].id, ids[j]);
-			u[j] = (struct virtq_used){ e[j].id, e[j].ndesc, (uint32_t)(i + j) % 7 };
+			u[j] = virtq_used_of(&e[j], (uint32_t)(i + j) % 7);
 		}
 		assert_int_equal(virtq_pop(&d->q, &d->e), 0);
 		virtq_push_many(&d->q, u, k);
@@ -1348,7 +1349,7 @@ static void split_unpop(void **state)
 		assert_same_chain(again, &e[1]);
 		assert_int_equal(virtq_pop(&d->q, again), 0);
 		for (int j = 0; j < 2; j++)
-			u[j] = (struct virtq_used){ e[j].id, e[j].ndesc, 4 };
+			u[j] = virtq_used_of(&e[j], 4);
 		virtq_push_many(&d->q, u, 2);
 		for (int j = 0; j < 2; j++) {
 			assert_true(split_used(d, &id, &len));
@@ -1406,7 +1407,7 @@ static void packed_unpop_across_wrap(void **state)
 		assert_int_equal(d->q.last_avail, d->next_slot);
 		assert_int_equal(d->q.avail_wrap, d->wrap);
 		for (int j = 0; j < 2; j++)
-			u[j] = (struct virtq_used){ e[j].id, e[j].ndesc, 4 };
+			u[j] = virtq_used_of(&e[j], 4);
 		virtq_push_many(&d->q, u, 2);
 		for (int j = 0; j < 2; j++) {
 			uint32_t id, len;
@@ -1427,7 +1428,7 @@ static void push_many_and_unpop_on_a_dead_queue(void **state)
 {
 	struct drv *d = drv_new(4, 0);
 	struct buf b = { BUF_GPA, 8, true };
-	struct virtq_used u = { 0, 1, 8 };
+	struct virtq_used u = { 0, 1, 8, 0 };
 
 	split_add(d, &b, 1, false);
 	assert_int_equal(virtq_pop(&d->q, &d->e), 1);
@@ -1443,6 +1444,104 @@ static void push_many_and_unpop_on_a_dead_queue(void **state)
 	assert_int_equal(d->q.last_avail, 0);
 	assert_int_equal(*u16_at(d, USED_GPA + 2), 0);
 	drv_free(d);
+}
+
+/* ---- chains from before a reset, and what does not fit the ring ---- */
+
+/* A PROT_NONE page right after guest RAM: a write past the end faults instead of landing in
+ * whatever the host has there. */
+static void guard_after_ram(struct drv *d)
+{
+	void *end = d->mem.r[0].host + RAM;
+
+	assert_true(mmap(end, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) == end);
+}
+
+/* The driver stops a queue while the device holds three chains of three descriptors, then sets it
+ * up again with one entry in the last 16 bytes of RAM. The old chains' completions must not reach
+ * the new ring: pushed there with their old descriptor counts they ran past its end, and past
+ * RAM's (defect 1 of the hostile-guest review). */
+static void stale_chains_are_never_pushed(bool packed)
+{
+	struct drv *d = drv_new(8, ALL_FEATURES | (packed ? PACKED : 0));
+	struct buf b[3] = { { BUF_GPA, 16, false }, { BUF_GPA + 16, 16, true },
+			    { BUF_GPA + 32, 1, true } };
+	struct virtq_used u[3];
+	uint8_t before[16];
+
+	guard_after_ram(d);
+	for (int i = 0; i < 3; i++) {
+		packed ? packed_add(d, b, 3, false) : split_add(d, b, 3, false);
+		assert_int_equal(virtq_pop(&d->q, &d->e), 1);
+		u[i] = virtq_used_of(&d->e, 17);
+	}
+	virtq_reset(&d->q);
+	d->q.size = 1;
+	d->q.desc_gpa = RAM - 16;
+	d->q.avail_gpa = packed ? USED_GPA + 0x100 : RAM - 16 - 0x100;
+	d->q.used_gpa = packed ? USED_GPA + 0x200 : USED_GPA + 0x200;
+	memset(host(d, RAM - 16), 0, 16);
+	memset(host(d, USED_GPA + 0x200), 0, 16);
+	assert_int_equal(virtq_enable(&d->q, &d->mem, ALL_FEATURES | (packed ? PACKED : 0)), 0);
+	memcpy(before, host(d, RAM - 16), 16);
+	for (int i = 0; i < 3; i++)
+		virtq_push(&d->q, &d->e, 17); /* d->e: the last chain popped */
+	assert_int_equal(virtq_push_many(&d->q, u, 3), 0);
+	assert_memory_equal(host(d, RAM - 16), before, 16);
+	assert_int_equal(*u16_at(d, USED_GPA + 0x200 + 2), 0); /* split: used idx */
+	assert_false(d->q.broken);
+	assert_false(virtq_should_notify(&d->q));
+	assert_int_equal(d->q.used_idx, 0);
+	munmap(d->mem.r[0].host + RAM, 4096);
+	drv_free(d);
+}
+
+static void split_stale_chains_are_never_pushed(void **state)
+{
+	stale_chains_are_never_pushed(false);
+}
+
+static void packed_stale_chains_are_never_pushed(void **state)
+{
+	stale_chains_are_never_pushed(true);
+}
+
+/* Whatever a device hands in, the ring writes only what fits it: a packed chain of 0 or more than
+ * size descriptors, or a split head past the size, is refused, breaks the queue, and writes
+ * nothing, not even the entries beside it. */
+static void push_refuses_what_does_not_fit(void **state)
+{
+	static const struct {
+		bool packed;
+		uint16_t ndesc, id; /* what replaces the chain's own, or 0xffff: kept */
+	} cases[] = {
+		{ true, 5, 0xffff }, /* packed: more descriptors than the ring has */
+		{ true, 0, 0xffff }, /* packed: none at all */
+		{ false, 0xffff, 4 }, /* split: no such head */
+	};
+
+	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct drv *d = drv_new(4, ALL_FEATURES | (cases[c].packed ? PACKED : 0));
+		struct buf b = { BUF_GPA, 8, true };
+		struct virtq_used u[2];
+
+		cases[c].packed ? packed_add(d, &b, 1, false) : split_add(d, &b, 1, false);
+		assert_int_equal(virtq_pop(&d->q, &d->e), 1);
+		u[0] = u[1] = virtq_used_of(&d->e, 8);
+		if (cases[c].ndesc != 0xffff)
+			u[1].ndesc = cases[c].ndesc;
+		if (cases[c].id != 0xffff)
+			u[1].id = cases[c].id;
+		assert_int_equal(virtq_push_many(&d->q, u, 2), 0);
+		assert_true(d->q.broken);
+		assert_int_equal(d->q.used_idx, 0);
+		if (cases[c].packed)
+			assert_int_equal(desc_at(d, DESC_GPA, 0)->flags & VIRTQ_DESC_F_USED, 0);
+		else
+			assert_int_equal(*u16_at(d, USED_GPA + 2), 0);
+		drv_free(d);
+	}
 }
 
 #define T(f) cmocka_unit_test(f)
@@ -1473,6 +1572,9 @@ int main(void)
 		T(split_unpop),
 		T(packed_unpop_across_wrap),
 		T(push_many_and_unpop_on_a_dead_queue),
+		T(split_stale_chains_are_never_pushed),
+		T(packed_stale_chains_are_never_pushed),
+		T(push_refuses_what_does_not_fit),
 		T(s_bad_loop),
 		T(s_bad_self_loop),
 		T(s_bad_too_long),

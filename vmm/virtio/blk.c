@@ -21,11 +21,10 @@ struct blk_seg {
 /* A request between pop and push. */
 struct blk_req {
 	struct blk_queue *q;
-	uint32_t epoch;   /* the device's at pop time */
+	struct virtq_used chain; /* what virtq_push_many needs of it; .len: bytes written into it
+				  * on success, status included */
 	uint32_t type;
-	uint16_t id, ndesc; /* what virtq_push needs of the chain */
 	uint8_t *status;  /* the chain's last writable byte */
-	uint32_t used;    /* bytes written into the chain on success, status included */
 	uint64_t off;     /* read/write: the byte offset on the disk */
 	struct blk_seg *segs; /* discard / write-zeroes */
 	unsigned nseg, seg;   /* segments, and the one under way */
@@ -48,13 +47,11 @@ static void req_finish(struct blk_req *r, uint8_t status)
 {
 	struct blk_queue *q = r->q;
 	struct virtio_dev *d = &q->blk->vdev;
-	struct virtq_elem *e = q->elem;
 
 	*r->status = status;
-	/* virtq_push reads only the chain's id and descriptor count. */
-	e->id = r->id;
-	e->ndesc = r->ndesc;
-	virtq_push(&d->queues[q->index].vq, e, status == VIRTIO_BLK_S_OK ? r->used : 1);
+	if (status != VIRTIO_BLK_S_OK)
+		r->chain.len = 1;
+	virtq_push_many(&d->queues[q->index].vq, &r->chain, 1);
 	q->need_notify = true;
 	free(r->segs);
 	free(r);
@@ -113,9 +110,10 @@ static void blk_done(void *opaque, int result)
 
 	pthread_mutex_lock(&d->lock);
 	q->inflight--;
-	if (r->epoch != b->epoch || !virtio_live(d)) {
-		/* Reset (or NEEDS_RESET) since it was popped: the driver no longer owns these
-		 * buffers the way it did. The I/O itself finished; only the answer is dropped. */
+	if (r->chain.epoch != d->queues[q->index].vq.epoch || !virtio_live(d)) {
+		/* Reset, the queue stopped (or NEEDS_RESET) since it was popped: the driver no
+		 * longer owns these buffers the way it did. The I/O itself finished; only the
+		 * answer is dropped. */
 		log_debug("%s: completion after reset dropped", d->name);
 		free(r->segs);
 		free(r);
@@ -197,12 +195,9 @@ static struct blk_req *req_new(struct blk_queue *q, const struct virtq_elem *e, 
 	if (!r)
 		return NULL;
 	r->q = q;
-	r->epoch = q->blk->epoch;
+	r->chain = virtq_used_of(e, 1);
 	r->type = type;
-	r->id = e->id;
-	r->ndesc = e->ndesc;
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
-	r->used = 1;
 	return r;
 }
 
@@ -333,7 +328,7 @@ static struct blk_req *req_parse(struct blk_queue *q, const struct virtq_elem *e
 			goto answer;
 		}
 		virtq_elem_write(e, 0, b->id, BLK_ID_BYTES);
-		r->used = BLK_ID_BYTES + 1;
+		r->chain.len = BLK_ID_BYTES + 1;
 		goto answer;
 	default:
 		st = VIRTIO_BLK_S_UNSUPP; /* GET_LIFETIME, SECURE_ERASE, zones, legacy SCSI... */
@@ -362,7 +357,7 @@ static struct blk_req *req_parse(struct blk_queue *q, const struct virtq_elem *e
 	r->off = sector * DISK_SECTOR;
 	if (r->type == VIRTIO_BLK_T_IN) {
 		req_take_iov(r, e->iov + e->out_num, e->in_num, 0, len);
-		r->used = (uint32_t)len + 1;
+		r->chain.len = (uint32_t)len + 1;
 	} else {
 		req_take_iov(r, e->iov, e->out_num, hdr_len, len);
 	}
@@ -423,31 +418,46 @@ static int blk_start(struct virtio_dev *d)
 	return 0;
 }
 
-/* Lock held. Requests in flight cannot be recalled from the kernel: wait for them, so that none
- * writes into guest memory the driver has taken back, and drop their answers (the epoch). */
+/* Lock held, the queue already reset (the core's order): requests in flight cannot be recalled
+ * from the kernel, so wait for them, so that none writes into guest memory the driver has taken
+ * back; their answers are dropped (the queue's epoch moved on). Returns how many there were. */
+static unsigned queue_abandon(struct blk_queue *q)
+{
+	unsigned abandoned = q->inflight;
+
+	if (q->held) {
+		free(q->held->segs);
+		free(q->held);
+		q->held = NULL;
+		abandoned++;
+	}
+	if (disk_io_drain(&q->io))
+		log_error("%s: queue %u: requests still in flight after reset", q->blk->vdev.name,
+			  q->index);
+	q->need_notify = false;
+	return abandoned;
+}
+
 static void blk_reset(struct virtio_dev *d)
 {
 	struct blk_dev *b = d->priv;
 	unsigned abandoned = 0;
 
-	b->epoch++;
-	for (unsigned i = 0; i < b->nr_queues; i++) {
-		struct blk_queue *q = &b->queues[i];
-
-		if (q->held) {
-			free(q->held->segs);
-			free(q->held);
-			q->held = NULL;
-			abandoned++;
-		}
-		abandoned += q->inflight;
-		if (disk_io_drain(&q->io))
-			log_error("%s: queue %u: requests still in flight after reset", d->name, i);
-		q->need_notify = false;
-	}
+	for (unsigned i = 0; i < b->nr_queues; i++)
+		abandoned += queue_abandon(&b->queues[i]);
 	if (abandoned)
 		log_info("%s: reset with %u requests under way: they finished on the disk, the "
 			 "driver gets no answer", d->name, abandoned);
+}
+
+static void blk_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	struct blk_dev *b = d->priv;
+	unsigned abandoned = queue_abandon(&b->queues[q]);
+
+	if (abandoned)
+		log_info("%s: queue %u stopped with %u requests under way: they finished on the disk, "
+			 "the driver gets no answer", d->name, q, abandoned);
 }
 
 static const struct virtio_dev_ops blk_ops = {
@@ -457,6 +467,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.start = blk_start,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.queue_stop = blk_queue_stop,
 };
 
 static void config_init(struct blk_dev *b)
@@ -559,7 +570,8 @@ void blk_destroy(struct blk_dev *b)
 	if (b->vdev.ops) {
 		/* Completions that still come in only free their requests. */
 		pthread_mutex_lock(&b->vdev.lock);
-		b->epoch++;
+		for (unsigned i = 0; i < b->vdev.nr_queues; i++)
+			virtq_reset(&b->vdev.queues[i].vq);
 		pthread_mutex_unlock(&b->vdev.lock);
 	}
 	for (unsigned i = 0; b->queues && i < b->nr_queues; i++) {

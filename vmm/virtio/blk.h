@@ -110,9 +110,6 @@ struct blk_dev {
 	char id[BLK_ID_BYTES];  /* GET_ID answer: the serial, NUL-padded */
 	unsigned nr_queues;
 	struct blk_queue *queues;
-	/* Bumped by every reset: a completion for a request popped before it is dropped (the
-	 * driver has forgotten the buffers) rather than pushed into the new rings. */
-	uint32_t epoch;
 	bool warned; /* an I/O error was logged at warn level; later ones at debug */
 	struct virtio_blk_config config;
 };

@@ -699,6 +699,24 @@ static void console_reset(struct virtio_dev *d)
 	}
 }
 
+/* The chain a port held from a stopped queue is dropped; output already written stays written. */
+static void console_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	struct console_dev *c = d->priv;
+
+	for (unsigned i = 0; i < c->nr_ports; i++) {
+		struct console_port *p = &c->ports[i];
+
+		if (q == port_rxq(p))
+			p->rx_held = p->rx_waiting = false;
+		else if (q == port_rxq(p) + 1)
+			p->tx_held = false;
+		else
+			continue;
+		port_update_watch(p);
+	}
+}
+
 static const struct virtio_dev_ops console_ops = {
 	.name = "console",
 	.device_id = VIRTIO_ID_CONSOLE,
@@ -706,6 +724,7 @@ static const struct virtio_dev_ops console_ops = {
 	.start = console_start_op,
 	.queue_notify = console_queue_notify,
 	.reset = console_reset,
+	.queue_stop = console_queue_stop,
 };
 
 /* ---- setup ---- */

@@ -73,8 +73,7 @@ static struct virtio_queue *selected(struct virtio_mmio *t)
 /* Disables one queue (QueueReady or QueuePFN written 0), as a device reset would. */
 static void queue_stop(struct virtio_mmio *t, struct virtio_queue *vq)
 {
-	virtq_reset(&vq->vq);
-	vq->vq.size = vq->max_size;
+	virtio_queue_stop(t->dev, vq->index);
 	t->queues[vq->index].pfn = 0;
 }
 

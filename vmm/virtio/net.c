@@ -223,7 +223,7 @@ static int rx_place(struct net_pair *p)
 			return 0;
 		}
 		w = rx_copy(e, &h, n->hdr_len, frame, flen, off);
-		p->used[nb++] = (struct virtq_used){ e->id, e->ndesc, (uint32_t)w };
+		p->used[nb++] = virtq_used_of(e, (uint32_t)w);
 		off += w;
 		if (!mrg && off < total) {
 			/* One buffer per frame without MRG_RXBUF (5.1.6.3.2), and this one is too
@@ -303,9 +303,8 @@ static int rx_read(struct net_pair *p)
 		/* .len is the chain's room for frame bytes until the frame is placed (a frame fills
 		 * the chains in order, so room past the longest frame is never reached). */
 		room_e = e->in_len - (nb ? 0 : n->hdr_len);
-		p->used[nb] = (struct virtq_used){ e->id, e->ndesc,
-						   room_e < NET_MAX_FRAME ? (uint32_t)room_e
-									  : NET_MAX_FRAME };
+		p->used[nb] = virtq_used_of(e, room_e < NET_MAX_FRAME ? (uint32_t)room_e
+								       : NET_MAX_FRAME);
 		room += p->used[nb++].len;
 	} while (has(d, VIRTIO_NET_F_MRG_RXBUF) && room < p->rx_hint && nb < vq->size);
 	if (room < NET_MAX_FRAME)
@@ -353,7 +352,7 @@ static int rx_read(struct net_pair *p)
 				break;
 			w = virtq_elem_write(e, nb ? 0 : n->hdr_len, p->rxbuf + TAP_VNET_HDR + room,
 					     flen - room);
-			p->used[nb++] = (struct virtq_used){ e->id, e->ndesc, (uint32_t)w };
+			p->used[nb++] = virtq_used_of(e, (uint32_t)w);
 			room += w;
 		}
 		if (room < flen) {

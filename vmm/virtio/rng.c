@@ -134,6 +134,11 @@ static void rng_reset(struct virtio_dev *d)
 	((struct rng_dev *)d->priv)->held = false;
 }
 
+static void rng_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	rng_reset(d);
+}
+
 static const struct virtio_dev_ops rng_ops = {
 	.name = "rng",
 	.device_id = VIRTIO_ID_RNG,
@@ -141,6 +146,7 @@ static const struct virtio_dev_ops rng_ops = {
 	.start = rng_start,
 	.queue_notify = rng_queue_notify,
 	.reset = rng_reset,
+	.queue_stop = rng_queue_stop,
 };
 
 int rng_init(struct rng_dev *r, const char *name, const char *source, const struct guest_mem *mem,

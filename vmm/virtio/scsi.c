@@ -276,12 +276,15 @@ static void req_done(void *opaque, int result)
 
 	pthread_mutex_lock(&s->vdev.lock);
 	req->submitted = false;
-	if (req->epoch != s->epoch || !virtio_live(&s->vdev)) {
-		/* Reset (or NEEDS_RESET) since it was popped: the buffers are no longer the
-		 * driver's to receive an answer in. The I/O itself finished; the answer is
-		 * dropped. */
+	if (req->epoch != s->epoch || !virtq_elem_current(rq_vq(s, req->q), &req->elem) ||
+	    !virtio_live(&s->vdev)) {
+		/* Reset, the queue stopped (or NEEDS_RESET) since it was popped: the buffers are
+		 * no longer the driver's to receive an answer in. The I/O itself finished; the
+		 * answer is dropped. */
 		log_debug("%s: completion after reset dropped", s->vdev.name);
 		req_put(req);
+		if (s->tmf_held)
+			tmf_try_answer(s); /* it may have waited for this one */
 		goto out;
 	}
 	if (result < 0) {
@@ -630,6 +633,54 @@ static void scsi_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
 	s->config.cdb_size = keep.cdb_size;
 }
 
+/* Lock held, the queue already reset: drops the requests of request queue q that wait for a
+ * slot, and waits for those in flight (their answers are dropped: the queue's epoch moved on).
+ * Returns how many there were. */
+static unsigned rq_abandon(struct scsi_dev *s, unsigned q)
+{
+	struct scsi_rq *rq = &s->rq[q];
+	unsigned abandoned = 0;
+
+	while (rq->wait) {
+		struct scsi_req *req = rq->wait;
+
+		rq->wait = req->next;
+		req_put(req);
+		abandoned++;
+	}
+	rq->wait_tail = NULL;
+	for (unsigned i = 0; i < rq->nr_reqs; i++)
+		abandoned += rq->reqs[i]->submitted;
+	for (unsigned l = 0; l < s->nr_luns; l++)
+		if (disk_io_drain(&rq->io[l]))
+			log_error("%s: queue %u: requests still in flight after reset", s->vdev.name,
+				  q);
+	rq->need_notify = false;
+	return abandoned;
+}
+
+/* The driver stopped one queue (virtio-mmio): a held task management request is dropped with the
+ * control queue, a request queue's requests as reset drops them. The LUNs' counts stay right: the
+ * requests dropped give their counts back as they are freed. */
+static void scsi_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	struct scsi_dev *s = d->priv;
+	unsigned abandoned;
+
+	if (q == SCSI_CONTROLQ) {
+		s->tmf_held = false;
+		return;
+	}
+	if (q < SCSI_REQUESTQ)
+		return;
+	abandoned = rq_abandon(s, q - SCSI_REQUESTQ);
+	if (abandoned)
+		log_info("%s: queue %u stopped with %u requests under way: they finished on the disk, "
+			 "the driver gets no answer", d->name, q, abandoned);
+	if (s->tmf_held)
+		tmf_try_answer(s); /* it may have waited for the ones dropped */
+}
+
 /* Lock held. Requests in flight cannot be recalled from the kernel: wait until the disk is done
  * with them, so that none writes into guest memory the driver has taken back, and drop their
  * answers (the epoch): their callbacks, still to come on the loop's thread, only free them. */
@@ -639,25 +690,8 @@ static void scsi_reset(struct virtio_dev *d)
 	unsigned abandoned = 0;
 
 	s->epoch++;
-	for (unsigned q = 0; q < s->nr_rq; q++) {
-		struct scsi_rq *rq = &s->rq[q];
-
-		while (rq->wait) {
-			struct scsi_req *req = rq->wait;
-
-			rq->wait = req->next;
-			req_put(req);
-			abandoned++;
-		}
-		rq->wait_tail = NULL;
-		for (unsigned i = 0; i < rq->nr_reqs; i++)
-			abandoned += rq->reqs[i]->submitted;
-		for (unsigned l = 0; l < s->nr_luns; l++)
-			if (disk_io_drain(&rq->io[l]))
-				log_error("%s: queue %u: requests still in flight after reset",
-					  d->name, q);
-		rq->need_notify = false;
-	}
+	for (unsigned q = 0; q < s->nr_rq; q++)
+		abandoned += rq_abandon(s, q);
 	if (abandoned)
 		log_info("%s: reset with %u requests under way: they finished on the disk, the "
 			 "driver gets no answer", d->name, abandoned);
@@ -674,6 +708,7 @@ static const struct virtio_dev_ops scsi_ops = {
     .queue_notify = scsi_queue_notify,
     .config_write = scsi_config_write,
     .reset = scsi_reset,
+    .queue_stop = scsi_queue_stop,
 };
 
 int scsi_init(struct scsi_dev *s, const char *name, struct disk **luns, unsigned nr_luns,

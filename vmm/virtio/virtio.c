@@ -212,17 +212,21 @@ void virtio_set_status(struct virtio_dev *d, uint8_t status)
 	}
 }
 
+static void queue_reset(struct virtio_queue *vq)
+{
+	virtq_reset(&vq->vq);
+	vq->vq.size = vq->max_size;
+}
+
 void virtio_reset(struct virtio_dev *d)
 {
+	/* The queues first: whatever the type's reset waits for can no longer reach them. */
+	for (unsigned i = 0; i < d->nr_queues; i++) {
+		queue_reset(&d->queues[i]);
+		d->queues[i].msix_vector = VIRTIO_NO_VECTOR;
+	}
 	if (d->ops->reset)
 		d->ops->reset(d);
-	for (unsigned i = 0; i < d->nr_queues; i++) {
-		struct virtio_queue *vq = &d->queues[i];
-
-		virtq_reset(&vq->vq);
-		vq->vq.size = vq->max_size;
-		vq->msix_vector = VIRTIO_NO_VECTOR;
-	}
 	d->driver_features = 0;
 	d->status = 0;
 	d->isr = 0;
@@ -245,6 +249,15 @@ void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data
 	}
 	memcpy(d->config + off, data, len);
 	d->ops->config_write(d, off, len);
+}
+
+void virtio_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	if (q >= d->nr_queues)
+		return;
+	queue_reset(&d->queues[q]);
+	if (d->ops->queue_stop)
+		d->ops->queue_stop(d, q);
 }
 
 int virtio_queue_enable(struct virtio_dev *d, unsigned q)

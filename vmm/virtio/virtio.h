@@ -60,8 +60,14 @@ struct virtio_dev_ops {
 	 * copied into d->config. Optional: without it, writes are ignored (the area is read-only). */
 	void (*config_write)(struct virtio_dev *d, uint32_t off, uint32_t len);
 	/* Reset: drop every buffer the device holds and return to the state after init. When this
-	 * returns, no backend touches a queue until the next start. */
+	 * returns, no backend touches a queue until the next start. The queues are already reset
+	 * (a new epoch each: chains popped before can no longer be pushed). */
 	void (*reset)(struct virtio_dev *d);
+	/* The driver stopped queue q alone (virtio-mmio QueueReady or QueuePFN written 0) and may
+	 * set it up again, smaller or elsewhere: drop every chain held from it, as reset does for
+	 * all. The queue is already reset. Optional: a type that holds no chain between calls of
+	 * its handlers needs none (virtq_push would drop a stale one anyway). */
+	void (*queue_stop)(struct virtio_dev *d, unsigned q);
 	/* Logs (info level) what the device holds or waits for, after the core's queue states. Lock
 	 * held. Optional. */
 	void (*log_state)(struct virtio_dev *d);
@@ -140,6 +146,10 @@ void virtio_reset(struct virtio_dev *d);
 /* The configuration area. Out-of-range bytes read as 0 and are not written. */
 void virtio_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len);
 void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len);
+
+/* The driver stopped queue q (virtio-mmio QueueReady 0, QueuePFN 0): the queue goes back to its
+ * state after reset, with its maximum size, and the type drops what it held from it. */
+void virtio_queue_stop(struct virtio_dev *d, unsigned q);
 
 /* The transport enables queue q with the addresses and size the driver wrote into
  * d->queues[q].vq. A ring outside RAM puts the device in NEEDS_RESET. 0 or -errno. */

@@ -68,7 +68,10 @@ static int fail(struct virtq *q, int err)
 
 void virtq_reset(struct virtq *q)
 {
+	uint32_t epoch = q->epoch;
+
 	memset(q, 0, sizeof(*q));
+	q->epoch = epoch + 1;
 }
 
 /* Host address of a ring area, or NULL unless it is wholly in RAM and aligned as the spec's tables
@@ -290,6 +293,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 		return 0;
 	e->id = 0;
 	e->ndesc = 0;
+	e->epoch = q->epoch;
 	e->out_num = e->in_num = 0;
 	e->out_len = e->in_len = 0;
 	ret = q->packed ? pop_packed(q, e) : pop_split(q, e);
@@ -326,8 +330,9 @@ static uint16_t put_used(struct virtq *q, const struct virtq_used *u, uint16_t i
 	/* Flags last, with release: the driver sees id and len once it sees the descriptor used. */
 	if (publish)
 		__atomic_store_n(field16(p, offsetof(struct desc, flags)), flags, __ATOMIC_RELEASE);
-	/* Skip the rest of the list's slots (2.8.6); ndesc <= size, so one subtraction wraps. */
-	*slot += u->ndesc ? u->ndesc : 1;
+	/* Skip the rest of the list's slots (2.8.6); 1 <= ndesc <= size (used_fits), so one
+	 * subtraction wraps. */
+	*slot += u->ndesc;
 	if (*slot >= q->size) {
 		*slot -= q->size;
 		*wrap = !*wrap;
@@ -335,27 +340,49 @@ static uint16_t put_used(struct virtq *q, const struct virtq_used *u, uint16_t i
 	return flags;
 }
 
-void virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n)
+/* Whether u can be one of the chains this ring holds now: the second wall behind the devices,
+ * which must never hand in more than that. A chain that cannot be (split: a head at or past the
+ * size; packed: 0 or more than size descriptors) would be written outside the ring or break the
+ * driver's view of it. */
+static bool used_fits(const struct virtq *q, const struct virtq_used *u)
+{
+	return q->packed ? u->ndesc > 0 && u->ndesc <= q->size : u->id < q->size;
+}
+
+unsigned virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n)
 {
 	uint16_t slot = q->used_idx, first_flags = 0;
 	bool wrap = q->used_wrap;
-	unsigned slots = 0;
+	unsigned slots = 0, k = 0;
 
-	if (q->broken || !q->enabled || !n)
-		return;
+	if (q->broken || !q->enabled)
+		return 0;
 	for (unsigned i = 0; i < n; i++) {
-		uint16_t f = put_used(q, &u[i], (uint16_t)i, &slot, &wrap, i > 0);
-
-		if (i == 0)
-			first_flags = f;
-		slots += u[i].ndesc ? u[i].ndesc : 1;
+		if (u[i].epoch == q->epoch && !used_fits(q, &u[i])) {
+			q->broken = true;
+			return 0;
+		}
 	}
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t f;
+
+		/* Popped before a reset or a queue stop: the driver took the buffers back and may
+		 * have set up other rings since. Dropped. */
+		if (u[i].epoch != q->epoch)
+			continue;
+		f = put_used(q, &u[i], (uint16_t)k, &slot, &wrap, k > 0);
+		if (k++ == 0)
+			first_flags = f;
+		slots += u[i].ndesc;
+	}
+	if (!k)
+		return 0;
 	if (!q->packed) {
 		/* The release store orders the elements before idx (2.7.8.2: len before idx). */
-		q->used_idx += (uint16_t)n;
+		q->used_idx += (uint16_t)k;
 		__atomic_store_n(field16(q->used, RING_IDX), q->used_idx, __ATOMIC_RELEASE);
-		add_pending(q, n);
-		return;
+		add_pending(q, k);
+		return k;
 	}
 	/* The first entry's flags last (2.8.6): the driver sees all of them or none. */
 	__atomic_store_n(field16((uint8_t *)q->desc + q->used_idx * sizeof(struct desc),
@@ -364,13 +391,19 @@ void virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n)
 	q->used_idx = slot;
 	q->used_wrap = wrap;
 	add_pending(q, slots);
+	return k;
 }
 
 void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
 {
-	struct virtq_used u = { e->id, e->ndesc, len };
+	struct virtq_used u = virtq_used_of(e, len);
 
 	virtq_push_many(q, &u, 1);
+}
+
+bool virtq_elem_current(const struct virtq *q, const struct virtq_elem *e)
+{
+	return q->enabled && e->epoch == q->epoch;
 }
 
 void virtq_unpop(struct virtq *q, uint16_t ndesc)

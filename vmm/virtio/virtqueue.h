@@ -61,6 +61,9 @@ struct virtq {
 	uint16_t signalled_used; /* used index at the last interrupt (EVENT_IDX) */
 	bool signalled_valid;    /* false until the first interrupt after enable */
 	uint16_t pending_used;   /* used entries (packed: ring slots) since virtq_should_notify() */
+	/* Bumped by every virtq_reset() (a device reset, a queue the driver stopped): a chain
+	 * popped before carries an older one and is never pushed into the rings set up after. */
+	uint32_t epoch;
 
 	/* Host addresses of the three areas, translated and checked once by virtq_enable(). */
 	void *desc, *avail, *used;
@@ -72,13 +75,14 @@ struct virtq {
 struct virtq_elem {
 	uint16_t id;    /* split: head index; packed: buffer id, for the used ring */
 	uint16_t ndesc; /* packed: descriptors the chain took in the ring (used to skip them) */
+	uint32_t epoch; /* the queue's when the chain was popped */
 	unsigned out_num, in_num;
 	uint64_t out_len, in_len; /* byte totals of each side */
 	struct iovec iov[VIRTQ_MAX_SIZE];
 };
 
 /* Back to the state after device reset: disabled, no addresses, size 0 (the core then sets the
- * size back to the device's maximum). */
+ * size back to the device's maximum), and a new epoch: no chain popped before is pushed again. */
 void virtq_reset(struct virtq *q);
 
 /* Checks that the rings, at their addresses and size, lie in guest RAM and are aligned as the
@@ -99,17 +103,30 @@ int virtq_enable(struct virtq *q, const struct guest_mem *mem, uint64_t features
  *            without the feature or together with NEXT, or (packed) after other descriptors. */
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
 
-/* Gives a chain back: `len` bytes were written into its writable buffers. Does not interrupt. */
-void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len);
-
 /* What virtq_push needs of a chain, kept after the virtq_elem is reused. */
 struct virtq_used {
 	uint16_t id, ndesc; /* the chain's virtq_elem id and ndesc */
 	uint32_t len;       /* bytes written into it */
+	uint32_t epoch;     /* the chain's virtq_elem epoch */
 };
+
+static inline struct virtq_used virtq_used_of(const struct virtq_elem *e, uint32_t len)
+{
+	return (struct virtq_used){ .id = e->id, .ndesc = e->ndesc, .len = len, .epoch = e->epoch };
+}
+
 /* Gives n chains back at once: the driver sees all of them used or none (a received packet
- * spread over several buffers). */
-void virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n);
+ * spread over several buffers). Whatever the caller passes, only what fits the ring as it is now
+ * is written: a chain popped before the queue's last reset (an older epoch) is dropped, since the
+ * driver has taken its buffers back and may have set up smaller rings since; a chain that cannot
+ * be one of this ring's (split: a head at or past the size; packed: 0 or more than size
+ * descriptors) is refused and marks the queue broken. Returns how many were published. */
+unsigned virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n);
+/* One chain: `len` bytes were written into its writable buffers. Does not interrupt. */
+void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len);
+/* Whether a chain popped from q is still the driver's to answer (the queue was not reset or
+ * stopped since): for a device that holds chains between kicks. */
+bool virtq_elem_current(const struct virtq *q, const struct virtq_elem *e);
 /* Puts the last chain popped (ndesc: its virtq_elem's) back in the ring, as if never popped:
  * call it for the last popped first. For a device that found it cannot use the chains it took
  * (a received packet that needs more buffers than the driver has given). */
