@@ -651,6 +651,44 @@ static void legacy_features_queue_pfn_and_notify(void **state)
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_STATUS, 1), 0);
 }
 
+/* The review's defect 2: a driver of a transitional device that switches interfaces must not get
+ * the device running with features it was never offered. It accepts bits that were not offered
+ * and no VERSION_1 through the modern window, sets FEATURES_OK through the legacy one (a legacy
+ * access marks it legacy, which skipped the check), then DRIVER_OK through the modern one (which
+ * clears the mark). FEATURES_OK must not stick, and the device must not start. */
+static void switching_interfaces_cannot_skip_the_feature_check(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t early = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS), early, 1);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_GFSELECT), 0, 4);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_GF), 1u << DUMMY_FEATURE | 1u << 3, 4);
+	io_write(f, VIRTIO_PCI_LEGACY_STATUS, early | VIRTIO_STATUS_FEATURES_OK, 1);
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_STATUS, 1), early);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS),
+		  early | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+	assert_false(virtio_live(&f->dev));
+	assert_false(f->dev.status & VIRTIO_STATUS_FEATURES_OK);
+
+	/* The same with only offered bits but without VERSION_1: refused too. */
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS), 0, 1);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS), early, 1);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_GF), 1u << DUMMY_FEATURE, 4);
+	io_write(f, VIRTIO_PCI_LEGACY_STATUS, early | VIRTIO_STATUS_FEATURES_OK, 1);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS),
+		  early | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+	assert_false(virtio_live(&f->dev));
+
+	/* A legacy driver that accepts a bit not offered starts without it. */
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS), 0, 1);
+	io_write(f, VIRTIO_PCI_LEGACY_STATUS, early, 1);
+	io_write(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 1u << DUMMY_FEATURE | 1u << 3, 4);
+	io_write(f, VIRTIO_PCI_LEGACY_STATUS, early | VIRTIO_STATUS_DRIVER_OK, 1);
+	assert_true(virtio_live(&f->dev));
+	assert_int_equal(f->dev.driver_features, 1ULL << DUMMY_FEATURE);
+}
+
 static void legacy_config_moves_with_msix(void **state)
 {
 	struct fixture *f = *state;
@@ -696,6 +734,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(legacy_features_queue_pfn_and_notify, setup_legacy,
 						teardown),
+		cmocka_unit_test_setup_teardown(switching_interfaces_cannot_skip_the_feature_check,
+						setup_legacy, teardown),
 		cmocka_unit_test_setup_teardown(legacy_config_moves_with_msix, setup_legacy,
 						teardown),
 	};

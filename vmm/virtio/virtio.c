@@ -152,20 +152,11 @@ void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val
 	d->driver_features = (d->driver_features & ~mask) | ((uint64_t)val << (32 * sel));
 }
 
-/* Whether the driver's feature choice can be accepted: FEATURES_OK (modern) or DRIVER_OK
- * (legacy, which has no FEATURES_OK step). */
+/* A modern driver's feature choice (FEATURES_OK): only offered bits, VERSION_1 among them. */
 static bool features_acceptable(struct virtio_dev *d)
 {
 	uint64_t extra = d->driver_features & ~d->features;
 
-	if (d->legacy_driver) {
-		/* A legacy driver sees only bits 0-31 and cannot be refused: drop the rest. */
-		if (extra)
-			log_warn("%s: driver accepted features %#llx that were not offered; ignored",
-				 d->name, (unsigned long long)extra);
-		d->driver_features &= d->features & 0xffffffffULL;
-		return true;
-	}
 	if (extra) {
 		log_warn("%s: driver accepted features %#llx that were not offered: FEATURES_OK "
 			 "refused", d->name, (unsigned long long)extra);
@@ -176,6 +167,18 @@ static bool features_acceptable(struct virtio_dev *d)
 		return false;
 	}
 	return true;
+}
+
+/* A legacy driver has no FEATURES_OK step and cannot be refused: it sees bits 0-31 only, and what
+ * it accepted beyond the offer is dropped at DRIVER_OK. */
+static void legacy_features(struct virtio_dev *d)
+{
+	uint64_t extra = d->driver_features & ~(d->features & 0xffffffffULL);
+
+	if (extra)
+		log_warn("%s: driver accepted features %#llx that were not offered; ignored", d->name,
+			 (unsigned long long)extra);
+	d->driver_features &= d->features & 0xffffffffULL;
 }
 
 void virtio_set_status(struct virtio_dev *d, uint8_t status)
@@ -192,15 +195,20 @@ void virtio_set_status(struct virtio_dev *d, uint8_t status)
 	}
 	/* NEEDS_RESET is the device's to set; the driver cannot. */
 	added &= ~VIRTIO_STATUS_NEEDS_RESET;
-	if ((added & VIRTIO_STATUS_FEATURES_OK) && !d->legacy_driver && !features_acceptable(d))
+	/* Checked whichever interface sets it: a transitional device's driver may switch between
+	 * the legacy and the modern one, and none of its paths may skip the check. */
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(d))
 		added &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
 	d->status |= added;
 	if (added & VIRTIO_STATUS_FAILED)
 		log_info("%s: the driver gave up on the device (status FAILED)", d->name);
 	if (!(added & VIRTIO_STATUS_DRIVER_OK))
 		return;
-	if (d->legacy_driver)
-		features_acceptable(d);
+	/* The device runs with what was checked: the modern offer (FEATURES_OK, set only after
+	 * features_acceptable) or, for a driver on the legacy interface that never set it, the
+	 * legacy one. A driver on the modern interface must have come through FEATURES_OK. */
+	if (d->legacy_driver && !(d->status & VIRTIO_STATUS_FEATURES_OK))
+		legacy_features(d);
 	else if (!(d->status & VIRTIO_STATUS_FEATURES_OK)) {
 		virtio_fail(d, "DRIVER_OK without FEATURES_OK");
 		return;

@@ -107,7 +107,7 @@ struct virtio_dev {
 	uint64_t driver_features; /* accepted by the driver; only offered bits are kept */
 	uint8_t status;
 	bool legacy;          /* the transport offers the legacy interface (transitional / mmio v1) */
-	bool legacy_driver;   /* the driver is using it: no FEATURES_OK, no bits >= 32 */
+	bool legacy_driver;   /* the driver's last access was to it: no FEATURES_OK, no bits >= 32 */
 	uint8_t isr;          /* VIRTIO_ISR_* bits, read-to-clear by the driver */
 	int isr_fd;           /* eventfd: irqfd of the INTx / mmio line (level, with resample_fd) */
 	int resample_fd;      /* eventfd: KVM signals the line's EOI; re-raised while isr != 0 */
@@ -137,9 +137,13 @@ void virtio_dev_destroy(struct virtio_dev *d);
 uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel);
 void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val);
 
-/* A status write. 0 resets the device. Setting FEATURES_OK is refused (the bit stays clear) when
- * a modern driver did not accept VERSION_1. Setting DRIVER_OK starts the device. Bits may only be
- * added, never removed, except by reset: anything else is ignored and logged. */
+/* A status write. 0 resets the device. Setting FEATURES_OK, through either interface of a
+ * transitional device, is refused (the bit stays clear) when the driver accepted a bit that was
+ * not offered or did not accept VERSION_1. Setting DRIVER_OK starts the device with what was
+ * checked: the features of FEATURES_OK, or for a driver on the legacy interface that never set
+ * it, the offered bits among 0-31 it accepted; a driver on the modern interface without
+ * FEATURES_OK puts the device in NEEDS_RESET. Bits may only be added, never removed, except by
+ * reset: anything else is ignored and logged. */
 void virtio_set_status(struct virtio_dev *d, uint8_t status);
 void virtio_reset(struct virtio_dev *d);
 
