@@ -18,4 +18,28 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * pty to attach to). Printed as "vmm: message", like an error but not one. */
 #define log_notice(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
+/* Messages a guest can cause as often as it likes (a driver that resets a device and hands it a
+ * bad ring in a loop) go through a limit, as Linux's printk_ratelimited: of each message (each
+ * format) at most LOG_LIMIT_BURST lines per LOG_LIMIT_INTERVAL_S seconds per source (a device);
+ * the next one let through says how many like it were held back, and log_limit_flush() says it
+ * for the ones still held back when the source goes away. */
+#define LOG_LIMIT_BURST      10
+#define LOG_LIMIT_INTERVAL_S 5
+#define LOG_LIMIT_SLOTS      8 /* messages tracked per source; the oldest makes room */
+
+struct log_limit {
+	struct log_limit_slot {
+		const char *fmt; /* the message: its format string, by address */
+		enum log_level level;
+		unsigned long long start_ns; /* the interval under way */
+		unsigned printed, suppressed;
+		char last[160]; /* the last one held back, for the count said at flush */
+	} slot[LOG_LIMIT_SLOTS];
+};
+
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Says, for each message of l, how many were held back since the last one shown; then forgets. */
+void log_limit_flush(struct log_limit *l);
+
 #endif

@@ -8,12 +8,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -309,6 +311,42 @@ static void bad_queues_need_reset(void **state)
 	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* The review's defect 3: a driver that resets the device and hands it a bad ring, 1,000 times,
+ * got 1,000 error lines. Now at most LOG_LIMIT_BURST, and the count of the rest is said. */
+static void a_reset_loop_cannot_flood_the_log(void **state)
+{
+	struct fixture *f = *state;
+	FILE *cap = tmpfile();
+	int saved = dup(2);
+	char line[512], last[512] = "";
+	unsigned lines = 0, needs_reset = 0;
+
+	assert_non_null(cap);
+	fflush(stderr);
+	dup2(fileno(cap), 2);
+	for (int i = 0; i < 1000; i++) {
+		wr(f, VIRTIO_MMIO_STATUS, 0);
+		set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+		setup_queue_v2(f, 0, 0x4000000000ULL);
+		wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
+		needs_reset += !!(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	}
+	log_limit_flush(&f->d.log_limit);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(cap);
+	while (fgets(line, sizeof(line), cap)) {
+		lines++;
+		snprintf(last, sizeof(last), "%s", line);
+	}
+	fclose(cap);
+	assert_int_equal(needs_reset, 1000); /* every loop still failed the device */
+	assert_int_equal(lines, LOG_LIMIT_BURST + 1);
+	assert_non_null(strstr(last, "device needs reset"));
+	assert_non_null(strstr(last, "(the last of 990 like it not shown)"));
+}
+
 static void queues_v1_pfn(void **state)
 {
 	struct fixture *f = *state;
@@ -532,6 +570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(features_v1, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(queues_v2, setup_v2, teardown),
 		cmocka_unit_test_setup_teardown(bad_queues_need_reset, setup_v2, teardown),
+		cmocka_unit_test_setup_teardown(a_reset_loop_cannot_flood_the_log, setup_v2, teardown),
 		cmocka_unit_test_setup_teardown(queues_v1_pfn, setup_v1, teardown),
 		cmocka_unit_test_setup_teardown(notify_kicks, setup_v2, teardown),
 		cmocka_unit_test_setup_teardown(notify_kicks, setup_v1, teardown),

@@ -446,8 +446,8 @@ static void blk_reset(struct virtio_dev *d)
 	for (unsigned i = 0; i < b->nr_queues; i++)
 		abandoned += queue_abandon(&b->queues[i]);
 	if (abandoned)
-		log_info("%s: reset with %u requests under way: they finished on the disk, the "
-			 "driver gets no answer", d->name, abandoned);
+		virtio_log(d, LOG_INFO, "%s: reset with %u requests under way: they finished on the "
+			   "disk, the driver gets no answer", d->name, abandoned);
 }
 
 static void blk_queue_stop(struct virtio_dev *d, unsigned q)
@@ -456,8 +456,8 @@ static void blk_queue_stop(struct virtio_dev *d, unsigned q)
 	unsigned abandoned = queue_abandon(&b->queues[q]);
 
 	if (abandoned)
-		log_info("%s: queue %u stopped with %u requests under way: they finished on the disk, "
-			 "the driver gets no answer", d->name, q, abandoned);
+		virtio_log(d, LOG_INFO, "%s: queue %u stopped with %u requests under way: they "
+			   "finished on the disk, the driver gets no answer", d->name, q, abandoned);
 }
 
 static const struct virtio_dev_ops blk_ops = {

@@ -279,7 +279,7 @@ static void ctrl_handle(struct console_dev *c)
 		switch (event) {
 		case VIRTIO_CONSOLE_DEVICE_READY:
 			if (!value) {
-				log_warn("%s: the driver failed to set up", d->name);
+				virtio_log(d, LOG_WARN, "%s: the driver failed to set up", d->name);
 				break;
 			}
 			/* Each port is added once per driver (5.3.6.2: not again for a port that
@@ -292,7 +292,8 @@ static void ctrl_handle(struct console_dev *c)
 			break;
 		case VIRTIO_CONSOLE_PORT_READY:
 			if (!value) {
-				log_warn("%s: the driver failed to add port %u", d->name, id);
+				virtio_log(d, LOG_WARN, "%s: the driver failed to add port %u",
+					   d->name, id);
 				break;
 			}
 			p->ready = true;

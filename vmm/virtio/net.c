@@ -615,8 +615,8 @@ static int set_pairs(struct net_dev *n, unsigned k)
 		if (on == p->active)
 			continue;
 		if (i > 0 && (ret = tap_enable_queue(n->tap, i, on))) {
-			log_warn("%s: %s queue %u: %s", n->vdev.name, on ? "attaching" : "detaching",
-				 i, strerror(-ret));
+			virtio_log(&n->vdev, LOG_WARN, "%s: %s queue %u: %s", n->vdev.name,
+				   on ? "attaching" : "detaching", i, strerror(-ret));
 			break;
 		}
 		p->active = on;

@@ -242,7 +242,8 @@ static int req_submit(struct scsi_req *req)
 /* The disk refused the request outright (not for lack of a slot). */
 static void req_fail(struct scsi_req *req, int err)
 {
-	log_warn("%s: LUN %u: disk request: %s", req->s->vdev.name, req->lun, strerror(-err));
+	virtio_log(&req->s->vdev, LOG_WARN, "%s: LUN %u: disk request: %s", req->s->vdev.name,
+		   req->lun, strerror(-err));
 	scsi_io_failed(&req->res, err);
 	req_complete(req, S_OK);
 }
@@ -675,8 +676,8 @@ static void scsi_queue_stop(struct virtio_dev *d, unsigned q)
 		return;
 	abandoned = rq_abandon(s, q - SCSI_REQUESTQ);
 	if (abandoned)
-		log_info("%s: queue %u stopped with %u requests under way: they finished on the disk, "
-			 "the driver gets no answer", d->name, q, abandoned);
+		virtio_log(d, LOG_INFO, "%s: queue %u stopped with %u requests under way: they "
+			   "finished on the disk, the driver gets no answer", d->name, q, abandoned);
 	if (s->tmf_held)
 		tmf_try_answer(s); /* it may have waited for the ones dropped */
 }
@@ -693,8 +694,8 @@ static void scsi_reset(struct virtio_dev *d)
 	for (unsigned q = 0; q < s->nr_rq; q++)
 		abandoned += rq_abandon(s, q);
 	if (abandoned)
-		log_info("%s: reset with %u requests under way: they finished on the disk, the "
-			 "driver gets no answer", d->name, abandoned);
+		virtio_log(d, LOG_INFO, "%s: reset with %u requests under way: they finished on the "
+			   "disk, the driver gets no answer", d->name, abandoned);
 	memset(s->lun_busy, 0, s->nr_luns * sizeof(*s->lun_busy));
 	s->tmf_held = false;
 	config_defaults(s, false); /* 5.6.4: sense_size and cdb_size back to 96 and 32 */

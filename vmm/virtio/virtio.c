@@ -111,6 +111,7 @@ void virtio_dev_destroy(struct virtio_dev *d)
 {
 	if (!d->ops)
 		return; /* never initialised: a zeroed struct's fds are 0, not ours to close */
+	log_limit_flush(&d->log_limit);
 	for (unsigned i = 0; d->queues && i < d->nr_queues; i++) {
 		if (d->queues[i].kick_fd < 0)
 			continue;
@@ -158,12 +159,14 @@ static bool features_acceptable(struct virtio_dev *d)
 	uint64_t extra = d->driver_features & ~d->features;
 
 	if (extra) {
-		log_warn("%s: driver accepted features %#llx that were not offered: FEATURES_OK "
-			 "refused", d->name, (unsigned long long)extra);
+		virtio_log(d, LOG_WARN,
+			   "%s: driver accepted features %#llx that were not offered: FEATURES_OK "
+			   "refused", d->name, (unsigned long long)extra);
 		return false;
 	}
 	if (!(d->driver_features & (1ULL << VIRTIO_F_VERSION_1))) {
-		log_warn("%s: a modern driver must accept VERSION_1: FEATURES_OK refused", d->name);
+		virtio_log(d, LOG_WARN, "%s: a modern driver must accept VERSION_1: FEATURES_OK refused",
+			   d->name);
 		return false;
 	}
 	return true;
@@ -176,8 +179,8 @@ static void legacy_features(struct virtio_dev *d)
 	uint64_t extra = d->driver_features & ~(d->features & 0xffffffffULL);
 
 	if (extra)
-		log_warn("%s: driver accepted features %#llx that were not offered; ignored", d->name,
-			 (unsigned long long)extra);
+		virtio_log(d, LOG_WARN, "%s: driver accepted features %#llx that were not offered; "
+			   "ignored", d->name, (unsigned long long)extra);
 	d->driver_features &= d->features & 0xffffffffULL;
 }
 
@@ -201,7 +204,8 @@ void virtio_set_status(struct virtio_dev *d, uint8_t status)
 		added &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
 	d->status |= added;
 	if (added & VIRTIO_STATUS_FAILED)
-		log_info("%s: the driver gave up on the device (status FAILED)", d->name);
+		virtio_log(d, LOG_INFO, "%s: the driver gave up on the device (status FAILED)",
+			   d->name);
 	if (!(added & VIRTIO_STATUS_DRIVER_OK))
 		return;
 	/* The device runs with what was checked: the modern offer (FEATURES_OK, set only after
@@ -378,7 +382,7 @@ void virtio_fail(struct virtio_dev *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_error("%s: %s: device needs reset", d->name, msg);
+	virtio_log(d, LOG_ERROR, "%s: %s: device needs reset", d->name, msg);
 	d->status |= VIRTIO_STATUS_NEEDS_RESET;
 	/* 2.1.2: after DRIVER_OK, the device sends a configuration change notification. */
 	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->transport)

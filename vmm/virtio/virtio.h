@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log.h"
 #include "memory.h"
 #include "virtio/virtqueue.h"
 
@@ -120,7 +121,12 @@ struct virtio_dev {
 
 	const struct virtio_transport_ops *transport;
 	void *transport_priv;
+	struct log_limit log_limit; /* for virtio_log */
 };
+
+/* A message the guest can cause as often as it likes (a reset and a bad ring in a loop): at most
+ * LOG_LIMIT_BURST of each per device per LOG_LIMIT_INTERVAL_S, the rest counted (log.h). */
+#define virtio_log(d, level, ...) log_limited(&(d)->log_limit, level, __VA_ARGS__)
 
 /* Sets up a device with nr_queues queues of at most max_size entries each. `features` are the
  * type's own bits; the core adds VERSION_1 (unless legacy-only callers clear it), INDIRECT_DESC,
