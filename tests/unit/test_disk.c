@@ -311,6 +311,50 @@ static void write_zeroes_with_and_without_unmap(void **state)
 	fx_teardown(&f);
 }
 
+/* The SQE a request was last prepared in (queued, or already submitted). */
+static const struct io_uring_sqe *last_sqe(struct fx *f)
+{
+	return &f->io.ring.sq.sqes[(f->io.ring.sq.sqe_tail - 1) & *f->io.ring.sq.kring_mask];
+}
+
+/* Write-through (virtio-blk without FLUSH, hostile-guest defect 4): a write goes with RWF_DSYNC,
+ * and a fallocate is followed by an fdatasync before it completes; without it, neither. */
+static void write_through_is_on_stable_storage_when_done(void **state)
+{
+	struct fx f;
+	uint8_t src[512] = { 1, 2, 3 };
+	struct iovec v = { src, sizeof(src) };
+	struct done w = { 0, -1 }, z = { 0, -1 };
+	unsigned tail;
+
+	fx_setup(&f, false, 4);
+	assert_int_equal(disk_writev(&f.io, 0, &v, 1, on_done, &w), 0);
+	assert_int_equal(last_sqe(&f)->rw_flags, 0);
+	f.io.write_through = true;
+	assert_int_equal(disk_writev(&f.io, 512, &v, 1, on_done, &w), 0);
+	assert_int_equal(last_sqe(&f)->opcode, IORING_OP_WRITEV);
+	assert_int_equal(last_sqe(&f)->rw_flags, RWF_DSYNC);
+	disk_io_submit(&f.io);
+	assert_int_equal(disk_io_complete(&f.io, 2), 2);
+	assert_int_equal(w.result, 512);
+	tail = f.io.ring.sq.sqe_tail;
+	assert_int_equal(disk_discard(&f.io, 65536, 4096, on_done, &z), 0);
+	disk_io_submit(&f.io);
+	assert_int_equal(disk_io_complete(&f.io, 1), 1);
+	assert_int_equal(z.calls, 1);
+	assert_int_equal(z.result, 0);
+	assert_int_equal(f.io.ring.sq.sqe_tail - tail, 2); /* the fallocate, then... */
+	assert_int_equal(last_sqe(&f)->opcode, IORING_OP_FSYNC); /* ...the fdatasync */
+	assert_int_equal(last_sqe(&f)->fsync_flags, IORING_FSYNC_DATASYNC);
+	f.io.write_through = false;
+	tail = f.io.ring.sq.sqe_tail;
+	assert_int_equal(disk_discard(&f.io, 65536, 4096, on_done, &z), 0);
+	disk_io_submit(&f.io);
+	assert_int_equal(disk_io_complete(&f.io, 1), 1);
+	assert_int_equal(f.io.ring.sq.sqe_tail - tail, 1);
+	fx_teardown(&f);
+}
+
 static void ranges_are_checked(void **state)
 {
 	struct fx f;
@@ -516,6 +560,7 @@ int main(void)
 		cmocka_unit_test(flush_completes),
 		cmocka_unit_test(discard_punches_a_hole),
 		cmocka_unit_test(write_zeroes_with_and_without_unmap),
+		cmocka_unit_test(write_through_is_on_stable_storage_when_done),
 		cmocka_unit_test(ranges_are_checked),
 		cmocka_unit_test(shrunk_file_is_an_error),
 		cmocka_unit_test(readonly_refuses_writes),

@@ -785,6 +785,37 @@ static void queue_stopped_with_requests_in_flight(void **state)
 	munmap(guard, 4096);
 }
 
+/* Hostile-guest defect 4: the cache is writeback only if the driver negotiated FLUSH. A driver
+ * that did not gets write-through: its completed writes are on stable storage (disk.c's test
+ * shows what write-through does to each request). */
+static void without_flush_writes_go_through(void **state)
+{
+	struct virtio_dev *d;
+	struct fx f;
+
+	fx_setup(&f);
+	d = &f.blk.vdev;
+	assert_true(d->driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
+	assert_false(f.blk.queues[0].io.write_through);
+	pthread_mutex_lock(&d->lock);
+	virtio_set_status(d, 0);
+	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(d, 0, virtio_get_features(d, 0) & ~(1u << VIRTIO_BLK_F_FLUSH));
+	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
+	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_setup(d, 0, &f.q, &f.mem);
+	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
+	pthread_mutex_unlock(&d->lock);
+	assert_true(virtio_live(d));
+	assert_true(f.blk.queues[0].io.write_through);
+	memset(gmem(&f, BUF_GPA, 512), 0x77, 512);
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_OUT, 3, 512, false, NULL), VIRTIO_BLK_S_OK);
+	uint8_t file[512];
+	file_read(f.path, 3 * 512, file, sizeof(file));
+	assert_memory_equal(file, gmem(&f, BUF_GPA, 512), 512);
+	fx_teardown(&f);
+}
+
 static void republish(struct fx *f)
 {
 	uint16_t *ring = gp(&f->q, f->q.avail + 4 + 2 * (f->q.avail_idx % RING_SIZE), 2);
@@ -860,6 +891,7 @@ int main(void)
 		cmocka_unit_test(bad_discard_and_write_zeroes),
 		cmocka_unit_test(reset_waits_for_requests_in_flight),
 		cmocka_unit_test(queue_stopped_with_requests_in_flight),
+		cmocka_unit_test(without_flush_writes_go_through),
 		cmocka_unit_test(more_requests_than_the_disk_queue),
 	};
 	return RUN_ON_BOTH_RINGS(tests);

@@ -26,6 +26,7 @@ struct disk_req {
 	uint64_t len;   /* read/write: bytes asked for */
 	uint64_t done;  /* read/write: bytes transferred so far */
 	int mode;       /* fallocate */
+	bool sync;      /* fallocate: an fdatasync follows before it completes (write-through) */
 	struct iovec *iov; /* read/write: a copy of the caller's, advanced past what is done */
 	unsigned niov, iov_cap;
 };
@@ -148,6 +149,8 @@ static void prep(struct disk_io *io, struct disk_req *r)
 		break;
 	case DISK_WRITE:
 		io_uring_prep_writev(sqe, fd, r->iov, r->niov, r->off + r->done);
+		if (io->write_through)
+			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case DISK_FLUSH:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
@@ -200,6 +203,12 @@ static void iov_advance(struct disk_req *r, size_t res)
  * transfer was queued), false when r->result is final. */
 static bool req_step(struct disk_io *io, struct disk_req *r, int res)
 {
+	if (r->op == DISK_FALLOCATE && res >= 0 && r->sync) {
+		/* Write-through: the range's new state is stable before the request completes. */
+		r->op = DISK_FLUSH;
+		prep(io, r);
+		return true;
+	}
 	if (r->op != DISK_READ && r->op != DISK_WRITE) {
 		r->result = res < 0 ? res : 0;
 		return false;
@@ -524,6 +533,7 @@ static int simple(struct disk_io *io, enum disk_op op, int mode, uint64_t off, u
 		ret = -EAGAIN;
 	} else {
 		r->mode = mode;
+		r->sync = op == DISK_FALLOCATE && io->write_through;
 		r->off = off;
 		r->len = len;
 		prep(io, r);

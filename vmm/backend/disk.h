@@ -58,6 +58,10 @@ struct disk_io {
 	unsigned inflight; /* submitted and not yet completed */
 	unsigned queued;   /* prepared and not yet submitted (see disk_io_submit) */
 	bool ring_init;
+	/* Write-through: a write, discard or write-zeroes completes only once it is on stable
+	 * storage (RWF_DSYNC; fdatasync after a fallocate). Off: the page cache may hold it until
+	 * a flush. The device sets it from what the driver negotiated. */
+	bool write_through;
 
 	/* Private to disk.c. The lock serialises the ring between the loop's thread, which reaps,
 	 * and a thread in disk_io_drain; callbacks run with it released. */

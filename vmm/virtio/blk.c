@@ -413,8 +413,16 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned index)
 	blk_run(&b->queues[index]);
 }
 
+/* The cache is writeback if and only if the driver negotiated FLUSH (5.2.6.2): a driver that
+ * cannot flush gets every write on stable storage before its completion. Set while the queues
+ * are idle (nothing is in flight before DRIVER_OK). */
 static int blk_start(struct virtio_dev *d)
 {
+	struct blk_dev *b = d->priv;
+	bool wt = !(d->driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
+
+	for (unsigned i = 0; i < b->nr_queues; i++)
+		b->queues[i].io.write_through = wt;
 	return 0;
 }
 
