@@ -61,7 +61,7 @@ struct vm_devices {
 	bool has_term;
 	struct term term;
 	struct event_loop io; /* the I/O thread: every virtio doorbell and backend fd */
-	bool io_init;
+	bool io_init, uart_ready;
 	struct pci_host pci;
 	bool pci_init;
 	struct rng_dev *rng;
@@ -386,8 +386,15 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 	vm->dev = d;
 	d->vm = vm;
 	platform_init(&d->platform, devices_stop_vm, vm);
+	if ((ret = event_loop_init(&d->io, "io")))
+		return ret;
+	d->io_init = true;
 	com1.gsi = UART_COM1_IRQ;
-	uart_init(&d->uart, com1, serial_out);
+	if ((ret = uart_init(&d->uart, com1, serial_out, &d->io))) {
+		log_error("serial: %s", strerror(-ret));
+		return ret;
+	}
+	d->uart_ready = true;
 	if ((ret = platform_register(&d->platform, &vm->pio, &vm->mmio)) ||
 	    (ret = bus_register(&vm->pio, UART_COM1_PORT, UART_NR_REGS, uart_io, &d->uart,
 				"ttyS0"))) {
@@ -399,9 +406,6 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 			return ret;
 		d->has_term = true;
 	}
-	if ((ret = event_loop_init(&d->io, "io")))
-		return ret;
-	d->io_init = true;
 	if ((ret = pci_host_init(&d->pci, vm))) {
 		log_error("PCI host bridge: %s", strerror(-ret));
 		return ret;
@@ -535,9 +539,10 @@ void devices_destroy(struct vm *vm)
 	free(d->nets);
 	if (d->pci_init)
 		pci_host_destroy(&d->pci);
+	if (d->uart_ready)
+		uart_destroy(&d->uart); /* writes what output waits, then leaves the loop */
 	if (d->io_init)
 		event_loop_destroy(&d->io);
-	uart_destroy(&d->uart);
 	platform_destroy(&d->platform);
 	free(d);
 	vm->dev = NULL;

@@ -11,9 +11,11 @@
 #include <cmocka.h>
 
 #include "bus/uart.h"
+#include "event.h"
 
 struct fixture {
 	struct uart u;
+	struct event_loop loop;
 	int pipe[2];
 	int level, edges;
 };
@@ -33,7 +35,10 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_int_equal(pipe(f->pipe), 0);
-	uart_init(&f->u, (struct irq_line){ irq_set, f, UART_COM1_IRQ }, f->pipe[1]);
+	assert_int_equal(event_loop_init(&f->loop, "test"), 0);
+	assert_int_equal(uart_init(&f->u, (struct irq_line){ irq_set, f, UART_COM1_IRQ }, f->pipe[1],
+				   &f->loop),
+			 0);
 	*state = f;
 	return 0;
 }
@@ -42,8 +47,9 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	close(f->pipe[0]); /* a reader that is gone: the exit flush does not wait for it */
 	uart_destroy(&f->u);
-	close(f->pipe[0]);
+	event_loop_destroy(&f->loop);
 	close(f->pipe[1]);
 	free(f);
 	return 0;
@@ -115,6 +121,38 @@ static void output_reaches_the_host_and_thre_interrupts(void **state)
 	out(f, 1, 0x02);
 	assert_int_equal(in(f, 2) & 0x0f, 0x02);
 	assert_int_equal(f->level, 0);
+}
+
+/* Hostile-guest defect 5: output to a pipe nobody reads blocked the vCPU on its write. Now the
+ * vCPU never waits: once the pipe and the queue are full the transmitter is busy (THRE clear), as
+ * on a real line, and when the host takes more THRE comes back with its interrupt; nothing the
+ * guest wrote while THRE was set is lost. */
+static void a_reader_that_does_not_read_never_stops_the_vcpu(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t got[1 << 20];
+	size_t sent = 0, have = 0;
+
+	alarm(20); /* before the fix this test blocked in write(): fail rather than hang */
+	out(f, 4, 0x08);
+	out(f, 1, 0x02);
+	in(f, 2);
+	while (in(f, 5) & 0x20) /* what the 8250 driver does: write while THRE is set */
+		out(f, 0, (uint8_t)(sent++ * 7));
+	assert_true(sent >= UART_OUT_QUEUE && sent < sizeof(got));
+	assert_int_equal(f->level, 0); /* no THRE interrupt while busy */
+	while (have < sent) {
+		ssize_t n = read(f->pipe[0], got + have, sizeof(got) - have);
+
+		assert_true(n > 0);
+		have += (size_t)n;
+		event_loop_run_once(&f->loop, 100);
+	}
+	assert_true(in(f, 5) & 0x20);
+	assert_int_equal(f->level, 1); /* THRE came back with its interrupt */
+	for (size_t i = 0; i < sent; i++)
+		assert_int_equal(got[i], (uint8_t)(i * 7));
+	alarm(0);
 }
 
 static void input_fills_the_fifo_and_interrupts(void **state)
@@ -190,6 +228,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(registers_as_the_8250_probe_sees_them, setup, teardown),
 		cmocka_unit_test_setup_teardown(output_reaches_the_host_and_thre_interrupts, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_reader_that_does_not_read_never_stops_the_vcpu, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(input_fills_the_fifo_and_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(blocking_input_waits_for_the_guest, setup, teardown),

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -590,6 +591,55 @@ static void queue_stop_drops_the_held_transmit_chain(void **state)
 	cfx_teardown(&f);
 }
 
+/* Hostile-guest defect 5: output to a pipe nobody reads blocked the I/O thread in its write (and
+ * every device it serves). Now the port's output queue fills, the chain stays held in the guest's
+ * ring, the thread goes on; when the reader reads, the output goes on, all of it, in order. */
+static void a_reader_that_does_not_read_never_stops_the_io_thread(void **state)
+{
+	char path[64];
+	const struct console_port_cfg port = { NULL, CONSOLE_FILE, tmp_path(path, sizeof(path), "fifo") };
+	enum { TOTAL = 1 << 20 };
+	struct cfx f;
+	uint8_t *got = malloc(TOTAL), *src;
+	size_t have = 0;
+	uint32_t id, len;
+	uint64_t gpa;
+	int rfd;
+
+	assert_non_null(got);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	assert_int_equal(cfx_init(&f, &port, 1), 0);
+	cfx_go(&f, 0);
+	alarm(20); /* before the fix the handler below never returned: fail rather than hang */
+	gpa = cfx_alloc(&f, TOTAL);
+	src = cfx_ptr(&f, gpa, TOTAL);
+	for (size_t i = 0; i < TOTAL; i++)
+		src[i] = (uint8_t)(i * 2654435761u >> 24);
+	tq_add(&f.q[1], &(struct tbuf){ gpa, TOTAL, false }, 1);
+	virtio_process(f.d, 1); /* returns although nobody reads */
+	assert_true(f.con.ports[0].tx_held);
+	assert_false(tq_used(&f.q[1], &id, &len));
+	while (have < TOTAL) {
+		struct pollfd pfd = { rfd, POLLIN, 0 };
+		ssize_t n;
+
+		assert_int_equal(poll(&pfd, 1, 2000), 1);
+		n = read(rfd, got + have, TOTAL - have);
+		assert_true(n > 0);
+		have += (size_t)n;
+		event_loop_run_once(&f.loop, 0);
+	}
+	alarm(0);
+	assert_memory_equal(got, src, TOTAL);
+	assert_true(tq_used(&f.q[1], &id, &len));
+	cfx_teardown(&f);
+	close(rfd);
+	unlink(path);
+	free(got);
+}
+
 static void short_control_message_needs_reset(void **state)
 {
 	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_NONE, NULL },
@@ -672,6 +722,7 @@ int main(void)
 		cmocka_unit_test(multiport_handshake_and_socket_port),
 		cmocka_unit_test(socket_backpressure_loses_nothing),
 		cmocka_unit_test(queue_stop_drops_the_held_transmit_chain),
+		cmocka_unit_test(a_reader_that_does_not_read_never_stops_the_io_thread),
 		cmocka_unit_test(short_control_message_needs_reset),
 		cmocka_unit_test(control_message_for_missing_port_needs_reset),
 		cmocka_unit_test(writable_buffer_in_transmitq_needs_reset),

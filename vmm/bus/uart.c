@@ -1,9 +1,6 @@
 #include "bus/uart.h"
-#include "log.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Register offsets (with LCR.DLAB clear unless noted). */
 enum { RBR_THR_DLL = 0, IER_DLM = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
@@ -33,20 +30,40 @@ enum { RBR_THR_DLL = 0, IER_DLM = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR
 #define MSR_RI   0x40
 #define MSR_DCD  0x80
 
-void uart_init(struct uart *u, struct irq_line irq, int out_fd)
+static void uart_update_irq(struct uart *u);
+
+/* The host took queued output: the transmitter is free again, with its interrupt. */
+static void uart_out_room(void *opaque)
+{
+	struct uart *u = opaque;
+
+	pthread_mutex_lock(&u->lock);
+	u->thre_pending = true;
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_init(struct uart *u, struct irq_line irq, int out_fd, struct event_loop *loop)
 {
 	memset(u, 0, sizeof(*u));
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->room, NULL);
 	u->irq = irq;
-	u->out_fd = out_fd;
 	u->msr = MSR_DCD | MSR_DSR | MSR_CTS; /* a modem that is always there */
+	return outq_init(&u->out, out_fd, UART_OUT_QUEUE, "serial", loop, uart_out_room, u);
 }
 
 void uart_destroy(struct uart *u)
 {
+	outq_destroy(&u->out);
 	pthread_cond_destroy(&u->room);
 	pthread_mutex_destroy(&u->lock);
+}
+
+/* Whether THR can take a byte: the output queue has room. */
+static bool uart_thr_empty(struct uart *u)
+{
+	return (u->mcr & MCR_LOOP) || outq_room(&u->out) > 0;
 }
 
 /* The highest-priority pending interrupt, as IIR reports it. Called with the lock held. */
@@ -83,20 +100,13 @@ static bool uart_push(struct uart *u, uint8_t c)
 
 static void uart_transmit(struct uart *u, uint8_t c)
 {
-	if (u->mcr & MCR_LOOP) {
+	if (u->mcr & MCR_LOOP)
 		uart_push(u, c);
-	} else if (u->out_fd >= 0) {
-		ssize_t n;
-		do
-			n = write(u->out_fd, &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n != 1 && !u->out_failed) {
-			u->out_failed = true;
-			log_warn("serial: output lost: %s", n < 0 ? strerror(errno) : "short write");
-		}
-	}
-	/* The byte left at once: the holding register is empty again. */
-	u->thre_pending = true;
+	else
+		outq_write(&u->out, &c, 1); /* taken unless the guest ignored THRE: then lost */
+	/* Empty again at once while the queue has room; otherwise when the host takes more
+	 * (uart_out_room). */
+	u->thre_pending = uart_thr_empty(u);
 }
 
 static uint8_t uart_read(struct uart *u, unsigned reg)
@@ -126,7 +136,8 @@ static uint8_t uart_read(struct uart *u, unsigned reg)
 	case MCR:
 		return u->mcr;
 	case LSR:
-		v = LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0) | u->lsr_err;
+		v = (uart_thr_empty(u) ? LSR_THRE | LSR_TEMT : 0) | (u->rx_count ? LSR_DR : 0) |
+		    u->lsr_err;
 		u->lsr_err = 0;
 		return v;
 	case MSR:
@@ -157,7 +168,7 @@ static void uart_write(struct uart *u, unsigned reg, uint8_t v)
 		}
 		/* Enabling THRI while the transmitter is empty raises it at once, as on a 16550. */
 		if ((v & IER_THRI) && !(u->ier & IER_THRI))
-			u->thre_pending = true;
+			u->thre_pending = uart_thr_empty(u);
 		u->ier = v & IER_MASK;
 		break;
 	case IIR_FCR:

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -414,36 +413,16 @@ static void port_rx(struct console_port *p)
 	port_update_watch(p);
 }
 
-/* Blocking write for stdout and files: a slow terminal or pipe slows the guest's output down
- * rather than losing it. Waits for writability if someone made the fd non-blocking. */
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { fd, POLLOUT, 0 };
-			poll(&pfd, 1, -1);
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Writes the held transmit chain from tx_off on. 0 when it is done with (written or discarded),
- * -EAGAIN when a socket client cannot take more now (the chain stays held; EPOLLOUT resumes it).
+ * -EAGAIN when the host side cannot take more now (the chain stays held; EPOLLOUT on a socket,
+ * or the output queue's room callback, resumes it).
  *
- * Per host side: stdio and files block (above). A socket client gets backpressure instead: the
- * I/O thread never waits for it, the chain stays in the guest's ring and the guest's writer
- * blocks, so nothing is buffered here and nothing is lost. A pty with nobody attached would fill
- * up and never drain, and Linux's console writer spins until the host uses its buffer, so what
- * does not fit in the pty is dropped (as a serial line with no one listening). */
+ * Per host side: the I/O thread never waits for a reader. stdio and files go through an output
+ * queue (backend/outq.h): a pipe nobody reads fills it, then the chain stays in the guest's ring
+ * and the guest's writer blocks. A socket client gets the same backpressure without a queue.
+ * Nothing is lost either way. A pty with nobody attached would fill up and never drain, and
+ * Linux's console writer spins until the host uses its buffer, so what does not fit in the pty
+ * is dropped (as a serial line with no one listening). */
 static int port_write(struct console_port *p)
 {
 	const struct virtq_elem *e = p->tx_elem;
@@ -484,8 +463,11 @@ static int port_write(struct console_port *p)
 				p->tx_off += (size_t)n;
 			}
 		} else {
-			err = -write_all(p->out_fd, base + skip, len - skip);
-			p->tx_off += len - skip;
+			size_t n = outq_write(&p->out, base + skip, len - skip);
+
+			p->tx_off += n;
+			if (n < len - skip)
+				return -EAGAIN;
 		}
 		if (err) {
 			if (p->kind == CONSOLE_SOCKET) {
@@ -805,6 +787,18 @@ static int port_open_socket(struct console_port *p)
 	return 0;
 }
 
+/* The output queue has room again: the chain it was full for goes on. */
+static void port_out_room(void *opaque)
+{
+	struct console_port *p = opaque;
+	struct virtio_dev *d = &p->c->vdev;
+
+	pthread_mutex_lock(&d->lock);
+	if (p->tx_held && virtio_live(d))
+		port_tx(p);
+	pthread_mutex_unlock(&d->lock);
+}
+
 static int port_open(struct console_dev *c, struct console_port *p)
 {
 	switch (p->kind) {
@@ -983,8 +977,17 @@ int console_init(struct console_dev *c, const char *name, const struct console_p
 		c->has_term = true;
 	}
 	for (unsigned i = 0; i < nr_ports; i++) {
-		port_arm_listen(&c->ports[i]);
-		port_update_watch(&c->ports[i]); /* a pty: registered, not armed until start */
+		struct console_port *p = &c->ports[i];
+
+		/* stdio and files: through an output queue on the device's loop. */
+		if ((p->kind == CONSOLE_STDIO || p->kind == CONSOLE_FILE) &&
+		    (ret = outq_init(&p->out, p->out_fd, CONSOLE_OUT_QUEUE, c->vdev.name, loop,
+				     port_out_room, p))) {
+			log_error("--console %s: %s", port_opt(p), strerror(-ret));
+			goto fail;
+		}
+		port_arm_listen(p);
+		port_update_watch(p); /* a pty: registered, not armed until start */
 	}
 	return 0;
 fail:
@@ -1023,6 +1026,7 @@ void console_destroy(struct console_dev *c)
 		struct console_port *p = &c->ports[i];
 
 		port_unwatch(p);
+		outq_destroy(&p->out); /* writes what waits, briefly, before the fd goes */
 		if (p->listen_registered)
 			event_del(c->vdev.loop, p->listen_fd);
 		if (p->in_fd >= 0)

@@ -8,12 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/outq.h"
 #include "backend/term.h"
 #include "virtio/virtio.h"
 
 #define CONSOLE_QUEUE_SIZE 256
 #define CONSOLE_MAX_PORTS  32  /* port 0 plus 31 named ports: 66 queues */
 #define CONSOLE_MAX_NAME   127 /* bytes of a port name */
+#define CONSOLE_OUT_QUEUE  65536 /* stdio and file ports: output held for a slow reader */
 
 /* Feature bits (5.3.3). EMERG_WRITE (2) is not offered. */
 #define VIRTIO_CONSOLE_F_SIZE      0
@@ -67,6 +69,7 @@ struct console_port {
 	char *path;
 	int in_fd;        /* read for input; -1: none (no client, file, none, stdio via term) */
 	int out_fd;       /* written for output; -1: output is discarded */
+	struct outq out;  /* CONSOLE_STDIO, CONSOLE_FILE: how out_fd is written */
 	int listen_fd;    /* CONSOLE_SOCKET */
 	int pty_slave;    /* CONSOLE_PTY: held open so the master never reads as hung up */
 	bool registered;  /* in_fd is in the event loop */
@@ -79,7 +82,7 @@ struct console_port {
 	bool out_warned;  /* an output problem was logged */
 	struct virtq_elem *rx_elem; /* a popped receive chain not yet filled */
 	bool rx_held;
-	struct virtq_elem *tx_elem; /* a transmit chain partly written (socket backpressure) */
+	struct virtq_elem *tx_elem; /* a transmit chain partly written (a slow reader) */
 	bool tx_held;
 	size_t tx_off;
 };
