@@ -7,7 +7,8 @@
  * The command line (--cmdline) may ask for something else, in its first word:
  *   exit=N  leave with status N through the exit device's port
  *   mmio=N  leave with status N through the exit device's MMIO register
- *   hang    halt for ever, with interrupts off (for --timeout)
+ *   hang    halt for ever, with interrupts off (for --timeout); an NMI (what vmm sends when
+ *           --timeout expires) prints "vmm firmware: NMI" and leaves with status 0
  */
 #include <stdint.h>
 
@@ -17,6 +18,7 @@
 #define EXIT_PORT        0xf4
 #define EXIT_MMIO        0xfef00000UL
 #define BP_CMD_LINE_PTR  0x228 /* struct boot_params: hdr.cmd_line_ptr */
+#define BOOT_CS          0x10  /* the code segment vmm enters the guest with */
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -62,18 +64,49 @@ static uint8_t number(const char *s)
 	return (uint8_t)v;
 }
 
+/* The NMI handler: says so, and leaves. */
+struct frame {
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+__attribute__((interrupt)) static void nmi(struct frame *f)
+{
+	(void)f;
+	puts_uart("vmm firmware: NMI\n");
+	outb(EXIT_PORT, 0);
+}
+
+/* An IDT with vector 2 (NMI) only, a 64-bit interrupt gate to nmi(), in idt[6]: _start's
+ * stack, which lives for ever (a writable section would make the image's one segment RWX). */
+static void idt_setup(uint64_t *idt)
+{
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} idtr = { 6 * 8 - 1, (uint64_t)(uintptr_t)idt };
+	uint64_t h = (uint64_t)(uintptr_t)nmi;
+
+	idt[4] = (h & 0xffff) | (uint64_t)BOOT_CS << 16 | 0x8eULL << 40 | (h >> 16 & 0xffff) << 48;
+	idt[5] = h >> 32;
+	idt[0] = idt[1] = idt[2] = idt[3] = 0;
+	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
+}
+
 /* rdi is unused; the SysV ABI puts the second argument in rsi, where vmm left boot_params. */
 __attribute__((section(".text.start"), noreturn)) void _start(uint64_t rdi, const uint8_t *bp)
 {
 	const char *cmdline = (const char *)(uintptr_t)*(const uint32_t *)(bp + BP_CMD_LINE_PTR);
 	const char *arg;
+	uint64_t idt[6];
 
 	(void)rdi;
 	puts_uart("vmm firmware: hello\n");
 	if (starts(cmdline, "mmio=", &arg))
 		*(volatile uint8_t *)EXIT_MMIO = number(arg);
-	else if (starts(cmdline, "hang", &arg))
+	else if (starts(cmdline, "hang", &arg)) {
 		__asm__ volatile("cli");
+		idt_setup(idt);
+	}
 	else
 		outb(EXIT_PORT, starts(cmdline, "exit=", &arg) ? number(arg) : 0);
 	for (;;)

@@ -319,12 +319,18 @@ void vm_request_stop(struct vm *vm, int status)
 
 	if (atomic_exchange(&vm->stopping, true))
 		return;
+	/* A guest that panics or powers off after its time ran out has still run out of time. */
+	if (atomic_load(&vm->timed_out))
+		status = 124;
 	__atomic_store_n(&vm->exit_status, status, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < vm->ncpus && vm->vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("stop eventfd: %s", strerror(errno));
 }
+
+/* After --timeout: how long a guest sent an NMI has to report before it is stopped. */
+#define VM_TIMEOUT_REPORT_MS 3000
 
 static int64_t now_ms(void)
 {
@@ -367,9 +373,19 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 
 		if (deadline) {
 			int64_t left = deadline - now_ms();
-			if (left <= 0) {
+			if (left <= 0 && !atomic_load(&vm->timed_out)) {
+				/* What the guest was waiting for: the devices' queues and each vCPU
+				 * now, then an NMI that lets a Linux guest say where it is (with
+				 * unknown_nmi_panic) in the VM_TIMEOUT_REPORT_MS it is given. */
 				log_info("--timeout %u expired", timeout_sec);
+				atomic_store(&vm->timed_out, true);
 				devices_log_state(vm);
+				for (unsigned i = 0; i < vm->ncpus; i++)
+					vcpu_report(&vm->vcpus[i]);
+				deadline = now_ms() + VM_TIMEOUT_REPORT_MS;
+				continue;
+			}
+			if (left <= 0) {
 				vm_request_stop(vm, 124);
 				break;
 			}

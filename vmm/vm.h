@@ -30,6 +30,7 @@ struct vm {
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
 	atomic_bool stopping;
+	atomic_bool timed_out; /* --timeout expired: the exit status is 124 whatever happens next */
 	bool bad_config; /* vm_create failed because of the configuration (a backend's path) */
 	int exit_status;
 };

@@ -246,7 +246,10 @@ mkimage() {
 }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-base="console=ttyS0 quiet"
+# unknown_nmi_panic, panic_print=0x40: the NMI vmm sends when --timeout expires makes the guest
+# panic with its backtrace and every other CPU's, which says where a boot hung even with its
+# interrupts off (the in-guest dump, vmmtest.dump, needs them on).
+base="console=ttyS0 quiet unknown_nmi_panic panic_print=0x40"
 host_now() { date -u +%s; }
 
 # --- Every virtio device in one boot: what device_boot sets up and device_check checks. ---------
@@ -502,6 +505,8 @@ expect serial-none 0 --kernel "$fw" --serial none
 expect exit-port 42 --kernel "$fw" --timeout "$t" --cmdline exit=42
 expect exit-mmio 43 --kernel "$fw" --timeout "$t" --cmdline mmio=43 --cpus 2
 expect timeout 124 --kernel "$fw" --timeout 2 --cmdline hang
+grep -q 'vmm firmware: NMI' "$logs/timeout.log" && pass timeout-nmi ||
+	fail timeout-nmi "the guest got no NMI when --timeout expired (or it did not end vmm with 124)"
 # A second vmm on an image the first has open read-write is refused; the first keeps it. The
 # first holds it from before its guest runs: once the firmware has said hello.
 mkimage "$tmp/locked.img" 8

@@ -405,9 +405,20 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!atomic_load(&c->vm->stopping)) {
+		if (__atomic_exchange_n(&c->report, false, __ATOMIC_SEQ_CST)) {
+			vcpu_dump_at(c, false);
+			c->reported = true;
+			if (c->index == 0 && ioctl(c->fd, KVM_NMI, 0) < 0)
+				log_warn("vcpu0: KVM_NMI: %s", strerror(errno));
+		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/* A kick that was not a stop (vcpu_report): run on. The stopping
+				 * flag is read again after this store, so a stop's own kick is
+				 * never lost (vm_request_stop sets the flag before immediate_exit). */
+				__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
+			}
 			log_error("vcpu%u: KVM_RUN: %s", c->index, strerror(errno));
 			vm_request_stop(c->vm, 1);
 			break;
@@ -416,7 +427,7 @@ static void *vcpu_thread(void *arg)
 			break;
 	}
 	/* Where a guest that ran out of time was: halted, or busy somewhere. */
-	if (__atomic_load_n(&c->vm->exit_status, __ATOMIC_ACQUIRE) == 124)
+	if (__atomic_load_n(&c->vm->exit_status, __ATOMIC_ACQUIRE) == 124 && !c->reported)
 		vcpu_dump_at(c, false);
 	return NULL;
 }
@@ -442,6 +453,12 @@ void vcpu_kick(struct vcpu *c)
 		__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if (c->started)
 		pthread_kill(c->thread, SIGUSR1);
+}
+
+void vcpu_report(struct vcpu *c)
+{
+	__atomic_store_n(&c->report, true, __ATOMIC_SEQ_CST);
+	vcpu_kick(c);
 }
 
 void vcpu_join(struct vcpu *c)

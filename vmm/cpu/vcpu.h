@@ -17,6 +17,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	bool report;   /* --timeout expired: log where this vCPU is, vCPU 0 then takes an NMI */
+	bool reported; /* it did: not again when it stops */
 };
 
 /* Creates vCPU `index`: CPUID, MSRs, FPU and LAPIC. Only vCPU 0 (the BSP) gets the boot
@@ -25,6 +27,10 @@ int vcpu_create(struct vcpu *c, struct vm *vm, unsigned index, const struct boot
 int vcpu_start(struct vcpu *c);
 /* Makes a running or about-to-run KVM_RUN return promptly. */
 void vcpu_kick(struct vcpu *c);
+/* --timeout expired: the vCPU logs its registers, code and stack (info) as it is now, and vCPU 0
+ * is then sent an NMI, which a Linux guest booted with unknown_nmi_panic answers with a panic
+ * and its backtrace, even when it hangs with interrupts off (no sysrq could reach it then). */
+void vcpu_report(struct vcpu *c);
 void vcpu_join(struct vcpu *c);
 void vcpu_destroy(struct vcpu *c);
 
