@@ -179,7 +179,8 @@ static void pci_dev_config(struct pci_dev *d, uint32_t reg, uint8_t *data, uint3
 	if (!is_write) {
 		if (n && d->cfg_read)
 			d->cfg_read(d, reg, n);
-		memcpy(data, d->cfg + reg, n);
+		if (n) /* past the 256 bytes, not even a pointer into them may be formed */
+			memcpy(data, d->cfg + reg, n);
 		memset(data + n, 0, len - n);
 		return;
 	}

@@ -117,6 +117,9 @@ static void blk_done(void *opaque, int result)
 		log_debug("%s: completion after reset dropped", d->name);
 		free(r->segs);
 		free(r);
+		/* Its slot is free: a request of the rings set up since may wait for one. */
+		if (q->held && virtio_live(d))
+			blk_run(q);
 		goto out;
 	}
 	if (result < 0)
