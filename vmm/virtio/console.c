@@ -155,7 +155,11 @@ static void ctrl_flush(struct console_dev *c)
 		}
 		/* Linux posts page-sized buffers; a buffer that cannot hold a whole message (a
 		 * name is at most CONSOLE_MAX_NAME bytes) is the driver's error. */
-		if (e->out_num || e->in_len < len) {
+		if (e->out_num) {
+			virtio_fail(d, "control receiveq: chain with %u readable buffers", e->out_num);
+			return;
+		}
+		if (e->in_len < len) {
 			virtio_fail(d, "control receiveq: %llu-byte buffer for a %zu-byte message",
 				    (unsigned long long)e->in_len, len);
 			return;

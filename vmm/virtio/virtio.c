@@ -141,10 +141,11 @@ uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel)
 
 void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val)
 {
-	uint64_t mask = 0xffffffffULL << (32 * sel);
+	uint64_t mask;
 
 	if (sel >= 2)
 		return;
+	mask = 0xffffffffULL << (32 * sel);
 	if (d->status & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK)) {
 		log_debug("%s: feature write after FEATURES_OK ignored", d->name);
 		return;
