@@ -55,12 +55,14 @@ $(BUILD)/fuzzobj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CFLAGS) $(SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+# A harness is compiled with its link (no .d of its own): any header it may include rebuilds it.
+FUZZ_HDRS := tests/fuzz/fuzz.h $(shell find vmm -name '*.h')
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HDRS) $(FUZZ_OBJS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CFLAGS) $(SAN) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 # The same target with a plain main() that runs the files it is given: gcc, no clang needed.
-$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(SAN_OBJS)
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HDRS) $(SAN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 

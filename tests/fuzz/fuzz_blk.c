@@ -16,51 +16,25 @@
  * that the device never crashes (the sanitizers), that every request it took was answered or
  * dropped by a reset, and that nothing was written outside the files: their size never changes,
  * and the read-only one keeps its bytes. */
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "event.h"
 #include "log.h"
 #include "virtio/blk.h"
 #include "fuzz.h"
 
-#define HDR       16
-#define DISK_SIZE (64 * 1024)
-
+#define HDR 16
 
 static struct disk rw_disk, ro_disk;
-static uint8_t ro_bytes[DISK_SIZE];
 
-/* A temporary file of DISK_SIZE bytes, unlinked at once: only the fd lives on. */
-static void disk_setup(struct disk *d, bool ro)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char path[] = "/tmp/vmm-fuzz-blk-XXXXXX";
-	int fd = mkstemp(path);
-
-	check(fd >= 0);
-	for (unsigned i = 0; i < DISK_SIZE; i++)
-		ro_bytes[i] = (uint8_t)(i * 7 + 1);
-	check(write(fd, ro_bytes, DISK_SIZE) == DISK_SIZE);
-	close(fd);
-	check(disk_open(d, path, ro, "fuzz") == 0);
-	unlink(path);
-}
-
-static void once(void)
-{
-	static bool done;
-
-	if (done)
-		return;
-	done = true;
 	/* Every malformed ring is an error message; keep the rest quiet. */
 	log_set_level(LOG_ERROR);
-	disk_setup(&rw_disk, false);
-	disk_setup(&ro_disk, true);
+	fuzz_disk_open(&rw_disk, "blk", false);
+	fuzz_disk_open(&ro_disk, "blk", true);
+	return 0;
 }
 
 /* The driver's side of setup: features, the queue, DRIVER_OK. */
@@ -109,12 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guest_mem mem = { 0 };
 	struct event_loop loop;
 	struct blk_dev b;
-	struct stat st;
 	unsigned rounds;
 	uint16_t qsize;
 	uint8_t *ram;
 
-	once();
 	if (!(ram = fuzz_ram(&mem, data, size, HDR)))
 		return 0;
 	qsize = (data[0] & 1) ? 1u + data[1] % 32 : 1u << (data[1] % 6);
@@ -127,9 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned r = 0; r < rounds; r++) {
 		virtio_process(&b.vdev, 0);
 		if (r == 0 && (data[0] & 32)) {
-			pthread_mutex_lock(&b.vdev.lock);
-			virtio_reset(&b.vdev);
-			pthread_mutex_unlock(&b.vdev.lock);
+			fuzz_reset(&b.vdev);
 			driver_setup(&b, data, qsize);
 		}
 		complete_all(&b, &loop);
@@ -138,13 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	event_loop_destroy(&loop);
 	free(ram);
 
-	check(fstat(rw_disk.fd, &st) == 0 && st.st_size == DISK_SIZE);
-	check(fstat(ro_disk.fd, &st) == 0 && st.st_size == DISK_SIZE);
-	if (data[0] & 8) {
-		static uint8_t now[DISK_SIZE];
-
-		check(pread(ro_disk.fd, now, DISK_SIZE, 0) == DISK_SIZE);
-		check(memcmp(now, ro_bytes, DISK_SIZE) == 0);
-	}
+	fuzz_disk_check(&rw_disk, false);
+	fuzz_disk_check(&ro_disk, data[0] & 8);
 	return 0;
 }

@@ -42,7 +42,6 @@
  * re-enabled notifications port_tx makes for an output that never waits), taking the bytes of
  * each chain it gives back; afterwards the device's ring state and guest RAM must equal the
  * replay's, and at the end each file must hold the concatenation. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -59,9 +58,7 @@
 #include "virtio/console.h"
 #include "fuzz.h"
 
-#define HDR	  16
 #define MAX_PORTS 4
-#define MAX_OPS	  256
 /* A guest makes the device write far more than its RAM with a chain that names one buffer many
  * times. The harness skips a kick that would take a file past this (a bound of the harness, like
  * a time limit, not of the device). */
@@ -82,51 +79,13 @@ static struct virtq_elem *elem; /* large: not on the stack */
 static uint8_t *copy;		/* guest RAM for the replay */
 static uint8_t *file_buf;	/* a file read back */
 
-static void once(void)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static bool done;
-
-	if (done)
-		return;
-	done = true;
 	log_set_level(LOG_ERROR);
 	elem = malloc(sizeof(*elem));
 	file_buf = malloc(FILE_MAX + 1);
 	check(elem && file_buf);
-}
-
-static void fake_signal(struct virtio_dev *d, int q)
-{
-}
-
-static const struct virtio_transport_ops fake_transport = {.signal = fake_signal};
-
-static unsigned count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	check(dir != NULL);
-	while (readdir(dir))
-		n++;
-	closedir(dir);
-	return n;
-}
-
-struct ops {
-	const uint8_t *p;
-	size_t len;
-};
-
-static uint32_t take(struct ops *o, unsigned n)
-{
-	uint8_t b[4] = {0};
-	unsigned k = n < o->len ? n : (unsigned)o->len;
-
-	memcpy(b, o->p, k);
-	o->p += k;
-	o->len -= k;
-	return le(b, n);
+	return 0;
 }
 
 static void *rebase(void *p, uint8_t *from, uint8_t *to)
@@ -215,41 +174,17 @@ static void op_kick(struct console_dev *c, struct port_state *ps, unsigned q, ui
 	check(!memcmp(ram, copy, ram_size));
 }
 
-static void op_enable(struct virtio_dev *d, unsigned q, struct ops *o)
-{
-	uint16_t size = take(o, 2);
-	uint64_t desc = take(o, 2), avail = take(o, 2), used = take(o, 2);
-
-	if (q >= d->nr_queues || d->queues[q].vq.enabled)
-		return;
-	d->queues[q].vq.size = size;
-	d->queues[q].vq.desc_gpa = desc;
-	d->queues[q].vq.avail_gpa = avail;
-	d->queues[q].vq.used_gpa = used;
-	virtio_queue_enable(d, q);
-}
-
-/* Runs the loop until nothing is ready; one that never gets there spins the I/O thread. */
-static void idle(struct event_loop *loop)
-{
-	int i, r;
-
-	for (i = 0; (r = event_loop_run_once(loop, 0)) > 0; i++)
-		check(i < 1000);
-	check(r == 0);
-}
-
 static void host_op(struct port_state *ps, unsigned nr_ports, unsigned op, unsigned a,
-		    struct ops *o)
+		    struct fuzz_driver *f)
 {
 	static uint8_t buf[65536];
 	struct port_state *s = a < nr_ports ? &ps[a] : NULL;
 	unsigned n;
 
 	if (op == 12) {
-		n = take(o, 1);
+		n = fuzz_take(f, 1);
 		for (unsigned i = 0; i < n; i++)
-			buf[i] = (uint8_t)take(o, 1);
+			buf[i] = (uint8_t)fuzz_take(f, 1);
 		if (s && s->client >= 0)
 			send(s->client, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		return;
@@ -276,81 +211,35 @@ static void host_op(struct port_state *ps, unsigned nr_ports, unsigned op, unsig
 	}
 }
 
-static void run_op(struct console_dev *c, struct event_loop *loop, struct port_state *ps,
-		   const uint8_t *h, struct ops *o, uint8_t *ram, size_t ram_size)
+/* The codes, in this file's input format, of the operations fuzz.h does; run_op does the rest
+ * (0 here), or nothing. */
+static const uint8_t shared_ops[16] = {
+	[1] = FUZZ_OP_RUN,   [3] = FUZZ_OP_RESET, [4] = FUZZ_OP_STOP,   [5] = FUZZ_OP_ENABLE,
+	[6] = FUZZ_OP_BEGIN, [7] = FUZZ_OP_GO,    [8] = FUZZ_OP_STATUS, [9] = FUZZ_OP_POKE,
+	[10] = FUZZ_OP_FEATURES,
+};
+
+static void run_op(struct console_dev *c, struct port_state *ps, struct fuzz_driver *f)
 {
-	struct virtio_dev *d = &c->vdev;
-	uint8_t b = (uint8_t)take(o, 1);
+	uint8_t b = (uint8_t)fuzz_take(f, 1);
 	unsigned a = b >> 4, op = b & 15;
 
 	switch (op) {
 	case 0:
-		op_kick(c, ps, a, ram, ram_size);
-		return;
-	case 1:
-		for (unsigned i = 0; i <= a; i++)
-			event_loop_run_once(loop, 0);
-		return;
+		op_kick(c, ps, a, f->ram, f->mem.ram_size);
+		break;
 	case 2:
-		idle(loop);
-		return;
-	case 9: {
-		uint32_t addr = take(o, 2), n = take(o, 1);
-
-		for (uint32_t i = 0; i < n; i++) {
-			uint8_t v = (uint8_t)take(o, 1);
-
-			if (addr + i < ram_size)
-				ram[addr + i] = v;
-		}
-		return;
-	}
+		fuzz_idle(&f->loop);
+		break;
 	case 11:
 	case 12:
 	case 13:
 	case 14:
-		host_op(ps, c->nr_ports, op, a, o);
-		return;
-	case 15:
-		return;
+		host_op(ps, c->nr_ports, op, a, f);
+		break;
+	default:
+		fuzz_driver_op(f, shared_ops[op], a);
 	}
-	/* The rest are register writes: the transport holds the lock for them. */
-	pthread_mutex_lock(&d->lock);
-	switch (op) {
-	case 3:
-		virtio_reset(d);
-		break;
-	case 4:
-		virtio_queue_stop(d, a);
-		break;
-	case 5:
-		op_enable(d, a, o);
-		break;
-	case 6:
-		d->legacy_driver = h[2] & 1;
-		virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-		virtio_set_driver_features(d, 0, le(h + 4, 4));
-		if (h[2] & 1)
-			break;
-		virtio_set_driver_features(d, 1, le(h + 8, 4));
-		virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
-		break;
-	case 7:
-		virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
-		break;
-	case 8:
-		virtio_set_status(d, (uint8_t)take(o, 1));
-		break;
-	case 10: {
-		uint32_t v = take(o, 4);
-
-		/* Both transports drop selectors other than 0 and 1. */
-		if (a < 2)
-			virtio_set_driver_features(d, a, v);
-		break;
-	}
-	}
-	pthread_mutex_unlock(&d->lock);
 }
 
 static void check_state(const struct console_dev *c, const struct port_state *ps)
@@ -376,27 +265,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const names[MAX_PORTS] = {NULL, "p1", "p2", "p3"};
 	struct console_port_cfg cfg[MAX_PORTS];
 	struct port_state ps[MAX_PORTS];
-	struct guest_mem mem = {0};
-	struct event_loop loop;
+	struct fuzz_driver f;
 	struct console_dev c;
-	unsigned nr_ports, fds;
-	size_t ops_len, ram_size;
-	struct ops o;
-	uint8_t *ram;
+	unsigned nr_ports;
 
-	once();
-	if (size < HDR)
+	if (!fuzz_driver_begin(&f, data, size))
 		return 0;
-	ops_len = le(data + 12, 2);
-	if (ops_len > size - HDR)
-		ops_len = size - HDR;
-	if (!(ram = fuzz_ram(&mem, data, size, HDR + ops_len)))
-		return 0;
-	ram_size = size - HDR - ops_len;
-	check((copy = malloc(ram_size)) != NULL);
+	check((copy = malloc(f.mem.ram_size)) != NULL);
 	nr_ports = 2 + data[0] % 3;
-
-	fds = count_fds();
 	for (unsigned i = 0; i < nr_ports; i++) {
 		static const int kinds[4] = {BE_NONE, BE_FILE, BE_SOCKET, BE_FILE};
 		struct port_state *s = &ps[i];
@@ -415,9 +291,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (s->kind == BE_FILE)
 			check((s->want = malloc(FILE_MAX)) != NULL);
 	}
-	check(event_loop_init(&loop, "fuzz") == 0);
-	check(console_init(&c, "console0", cfg, nr_ports, &mem, &loop, NULL, NULL) == 0);
-	c.vdev.transport = &fake_transport;
+	check(console_init(&c, "console0", cfg, nr_ports, &f.mem, &f.loop, NULL, NULL) == 0);
+	fuzz_driver_attach(&f, &c.vdev, data[2] & 1);
 	/* The files were made (truncated) by init: keep a way to read them back, and no name. */
 	for (unsigned i = 0; i < nr_ports; i++) {
 		if (ps[i].kind != BE_FILE)
@@ -426,18 +301,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unlink(ps[i].path);
 	}
 
-	o = (struct ops){data + HDR, ops_len};
-	for (unsigned i = 0; i < MAX_OPS && o.len; i++) {
-		run_op(&c, &loop, ps, data, &o, ram, ram_size);
+	while (fuzz_driver_next(&f)) {
+		run_op(&c, ps, &f);
 		check_state(&c, ps);
 	}
 	for (unsigned i = 0; i < nr_ports; i++) {
 		if (ps[i].client >= 0)
 			close(ps[i].client);
 	}
-	idle(&loop);
+	fuzz_idle(&f.loop);
 	console_destroy(&c);
-	event_loop_destroy(&loop);
 
 	for (unsigned i = 0; i < nr_ports; i++) {
 		struct port_state *s = &ps[i];
@@ -455,7 +328,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(s->want);
 	}
 	free(copy);
-	free(ram);
-	check(count_fds() == fds);
+	fuzz_driver_end(&f);
 	return 0;
 }

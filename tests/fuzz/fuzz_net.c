@@ -45,6 +45,13 @@
 
 static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	/* Every malformed ring is an error message; keep the rest quiet. */
+	log_set_level(LOG_ERROR);
+	return 0;
+}
+
 static uint16_t qsize(const uint8_t *h, unsigned q)
 {
 	uint8_t v = h[6 + q];
@@ -85,16 +92,6 @@ static void driver_setup(struct net_dev *n, const uint8_t *h)
 	}
 	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
 	pthread_mutex_unlock(&d->lock);
-}
-
-/* Runs the loop until nothing is ready; a loop that never goes idle is a bug. */
-static void pump(struct event_loop *loop)
-{
-	int i, r;
-
-	for (i = 0; (r = event_loop_run_once(loop, 0)) > 0; i++)
-		check(i < 1000);
-	check(r == 0);
 }
 
 /* Writes the frames of round r (of `rounds`) to the tap; returns how many went. */
@@ -160,7 +157,6 @@ static unsigned host_recv(int fd, uint64_t features)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static bool quiet;
 	struct guest_mem mem = { 0 };
 	struct event_loop loop;
 	struct tap tap = { .name = "fuzz0", .nr_queues = 1 };
@@ -172,17 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *ram;
 	int sv[2];
 
-	if (!quiet) {
-		/* Every malformed ring is an error message; keep the rest quiet. */
-		log_set_level(LOG_ERROR);
-		quiet = true;
-	}
-	if (size < HDR)
-		return 0;
-	flen = le(data + 28, 2);
-	if (flen > size - HDR)
-		flen = size - HDR;
-	if (!(ram = fuzz_ram(&mem, data, size, HDR + flen)))
+	if (!(ram = fuzz_ram_after(&mem, data, size, HDR, 28, &flen)))
 		return 0;
 	rounds = 1 + data[1] % 4;
 
@@ -204,14 +190,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		virtio_process(&n.vdev, 1); /* transmit, control (commands before frames), receive */
 		virtio_process(&n.vdev, 2);
 		virtio_process(&n.vdev, 0);
-		pump(&loop);
+		fuzz_idle(&loop);
 		received += host_recv(sv[1], n.vdev.driver_features);
 		if (r == 0 && (data[0] & 16)) {
-			pthread_mutex_lock(&n.vdev.lock);
-			virtio_reset(&n.vdev);
-			pthread_mutex_unlock(&n.vdev.lock);
+			fuzz_reset(&n.vdev);
 			driver_setup(&n, data);
-			pump(&loop);
+			fuzz_idle(&loop);
 		}
 	}
 	/* Every frame counted as sent is on the tap, once; no frame is counted twice on receive. */

@@ -41,73 +41,25 @@
  * may not write keep their values. After DRAIN nothing is busy and no TMF is held. At the end it
  * drains, resets (sense_size and cdb_size back to their defaults, nothing busy), destroys, and
  * checks that no descriptor leaked, the files kept their size and the read-only one its bytes. */
-#include <dirent.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "event.h"
 #include "log.h"
 #include "virtio/scsi.h"
 #include "fuzz.h"
 
-#define HDR	  16
-#define DISK_SIZE (64 * 1024)
-#define MAX_OPS	  256
-
 enum { RW0, RW1, RO, NR_DISKS };
 
 static struct disk disks[NR_DISKS];
-static uint8_t image[DISK_SIZE];
 
-/* A temporary file of DISK_SIZE bytes, unlinked at once: only the fd lives on. */
-static void disk_setup(struct disk *d, bool ro)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char path[] = "/tmp/vmm-fuzz-scsictl-XXXXXX";
-	int fd = mkstemp(path);
-
-	check(fd >= 0);
-	check(write(fd, image, DISK_SIZE) == DISK_SIZE);
-	close(fd);
-	check(disk_open(d, path, ro, "fuzz") == 0);
-	unlink(path);
-}
-
-static void once(void)
-{
-	static bool done;
-
-	if (done)
-		return;
-	done = true;
 	/* Every malformed ring and request is an error message; keep the rest quiet. */
 	log_set_level(LOG_ERROR);
-	for (unsigned i = 0; i < DISK_SIZE; i++)
-		image[i] = (uint8_t)(i * 7 + 1);
 	for (unsigned i = 0; i < NR_DISKS; i++)
-		disk_setup(&disks[i], i == RO);
-}
-
-/* Interrupts go nowhere: the driver here polls. Set so that the notify paths run. */
-static void fake_signal(struct virtio_dev *d, int q)
-{
-}
-
-static const struct virtio_transport_ops fake_transport = {.signal = fake_signal};
-
-static unsigned count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	unsigned n = 0;
-
-	check(dir != NULL);
-	while (readdir(dir))
-		n++;
-	closedir(dir);
-	return n;
+		fuzz_disk_open(&disks[i], "scsictl", i == RO);
+	return 0;
 }
 
 /* Operations of one disk context not finished: submitted, queued, or reaped with the callback
@@ -180,181 +132,70 @@ static void drain(struct scsi_dev *s, struct event_loop *loop)
 	check(!s->tmf_held);
 }
 
-/* Operation bytes, consumed as read; what the input lacks reads as 0. */
-struct ops {
-	const uint8_t *p;
-	size_t len;
+/* The codes, in this file's input format, of the operations fuzz.h does; run_op does the rest
+ * (0 here), or nothing. */
+static const uint8_t shared_ops[16] = {
+	[0] = FUZZ_OP_KICK,   [2] = FUZZ_OP_RUN,   [4] = FUZZ_OP_RESET, [5] = FUZZ_OP_STOP,
+	[6] = FUZZ_OP_ENABLE, [7] = FUZZ_OP_BEGIN, [8] = FUZZ_OP_GO,    [9] = FUZZ_OP_STATUS,
+	[11] = FUZZ_OP_POKE,  [12] = FUZZ_OP_FEATURES,
 };
 
-static uint32_t take(struct ops *o, unsigned n)
-{
-	uint8_t b[4] = {0};
-	unsigned k = n < o->len ? n : (unsigned)o->len;
-
-	memcpy(b, o->p, k);
-	o->p += k;
-	o->len -= k;
-	return le(b, n);
-}
-
-static void op_enable(struct virtio_dev *d, unsigned q, struct ops *o)
-{
-	uint16_t size = take(o, 2);
-	uint64_t desc = take(o, 2), avail = take(o, 2), used = take(o, 2);
-
-	if (q >= d->nr_queues || d->queues[q].vq.enabled)
-		return;
-	d->queues[q].vq.size = size;
-	d->queues[q].vq.desc_gpa = desc;
-	d->queues[q].vq.avail_gpa = avail;
-	d->queues[q].vq.used_gpa = used;
-	virtio_queue_enable(d, q);
-}
-
-static void op_begin(struct virtio_dev *d, const uint8_t *h)
-{
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, le(h + 4, 4));
-	if (h[0] & 8)
-		return;
-	virtio_set_driver_features(d, 1, le(h + 8, 4));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
-}
-
-static void run_op(struct scsi_dev *s, struct event_loop *loop, const uint8_t *h, struct ops *o,
-		   uint8_t *ram, size_t ram_size)
+static void run_op(struct scsi_dev *s, struct fuzz_driver *f)
 {
 	struct virtio_dev *d = &s->vdev;
-	uint8_t b = (uint8_t)take(o, 1), buf[16];
+	uint8_t b = (uint8_t)fuzz_take(f, 1), buf[16];
 	unsigned a = b >> 4;
 
 	switch (b & 15) {
-	case 0:
-		virtio_process(d, a);
-		return;
 	case 1:
 		virtio_kick(d, a);
-		return;
-	case 2:
-		for (unsigned i = 0; i <= a; i++)
-			event_loop_run_once(loop, 0);
-		return;
+		break;
 	case 3:
-		drain(s, loop);
-		return;
-	case 12: {
-		uint32_t v = take(o, 4);
-
-		/* Only words 0 and 1 reach the core: both transports drop other selectors (and
-		 * virtio_set_driver_features shifts by 32 * sel before its own check). */
-		if (a >= 2)
-			return;
-		pthread_mutex_lock(&d->lock);
-		virtio_set_driver_features(d, a, v);
-		pthread_mutex_unlock(&d->lock);
-		return;
-	}
-	case 11: {
-		uint32_t addr = take(o, 2), n = take(o, 1);
-
-		for (uint32_t i = 0; i < n; i++) {
-			uint8_t v = (uint8_t)take(o, 1);
-
-			if (addr + i < ram_size)
-				ram[addr + i] = v;
-		}
-		return;
-	}
-	}
-	/* The rest are register writes: the transport holds the lock for them. */
-	pthread_mutex_lock(&d->lock);
-	switch (b & 15) {
-	case 4:
-		virtio_reset(d);
-		break;
-	case 5:
-		virtio_queue_stop(d, a);
-		break;
-	case 6:
-		op_enable(d, a, o);
-		break;
-	case 7:
-		d->legacy_driver = h[0] & 8;
-		op_begin(d, h);
-		break;
-	case 8:
-		virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
-		break;
-	case 9:
-		virtio_set_status(d, (uint8_t)take(o, 1));
+		drain(s, &f->loop);
 		break;
 	case 10: {
-		uint32_t off = take(o, 1);
+		uint32_t off = fuzz_take(f, 1);
 
 		for (unsigned i = 0; i < a; i++)
-			buf[i] = (uint8_t)take(o, 1);
+			buf[i] = (uint8_t)fuzz_take(f, 1);
+		pthread_mutex_lock(&d->lock);
 		virtio_config_write(d, off, buf, a);
+		pthread_mutex_unlock(&d->lock);
 		break;
 	}
+	default:
+		fuzz_driver_op(f, shared_ops[b & 15], a);
 	}
-	pthread_mutex_unlock(&d->lock);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct guest_mem mem = {0};
 	struct disk *luns[2];
-	struct event_loop loop;
+	struct fuzz_driver f;
 	struct scsi_dev s;
-	struct ops o;
-	unsigned nr_luns, fds;
-	uint8_t *ram;
-	size_t ops_len;
+	unsigned nr_luns;
 
-	once();
-	if (size < HDR)
-		return 0;
-	ops_len = le(data + 12, 2);
-	if (ops_len > size - HDR)
-		ops_len = size - HDR;
-	if (!(ram = fuzz_ram(&mem, data, size, HDR + ops_len)))
+	if (!fuzz_driver_begin(&f, data, size))
 		return 0;
 	nr_luns = (data[0] & 1) ? 2 : 1;
 	luns[0] = (data[0] & 3) == 2 ? &disks[RO] : &disks[RW0];
 	luns[1] = (data[0] & 2) ? &disks[RO] : &disks[RW1];
-
-	fds = count_fds();
-	check(event_loop_init(&loop, "fuzz") == 0);
-	check(scsi_init(&s, "scsi0", luns, nr_luns, (data[0] & 4) ? 2 : 1, &mem, &loop) == 0);
-	s.vdev.transport = &fake_transport;
-	o = (struct ops){data + HDR, ops_len};
-	for (unsigned i = 0; i < MAX_OPS && o.len; i++) {
-		run_op(&s, &loop, data, &o, ram, size - HDR - ops_len);
+	check(scsi_init(&s, "scsi0", luns, nr_luns, (data[0] & 4) ? 2 : 1, &f.mem, &f.loop) == 0);
+	fuzz_driver_attach(&f, &s.vdev, data[0] & 8);
+	while (fuzz_driver_next(&f)) {
+		run_op(&s, &f);
 		check_state(&s);
 	}
-	drain(&s, &loop);
-	pthread_mutex_lock(&s.vdev.lock);
-	virtio_reset(&s.vdev);
-	pthread_mutex_unlock(&s.vdev.lock);
+	drain(&s, &f.loop);
+	fuzz_reset(&s.vdev);
 	check(s.config.sense_size == SCSI_SENSE_SIZE && s.config.cdb_size == SCSI_CDB_SIZE);
 	check(!s.tmf_held && !outstanding(&s));
 	for (unsigned l = 0; l < nr_luns; l++)
 		check(!s.lun_busy[l]);
 	scsi_destroy(&s);
-	event_loop_destroy(&loop);
-	free(ram);
-	check(count_fds() == fds);
+	fuzz_driver_end(&f);
 
-	for (unsigned i = 0; i < NR_DISKS; i++) {
-		struct stat st;
-
-		check(fstat(disks[i].fd, &st) == 0 && st.st_size == DISK_SIZE);
-	}
-	{
-		static uint8_t now[DISK_SIZE];
-
-		check(pread(disks[RO].fd, now, DISK_SIZE, 0) == DISK_SIZE);
-		check(memcmp(now, image, DISK_SIZE) == 0);
-	}
+	for (unsigned i = 0; i < NR_DISKS; i++)
+		fuzz_disk_check(&disks[i], i == RO);
 	return 0;
 }

@@ -42,7 +42,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/boot.h"
@@ -57,7 +56,6 @@
 
 #define HDR       4
 #define OP_SIZE   12
-#define DISK_SIZE (64 * 1024)
 #define MMIO_BASE VIRTIO_MMIO_BASE
 #define MMIO_GSI  5
 #define PCI_SLOT  1
@@ -79,34 +77,14 @@ struct fuzz_vm {
 };
 
 static struct disk rw_disk, ro_disk;
-static uint8_t ro_bytes[DISK_SIZE];
 
-/* A temporary file of DISK_SIZE bytes, unlinked at once: only the fd lives on. */
-static void disk_setup(struct disk *d, bool ro)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char path[] = "/tmp/vmm-fuzz-transport-XXXXXX";
-	int fd = mkstemp(path);
-
-	check(fd >= 0);
-	for (unsigned i = 0; i < DISK_SIZE; i++)
-		ro_bytes[i] = (uint8_t)(i * 7 + 1);
-	check(write(fd, ro_bytes, DISK_SIZE) == DISK_SIZE);
-	close(fd);
-	check(disk_open(d, path, ro, "fuzz") == 0);
-	unlink(path);
-}
-
-static void once(void)
-{
-	static bool done;
-
-	if (done)
-		return;
-	done = true;
 	/* Every malformed ring is an error message; keep the rest quiet. */
 	log_set_level(LOG_ERROR);
-	disk_setup(&rw_disk, false);
-	disk_setup(&ro_disk, true);
+	fuzz_disk_open(&rw_disk, "transport", false);
+	fuzz_disk_open(&ro_disk, "transport", true);
+	return 0;
 }
 
 static bool inflight(const struct blk_dev *b)
@@ -252,10 +230,8 @@ static void vm_teardown(struct fuzz_vm *f)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_vm f = { 0 };
-	struct stat st;
 	size_t ops;
 
-	once();
 	if (size < HDR)
 		return 0;
 	ops = HDR + (size_t)OP_SIZE * data[1];
@@ -279,13 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vm_teardown(&f);
 	free(f.ram);
 
-	check(fstat(rw_disk.fd, &st) == 0 && st.st_size == DISK_SIZE);
-	check(fstat(ro_disk.fd, &st) == 0 && st.st_size == DISK_SIZE);
-	if (data[0] & 4) {
-		static uint8_t now[DISK_SIZE];
-
-		check(pread(ro_disk.fd, now, DISK_SIZE, 0) == DISK_SIZE);
-		check(memcmp(now, ro_bytes, DISK_SIZE) == 0);
-	}
+	fuzz_disk_check(&rw_disk, false);
+	fuzz_disk_check(&ro_disk, data[0] & 4);
 	return 0;
 }

@@ -1,15 +1,20 @@
-/* Replays libFuzzer inputs without libFuzzer: feeds each file named on the command line to the
- * target's LLVMFuzzerTestOneInput once, from a heap copy of exactly its size so that ASan sees any
- * read past its end. Built with $(CC) and the unit tests' sanitizers, it lets `make check-unit` run
- * the committed corpus on machines without clang. */
+/* Replays libFuzzer inputs without libFuzzer: calls the target's LLVMFuzzerInitialize if it has
+ * one, as libFuzzer does, then feeds each file named on the command line to its
+ * LLVMFuzzerTestOneInput once, from a heap copy of exactly its size so that ASan sees any read
+ * past its end. Built with $(CC) and the unit tests' sanitizers, it lets `make check-unit` run the
+ * committed corpus on machines without clang. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Weak, as libFuzzer declares it: NULL in a target without one. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 int main(int argc, char **argv)
 {
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		FILE *f = fopen(argv[i], "rb");
 		uint8_t *buf = NULL;

@@ -11,7 +11,7 @@
 import os
 import struct
 
-from rings import Queue, Ram
+from rings import Driver
 
 RAM = 12288
 QSIZE = 16
@@ -36,85 +36,18 @@ def txq(port):
     return rxq(port) + 1
 
 
-class Ring:
-    """One virtqueue's ring, with chains that can be held back and published later by POKE
-    operations (split: the avail index; packed: the head's flags). The RAM image is the driver's
-    memory at the start: once a chain is held back, every later one is too."""
+class Input(Driver):
+    CODES = dict(kick=KICK, run=RUN, reset=RESET, stop=STOP, enable=ENABLE, begin=BEGIN, go=GO,
+                 status=STATUS, poke=POKE, features=FEATURES)
 
-    def __init__(self, inp, size):
-        self.inp, self.size = inp, size
-        self.base = inp.alloc(16 * size)[0]
-        if inp.packed:
-            self.avail, self.used = inp.alloc(4)[0], inp.alloc(4)[0]
-        else:
-            self.avail, self.used = inp.alloc(6 + 2 * size)[0], inp.alloc(6 + 8 * size)[0]
-        self.q = Queue(inp, self.base, self.avail, size)
-        self.ndesc, self.visible, self.frozen, self.held = 0, 0, None, []
-
-    def add(self, bufs, indirect=False, hold=False):
-        m, q = self.inp, self.q
-        self.ndesc += 1 if indirect else len(bufs)
-        assert self.ndesc <= self.size, "ring full"
-        assert hold or self.frozen is None, "a chain after one held back must be held too"
-        head = q.next
-        q.chain(bufs, indirect)
-        if not hold:
-            self.visible = q.avail_idx
-        elif m.packed:
-            at = q.desc + 16 * head + 14
-            self.held.append((at, bytes(m.ram[at:at + 2])))
-            m.ram[at:at + 2] = b"\0\0"
-            self.frozen = True
-        else:
-            self.frozen = self.visible if self.frozen is None else self.frozen
-            struct.pack_into("<H", m.ram, q.avail + 2, self.frozen)
-
-    def publish(self, n=None):
-        """Makes the first n chains held back (all by default) available."""
-        m = self.inp
-        if m.packed:
-            n = len(self.held) if n is None else n
-            for at, flags in self.held[:n]:
-                m.poke(at, flags)
-            self.held = self.held[n:]
-        else:
-            self.visible = self.q.avail_idx if n is None else self.visible + n
-            m.poke(self.q.avail + 2, struct.pack("<H", self.visible))
-
-
-class Input(Ram):
     def __init__(self, kinds, f0=MULTIPORT, f1=VERSION_1, flags=0):
-        super().__init__(RAM, 0, bool(f1 & PACKED) and not flags & LEGACY)
-        self.kinds, self.f0, self.f1, self.flags = kinds, f0, f1, flags
-        self.ops = bytearray()
-        self.rings = {}
-
-    def nq(self):
-        return 2 * len(self.kinds) + 2 if self.f0 & MULTIPORT else 2
-
-    def op(self, code, a=0, payload=b""):
-        self.ops += bytes([code | a << 4]) + payload
-
-    def kick(self, q):
-        self.op(KICK, q)
-
-    def run(self, n=1):
-        self.op(RUN, n - 1)
+        super().__init__(RAM, bool(f1 & PACKED) and not flags & LEGACY, f0, f1,
+                         range(2 * len(kinds) + 2 if f0 & MULTIPORT else 2),
+                         lambda q: 32 if q == CTRL_RX else QSIZE)
+        self.kinds, self.flags = kinds, flags
 
     def idle(self):
         self.op(IDLE)
-
-    def reset(self):
-        self.op(RESET)
-
-    def stop(self, q):
-        self.op(STOP, q)
-
-    def status(self, v):
-        self.op(STATUS, 0, bytes([v]))
-
-    def poke(self, addr, data):
-        self.op(POKE, 0, struct.pack("<HB", addr, len(data)) + data)
 
     def connect(self, port):
         self.op(CONNECT, port)
@@ -128,29 +61,15 @@ class Input(Ram):
     def hangup(self, port):
         self.op(HANGUP, port)
 
-    def ring(self, q, size=None):
-        r = Ring(self, size or (32 if q == CTRL_RX else QSIZE))
-        self.rings[q] = r
-        return r
-
-    def enable(self, q):
-        r = self.rings[q]
-        self.op(ENABLE, q, struct.pack("<HHHH", r.size, r.base, r.avail, r.used))
-
-    def up(self, queues=None):
-        """The driver's bring-up: features, each queue (on a new ring unless it has one), GO."""
-        self.op(BEGIN)
-        for q in range(self.nq()) if queues is None else queues:
-            if q not in self.rings:
-                self.ring(q)
-            self.enable(q)
-        self.op(GO)
-
     # ---- buffers ----
 
-    def ctrl_rx(self, n, size=16, hold=False):
+    def writable(self, q, n, size, hold):
+        """n chains of one writable buffer of size bytes on queue q."""
         for _ in range(n):
-            self.rings[CTRL_RX].add([self.alloc(size) + (True,)], hold=hold)
+            self.rings[q].add([self.alloc(size) + (True,)], hold=hold)
+
+    def ctrl_rx(self, n, size=16, hold=False):
+        self.writable(CTRL_RX, n, size, hold)
 
     def ctrl(self, id_, event, value=1, hold=False, length=8, cut=None):
         m = struct.pack("<IHH", id_, event, value)[:length]
@@ -172,38 +91,36 @@ class Input(Ram):
         self.kick(CTRL_TX)
 
     def rx(self, port, n, size=64, hold=False):
-        for _ in range(n):
-            self.rings[rxq(port)].add([self.alloc(size) + (True,)], hold=hold)
+        self.writable(rxq(port), n, size, hold)
 
     def tx(self, port, data, cuts=None, indirect=False, writable=0, hold=False):
-        cuts = cuts or [len(data)]
-        bufs, off = [], 0
-        for i, c in enumerate(cuts):
-            c = len(data) - off if i == len(cuts) - 1 else c
-            bufs.append(self.alloc(data[off:off + c]) + (False,))
-            off += c
-        if writable:
-            bufs.append(self.alloc(writable) + (True,))
-        self.rings[txq(port)].add(bufs, indirect, hold)
-
-    def table(self, bufs):
-        """An indirect table of bufs [(addr, len, write)] that chains can share."""
-        t, _ = self.alloc(16 * len(bufs))
-        for i, (a, n, w) in enumerate(bufs):
-            more = 1 if i < len(bufs) - 1 and not self.packed else 0
-            self.put(t + 16 * i, a, n, i + 1 if more else 0, (2 if w else 0) | more)
-        return t
+        self.rings[txq(port)].add(self.pieces(data, cuts, writable), indirect, hold)
 
     def write(self, name):
         kinds = sum(k << 2 * i for i, k in enumerate(self.kinds))
-        hdr = struct.pack("<BBBxIIH2x", len(self.kinds) - 2, kinds, self.flags, self.f0, self.f1,
-                          len(self.ops))
-        with open(os.path.join(OUT, name), "wb") as f:
-            f.write(hdr + bytes(self.ops) + bytes(self.ram))
+        head = struct.pack("<BBBx", len(self.kinds) - 2, kinds, self.flags)
+        self.save(os.path.join(OUT, name), head)
 
 
 def text(s, n=0):
     return (s * (1 + n // max(len(s), 1)))[:n] if n else s
+
+
+def slow_client(m, fill, chains):
+    """Port 1's client connected but not reading, and that many chains on port 1's transmit queue,
+    kicked: each 63 x 4 KiB of fill through one indirect table, so that a few fill the socket.
+    Returns the chain, to add again."""
+    m.ring(txq(1), 64)
+    m.up()
+    m.hello()
+    m.connect(1)
+    m.run()
+    buf = m.alloc(text(fill, 4096))
+    chain = [(m.table([buf + (False,)] * 63), 63 * 16, None)]
+    for _ in range(chains):
+        m.rings[txq(1)].add(chain)
+    m.kick(txq(1))
+    return chain
 
 
 def main():
@@ -338,16 +255,7 @@ def main():
     for how in ("reset", "stop"):
         m = Input([NONE, SOCKET], MULTIPORT | INDIRECT_DESC,
                   VERSION_1 | (PACKED if how == "stop" else 0))
-        m.ring(txq(1), 64)
-        m.up()
-        m.hello()
-        m.connect(1)
-        m.run()
-        buf = m.alloc(text(b"0123456789abcdef", 4096))
-        t = m.table([buf + (False,)] * 63)
-        for _ in range(6):
-            m.rings[txq(1)].add([(t, 63 * 16, None)])
-        m.kick(txq(1))
+        slow_client(m, b"0123456789abcdef", 6)
         m.run(2)
         if how == "reset":
             m.reset()
@@ -370,23 +278,14 @@ def main():
     # A held chain resumed as the client reads; then one held when the client hangs up (the
     # rest of it is discarded and the chain given back).
     m = Input([NONE, SOCKET], MULTIPORT | INDIRECT_DESC)
-    m.ring(txq(1), 64)
-    m.up()
-    m.hello()
-    m.connect(1)
-    m.run()
-    buf = m.alloc(text(b"fedcba9876543210", 4096))
-    t = m.table([buf + (False,)] * 63)
-    for _ in range(4):
-        m.rings[txq(1)].add([(t, 63 * 16, None)])
-    m.kick(txq(1))
+    chain = slow_client(m, b"fedcba9876543210", 4)
     for _ in range(3):
         m.recv(1)
         m.run(2)
     m.recv(1)
     m.idle()
     for _ in range(4):
-        m.rings[txq(1)].add([(t, 63 * 16, None)])
+        m.rings[txq(1)].add(chain)
     m.kick(txq(1))
     m.run()
     m.hangup(1)

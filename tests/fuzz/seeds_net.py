@@ -69,15 +69,7 @@ class Input(Ram):
     def tx(self, h, fr, cuts=None, indirect=False, writable=0):
         """A frame behind the driver's header, cut into pieces of the given sizes."""
         data = (h + b"\0\0")[:self.hlen] + fr
-        cuts = cuts or [len(data)]
-        bufs, off = [], 0
-        for i, c in enumerate(cuts):
-            c = len(data) - off if i == len(cuts) - 1 else c
-            bufs.append(self.alloc(data[off:off + c]) + (False,))
-            off += c
-        if writable:
-            bufs.append(self.alloc(writable) + (True,))
-        self.chain(1, bufs, indirect)
+        self.chain(1, self.pieces(data, cuts, writable), indirect)
 
     def ctrl(self, cls, cmd, data=b"", ack=True, split=False):
         """A command: class, command and data in one buffer (or split after the command)."""

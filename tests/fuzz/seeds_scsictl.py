@@ -9,7 +9,7 @@
 import os
 import struct
 
-from rings import Queue, Ram
+from rings import Driver
 
 RAM = 14336
 QSIZE = 32
@@ -30,110 +30,28 @@ TMF_I_T_NEXUS_RESET, TMF_LOGICAL_UNIT_RESET, TMF_QUERY_TASK, TMF_QUERY_TASK_SET 
 CFG_NUM_QUEUES, CFG_SENSE_SIZE, CFG_CDB_SIZE, CFG_MAX_LUN = 0, 20, 24, 32
 
 
-class Ring:
-    """One virtqueue's ring, with chains that can be held back and published later by POKE
-    operations (split: the avail index; packed: the head's flags). The RAM image is the driver's
-    memory at the start: once a chain is held back, every later one is too."""
-
-    def __init__(self, inp, size):
-        self.inp, self.size = inp, size
-        self.base = inp.alloc(16 * size)[0]
-        if inp.packed:
-            self.avail, self.used = inp.alloc(4)[0], inp.alloc(4)[0]
-        else:
-            self.avail, self.used = inp.alloc(6 + 2 * size)[0], inp.alloc(6 + 8 * size)[0]
-        self.q = Queue(inp, self.base, self.avail, size)
-        self.ndesc, self.visible, self.frozen, self.held = 0, 0, None, []
-
-    def add(self, bufs, indirect=False, hold=False):
-        m, q = self.inp, self.q
-        self.ndesc += 1 if indirect else len(bufs)
-        assert self.ndesc <= self.size, "ring full"
-        assert hold or self.frozen is None, "a chain after one held back must be held too"
-        head = q.next
-        q.chain(bufs, indirect)
-        if not hold:
-            self.visible = q.avail_idx
-        elif m.packed:
-            at = q.desc + 16 * head + 14
-            self.held.append((at, bytes(m.ram[at:at + 2])))
-            m.ram[at:at + 2] = b"\0\0"
-            self.frozen = True
-        else:
-            self.frozen = self.visible if self.frozen is None else self.frozen
-            struct.pack_into("<H", m.ram, q.avail + 2, self.frozen)
-
-    def publish(self, n=None):
-        """Makes the first n chains held back (all by default) available."""
-        m = self.inp
-        if m.packed:
-            n = len(self.held) if n is None else n
-            for at, flags in self.held[:n]:
-                m.poke(at, flags)
-            self.held = self.held[n:]
-        else:
-            self.visible = self.q.avail_idx if n is None else self.visible + n
-            m.poke(self.q.avail + 2, struct.pack("<H", self.visible))
+def lun_addr(lun, target=0):
+    """The request's 8-byte LUN field for a target's LUN."""
+    return bytes([1, target, 0x40 | lun >> 8, lun & 0xff, 0, 0, 0, 0])
 
 
-class Input(Ram):
+class Input(Driver):
+    CODES = dict(kick=KICK, run=RUN, reset=RESET, stop=STOP, enable=ENABLE, begin=BEGIN, go=GO,
+                 status=STATUS, poke=POKE, features=FEATURES)
+
     def __init__(self, flags=0, f0=0, f1=VERSION_1):
-        super().__init__(RAM, 0, bool(f1 & PACKED) and not flags & LEGACY)
-        self.flags, self.f0, self.f1 = flags, f0, f1
-        self.ops = bytearray()
-        self.rings = {}
-
-    def op(self, code, a=0, payload=b""):
-        self.ops += bytes([code | a << 4]) + payload
-
-    def kick(self, q):
-        self.op(KICK, q)
+        super().__init__(RAM, bool(f1 & PACKED) and not flags & LEGACY, f0, f1, (CTRL, EVENT, RQ0),
+                         lambda q: QSIZE)
+        self.flags = flags
 
     def doorbell(self, q):
         self.op(DOORBELL, q)
 
-    def run(self, n=1):
-        self.op(RUN, n - 1)
-
     def drain(self):
         self.op(DRAIN)
 
-    def reset(self):
-        self.op(RESET)
-
-    def stop(self, q):
-        self.op(STOP, q)
-
-    def status(self, v):
-        self.op(STATUS, 0, bytes([v]))
-
     def config(self, off, data):
         self.op(CONFIG, len(data), bytes([off]) + data)
-
-    def poke(self, addr, data):
-        self.op(POKE, 0, struct.pack("<HB", addr, len(data)) + data)
-
-    def features(self, sel, val):
-        self.op(FEATURES, sel, struct.pack("<I", val))
-
-    def ring(self, q, size=QSIZE):
-        """A new ring for queue q (what ENABLE will use)."""
-        r = Ring(self, size)
-        self.rings[q] = r
-        return r
-
-    def enable(self, q):
-        r = self.rings[q]
-        self.op(ENABLE, q, struct.pack("<HHHH", r.size, r.base, r.avail, r.used))
-
-    def up(self, queues=(CTRL, EVENT, RQ0)):
-        """The driver's bring-up: features, each queue (on a new ring unless it has one), GO."""
-        self.op(BEGIN)
-        for q in queues:
-            if q not in self.rings:
-                self.ring(q)
-            self.enable(q)
-        self.op(GO)
 
     # ---- requests ----
 
@@ -141,7 +59,7 @@ class Input(Ram):
             tag=0, split=False, indirect=False, hold=False, hdr_len=None, din_cuts=1):
         """One SCSI command on request queue q: header and CDB (and data-out, in the same
         buffer unless split), then the response and data-in as writable buffers."""
-        addr = addr or bytes([1, target, 0x40 | lun >> 8, lun & 0xff, 0, 0, 0, 0])
+        addr = addr or lun_addr(lun, target)
         cdb = bytes(cdb).ljust(cdb_size, b"\0")[:cdb_size]
         hdr = addr + struct.pack("<QBBB", tag, 0, 0, 0) + cdb
         if hdr_len is not None:
@@ -159,34 +77,24 @@ class Input(Ram):
             bufs.append(self.alloc(n) + (True,))
         self.rings[q].add(bufs, indirect, hold)
 
-    def tmf(self, subtype, lun=0, tag=0, target=0, addr=None, out_len=24, in_len=1, hold=False):
-        addr = addr or bytes([1, target, 0x40 | lun >> 8, lun & 0xff, 0, 0, 0, 0])
-        m = struct.pack("<II", 0, subtype) + addr + struct.pack("<Q", tag)
+    def ctrl(self, m, out_len, in_len, hold):
+        """A control request: the first out_len bytes of m, then in_len writable ones if any."""
         bufs = [self.alloc(m[:out_len]) + (False,)]
         if in_len:
             bufs.append(self.alloc(in_len) + (True,))
         self.rings[CTRL].add(bufs, hold=hold)
+
+    def tmf(self, subtype, lun=0, tag=0, target=0, addr=None, out_len=24, in_len=1, hold=False):
+        addr = addr or lun_addr(lun, target)
+        self.ctrl(struct.pack("<II", 0, subtype) + addr + struct.pack("<Q", tag), out_len, in_len,
+                  hold)
 
     def an(self, type_, lun=0, events=0x7f, out_len=16, in_len=5, hold=False):
-        addr = bytes([1, 0, 0x40 | lun >> 8, lun & 0xff, 0, 0, 0, 0])
-        m = struct.pack("<I", type_) + addr + struct.pack("<I", events)
-        bufs = [self.alloc(m[:out_len]) + (False,)]
-        if in_len:
-            bufs.append(self.alloc(in_len) + (True,))
-        self.rings[CTRL].add(bufs, hold=hold)
-
-    def table(self, bufs):
-        """An indirect table of bufs [(addr, len, write)] that chains can share."""
-        t, _ = self.alloc(16 * len(bufs))
-        for i, (a, n, w) in enumerate(bufs):
-            more = 1 if i < len(bufs) - 1 and not self.packed else 0
-            self.put(t + 16 * i, a, n, i + 1 if more else 0, (2 if w else 0) | more)
-        return t
+        self.ctrl(struct.pack("<I", type_) + lun_addr(lun) + struct.pack("<I", events), out_len,
+                  in_len, hold)
 
     def write(self, name):
-        hdr = struct.pack("<B3xIIH2x", self.flags, self.f0, self.f1, len(self.ops))
-        with open(os.path.join(OUT, name), "wb") as f:
-            f.write(hdr + bytes(self.ops) + bytes(self.ram))
+        self.save(os.path.join(OUT, name), struct.pack("<B3x", self.flags))
 
 
 def rw10(op, lba, nb, flags=0):
@@ -369,13 +277,13 @@ def main():
     # cdb_size and sense_size written before DRIVER_OK and while requests run; fields the driver
     # may not change; writes across and past the end of the area; reset puts the defaults back.
     m = Input()
-    m.op(BEGIN)
+    m.begin()
     for q in (CTRL, EVENT, RQ0):
         m.ring(q)
         m.enable(q)
     m.config(CFG_SENSE_SIZE, struct.pack("<I", 32))
     m.config(CFG_CDB_SIZE, struct.pack("<I", 16))
-    m.op(GO)
+    m.go()
     m.req(RQ0, rw10(WRITE10, 2, 1), dout=pattern(512), cdb_size=16, resp=12 + 32)
     m.req(RQ0, rw10(READ10, 2, 1), din=512, cdb_size=16, resp=12 + 32)
     m.req(RQ0, TUR, 5, cdb_size=16, resp=12 + 32)  # missing LUN: sense in 32 bytes
@@ -507,9 +415,9 @@ def main():
     m.status(7)
     m.kick(RQ0)
     m.reset()
-    m.op(BEGIN)
+    m.begin()
     m.op(ENABLE, RQ0, struct.pack("<HHHH", 16, 0xF000, 0xF100, 0xF140))
-    m.op(GO)
+    m.go()
     m.write("status-order")
 
     # Many reads published a few at a time while earlier ones complete, with queries of the task

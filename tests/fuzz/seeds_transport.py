@@ -618,7 +618,8 @@ def mmio_seeds():
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
-        os.unlink(os.path.join(OUT, f))
+        if not f.startswith("found-"):  # inputs the fuzzer found are kept by hand
+            os.unlink(os.path.join(OUT, f))
     pci_seeds()
     mmio_seeds()
 
