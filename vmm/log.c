@@ -40,16 +40,22 @@ static void emit(enum log_level level, const char *msg, const char *suffix)
 		level == LOG_ERROR ? "" : ": ", msg, suffix);
 }
 
+#define FORMAT(buf, fmt)                                                                           \
+	do {                                                                                       \
+		va_list ap;                                                                        \
+                                                                                                   \
+		va_start(ap, fmt);                                                                 \
+		vsnprintf(buf, sizeof(buf), fmt, ap);                                              \
+		va_end(ap);                                                                        \
+	} while (0)
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char buf[1024];
-	va_list ap;
 
 	if (level > current)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
+	FORMAT(buf, fmt);
 	emit(level, buf, "");
 }
 
@@ -80,13 +86,10 @@ void log_limited(struct log_limit *l, enum log_level level, const char *fmt, ...
 	unsigned long long now = now_ns();
 	struct log_limit_slot *s = NULL, *oldest = &l->slot[0];
 	char buf[1024], note[80] = "";
-	va_list ap;
 
 	if (level > current)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
+	FORMAT(buf, fmt);
 	pthread_mutex_lock(&limit_lock);
 	for (unsigned i = 0; i < LOG_LIMIT_SLOTS && !s; i++) {
 		if (l->slot[i].fmt == fmt)

@@ -487,6 +487,24 @@ static void multiport_handshake_and_socket_port(void **state)
 	unlink(logp);
 }
 
+/* Reads len bytes from the host end fd into buf, turning the device's loop as the reader makes
+ * room, as a slow reader would. */
+static void read_all(struct cfx *f, int fd, uint8_t *buf, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		assert_int_equal(poll(&pfd, 1, 2000), 1);
+		n = read(fd, buf + have, len - have);
+		assert_true(n > 0);
+		have += (size_t)n;
+		event_loop_run_once(&f->loop, 0);
+	}
+}
+
 /* A client that does not read: the guest's output waits in its ring, none of it is lost. */
 static void socket_backpressure_loses_nothing(void **state)
 {
@@ -499,7 +517,6 @@ static void socket_backpressure_loses_nothing(void **state)
 	struct tbuf b[4];
 	struct cfx f;
 	uint8_t *got = malloc(TOTAL);
-	size_t have = 0;
 	uint32_t id, len;
 	int cl;
 
@@ -517,16 +534,7 @@ static void socket_backpressure_loses_nothing(void **state)
 	tq_add(&f.q[5], b, 4);
 	virtio_process(f.d, 5);
 	assert_false(tq_used(&f.q[5], &id, &len)); /* more than a socket buffer holds */
-	while (have < TOTAL) {
-		struct pollfd pfd = { cl, POLLIN, 0 };
-		ssize_t n;
-
-		assert_int_equal(poll(&pfd, 1, 2000), 1);
-		n = read(cl, got + have, TOTAL - have);
-		assert_true(n > 0);
-		have += (size_t)n;
-		event_loop_run_once(&f.loop, 0);
-	}
+	read_all(&f, cl, got, TOTAL);
 	assert_true(tq_used(&f.q[5], &id, &len));
 	for (int i = 0; i < 4; i++)
 		assert_memory_equal(got + i * CHUNK, cfx_ptr(&f, b[i].gpa, CHUNK), CHUNK);
@@ -601,7 +609,6 @@ static void a_reader_that_does_not_read_never_stops_the_io_thread(void **state)
 	enum { TOTAL = 1 << 20 };
 	struct cfx f;
 	uint8_t *got = malloc(TOTAL), *src;
-	size_t have = 0;
 	uint32_t id, len;
 	uint64_t gpa;
 	int rfd;
@@ -621,16 +628,7 @@ static void a_reader_that_does_not_read_never_stops_the_io_thread(void **state)
 	virtio_process(f.d, 1); /* returns although nobody reads */
 	assert_true(f.con.ports[0].tx_held);
 	assert_false(tq_used(&f.q[1], &id, &len));
-	while (have < TOTAL) {
-		struct pollfd pfd = { rfd, POLLIN, 0 };
-		ssize_t n;
-
-		assert_int_equal(poll(&pfd, 1, 2000), 1);
-		n = read(rfd, got + have, TOTAL - have);
-		assert_true(n > 0);
-		have += (size_t)n;
-		event_loop_run_once(&f.loop, 0);
-	}
+	read_all(&f, rfd, got, TOTAL);
 	alarm(0);
 	assert_memory_equal(got, src, TOTAL);
 	assert_true(tq_used(&f.q[1], &id, &len));
