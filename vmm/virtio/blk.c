@@ -110,7 +110,7 @@ static void blk_done(void *opaque, int result)
 
 	pthread_mutex_lock(&d->lock);
 	q->inflight--;
-	if (r->chain.epoch != d->queues[q->index].vq.epoch || !virtio_live(d)) {
+	if (!virtq_current(&d->queues[q->index].vq, r->chain.epoch) || !virtio_live(d)) {
 		/* Reset, the queue stopped (or NEEDS_RESET) since it was popped: the driver no
 		 * longer owns these buffers the way it did. The I/O itself finished; only the
 		 * answer is dropped. */

@@ -277,7 +277,7 @@ static void req_done(void *opaque, int result)
 
 	pthread_mutex_lock(&s->vdev.lock);
 	req->submitted = false;
-	if (req->epoch != s->epoch || !virtq_elem_current(rq_vq(s, req->q), &req->elem) ||
+	if (req->epoch != s->epoch || !virtq_current(rq_vq(s, req->q), req->elem.epoch) ||
 	    !virtio_live(&s->vdev)) {
 		/* Reset, the queue stopped (or NEEDS_RESET) since it was popped: the buffers are
 		 * no longer the driver's to receive an answer in. The I/O itself finished; the

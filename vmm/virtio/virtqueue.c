@@ -401,9 +401,9 @@ void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len)
 	virtq_push_many(q, &u, 1);
 }
 
-bool virtq_elem_current(const struct virtq *q, const struct virtq_elem *e)
+bool virtq_current(const struct virtq *q, uint32_t epoch)
 {
-	return q->enabled && e->epoch == q->epoch;
+	return q->enabled && epoch == q->epoch;
 }
 
 void virtq_unpop(struct virtq *q, uint16_t ndesc)

@@ -124,9 +124,10 @@ static inline struct virtq_used virtq_used_of(const struct virtq_elem *e, uint32
 unsigned virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n);
 /* One chain: `len` bytes were written into its writable buffers. Does not interrupt. */
 void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t len);
-/* Whether a chain popped from q is still the driver's to answer (the queue was not reset or
- * stopped since): for a device that holds chains between kicks. */
-bool virtq_elem_current(const struct virtq *q, const struct virtq_elem *e);
+/* Whether a chain popped from q in `epoch` (its virtq_elem's or virtq_used's) is still the
+ * driver's to answer: the queue was not reset or stopped since. For a device that holds chains
+ * between kicks, or whose completions come late. */
+bool virtq_current(const struct virtq *q, uint32_t epoch);
 /* Puts the last chain popped (ndesc: its virtq_elem's) back in the ring, as if never popped:
  * call it for the last popped first. For a device that found it cannot use the chains it took
  * (a received packet that needs more buffers than the driver has given). */
