@@ -25,7 +25,8 @@ fi
 
 kernel=$guest/vmlinuz initrd=$guest/initrd.img
 cmdline="console=ttyS0 quiet vmmtest=poweroff"
-vmm=(build/vmm --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 1 --cmdline "$cmdline")
+vmm=(build/vmm --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 1 --cmdline "$cmdline"
+	${BENCH_VMM_ARGS:-})
 qemu=(qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 512M -smp 1 -nodefaults
 	-no-user-config -display none -no-reboot -serial stdio
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline")

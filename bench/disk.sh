@@ -35,7 +35,8 @@ head -c $((mib * 2 << 20)) /dev/zero >"$img"
 kernel=$guest/vmlinuz initrd=$guest/initrd.img
 cmdline="console=ttyS0 quiet vmmtest=bench=vda:$mib:$secs,poweroff"
 vmm=(build/vmm --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 1 --cmdline "$cmdline"
-	--disk "path=$img" --timeout 300)
+	--disk "path=$img" --timeout 300
+	${BENCH_VMM_ARGS:-})
 qemu=(qemu-system-x86_64 -M q35 -enable-kvm -cpu host -m 512M -smp 1 -nodefaults -no-user-config
 	-display none -no-reboot -serial stdio -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
 	-drive "file=$img,if=none,id=d0,format=raw,aio=io_uring" -device virtio-blk-pci,drive=d0)

@@ -1,5 +1,8 @@
 # bench/lib.sh: what bench/*.sh share, sourced from the tree's top.
 #
+# BENCH_VMM_ARGS: more options for every vmm boot, word-split (e.g. "--sandbox off", to see what
+# the sandbox costs).
+#
 # A benchmark runs in two parts. Outside (VMM_TEST_INSIDE unset), bench_runs builds vmm and the test
 # guest, then runs the script again once per run, each time in a nested guest of its own
 # (tests/nested/run.sh; with a hardware /dev/kvm it just runs it), so that a nested guest that
@@ -21,7 +24,8 @@ bench_runs() {
 	for ((i = 1; i <= runs; i++)); do
 		for try in 1 2; do
 			rc=0
-			out=$(tests/nested/run.sh --timeout "$timeout" -- env VMM_TEST_INSIDE=1 BENCH_RUN=$i "$script") || rc=$?
+			out=$(tests/nested/run.sh --timeout "$timeout" -- env VMM_TEST_INSIDE=1 BENCH_RUN=$i \
+				BENCH_VMM_ARGS="${BENCH_VMM_ARGS:-}" "$script") || rc=$?
 			[[ $rc == 125 && $try == 1 ]] || break
 			echo "run $i/$runs: the nested guest failed; once more"
 		done

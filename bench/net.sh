@@ -40,7 +40,8 @@ head -c $((mib << 20)) /dev/zero >"$dir/data"
 kernel=$guest/vmlinuz initrd=$guest/initrd.img
 cmdline="console=ttyS0 quiet vmmtest=netbench=$mib,poweroff"
 vmm=(build/vmm --kernel "$kernel" --initrd "$initrd" --memory 512M --cpus 1 --cmdline "$cmdline"
-	--net tap=tap0 --timeout 120)
+	--net tap=tap0 --timeout 120
+	${BENCH_VMM_ARGS:-})
 qemu=(qemu-system-x86_64 -M q35 -enable-kvm -cpu host -m 512M -smp 1 -nodefaults -no-user-config
 	-display none -no-reboot -serial stdio -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
 	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=n0)

@@ -8,6 +8,7 @@ packages=(
 	gcc make libc6-dev linux-libc-dev # the compiler and the KVM API headers
 	libinih-dev                       # config files
 	liburing-dev                      # disk I/O: io_uring for the block devices
+	libseccomp-dev libcap-ng-dev      # the sandbox: seccomp filters, dropping capabilities
 	libcmocka-dev                     # unit tests
 	clang libclang-rt-dev             # make fuzz: libFuzzer (the runtime is only "recommended")
 	acpica-tools                      # iasl: the unit tests disassemble the ACPI tables

@@ -315,6 +315,15 @@ static int parse_bool(const struct config_src *src, const char *value, int *out)
 	return 0;
 }
 
+static int set_sandbox(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int on, ret = parse_bool(src, value, &on);
+
+	if (!ret)
+		cfg->sandbox = on;
+	return ret;
+}
+
 static int set_transport(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	int t = 0, ret = parse_transport(src, value, &t);
@@ -782,6 +791,7 @@ static const struct config_option vm_options[] = {
 	{ "net", OPT_ARGV_ONLY, set_net },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
+	{ "sandbox", 0, set_sandbox },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
 	{ "version", OPT_FLAG | OPT_ARGV_ONLY, set_version },
 };
@@ -1180,6 +1190,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 		.memory = CONFIG_DEFAULT_MEMORY,
 		.serial = SERIAL_STDIO,
 		.log_level = LOG_WARN,
+		.sandbox = true,
 		.rng.v = { -1, -1 },
 		.scsi_v = { -1, -1 },
 		.console_v = { -1, -1 },
@@ -1343,6 +1354,8 @@ const char *config_usage(void)
 	       "                     (default: 0)\n"
 	       "  --log-level LEVEL  host-side diagnostics on stderr: error, warn, info or\n"
 	       "                     debug (default: warn)\n"
+	       "  --sandbox on|off   once set up, run without capabilities, under seccomp\n"
+	       "                     and Landlock (default: on; off is for debugging)\n"
 	       "  --help             print this help and exit\n"
 	       "  --version          print the version and exit\n"
 	       "\n"
@@ -1381,7 +1394,7 @@ const char *config_usage(void)
 	       "  124    --timeout expired\n"
 	       "  128+S  vmm was stopped by signal S (SIGINT, SIGTERM or SIGHUP)\n"
 	       "  2      bad options or config file\n"
-	       "  1      host-side failure\n"
+	       "  1      host-side failure, or a system call the sandbox does not allow\n"
 	       "\n"
 	       "The config file format and more: docs/usage.md\n";
 }

@@ -93,6 +93,7 @@ struct vm_config {
 	unsigned nr_nets;
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
+	bool sandbox; /* --sandbox: on unless turned off (docs/security.md) */
 	bool help, version; /* --help / --version: main prints and exits 0 */
 };
 

@@ -149,6 +149,7 @@ static int create_disks(struct vm_devices *d, const struct vm_config *cfg)
 			return ret;
 		if ((ret = event_loop_init(&s->loop, "disk")))
 			return ret;
+		s->loop.role = SANDBOX_DISK;
 		s->loop_init = true;
 		snprintf(name, sizeof(name), "blk%u", i);
 		if (queues > BLK_MAX_QUEUES)
@@ -181,6 +182,7 @@ static int create_scsi(struct vm_devices *d, const struct vm_config *cfg)
 	}
 	if ((ret = event_loop_init(&d->scsi_loop, "scsi")))
 		return ret;
+	d->scsi_loop.role = SANDBOX_DISK;
 	d->scsi_loop_init = true;
 	if (!(d->scsi = calloc(1, sizeof(*d->scsi))))
 		return -ENOMEM;
@@ -239,6 +241,7 @@ static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 			default_mac(mac, s->tap.name, i);
 		if ((ret = event_loop_init(&s->loop, "net")))
 			return ret;
+		s->loop.role = SANDBOX_NET;
 		s->loop_init = true;
 		snprintf(name, sizeof(name), "net%u", i);
 		if ((ret = net_init(&s->net, name, &s->tap, mac, c->mtu, vm->mem, &s->loop)))

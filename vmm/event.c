@@ -32,6 +32,7 @@ int event_loop_init(struct event_loop *l, const char *name)
 	memset(l, 0, sizeof(*l));
 	l->epfd = l->stop_fd = -1;
 	l->name = name;
+	l->role = SANDBOX_IO;
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_init(&w->lock, NULL);
@@ -153,6 +154,8 @@ static void *event_thread(void *arg)
 	struct event_loop *l = arg;
 	uint64_t v;
 
+	pthread_setname_np(pthread_self(), l->name); /* for top -H, perf and taskset */
+	sandbox_enter(l->role, l->name);
 	for (;;) {
 		int ret = event_loop_run_once(l, -1);
 		if (ret < 0) {
@@ -180,7 +183,6 @@ int event_loop_start(struct event_loop *l)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
 		return ret;
-	pthread_setname_np(l->thread, l->name); /* for top -H, perf and taskset */
 	l->started = true;
 	return 0;
 }

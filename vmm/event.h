@@ -3,6 +3,8 @@
 #ifndef VMM_EVENT_H
 #define VMM_EVENT_H
 
+#include "sandbox.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +16,7 @@ struct event_watches;
 
 struct event_loop {
 	const char *name;
+	enum sandbox_role role; /* its thread's allowlist: SANDBOX_IO unless its owner says */
 	struct event_watches *watches; /* fd -> handler */
 	int epfd;
 	int stop_fd; /* eventfd: wakes the loop to stop */

@@ -3,7 +3,9 @@
 #include "config.h"
 #include "devices.h"
 #include "log.h"
+#include "backend/term.h"
 #include "memory.h"
+#include "sandbox.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -55,6 +57,46 @@ static int open_serial_output(const struct vm_config *cfg, int *fd)
 		return -1;
 	}
 	return 0;
+}
+
+/* Once everything is open: no capabilities, no_new_privs, Landlock on the files vmm still uses
+ * (the boot images read only, for a reboot to come), and the filters the threads take as they
+ * start. */
+static int lock_down(const struct vm_config *cfg)
+{
+	struct sandbox_path paths[4 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];
+	const enum sandbox_access rw = SANDBOX_READ_WRITE;
+	unsigned n = 0;
+	int ret;
+
+	if (!cfg->sandbox) {
+		log_warn("--sandbox off: the guest's devices run with every capability and system "
+			 "call this process has");
+		return 0;
+	}
+	paths[n++] = (struct sandbox_path){ cfg->kernel, SANDBOX_READ };
+	if (cfg->initrd)
+		paths[n++] = (struct sandbox_path){ cfg->initrd, SANDBOX_READ };
+	if (cfg->rng.enabled && cfg->rng.source)
+		paths[n++] = (struct sandbox_path){ cfg->rng.source, SANDBOX_READ };
+	if (cfg->serial == SERIAL_FILE)
+		paths[n++] = (struct sandbox_path){ cfg->serial_path, rw };
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		paths[n++] = (struct sandbox_path){ cfg->disks[i].path,
+						    cfg->disks[i].readonly ? SANDBOX_READ : rw };
+	for (unsigned i = 0; i < cfg->nr_luns; i++)
+		paths[n++] = (struct sandbox_path){ cfg->luns[i].path,
+						    cfg->luns[i].readonly ? SANDBOX_READ : rw };
+	for (unsigned i = 0; i < cfg->nr_ports; i++) {
+		enum cons_mode m = cfg->ports[i].mode;
+
+		if (m == CONS_FILE || m == CONS_SOCKET)
+			paths[n++] = (struct sandbox_path){ cfg->ports[i].path,
+							    m == CONS_FILE ? rw : SANDBOX_REMOVE };
+	}
+	if ((ret = sandbox_prepare(term_restore)))
+		return ret;
+	return sandbox_lock(paths, n);
 }
 
 int main(int argc, char **argv)
@@ -112,6 +154,10 @@ int main(int argc, char **argv)
 	}
 	if (vm_create(&vm, &cfg, &mem, &boot, serial_out)) {
 		status = vm.bad_config ? EXIT_BAD_INPUT : EXIT_HOST_FAILURE;
+		goto out_vm;
+	}
+	if (lock_down(&cfg)) {
+		status = EXIT_HOST_FAILURE;
 		goto out_vm;
 	}
 	status = vm_run(&vm, cfg.timeout);

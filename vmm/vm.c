@@ -4,6 +4,7 @@
 #include "cpu/vcpu.h"
 #include "devices.h"
 #include "log.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -367,6 +368,7 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			vm_request_stop(vm, 1);
 		}
 	}
+	sandbox_enter(SANDBOX_MAIN, "main"); /* the others have theirs */
 	while (!atomic_load(&vm->stopping)) {
 		struct pollfd pfd[2] = { { vm->stop_fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		int wait = -1;

@@ -195,6 +195,7 @@ static void defaults(void **state)
 	assert_null(fx->cfg.serial_path);
 	assert_int_equal(fx->cfg.timeout, 0);
 	assert_int_equal(fx->cfg.log_level, LOG_WARN);
+	assert_true(fx->cfg.sandbox);
 	assert_false(fx->cfg.help);
 	assert_false(fx->cfg.version);
 }
@@ -210,6 +211,7 @@ static void every_option_both_forms(void **state)
 			{ "--cmdline", "console=ttyS0 quiet" }, { "--cpus", "4" },
 			{ "--memory", "2G" },	       { "--serial", "file=out/con.log" },
 			{ "--timeout", "30" },	       { "--log-level", "debug" },
+			{ "--sandbox", "off" },
 		};
 		const char *args[2 * ARRAY_SIZE(opts) + 1];
 		char joined[ARRAY_SIZE(opts)][128];
@@ -236,6 +238,7 @@ static void every_option_both_forms(void **state)
 		assert_string_equal(fx->cfg.serial_path, "out/con.log");
 		assert_int_equal(fx->cfg.timeout, 30);
 		assert_int_equal(fx->cfg.log_level, LOG_DEBUG);
+		assert_false(fx->cfg.sandbox);
 	}
 }
 
@@ -336,7 +339,7 @@ static void usage_text(void **state)
 		"default: stdio",    "16M..1T",	       "Exit status:",	"124",
 		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
 		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE", "--disk path=FILE",
-		"--scsi path=FILE", "--net tap=NAME",
+		"--scsi path=FILE", "--net tap=NAME", "--sandbox on|off",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -395,6 +398,8 @@ static void command_line_errors(void **state)
 		     "out of range: must be 0..4294967295");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--log-level", "verbose"),
 		     "--log-level 'verbose': unknown log level: use error, warn, info or debug");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--sandbox", "maybe"),
+		     "--sandbox 'maybe': use on or off");
 }
 
 /* ---- the config file ---- */
@@ -415,7 +420,8 @@ static void config_file_values_and_paths(void **state)
 				     "memory = 1G\n"
 				     "serial = file=console.log\n"
 				     "timeout = 60\n"
-				     "log-level = info\n"));
+				     "log-level = info\n"
+				     "sandbox = off\n"));
 	snprintf(want, sizeof(want), "%s/vmlinuz", fx->dir);
 	assert_string_equal(fx->cfg.kernel, want);
 	snprintf(want, sizeof(want), "%s/sub/initrd.img", fx->dir);
@@ -428,6 +434,7 @@ static void config_file_values_and_paths(void **state)
 	assert_string_equal(fx->cfg.serial_path, want);
 	assert_int_equal(fx->cfg.timeout, 60);
 	assert_int_equal(fx->cfg.log_level, LOG_INFO);
+	assert_false(fx->cfg.sandbox);
 
 	/* Absolute paths stay; CRLF line ends and a BOM are fine; values may be empty when
 	 * allowed; unset keys keep their defaults. */

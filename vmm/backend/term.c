@@ -1,5 +1,6 @@
 #include "backend/term.h"
 #include "log.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -114,6 +115,8 @@ static void *term_thread(void *arg)
 	struct term *t = arg;
 	uint8_t buf[256];
 
+	pthread_setname_np(pthread_self(), "console");
+	sandbox_enter(SANDBOX_INPUT, "console");
 	for (;;) {
 		struct pollfd pfd[2] = { { t->stop_fd, POLLIN, 0 }, { t->in_fd, POLLIN, 0 } };
 		ssize_t n;
@@ -142,7 +145,6 @@ int term_start(struct term *t)
 
 	if (ret)
 		return -ret;
-	pthread_setname_np(t->thread, "console");
 	t->started = true;
 	return 0;
 }

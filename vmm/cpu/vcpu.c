@@ -1,6 +1,7 @@
 #include "cpu/vcpu.h"
 #include "boot/boot.h"
 #include "log.h"
+#include "sandbox.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -397,7 +398,11 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
 	sigset_t set;
+	char name[16];
 
+	snprintf(name, sizeof(name), "vcpu%u", c->index);
+	pthread_setname_np(pthread_self(), name); /* itself: a prctl, where /proc may be shut */
+	sandbox_enter(SANDBOX_VCPU, name);
 	/* Only SIGUSR1 (the kick) reaches vCPU threads; its handler does nothing but interrupt
 	 * KVM_RUN. Everything else is for the main thread. */
 	sigemptyset(&set);
@@ -435,12 +440,9 @@ static void *vcpu_thread(void *arg)
 int vcpu_start(struct vcpu *c)
 {
 	int ret = pthread_create(&c->thread, NULL, vcpu_thread, c);
-	char name[16];
 
 	if (ret)
 		return -ret;
-	snprintf(name, sizeof(name), "vcpu%u", c->index);
-	pthread_setname_np(c->thread, name);
 	c->started = true;
 	return 0;
 }
