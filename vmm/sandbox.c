@@ -177,11 +177,6 @@ static struct {
 
 static __thread char thread_name[16];
 
-const char *sandbox_role_name(enum sandbox_role role)
-{
-	return role < SANDBOX_ROLES ? roles[role].name : "?";
-}
-
 /* An argument comparison, every field given (libseccomp's SCMP_An macros leave one implicit). */
 static struct scmp_arg_cmp arg(unsigned n, enum scmp_compare op, scmp_datum_t a, scmp_datum_t b)
 {

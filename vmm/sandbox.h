@@ -45,7 +45,5 @@ int sandbox_lock(const struct sandbox_path *paths, unsigned n);
  * call prints. A thread that cannot enter its sandbox ends the process with exit 1 and a message:
  * it must never go on without one. */
 void sandbox_enter(enum sandbox_role role, const char *name);
-/* The role's name ("vcpu", ...), for docs and messages. */
-const char *sandbox_role_name(enum sandbox_role role);
 
 #endif
