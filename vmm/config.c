@@ -375,6 +375,65 @@ static const struct config_option rng_keys[] = {
 	{ "legacy", 0, set_rng_legacy },
 };
 
+/* ---- [balloon] and --balloon ---- */
+
+static int set_balloon_size(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	if (parse_size(value, &cfg->balloon.size))
+		return bad_value(src, value,
+				 "not a size: use bytes, or a number with a K, M, G or T suffix");
+	return 0;
+}
+
+static int set_balloon_oom(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cfg->balloon.deflate_on_oom);
+}
+
+static int set_balloon_reporting(struct vm_config *cfg, const struct config_src *src,
+				 const char *value)
+{
+	return parse_bool(src, value, &cfg->balloon.free_page_reporting);
+}
+
+static int set_balloon_stats(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = parse_uint(value, &cfg->balloon.stats_period);
+
+	if (ret == -EINVAL)
+		return bad_value(src, value, "not a whole number of seconds");
+	if (ret || cfg->balloon.stats_period > 86400)
+		return bad_value(src, value, "out of range: must be 0..86400");
+	return 0;
+}
+
+static int set_balloon_transport(struct vm_config *cfg, const struct config_src *src,
+				 const char *value)
+{
+	return parse_transport(src, value, &cfg->balloon.v.transport);
+}
+
+static int set_balloon_legacy(struct vm_config *cfg, const struct config_src *src,
+			      const char *value)
+{
+	return parse_bool(src, value, &cfg->balloon.v.legacy);
+}
+
+static int balloon_begin(struct vm_config *cfg)
+{
+	cfg->balloon = (struct balloon_opts){ .enabled = true, .v = { -1, -1 } };
+	return 0;
+}
+
+static const struct config_option balloon_keys[] = {
+	{ "size", 0, set_balloon_size },
+	{ "deflate_on_oom", 0, set_balloon_oom },
+	{ "free_page_reporting", 0, set_balloon_reporting },
+	{ "stats_period", 0, set_balloon_stats },
+	{ "transport", 0, set_balloon_transport },
+	{ "legacy", 0, set_balloon_legacy },
+};
+
 /* The port the current [console] section or --console option describes: the last one. */
 static struct console_port_config *cur_port(struct vm_config *cfg)
 {
@@ -723,6 +782,18 @@ static int set_rng(struct vm_config *cfg, const struct config_src *src, const ch
 				       RNG_USAGE);
 }
 
+#define BALLOON_USAGE                                                                              \
+	"size=SIZE, deflate_on_oom=on|off, free_page_reporting=on|off, stats_period=SECONDS, "     \
+	"transport=pci|mmio, legacy=on|off"
+
+static int set_balloon(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = balloon_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, balloon_keys, ARRAY_SIZE(balloon_keys),
+				       NULL, BALLOON_USAGE);
+}
+
 static int set_console(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	int ret = console_begin(cfg);
@@ -789,6 +860,7 @@ static const struct config_option vm_options[] = {
 	{ "disk", OPT_ARGV_ONLY, set_disk },
 	{ "scsi", OPT_ARGV_ONLY, set_scsi },
 	{ "net", OPT_ARGV_ONLY, set_net },
+	{ "balloon", OPT_ARGV_ONLY | OPT_VALUE_OPTIONAL, set_balloon },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "sandbox", 0, set_sandbox },
@@ -811,6 +883,7 @@ static const struct config_section sections[] = {
 	{ "disk", disk_keys, ARRAY_SIZE(disk_keys), true, disk_begin },
 	{ "scsi", scsi_keys, ARRAY_SIZE(scsi_keys), true, scsi_begin },
 	{ "net", net_keys, ARRAY_SIZE(net_keys), true, net_begin },
+	{ "balloon", balloon_keys, ARRAY_SIZE(balloon_keys), false, balloon_begin },
 };
 
 #define MAX_SECTION_KEYS 32
@@ -868,7 +941,8 @@ static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
 	}
 	if (!s) {
 		src_error(&ctx->src,
-			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi], [net])",
+			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi], [net], "
+			  "[balloon])",
 			  (int)len, name);
 		return -EINVAL;
 	}
@@ -1194,6 +1268,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 		.rng.v = { -1, -1 },
 		.scsi_v = { -1, -1 },
 		.console_v = { -1, -1 },
+		.balloon.v = { -1, -1 },
 	};
 
 	/* Check the whole command line and find --config first: the file is read before the other
@@ -1360,8 +1435,8 @@ const char *config_usage(void)
 	       "  --version          print the version and exit\n"
 	       "\n"
 	       "Devices (each also a config file section, [rng], [console], [disk], [scsi],\n"
-	       "[net], whose keys are the items; every device takes transport=pci|mmio\n"
-	       "and legacy=on|off):\n"
+	       "[net], [balloon], whose keys are the items; every device takes\n"
+	       "transport=pci|mmio and legacy=on|off):\n"
 	       "  --rng [source=PATH]\n"
 	       "                     virtio entropy device; default source getrandom(2)\n"
 	       "  --console MODE[,name=NAME]\n"
@@ -1379,6 +1454,11 @@ const char *config_usage(void)
 	       "                     virtio-net on an existing tap device (tap= creates\n"
 	       "                     one: needs CAP_NET_ADMIN). queues=N: N queue pairs on\n"
 	       "                     a multi_queue tap. May be repeated\n"
+	       "  --balloon [size=SIZE][,deflate_on_oom=on][,free_page_reporting=on]\n"
+	       "          [,stats_period=SECONDS]\n"
+	       "                     virtio memory balloon: the guest gives SIZE back at\n"
+	       "                     start (default 0); reported free pages go back too;\n"
+	       "                     guest memory statistics every SECONDS\n"
 	       "\n"
 	       "Write --opt VALUE or --opt=VALUE; the last of a repeated option wins.\n"
 	       "Relative paths are relative to the working directory on the command line,\n"

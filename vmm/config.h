@@ -38,6 +38,15 @@ struct rng_config {
 	struct virtio_opts v;
 };
 
+struct balloon_opts {
+	bool enabled;
+	uint64_t size;            /* bytes the balloon asks for at start */
+	int deflate_on_oom;       /* on/off */
+	int free_page_reporting;  /* on/off */
+	unsigned stats_period;    /* seconds; 0: no statistics */
+	struct virtio_opts v;
+};
+
 struct disk_config {
 	char *path;
 	bool readonly;
@@ -91,6 +100,7 @@ struct vm_config {
 	struct virtio_opts scsi_v;
 	struct net_config *nets; /* --net, in order: eth0, eth1, ... */
 	unsigned nr_nets;
+	struct balloon_opts balloon; /* --balloon */
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
 	bool sandbox; /* --sandbox: on unless turned off (docs/security.md) */

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "backend/disk.h"
 #include "backend/tap.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
@@ -27,14 +28,15 @@
 
 /* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
  * entropy device, the console, the disks in the order given, the SCSI controller, the network
- * devices in the order given. */
+ * devices in the order given, the balloon. */
 enum {
 	VDEV_RNG,
 	VDEV_CONSOLE,
 	VDEV_DISK0,
 	VDEV_SCSI = VDEV_DISK0 + CONFIG_MAX_DISKS,
 	VDEV_NET0,
-	VDEV_MAX = VDEV_NET0 + CONFIG_MAX_NETS
+	VDEV_BALLOON = VDEV_NET0 + CONFIG_MAX_NETS,
+	VDEV_MAX
 };
 
 /* A --disk: its image, its device and its own I/O thread, so that one busy disk does not hold up
@@ -66,6 +68,7 @@ struct vm_devices {
 	bool pci_init;
 	struct rng_dev *rng;
 	struct console_dev *console;
+	struct balloon_dev *balloon;
 	struct disk_slot *disks; /* cfg->nr_disks of them */
 	unsigned nr_disks;
 	/* The SCSI controller, its LUNs' images and its I/O thread. */
@@ -90,6 +93,8 @@ static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned
 		return cfg->nr_ports ? &cfg->console_v : NULL;
 	if (i == VDEV_SCSI)
 		return cfg->nr_luns ? &cfg->scsi_v : NULL;
+	if (i == VDEV_BALLOON)
+		return cfg->balloon.enabled ? &cfg->balloon.v : NULL;
 	if (i >= VDEV_NET0)
 		return i - VDEV_NET0 < cfg->nr_nets ? &cfg->nets[i - VDEV_NET0].v : NULL;
 	return i - VDEV_DISK0 < cfg->nr_disks ? &cfg->disks[i - VDEV_DISK0].v : NULL;
@@ -104,6 +109,8 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 		return d->console ? &d->console->vdev : NULL;
 	if (i == VDEV_SCSI)
 		return d->scsi ? &d->scsi->vdev : NULL;
+	if (i == VDEV_BALLOON)
+		return d->balloon ? &d->balloon->vdev : NULL;
 	if (i >= VDEV_NET0)
 		return i - VDEV_NET0 < d->nr_nets && d->nets[i - VDEV_NET0].net_init
 			       ? &d->nets[i - VDEV_NET0].net.vdev
@@ -317,6 +324,19 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 			return ret;
 		}
 	}
+	if (cfg->balloon.enabled) {
+		struct balloon_config bc = {
+			.size = cfg->balloon.size,
+			.deflate_on_oom = cfg->balloon.deflate_on_oom,
+			.free_page_reporting = cfg->balloon.free_page_reporting,
+			.stats_period = cfg->balloon.stats_period,
+		};
+
+		if (!(d->balloon = calloc(1, sizeof(*d->balloon))))
+			return -ENOMEM;
+		if ((ret = balloon_init(d->balloon, "balloon0", &bc, vm->mem, &d->io)))
+			return ret;
+	}
 	if (cfg->nr_ports) {
 		struct console_port_cfg ports[CONSOLE_MAX_PORTS];
 
@@ -509,6 +529,10 @@ void devices_destroy(struct vm *vm)
 	if (d->console) {
 		console_destroy(d->console);
 		free(d->console);
+	}
+	if (d->balloon) {
+		balloon_destroy(d->balloon);
+		free(d->balloon);
 	}
 	for (unsigned i = 0; i < d->nr_disks; i++) {
 		struct disk_slot *s = &d->disks[i];

@@ -58,7 +58,7 @@ set -euo pipefail
 out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
 shift
 . "$(dirname "$0")/lib.sh"
-virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod virtio_net"
+virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod virtio_net virtio_balloon"
 busybox=/bin/busybox
 [[ -x $busybox ]] || { echo "mkinitrd.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 if ldd "$busybox" >/dev/null 2>&1; then
@@ -168,6 +168,22 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST hvc-ready"
 		read -r line <&4
 		echo "VMMTEST hvc-in=$line"
+		exec 4>&-
+		;;
+	balloon)
+		# Free page reporting: 512 MiB written to a tmpfs and freed; the host measures its
+		# memory after each and says so on hvc0.
+		exec 4<>/dev/hvc0
+		mkdir -p /tmp/balloon
+		mount -t tmpfs -o size=600m balloon /tmp/balloon
+		dd if=/dev/zero of=/tmp/balloon/fill bs=1M count=512 2>/dev/null
+		echo "VMMTEST balloon-filled"
+		read -r line <&4
+		rm /tmp/balloon/fill
+		umount /tmp/balloon
+		echo "VMMTEST balloon-freed"
+		read -r line <&4
+		echo "VMMTEST balloon-host=$line"
 		exec 4>&-
 		;;
 	disk=*)

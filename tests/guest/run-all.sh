@@ -286,12 +286,13 @@ device_boot() {
 	blocks=$(stat -c %b "$tmp/vda.img")
 	rm -f "$tmp"/50*.md5
 	t=$((device_factor * $(limit "$f")))
-	line="$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,rng,hvc$port,disk=vda,rodisk=vdb,discard=vda,disk=sda,net,netrx,$tx${term:+,hvcsize},poweroff"
+	line="$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,rng,hvc$port,balloon,disk=vda,rodisk=vdb,discard=vda,disk=sda,net,netrx,$tx${term:+,hvcsize},poweroff"
 	if [[ ${VMM_TEST_VMM:-vmm} == qemu ]]; then
 		qemu_cmd "$name" "$mode" "$f" "$line"
 	else
 		cmd=("$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info
-			"${args[@]}" --serial "file=$logs/$name.serial" --console stdio --rng
+			"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" --console stdio --rng
+			--balloon free_page_reporting=on,deflate_on_oom=on,stats_period=2
 			--disk "path=$tmp/vda.img,serial=VMM-$mode" --disk "path=$tmp/vdb.img,readonly=on"
 			--scsi "path=$tmp/sda.img" --net "tap=tap0,mac=$net_mac,queues=$queues$item" --cmdline "$line")
 	fi
@@ -315,10 +316,43 @@ device_boot() {
 		echo "$line" >"$logs/$name.port-out"
 		put "$port_out" 'port-in-42\n'
 	fi
+	# The balloon's free page reporting, measured from the host: vmm's RSS once the guest has
+	# written 512 MiB, then, once it has freed them, until it has fallen by 400 MiB (or the
+	# boot's plain limit has passed). The guest waits on hvc0 for each measurement.
+	local vpid full freed=0 end
+	vpid=$(below "$pid" "${VMM_TEST_VMM:-vmm}" "qemu-system-x86")
+	wait_for "$logs/$name.serial" 'VMMTEST balloon-filled'
+	full=$(rss_kb "$vpid")
+	put 3 'filled\n'
+	wait_for "$logs/$name.serial" 'VMMTEST balloon-freed'
+	end=$((SECONDS + $(limit "$f")))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do
+		freed=$(rss_kb "$vpid")
+		((${full:-0} - ${freed:-0} >= 409600)) && break
+		sleep 0.5
+	done
+	echo "${full:-0} ${freed:-0}" >"$logs/$name.balloon"
+	put 3 'freed\n'
 	finish "$name"
 	exec 3>&-
 	[[ -n ${PORT_PID:-} ]] && kill "$PORT_PID" 2>/dev/null
 }
+# below PID NAME...: the first process below PID (its children, theirs, ...) whose name is one of
+# NAME; empty if none.
+below() {
+	local top=$1
+	shift
+	ps -e -o pid=,ppid=,comm= | awk -v top="$top" -v names=" $* " '
+		{ parent[$1] = $2; name[$1] = $3 }
+		END {
+			for (p in parent) {
+				if (index(names, " " name[p] " ") == 0) continue
+				for (q = parent[p]; q > 1; q = parent[q]) if (q == top) { print p; exit }
+			}
+		}'
+}
+# rss_kb PID: its resident memory (kB), from /proc.
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 # qemu_cmd NAME MODE FLAVOUR CMDLINE: in cmd, the same boot under QEMU, for bench/hangs.sh (its
 # A/B of how often boots hang): the same devices, on q35's virtio-pci (modern, packed rings, or
 # transitional) or microvm's virtio-mmio (version 2 or 1), ended after $t s as vmm's --timeout
@@ -334,7 +368,7 @@ qemu_cmd() {
 	esac
 	((queues > 1)) && net=,mq=on,vectors=$((2 * queues + 2))
 	[[ $mtu != 1500 ]] && net+=,host_mtu=$mtu
-	cmd=(timeout "$t" qemu-system-x86_64 -M $machine -enable-kvm -cpu host -m 512M -smp $cpus "${g[@]}"
+	cmd=(timeout "$t" qemu-system-x86_64 -M $machine -enable-kvm -cpu host -m 1G -smp $cpus "${g[@]}"
 		-nodefaults -no-user-config -display none -no-reboot -serial "file:$logs/$name.serial"
 		-kernel "$guest/vmlinuz-$f" -initrd "$guest/initrd.img" -append "$4"
 		-device "virtio-rng-$bus$p" -device "virtio-serial-$bus$p"
@@ -344,7 +378,8 @@ qemu_cmd() {
 		-drive "file=$tmp/vdb.img,format=raw,if=none,id=vdb,readonly=on" -device "virtio-blk-$bus,drive=vdb$p"
 		-drive "file=$tmp/sda.img,format=raw,if=none,id=sda" -device "virtio-scsi-$bus$p" -device scsi-hd,drive=sda
 		-netdev "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off,queues=$queues"
-		-device "virtio-net-$bus,netdev=n0,mac=$net_mac$net$p")
+		-device "virtio-net-$bus,netdev=n0,mac=$net_mac$net$p"
+		-device "virtio-balloon-$bus,free-page-reporting=on,deflate-on-oom=on$p")
 	[[ -z $port ]] || cmd+=(-chardev "socket,id=tp,path=$sock,server=on,wait=off"
 		-device virtserialport,chardev=tp,name=test.port)
 }
@@ -359,7 +394,7 @@ device_check() {
 	mmio-v1) v1=0:0 irq=intx other=msi ;;
 	esac
 	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
-	for d in 0x0001:virtio_net 0x0002:virtio_blk 0x0003:virtio_console 0x0004:virtio_rng 0x0008:virtio_scsi; do
+	for d in 0x0001:virtio_net 0x0002:virtio_blk 0x0003:virtio_console 0x0004:virtio_rng 0x0005:virtio_balloon 0x0008:virtio_scsi; do
 		grep -q "^VMMTEST virtio=$d:$v1\s*$" "$s" && pass "$name-bind-${d#*:}" ||
 			fail "$name-bind-${d#*:}" "${d#*:} did not bind with VERSION_1:RING_PACKED=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
 	done
@@ -380,6 +415,13 @@ device_check() {
 			fail "$name-port-out" "the named port's output did not reach the socket"
 		grep -q '^VMMTEST port-in=port-in-42' "$s" && pass "$name-port-in" || fail "$name-port-in" "socket input did not reach the named port"
 	fi
+	# virtio-balloon: the 512 MiB the guest wrote and freed went back to the host (free page
+	# reporting), as vmm's RSS shows.
+	local full freed
+	read -r full freed <"$logs/$name.balloon" 2>/dev/null
+	grep -q '^VMMTEST balloon-host=freed' "$s" && ((${full:-0} - ${freed:-0} >= 409600)) &&
+		pass "$name-balloon-reporting" ||
+		fail "$name-balloon-reporting" "vmm's RSS went from ${full:-?} kB (512 MiB written) to ${freed:-?} kB (freed), not 400 MiB less"
 	# virtio-blk and virtio-scsi
 	for d in vda sda; do
 		grep -q "^VMMTEST disk-$d-host=ok" "$s" && pass "$name-$d-host-data" || fail "$name-$d-host-data" "the host's data did not read back in the guest"

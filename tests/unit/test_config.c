@@ -400,6 +400,34 @@ static void command_line_errors(void **state)
 		     "--log-level 'verbose': unknown log level: use error, warn, info or debug");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--sandbox", "maybe"),
 		     "--sandbox 'maybe': use on or off");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "stats_period=2d"),
+		     "--balloon stats_period '2d': not a whole number of seconds");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "size=lots"), "not a size");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "bogus=1"), "unknown item 'bogus'");
+}
+
+static void balloon_options(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_ok(fx, PARSE(fx, "--kernel", "k"));
+	assert_false(fx->cfg.balloon.enabled);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--balloon"));
+	assert_true(fx->cfg.balloon.enabled);
+	assert_int_equal(fx->cfg.balloon.size, 0);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--balloon",
+			    "size=256M,deflate_on_oom=on,free_page_reporting=on,stats_period=5,"
+			    "transport=mmio,legacy=on"));
+	assert_int_equal(fx->cfg.balloon.size, 256 << 20);
+	assert_true(fx->cfg.balloon.deflate_on_oom);
+	assert_true(fx->cfg.balloon.free_page_reporting);
+	assert_int_equal(fx->cfg.balloon.stats_period, 5);
+	assert_int_equal(fx->cfg.balloon.v.transport, TRANSPORT_MMIO);
+	assert_int_equal(fx->cfg.balloon.v.legacy, 1);
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[balloon]\nsize = 1G\nstats_period = 1\n"));
+	assert_true(fx->cfg.balloon.enabled);
+	assert_int_equal(fx->cfg.balloon.size, 1ULL << 30);
+	assert_int_equal(fx->cfg.balloon.stats_period, 1);
 }
 
 /* ---- the config file ---- */
@@ -524,7 +552,7 @@ static void config_file_errors(void **state)
 
 	/* Sections and keys. */
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\n[floppy]\npath = x\n"), 4,
-			  "unknown section [floppy] (known: [vm], [rng], [console], [disk], [scsi], [net])");
+			  "unknown section [floppy] (known: [vm], [rng], [console], [disk], [scsi], [net], [balloon])");
 	assert_file_error(fx, PARSE_CONF(fx, "\n[vm]\n[extra]\n"), 3, "unknown section [extra]");
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus = 2\nfoo = 1\n"), 4,
 			  "unknown key 'foo' in [vm]");
@@ -842,6 +870,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_option_both_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(values_and_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(balloon_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(serial_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(help_and_version, setup, teardown),
 		cmocka_unit_test(usage_text),
