@@ -9,6 +9,7 @@ packages=(
 	libinih-dev                       # config files
 	liburing-dev                      # disk I/O: io_uring for the block devices
 	libseccomp-dev libcap-ng-dev      # the sandbox: seccomp filters, dropping capabilities
+	libmicrohttpd-dev libjansson-dev  # the control socket: HTTP server, JSON
 	libcmocka-dev                     # unit tests
 	clang libclang-rt-dev             # make fuzz: libFuzzer (the runtime is only "recommended")
 	acpica-tools                      # iasl: the unit tests disassemble the ACPI tables

@@ -285,6 +285,13 @@ static int set_timeout(struct vm_config *cfg, const struct config_src *src, cons
 	return 0;
 }
 
+static int set_api_socket(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	if (strlen(value) >= 108) /* sun_path */
+		return bad_value(src, value, "too long for a unix socket: at most 107 bytes");
+	return set_path(&cfg->api_socket, src, value);
+}
+
 static int set_log_level(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	if (log_parse_level(value, &cfg->log_level))
@@ -864,6 +871,7 @@ static const struct config_option vm_options[] = {
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "sandbox", 0, set_sandbox },
+	{ "api-socket", 0, set_api_socket },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
 	{ "version", OPT_FLAG | OPT_ARGV_ONLY, set_version },
 };
@@ -893,7 +901,15 @@ static const struct config_option *find_option(const struct config_option *opts,
 					       const char *name, size_t len)
 {
 	for (unsigned i = 0; i < n; i++) {
-		if (strlen(opts[i].name) == len && !memcmp(opts[i].name, name, len))
+		size_t k = 0;
+
+		if (strlen(opts[i].name) != len)
+			continue;
+		/* '-' and '_' are the same in names: api-socket, api_socket. */
+		while (k < len && (opts[i].name[k] == name[k] ||
+				   (strchr("-_", opts[i].name[k]) && name[k] && strchr("-_", name[k]))))
+			k++;
+		if (k == len)
 			return &opts[i];
 	}
 	return NULL;
@@ -1333,6 +1349,7 @@ void config_free(struct vm_config *cfg)
 	free(cfg->cmdline);
 	free(cfg->serial_path);
 	free(cfg->rng.source);
+	free(cfg->api_socket);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
 		free(cfg->ports[i].name);
 		free(cfg->ports[i].path);
@@ -1355,6 +1372,7 @@ void config_free(struct vm_config *cfg)
 	cfg->luns = NULL;
 	cfg->nr_disks = cfg->nr_luns = 0;
 	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->rng.source = NULL;
+	cfg->api_socket = NULL;
 	cfg->ports = NULL;
 	cfg->nr_ports = 0;
 }
@@ -1429,6 +1447,8 @@ const char *config_usage(void)
 	       "                     (default: 0)\n"
 	       "  --log-level LEVEL  host-side diagnostics on stderr: error, warn, info or\n"
 	       "                     debug (default: warn)\n"
+	       "  --api-socket PATH  serve the control API (HTTP/JSON) on a unix socket at\n"
+	       "                     PATH, mode 0600; `vmm ctl PATH COMMAND` is its client\n"
 	       "  --sandbox on|off   once set up, run without capabilities, under seccomp\n"
 	       "                     and Landlock (default: on; off is for debugging)\n"
 	       "  --help             print this help and exit\n"

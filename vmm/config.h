@@ -104,6 +104,7 @@ struct vm_config {
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
 	bool sandbox; /* --sandbox: on unless turned off (docs/security.md) */
+	char *api_socket; /* --api-socket: the control socket's path, or NULL */
 	bool help, version; /* --help / --version: main prints and exits 0 */
 };
 

@@ -469,6 +469,27 @@ void devices_resize(struct vm *vm)
 		console_resize(d->console);
 }
 
+struct virtio_dev *devices_next(struct vm *vm, unsigned *i, bool *mmio)
+{
+	struct vm_devices *d = vm->dev;
+
+	while (d && *i < VDEV_MAX) {
+		unsigned k = (*i)++;
+		struct virtio_dev *v = vdev_of(d, k);
+
+		if (v) {
+			*mmio = d->vmmio[k] != NULL;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+struct balloon_dev *devices_balloon(struct vm *vm)
+{
+	return vm->dev ? vm->dev->balloon : NULL;
+}
+
 void devices_log_state(struct vm *vm)
 {
 	struct vm_devices *d = vm->dev;

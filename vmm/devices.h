@@ -5,8 +5,12 @@
 #include "boot/boot.h"
 #include "bus/irq.h"
 
+#include <stdbool.h>
+
 struct vm;
 struct vm_config;
+struct virtio_dev;
+struct balloon_dev;
 
 /* The virtio-mmio devices the configuration asks for, in the order devices_create makes them, with
  * their windows and interrupt lines: the ACPI tables describe exactly these. Returns how many, or
@@ -26,6 +30,11 @@ void devices_stop(struct vm *vm);
 void devices_resize(struct vm *vm);
 /* Logs each virtio device's state (info level): what a stuck guest waits for. */
 void devices_log_state(struct vm *vm);
+/* The virtio devices one by one, for the control socket: the next after *i (start at 0), and
+ * whether it is on virtio-mmio; NULL after the last. Any thread, once created. */
+struct virtio_dev *devices_next(struct vm *vm, unsigned *i, bool *mmio);
+/* The balloon, or NULL. */
+struct balloon_dev *devices_balloon(struct vm *vm);
 /* Frees everything; safe on a NULL or half-created set. */
 void devices_destroy(struct vm *vm);
 

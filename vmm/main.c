@@ -3,9 +3,12 @@
 #include "config.h"
 #include "devices.h"
 #include "log.h"
+#include "api/api.h"
 #include "backend/term.h"
 #include "memory.h"
 #include "sandbox.h"
+#include "virtio/balloon.h"
+#include "virtio/virtio.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -59,12 +62,78 @@ static int open_serial_output(const struct vm_config *cfg, int *fd)
 	return 0;
 }
 
+/* ---- what the control socket may do to the VM (api.h) ---- */
+
+static unsigned api_devices(void *opaque, struct api_device *out, unsigned max)
+{
+	struct virtio_dev *d;
+	unsigned n = 0, i = 0;
+	bool mmio;
+
+	while (n < max && (d = devices_next(opaque, &i, &mmio))) {
+		struct api_device *o = &out[n++];
+
+		pthread_mutex_lock(&d->lock);
+		*o = (struct api_device){ .type = d->ops->name, .transport = mmio ? "mmio" : "pci",
+					  .legacy = d->legacy, .device_features = d->features,
+					  .driver_features = d->driver_features, .status = d->status,
+					  .queues = d->nr_queues };
+		snprintf(o->name, sizeof(o->name), "%s", d->name);
+		for (unsigned q = 0; q < d->nr_queues; q++) {
+			o->kicks += d->queues[q].kicks;
+			o->interrupts += d->queues[q].interrupts;
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+	return n;
+}
+
+static int api_balloon(void *opaque, struct api_balloon *out)
+{
+	struct balloon_dev *b = devices_balloon(opaque);
+
+	if (!b)
+		return -ENODEV;
+	balloon_get(b, &out->target, &out->actual);
+	balloon_get_stats(b, &out->stats);
+	pthread_mutex_lock(&b->vdev.lock);
+	out->inflated = b->inflated;
+	out->deflated = b->deflated;
+	out->reported = b->reported;
+	out->refused = b->refused;
+	pthread_mutex_unlock(&b->vdev.lock);
+	return 0;
+}
+
+static int api_resize_balloon(void *opaque, uint64_t bytes)
+{
+	struct balloon_dev *b = devices_balloon(opaque);
+
+	if (!b)
+		return -ENODEV;
+	balloon_set_target(b, bytes);
+	return 0;
+}
+
+static void api_stop(void *opaque, int status)
+{
+	log_info("api: vm.shutdown: stopping the guest");
+	vm_request_stop(opaque, status);
+}
+
+static const struct api_ops vm_api_ops = {
+	.devices = api_devices,
+	.balloon = api_balloon,
+	.resize_balloon = api_resize_balloon,
+	.stop = api_stop,
+};
+
 /* Once everything is open: no capabilities, no_new_privs, Landlock on the files vmm still uses
  * (the boot images read only, for a reboot to come), and the filters the threads take as they
  * start. */
 static int lock_down(const struct vm_config *cfg)
 {
-	struct sandbox_path paths[4 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];
+	struct sandbox_path paths[5 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];
 	const enum sandbox_access rw = SANDBOX_READ_WRITE;
 	unsigned n = 0;
 	int ret;
@@ -81,6 +150,8 @@ static int lock_down(const struct vm_config *cfg)
 		paths[n++] = (struct sandbox_path){ cfg->rng.source, SANDBOX_READ };
 	if (cfg->serial == SERIAL_FILE)
 		paths[n++] = (struct sandbox_path){ cfg->serial_path, rw };
+	if (cfg->api_socket) /* main removes it at exit */
+		paths[n++] = (struct sandbox_path){ cfg->api_socket, SANDBOX_REMOVE };
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		paths[n++] = (struct sandbox_path){ cfg->disks[i].path,
 						    cfg->disks[i].readonly ? SANDBOX_READ : rw };
@@ -105,8 +176,11 @@ int main(int argc, char **argv)
 	struct guest_mem mem;
 	struct boot_info boot;
 	struct vm vm;
+	struct api api = { .epfd = -1, .stop_fd = -1 };
 	int ret, status, serial_out = -1;
 
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return api_client(argc - 2, argv + 2);
 	if (config_parse(&cfg, argc, argv)) {
 		config_free(&cfg);
 		return EXIT_BAD_INPUT;
@@ -156,12 +230,22 @@ int main(int argc, char **argv)
 		status = vm.bad_config ? EXIT_BAD_INPUT : EXIT_HOST_FAILURE;
 		goto out_vm;
 	}
+	if (cfg.api_socket && (ret = api_open(&api, cfg.api_socket, &cfg, &vm_api_ops, &vm))) {
+		status = ret == -ENOMEM || ret == -EIO ? EXIT_HOST_FAILURE : EXIT_BAD_INPUT;
+		goto out_vm;
+	}
 	if (lock_down(&cfg)) {
+		status = EXIT_HOST_FAILURE;
+		goto out_vm;
+	}
+	if (cfg.api_socket && (ret = api_start(&api))) {
+		log_error("api: cannot start its thread: %s", strerror(-ret));
 		status = EXIT_HOST_FAILURE;
 		goto out_vm;
 	}
 	status = vm_run(&vm, cfg.timeout);
 out_vm:
+	api_close(&api);
 	vm_destroy(&vm);
 out_mem:
 	if (cfg.serial == SERIAL_FILE && serial_out >= 0)

@@ -135,6 +135,17 @@ static const struct rule input_rules[] = {
 	ALLOW_IF(tgkill, KICK),     /* Ctrl-A x stops the vCPUs */
 };
 
+/* The control socket's thread (libmicrohttpd in external-epoll mode): clients come and go; a
+ * balloon target or vm.shutdown reaches the VM through eventfds (write) and the vCPU kick. */
+static const struct rule api_rules[] = {
+	ALLOW(epoll_wait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
+	ALLOW(accept4),                     /* a client connects */
+	ALLOW(recvfrom), ALLOW(sendto), ALLOW(sendmsg), /* requests in, replies out */
+	ALLOW(shutdown), ALLOW(close),      /* a client is done; the server stops */
+	ALLOW(read),                        /* the thread's stop eventfd */
+	ALLOW_IF(tgkill, KICK),             /* vm.shutdown stops the vCPUs */
+};
+
 /* The main thread: waits for a signal, the stop or --timeout, then joins the threads and tears
  * down: doorbells and interrupts unbound, rings and guest memory unmapped, descriptors closed,
  * the output queues flushed, the terminal put back. */
@@ -163,6 +174,7 @@ static const struct role_rules {
 	[SANDBOX_DISK] = { "disk", disk_rules, ARRAY_SIZE(disk_rules) },
 	[SANDBOX_NET] = { "net", net_rules, ARRAY_SIZE(net_rules) },
 	[SANDBOX_INPUT] = { "input", input_rules, ARRAY_SIZE(input_rules) },
+	[SANDBOX_API] = { "api", api_rules, ARRAY_SIZE(api_rules) },
 };
 
 /* What sandbox_prepare() built; read-only afterwards, by every thread and the SIGSYS handler. */

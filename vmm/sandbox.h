@@ -19,6 +19,7 @@ enum sandbox_role {
 	SANDBOX_DISK,  /* a virtio-blk disk's or the SCSI controller's loop: io_uring */
 	SANDBOX_NET,   /* a virtio-net device's loop: its tap */
 	SANDBOX_INPUT, /* the terminal's input thread */
+	SANDBOX_API,   /* the control socket's server */
 	SANDBOX_ROLES
 };
 

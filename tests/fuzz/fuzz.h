@@ -333,4 +333,42 @@ static inline void fuzz_driver_op(struct fuzz_driver *f, enum fuzz_op op, unsign
 	}
 }
 
+/* The numbering fuzz_scsictl and fuzz_balloon give their operations: 0 KICK, 1 DOORBELL
+ * (virtio_kick(a): served when the loop next runs), 2 RUN, 4 RESET, 5 STOP, 6 ENABLE, 7 BEGIN,
+ * 8 GO, 9 STATUS, 10 CONFIG (off, one byte, then a bytes written to the configuration area at
+ * off), 11 POKE, 12 FEATURES; 3 and 13-15 are each harness's own. Does the operation whose byte
+ * is op and returns true, or returns false for one of the harness's own. */
+static inline bool fuzz_device_op(struct fuzz_driver *f, uint8_t op)
+{
+	static const uint8_t shared[16] = {
+		[0] = FUZZ_OP_KICK,   [2] = FUZZ_OP_RUN,   [4] = FUZZ_OP_RESET, [5] = FUZZ_OP_STOP,
+		[6] = FUZZ_OP_ENABLE, [7] = FUZZ_OP_BEGIN, [8] = FUZZ_OP_GO,    [9] = FUZZ_OP_STATUS,
+		[11] = FUZZ_OP_POKE,  [12] = FUZZ_OP_FEATURES,
+	};
+	struct virtio_dev *d = f->dev;
+	unsigned a = op >> 4;
+	uint8_t buf[16];
+
+	switch (op & 15) {
+	case 1:
+		virtio_kick(d, a);
+		return true;
+	case 10: {
+		uint32_t off = fuzz_take(f, 1);
+
+		for (unsigned i = 0; i < a; i++)
+			buf[i] = (uint8_t)fuzz_take(f, 1);
+		pthread_mutex_lock(&d->lock);
+		virtio_config_write(d, off, buf, a);
+		pthread_mutex_unlock(&d->lock);
+		return true;
+	}
+	default:
+		if (shared[op & 15] == FUZZ_OP_OWN)
+			return false;
+		fuzz_driver_op(f, shared[op & 15], a);
+		return true;
+	}
+}
+
 #endif

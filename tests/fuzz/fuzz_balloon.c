@@ -30,38 +30,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static const uint8_t shared_ops[16] = {
-	[0] = FUZZ_OP_KICK,   [2] = FUZZ_OP_RUN,   [4] = FUZZ_OP_RESET, [5] = FUZZ_OP_STOP,
-	[6] = FUZZ_OP_ENABLE, [7] = FUZZ_OP_BEGIN, [8] = FUZZ_OP_GO,    [9] = FUZZ_OP_STATUS,
-	[11] = FUZZ_OP_POKE,  [12] = FUZZ_OP_FEATURES,
-};
-
+/* fuzz_device_op does the shared operations; the one of this harness is 13 TARGET. */
 static void run_op(struct balloon_dev *b, struct fuzz_driver *f)
 {
-	struct virtio_dev *d = &b->vdev;
-	uint8_t op = (uint8_t)fuzz_take(f, 1), buf[16];
-	unsigned a = op >> 4;
+	uint8_t op = (uint8_t)fuzz_take(f, 1);
 
-	switch (op & 15) {
-	case 1:
-		virtio_kick(d, a);
-		break;
-	case 10: {
-		uint32_t off = fuzz_take(f, 1);
-
-		for (unsigned i = 0; i < a; i++)
-			buf[i] = (uint8_t)fuzz_take(f, 1);
-		pthread_mutex_lock(&d->lock);
-		virtio_config_write(d, off, buf, a);
-		pthread_mutex_unlock(&d->lock);
-		break;
-	}
-	case 13:
+	if (!fuzz_device_op(f, op) && (op & 15) == 13)
 		balloon_set_target(b, (uint64_t)fuzz_take(f, 2) * BALLOON_PAGE);
-		break;
-	default:
-		fuzz_driver_op(f, shared_ops[op & 15], a);
-	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

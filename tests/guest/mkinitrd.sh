@@ -186,6 +186,27 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST balloon-host=$line"
 		exec 4>&-
 		;;
+	inflate)
+		# The balloon driven from the host (run-all.sh's balloon boots): 768 MiB written to a
+		# tmpfs and freed; the host inflates the balloon to 512 MiB, then deflates it; the
+		# guest says what it sees at each turn, and writes the 768 MiB once more at the end.
+		exec 4<>/dev/hvc0
+		stty -F /dev/hvc0 -echo
+		mkdir -p /tmp/balloon
+		mount -t tmpfs -o size=900m balloon /tmp/balloon
+		dd if=/dev/zero of=/tmp/balloon/fill bs=1M count=768 2>/dev/null
+		rm /tmp/balloon/fill
+		echo "VMMTEST inflate-freed memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+		read -r line <&4
+		echo "VMMTEST inflated memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+		echo "VMMTEST meminfo $(awk '{ printf "%s%s ", $1, $2 }' /proc/meminfo)"
+		read -r line <&4
+		dd if=/dev/zero of=/tmp/balloon/fill bs=1M count=768 2>/dev/null && echo "VMMTEST reused=ok"
+		echo "VMMTEST deflated memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+		rm /tmp/balloon/fill
+		umount /tmp/balloon
+		exec 4>&-
+		;;
 	disk=*)
 		d=${step#disk=}
 		want=$(yes HOSTDATA | head -c 1048576 | md5sum)

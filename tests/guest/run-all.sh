@@ -40,8 +40,8 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 		# one is ended by run.sh's watchdog within a minute or so.
 		case $g in
 		basic | calibrate) boots=$(wc -w <<<"$flavours") device=0 ;;
-		pci-*) boots=0 device=3 ;;
-		mmio-*) boots=1 device=2 ;;
+		pci-*) boots=0 device=5 ;;
+		mmio-*) boots=1 device=3 ;;
 		*) boots=$((2 * $(wc -w <<<"$cpu_counts") + 3)) device=0 ;;
 		esac
 		l=$(sed -n "s/.* ${g#*-}=\([0-9]*\).*/\1/p" <<<" $limits ")
@@ -353,6 +353,89 @@ below() {
 }
 # rss_kb PID: its resident memory (kB), from /proc.
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# balloon_boot NAME MODE FLAVOUR: the balloon driven through the control socket, measured from the
+# host. 1 GiB of RAM, a balloon with statistics every second and no free page reporting (which
+# would give the freed memory back on its own), hvc0 on stdin for the host's go-aheads. The guest
+# writes 768 MiB and frees them; the host inflates the balloon to 512 MiB and waits until the
+# driver has given it all and vmm's RSS has fallen by 400 MiB (at most the plain boot limit);
+# the guest shows its meminfo, which the host compares with the statistics; the host deflates to
+# 0 and waits for the driver again; the guest writes 768 MiB again. Sets $status; leaves what it
+# measured in $logs/NAME.balloon: RSS before and after inflating (kB), the actual size reached
+# (MiB) each way, and the statistics.
+balloon_boot() {
+	local name=$1 mode=$2 f=$3 sock=$tmp/$1.api args=() extra= end full=0 rss=0 st actual
+	case $mode in
+	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
+	mmio) args=(--transport mmio) ;;
+	esac
+	t=$((device_factor * $(limit "$f")))
+	mkfifo "$tmp/$name.in"
+	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
+		--timeout "$t" --log-level info "${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
+		--console stdio --balloon stats_period=1 --api-socket "$sock" \
+		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=inflate,poweroff"
+	exec 3>"$tmp/$name.in"
+	local vpid
+	vpid=$(below "$pid" vmm)
+	wait_for "$logs/$name.serial" 'VMMTEST inflate-freed'
+	full=$(rss_kb "$vpid")
+	"$vmm" ctl "$sock" resize 512M
+	end=$((SECONDS + $(limit "$f")))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do
+		rss=$(rss_kb "$vpid")
+		st=$("$vmm" ctl "$sock" balloon-stats)
+		actual=$(sed -n 's/.*"actual_mib":\([0-9]*\).*/\1/p' <<<"$st")
+		((${actual:-0} >= 512 && ${full:-0} - ${rss:-0} >= 409600)) && break
+		sleep 0.5
+	done
+	echo "rss ${full:-0} ${rss:-0} inflated ${actual:-0}" >"$logs/$name.balloon"
+	put 3 'inflated\n'
+	wait_for "$logs/$name.serial" 'VMMTEST meminfo'
+	# The statistics the driver sends after that (every second): the next two reports.
+	sleep 2.5
+	echo "stats $("$vmm" ctl "$sock" balloon-stats)" >>"$logs/$name.balloon"
+	"$vmm" ctl "$sock" resize 0
+	end=$((SECONDS + $(limit "$f")))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do
+		st=$("$vmm" ctl "$sock" balloon-stats)
+		actual=$(sed -n 's/.*"actual_mib":\([0-9]*\).*/\1/p' <<<"$st")
+		[[ ${actual:-1} == 0 ]] && break
+		sleep 0.5
+	done
+	echo "deflated ${actual:-?}" >>"$logs/$name.balloon"
+	put 3 'deflated\n'
+	finish "$name"
+	exec 3>&-
+}
+# balloon_check NAME: what balloon_boot measured, and what the guest saw.
+balloon_check() {
+	local name=$1 s=$logs/$1.serial b=$logs/$1.balloon full rss inflated m0 m1 m2 free avail
+	read -r _ full rss _ inflated <"$b" 2>/dev/null
+	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
+	((${inflated:-0} >= 512 && ${full:-0} - ${rss:-0} >= 409600)) && pass "$name-inflate-rss" ||
+		fail "$name-inflate-rss" "balloon at ${inflated:-?} MiB; vmm's RSS ${full:-?} kB -> ${rss:-?} kB, not 400 MiB less"
+	m0=$(sed -n 's/^VMMTEST inflate-freed memtotal=\([0-9]*\).*/\1/p' "$s")
+	m1=$(sed -n 's/^VMMTEST inflated memtotal=\([0-9]*\).*/\1/p' "$s")
+	m2=$(sed -n 's/^VMMTEST deflated memtotal=\([0-9]*\).*/\1/p' "$s")
+	((${m0:-0} - ${m1:-0} == 524288 && ${m2:-0} == ${m0:-0})) && pass "$name-memtotal" ||
+		fail "$name-memtotal" "MemTotal ${m0:-?} kB, inflated ${m1:-?}, deflated ${m2:-?}: not 512 MiB less, then back"
+	grep -q '^VMMTEST reused=ok' "$s" && grep -q '^deflated 0$' "$b" && pass "$name-deflate" ||
+		fail "$name-deflate" "the balloon did not go back to 0 or the guest could not write 768 MiB again"
+	# Statistics against /proc/meminfo: the total exactly (both are the managed pages), free and
+	# available within 32 MiB (the guest's own activity between the two).
+	local total_kb free_kb avail_kb
+	total_kb=$(sed -n 's/^VMMTEST meminfo.* MemTotal:\([0-9]*\) .*/\1/p' "$s")
+	free_kb=$(sed -n 's/^VMMTEST meminfo.* MemFree:\([0-9]*\) .*/\1/p' "$s")
+	avail_kb=$(sed -n 's/^VMMTEST meminfo.* MemAvailable:\([0-9]*\) .*/\1/p' "$s")
+	st=$(sed -n 's/^stats //p' "$b")
+	total=$(sed -n 's/.*"total_memory":\([0-9]*\).*/\1/p' <<<"$st")
+	free=$(sed -n 's/.*"free_memory":\([0-9]*\).*/\1/p' <<<"$st")
+	avail=$(sed -n 's/.*"available_memory":\([0-9]*\).*/\1/p' <<<"$st")
+	d_free=$(( ${free:-0} / 1024 - ${free_kb:-0} )) d_avail=$(( ${avail:-0} / 1024 - ${avail_kb:-0} ))
+	[[ -n $total && $((total / 1024)) == "$total_kb" ]] && ((d_free < 32768 && d_free > -32768 &&
+		d_avail < 32768 && d_avail > -32768)) && pass "$name-stats" ||
+		fail "$name-stats" "statistics $st; meminfo total ${total_kb:-?} free ${free_kb:-?} available ${avail_kb:-?} kB"
+}
 # qemu_cmd NAME MODE FLAVOUR CMDLINE: in cmd, the same boot under QEMU, for bench/hangs.sh (its
 # A/B of how often boots hang): the same devices, on q35's virtio-pci (modern, packed rings, or
 # transitional) or microvm's virtio-mmio (version 2 or 1), ended after $t s as vmm's --timeout
@@ -552,25 +635,56 @@ grep -q 'vmm firmware: NMI' "$logs/timeout.log" && pass timeout-nmi ||
 # A second vmm on an image the first has open read-write is refused; the first keeps it. The
 # first holds it from before its guest runs: once the firmware has said hello.
 mkimage "$tmp/locked.img" 8
-launch disk-lock-first "$vmm" --kernel "$fw" --timeout "$t" --cmdline hang --disk "path=$tmp/locked.img"
+launch disk-lock-first "$vmm" --kernel "$fw" --timeout "$t" --cmdline hang --disk "path=$tmp/locked.img" \
+	--balloon --api-socket "$tmp/api.sock"
 first=$pid
 wait_for "$logs/disk-lock-first.log" 'vmm firmware: hello'
 # The sandbox as the host sees it, in that first vmm while its guest runs: every thread of it
-# filtered (Seccomp 2: the main thread takes its filter last, just after starting the others),
-# no_new_privs set, no capability left.
+# filtered (Seccomp 2: the main thread takes its filter last, just after starting the others;
+# at least main, io, disk, vcpu0 and api), no_new_privs set, no capability left.
 vpid=$(pgrep -P "$first" -x vmm | head -n 1)
 sb_threads() { for s in /proc/"$vpid"/task/*/status; do sed -n 's/^Seccomp:\t//p' "$s"; done; }
 for _ in $(seq 100); do [[ -n $vpid && $(sb_threads | sort -u) == 2 ]] && break; sleep 0.1; done
 sb_status=$(grep -h -e '^Seccomp:' -e '^NoNewPrivs:' -e '^Cap[EPB][a-z]*:' "/proc/$vpid/status" 2>/dev/null | tr '\t\n' ' ')
 sb_seen="threads $(sb_threads | wc -l), their Seccomp $(sb_threads | sort -u | tr '\n' ' '); $sb_status"
-[[ $(sb_threads | sort -u) == 2 && $(sb_threads | wc -l) -ge 4 ]] &&
+[[ $(sb_threads | sort -u) == 2 && $(sb_threads | wc -l) -ge 5 ]] &&
 	grep -q '^NoNewPrivs:.1$' "/proc/$vpid/status" && grep -q '^CapEff:.0000000000000000$' "/proc/$vpid/status" &&
 	grep -q '^CapPrm:.0000000000000000$' "/proc/$vpid/status" && pass sandbox-status ||
 	fail sandbox-status "vmm $vpid: $sb_seen"
 run disk-locked --kernel "$fw" --disk "path=$tmp/locked.img"
-kill "$first" 2>/dev/null
 [[ $status == 2 ]] && grep -q 'locked' "$logs/disk-locked.log" && pass disk-locked ||
 	fail disk-locked "exit status $status; a second vmm was not refused the image"
+# The first vmm's control socket (docs/api.md): `vmm ctl`, and raw requests through socat.
+api=$tmp/api.sock
+api_raw() { printf "$1" | timeout 20 socat -t 10 - "UNIX-CONNECT:$api" 2>/dev/null | head -n 1; }
+[[ $(stat -c %a "$api" 2>/dev/null) == 600 ]] && pass api-socket-mode ||
+	fail api-socket-mode "the socket's mode is $(stat -c %a "$api" 2>&1), not 600"
+out=$("$vmm" ctl "$api" ping) && [[ $out == *"\"pid\":$vpid"* ]] && pass api-ping ||
+	fail api-ping "vmm ctl ping: $out"
+out=$("$vmm" ctl "$api" info) && [[ $out == *'"blk0":{'* && $out == *'"balloon0":{'* ]] &&
+	pass api-info || fail api-info "vmm ctl info: $out"
+"$vmm" ctl "$api" resize 8M && out=$("$vmm" ctl "$api" balloon-stats) &&
+	[[ $out == *'"target_pages":2048'* ]] && pass api-resize || fail api-resize "after resize 8M: $out"
+# Bad requests: each a 4xx (or vmm ctl's 1 and 2), and the VM runs on: a client that says
+# nothing holds no one up, the next ping is answered.
+bad_api=
+"$vmm" ctl "$api" resize 1T 2>/dev/null && bad_api+=" resize-1T"
+"$vmm" ctl "$api" resize x 2>/dev/null; [[ $? == 2 ]] || bad_api+=" usage"
+[[ $(api_raw 'PUT /api/v1/vm.resize HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{"a":') == *' 400 '* ]] ||
+	bad_api+=" malformed-json"
+[[ $(api_raw 'GET /api/v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n') == *' 404 '* ]] || bad_api+=" unknown-path"
+[[ $(api_raw 'DELETE /api/v1/vm.info HTTP/1.1\r\nHost: x\r\n\r\n') == *' 405 '* ]] || bad_api+=" method"
+[[ $(api_raw 'HELLO THERE\r\n\r\n') == *' 400 '* ]] || bad_api+=" not-http"
+timeout 30 socat -u EXEC:"sleep 20" "UNIX-CONNECT:$api" & # connects, says nothing
+sleep 0.5
+"$vmm" ctl "$api" ping >/dev/null || bad_api+=" ping-after"
+kill -0 "$first" 2>/dev/null || bad_api+=" vmm-gone"
+[[ -z $bad_api ]] && pass api-bad-requests || fail api-bad-requests "wrong answers to:$bad_api"
+# vm.shutdown: stops at once, as SIGTERM (143), and the socket goes with vmm.
+"$vmm" ctl "$api" shutdown
+pid=$first finish disk-lock-first
+[[ $status == 143 && ! -e $api ]] && pass api-shutdown ||
+	fail api-shutdown "exit status $status (expected 143); socket $([[ -e $api ]] && echo left || echo gone)"
 # A call outside a thread's allowlist ends vmm with exit 1 and names the thread and the call
 # (VMM_SANDBOX_SELFTEST: the vCPU makes one as it starts); --sandbox off says so, and runs.
 launch sandbox-blocked env VMM_SANDBOX_SELFTEST=vcpu "$vmm" --kernel "$fw" --timeout "$t"
@@ -610,6 +724,14 @@ for mode in ${VMM_TEST_MODES:-$modes}; do
 	device_boot "$f-$mode" "$mode" "$f"
 	device_check "$f-$mode" "$mode"
 done
+# The balloon through the control socket: modern and legacy virtio-pci, virtio-mmio; one kernel.
+if [[ $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
+	for mode in $modes; do
+		[[ $mode == pci || $mode == pci-legacy || $mode == mmio ]] || continue
+		balloon_boot "$f-$mode-balloon" "$mode" "$f"
+		balloon_check "$f-$mode-balloon"
+	done
+fi
 if [[ $group == mmio-* && $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
 	# Crash safety: once the guest's fsync has returned, SIGKILL loses nothing.
 	name=$f-disk-sigkill t=$(limit "$f")

@@ -339,7 +339,7 @@ static void usage_text(void **state)
 		"default: stdio",    "16M..1T",	       "Exit status:",	"124",
 		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
 		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE", "--disk path=FILE",
-		"--scsi path=FILE", "--net tap=NAME", "--sandbox on|off",
+		"--scsi path=FILE", "--net tap=NAME", "--sandbox on|off", "--api-socket PATH",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -409,6 +409,21 @@ static void command_line_errors(void **state)
 static void balloon_options(void **state)
 {
 	struct fixture *fx = *state;
+	char want[200];
+
+	/* The control socket: a path; '-' and '_' alike in names, in a file as on the command line. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--api-socket", "run/vm.sock"));
+	assert_string_equal(fx->cfg.api_socket, "run/vm.sock");
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--api_socket=x.sock"));
+	assert_string_equal(fx->cfg.api_socket, "x.sock");
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\napi_socket = vm.sock\nlog_level = info\n"));
+	snprintf(want, sizeof(want), "%s/vm.sock", fx->dir);
+	assert_string_equal(fx->cfg.api_socket, want);
+	assert_int_equal(fx->cfg.log_level, LOG_INFO);
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--api-socket",
+			       "/a/very/long/path/that/goes/on/and/on/and/on/and/on/and/on/and/on/and/"
+			       "on/and/on/and/on/and/on/and/on/and/on/and/on.sock"),
+		     "too long for a unix socket");
 
 	assert_ok(fx, PARSE(fx, "--kernel", "k"));
 	assert_false(fx->cfg.balloon.enabled);

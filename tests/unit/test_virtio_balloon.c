@@ -248,6 +248,48 @@ static void statistics_are_read_and_the_buffer_given_back_each_period(void **sta
 	fx_teardown(&f);
 }
 
+/* Linux posts its first statistics buffer, and kicks, before DRIVER_OK: it is read all the same. */
+static void a_statistics_buffer_from_before_driver_ok_is_read(void **state)
+{
+	struct balloon_config c = { .stats_period = 60 };
+	struct virtio_dev *d;
+	struct fx f;
+	struct balloon_stats s;
+	uint8_t buf[10] = { 4, 0 };
+	const uint64_t free_mem = 12345;
+
+	memset(&f, 0, sizeof(f));
+	cur = &f;
+	assert_int_equal(gmem_init(&f.mem, RAM_SIZE), 0);
+	assert_int_equal(event_loop_init(&f.loop, "test"), 0);
+	assert_int_equal(balloon_init(&f.b, "balloon0", &c, &f.mem, &f.loop), 0);
+	d = &f.b.vdev;
+	d->transport = &fake_transport;
+	pthread_mutex_lock(&d->lock);
+	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(d, 0, 1u << VIRTIO_BALLOON_F_STATS_VQ);
+	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
+	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned q = 0; q < 3; q++)
+		tq_setup(d, q, &f.q[q], &f.mem);
+	memcpy(buf + 2, &free_mem, 8);
+	memcpy(gp(&f.q[2], DATA_GPA, sizeof(buf)), buf, sizeof(buf));
+	tq_add(&f.q[2], &(struct tbuf){ DATA_GPA, sizeof(buf), false }, 1);
+	pthread_mutex_unlock(&d->lock);
+	virtio_kick(d, BALLOON_Q_STATS); /* before DRIVER_OK: not served */
+	event_loop_run_once(&f.loop, 0);
+	balloon_get_stats(&f.b, &s);
+	assert_int_equal(s.have, 0);
+	pthread_mutex_lock(&d->lock);
+	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
+	pthread_mutex_unlock(&d->lock);
+	event_loop_run_once(&f.loop, 1000); /* the kick start() makes */
+	balloon_get_stats(&f.b, &s);
+	assert_int_equal(s.have, 1 << 4);
+	assert_int_equal(s.val[4], 12345);
+	fx_teardown(&f);
+}
+
 /* Free page reporting: at index 4 (the spec's) or right after the queues in use (Linux's). */
 static void reported_ranges_go_back_on_either_queue_number(void **state)
 {
@@ -324,6 +366,7 @@ int main(void)
 		cmocka_unit_test(deflate_leaves_the_pages_to_the_guest),
 		cmocka_unit_test(the_target_is_in_pages_and_tells_the_driver),
 		cmocka_unit_test(statistics_are_read_and_the_buffer_given_back_each_period),
+		cmocka_unit_test(a_statistics_buffer_from_before_driver_ok_is_read),
 		cmocka_unit_test(reported_ranges_go_back_on_either_queue_number),
 		cmocka_unit_test(poisoned_reports_are_kept),
 		cmocka_unit_test(a_queue_without_a_role_needs_reset),

@@ -238,8 +238,12 @@ static int balloon_start(struct virtio_dev *d)
 	memset(b->role, 0, sizeof(b->role));
 	b->role[BALLOON_Q_INFLATE] = ROLE_INFLATE;
 	b->role[BALLOON_Q_DEFLATE] = ROLE_DEFLATE;
-	if (d->driver_features >> VIRTIO_BALLOON_F_STATS_VQ & 1)
+	if (d->driver_features >> VIRTIO_BALLOON_F_STATS_VQ & 1) {
+		/* Linux posts its first statistics buffer, and kicks, before DRIVER_OK (the spec has
+		 * the kick after it): a kick then was not served, so look now. */
+		virtio_kick(d, next);
 		b->role[next++] = ROLE_STATS;
+	}
 	if (d->driver_features >> VIRTIO_BALLOON_F_PAGE_REPORTING & 1) {
 		/* Where the spec puts it, and where Linux does: after the queues it uses. */
 		b->role[BALLOON_Q_REPORTING] = ROLE_REPORTING;
