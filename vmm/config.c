@@ -1493,6 +1493,7 @@ const char *config_usage(void)
 	       "         0xfef00000)\n"
 	       "  124    --timeout expired\n"
 	       "  128+S  vmm was stopped by signal S (SIGINT, SIGTERM or SIGHUP)\n"
+	       "  143    also: stopped through --api-socket (vm.shutdown), as SIGTERM\n"
 	       "  2      bad options or config file\n"
 	       "  1      host-side failure, or a system call the sandbox does not allow\n"
 	       "\n"
