@@ -198,6 +198,7 @@ static void bad_requests_get_4xx_and_the_server_goes_on(void **state)
 		{ "PUT", "/api/v1/vm.resize", "{\"desired_balloon\": 99999999999}", 400, "more than" },
 		{ "PUT", "/api/v1/vm.resize", "[]", 400, "Bad request body" },
 		{ "PUT", "/api/v1/vm.shutdown", "now", 400, "takes none" },
+		{ "GET", "/api/v1/\xff\xfe", "", 404, "[\"Not Found\"]" }, /* not UTF-8 (fuzz_api) */
 	};
 
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -37,7 +37,10 @@ static char *dump(json_t *j)
 /* An error reply, as Cloud Hypervisor's: a JSON array of messages, the most general first. */
 static int error(char **reply, int status, const char *what, const char *detail)
 {
-	*reply = dump(detail ? json_pack("[ss]", what, detail) : json_pack("[s]", what));
+	/* A detail that is not UTF-8 (a path a client made up) cannot be a JSON string: left out. */
+	*reply = dump(detail ? json_pack("[ss]", what, detail) : NULL);
+	if (!*reply)
+		*reply = dump(json_pack("[s]", what));
 	return status;
 }
 

@@ -283,9 +283,14 @@ static void balloon_log_state(struct virtio_dev *d)
 		 b->stats_held ? "held" : "not held");
 }
 
-/* The driver writes actual and poison_val: kept as written (read where they are used). */
+/* The driver writes actual and poison_val: kept as written (read where they are used). The
+ * device's own fields are put back: a driver does not set the host's target. */
 static void balloon_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
 {
+	struct balloon_dev *b = d->priv;
+
+	b->config.num_pages = htole32(b->target_pages);
+	b->config.free_page_hint_cmd_id = 0;
 }
 
 static const struct virtio_dev_ops balloon_ops = {
@@ -336,7 +341,8 @@ int balloon_init(struct balloon_dev *b, const char *name, const struct balloon_c
 		balloon_destroy(b);
 		return ret;
 	}
-	b->config.num_pages = htole32(target_pages(b, cfg->size));
+	b->target_pages = target_pages(b, cfg->size);
+	b->config.num_pages = htole32(b->target_pages);
 	b->vdev.config = (uint8_t *)&b->config;
 	b->vdev.config_len = sizeof(b->config);
 	if (cfg->stats_period) {
@@ -373,7 +379,8 @@ void balloon_destroy(struct balloon_dev *b)
 void balloon_set_target(struct balloon_dev *b, uint64_t bytes)
 {
 	pthread_mutex_lock(&b->vdev.lock);
-	b->config.num_pages = htole32(target_pages(b, bytes));
+	b->target_pages = target_pages(b, bytes);
+	b->config.num_pages = htole32(b->target_pages);
 	virtio_config_changed(&b->vdev);
 	pthread_mutex_unlock(&b->vdev.lock);
 }

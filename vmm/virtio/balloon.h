@@ -57,6 +57,7 @@ struct balloon_dev {
 	struct virtio_dev vdev;
 	struct balloon_config cfg;
 	struct virtio_balloon_config config;
+	uint32_t target_pages; /* num_pages as the host set it (the driver may not change it) */
 	/* Which queue does what, from the features at DRIVER_OK: Linux numbers the queues it uses
 	 * without gaps (the reporting queue is 3, or 2 without statistics), the spec fixes 4. */
 	int role[BALLOON_QUEUES];
