@@ -40,9 +40,9 @@ static void fake_signal(struct virtio_dev *d, int q)
 
 static const struct virtio_transport_ops fake_transport = { .signal = fake_signal };
 
-/* The device with cfg, the driver accepting `accept` of its bits, and the queues it sets up (the
- * bits of `queues`) at the indices given. */
-static void fx_setup(struct fx *f, const struct balloon_config *cfg, uint32_t accept,
+/* The device with cfg, the driver accepting `accept` of its bits and setting up the queues (the
+ * bits of `queues`) at the indices given; not yet DRIVER_OK (fx_go). */
+static void fx_begin(struct fx *f, const struct balloon_config *cfg, uint32_t accept,
 		     unsigned queues)
 {
 	struct virtio_dev *d = &f->b.vdev;
@@ -63,9 +63,24 @@ static void fx_setup(struct fx *f, const struct balloon_config *cfg, uint32_t ac
 		if (queues >> q & 1)
 			tq_setup(d, q, &f->q[q], &f->mem);
 	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void fx_go(struct fx *f)
+{
+	struct virtio_dev *d = &f->b.vdev;
+
+	pthread_mutex_lock(&d->lock);
 	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
 	assert_true(virtio_live(d));
 	pthread_mutex_unlock(&d->lock);
+}
+
+static void fx_setup(struct fx *f, const struct balloon_config *cfg, uint32_t accept,
+		     unsigned queues)
+{
+	fx_begin(f, cfg, accept, queues);
+	fx_go(f);
 }
 
 static void fx_teardown(struct fx *f)
@@ -260,37 +275,20 @@ static void statistics_are_read_and_the_buffer_given_back_each_period(void **sta
 static void a_statistics_buffer_from_before_driver_ok_is_read(void **state)
 {
 	struct balloon_config c = { .stats_period = 60 };
-	struct virtio_dev *d;
 	struct fx f;
 	struct balloon_stats s;
 	uint8_t buf[10] = { 4, 0 };
 	const uint64_t free_mem = 12345;
 
-	memset(&f, 0, sizeof(f));
-	cur = &f;
-	assert_int_equal(gmem_init(&f.mem, RAM_SIZE), 0);
-	assert_int_equal(event_loop_init(&f.loop, "test"), 0);
-	assert_int_equal(balloon_init(&f.b, "balloon0", &c, &f.mem, &f.loop), 0);
-	d = &f.b.vdev;
-	d->transport = &fake_transport;
-	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, 1u << VIRTIO_BALLOON_F_STATS_VQ);
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < 3; q++)
-		tq_setup(d, q, &f.q[q], &f.mem);
+	fx_begin(&f, &c, 1u << VIRTIO_BALLOON_F_STATS_VQ, 7);
 	memcpy(buf + 2, &free_mem, 8);
 	memcpy(gp(&f.q[2], DATA_GPA, sizeof(buf)), buf, sizeof(buf));
 	tq_add(&f.q[2], &(struct tbuf){ DATA_GPA, sizeof(buf), false }, 1);
-	pthread_mutex_unlock(&d->lock);
-	virtio_kick(d, BALLOON_Q_STATS); /* before DRIVER_OK: not served */
+	virtio_kick(&f.b.vdev, BALLOON_Q_STATS); /* before DRIVER_OK: not served */
 	event_loop_run_once(&f.loop, 0);
 	balloon_get_stats(&f.b, &s);
 	assert_int_equal(s.have, 0);
-	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
-	pthread_mutex_unlock(&d->lock);
+	fx_go(&f);
 	event_loop_run_once(&f.loop, 1000); /* the kick start() makes */
 	balloon_get_stats(&f.b, &s);
 	assert_int_equal(s.have, 1 << 4);
