@@ -88,20 +88,13 @@ static unsigned api_devices(void *opaque, struct api_device *out, unsigned max)
 	return n;
 }
 
-static int api_balloon(void *opaque, struct api_balloon *out)
+static int api_balloon(void *opaque, struct balloon_info *out)
 {
 	struct balloon_dev *b = devices_balloon(opaque);
 
 	if (!b)
 		return -ENODEV;
-	balloon_get(b, &out->target, &out->actual);
-	balloon_get_stats(b, &out->stats);
-	pthread_mutex_lock(&b->vdev.lock);
-	out->inflated = b->inflated;
-	out->deflated = b->deflated;
-	out->reported = b->reported;
-	out->refused = b->refused;
-	pthread_mutex_unlock(&b->vdev.lock);
+	balloon_get(b, out);
 	return 0;
 }
 

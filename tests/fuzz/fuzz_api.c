@@ -24,9 +24,9 @@ static unsigned fake_devices(void *opaque, struct api_device *out, unsigned max)
 	return 1;
 }
 
-static int fake_balloon(void *opaque, struct api_balloon *out)
+static int fake_balloon(void *opaque, struct balloon_info *out)
 {
-	*out = (struct api_balloon){ .target = target, .actual = target };
+	*out = (struct balloon_info){ .target = target, .actual = target };
 	out->stats.have = 0x3ff;
 	return 0;
 }

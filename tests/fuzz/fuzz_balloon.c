@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_driver f;
 	struct balloon_dev b;
 	struct balloon_config cfg;
-	uint64_t target, actual;
+	struct balloon_info info;
 
 	if (!fuzz_driver_begin(&f, data, size))
 		return 0;
@@ -57,8 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_driver_attach(&f, &b.vdev, data[0] & 1);
 	while (fuzz_driver_next(&f)) {
 		run_op(&b, &f);
-		balloon_get(&b, &target, &actual);
-		check(target <= f.mem.ram_size);
+		balloon_get(&b, &info);
+		check(info.target <= f.mem.ram_size);
 	}
 	fuzz_reset(&b.vdev);
 	check(!b.stats_held);

@@ -36,13 +36,13 @@ static unsigned fake_devices(void *opaque, struct api_device *out, unsigned max)
 	return 2;
 }
 
-static int fake_balloon(void *opaque, struct api_balloon *out)
+static int fake_balloon(void *opaque, struct balloon_info *out)
 {
 	struct fake *f = opaque;
 
 	if (!f->has_balloon)
 		return -ENODEV;
-	*out = (struct api_balloon){ .target = f->target, .actual = 4096 * 3, .inflated = 3 };
+	*out = (struct balloon_info){ .target = f->target, .actual = 4096 * 3, .inflated = 3 };
 	out->stats.have = 1 << 4 | 1 << 5;
 	out->stats.val[4] = 1000;
 	out->stats.val[5] = 2000;

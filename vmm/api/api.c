@@ -89,7 +89,7 @@ static int vm_info(struct api *a, char **reply)
 {
 	struct api_device dev[API_MAX_DEVICES];
 	unsigned n = a->ops->devices(a->opaque, dev, API_MAX_DEVICES);
-	struct api_balloon b;
+	struct balloon_info b;
 	json_t *devices = json_object();
 	uint64_t actual = a->ops->balloon(a->opaque, &b) == 0 ? b.actual : 0;
 
@@ -111,7 +111,7 @@ static int vm_counters(struct api *a, char **reply)
 {
 	struct api_device dev[API_MAX_DEVICES];
 	unsigned n = a->ops->devices(a->opaque, dev, API_MAX_DEVICES);
-	struct api_balloon b;
+	struct balloon_info b;
 	json_t *j = json_object();
 
 	for (unsigned i = 0; i < n; i++)
@@ -135,7 +135,7 @@ static int vm_counters(struct api *a, char **reply)
 /* Firecracker's shape: the target and actual size always, each statistic the guest reports. */
 static int balloon_statistics(struct api *a, char **reply)
 {
-	struct api_balloon b;
+	struct balloon_info b;
 	json_t *j;
 
 	if (a->ops->balloon(a->opaque, &b))

@@ -29,16 +29,10 @@ struct api_device {
 	uint64_t kicks, interrupts; /* summed over its queues */
 };
 
-struct api_balloon {
-	uint64_t target, actual; /* bytes */
-	struct balloon_stats stats;
-	uint64_t inflated, deflated, reported, refused;
-};
-
 /* What the API may ask of the VM; called on the api thread. */
 struct api_ops {
 	unsigned (*devices)(void *opaque, struct api_device *out, unsigned max);
-	int (*balloon)(void *opaque, struct api_balloon *out); /* -ENODEV without one */
+	int (*balloon)(void *opaque, struct balloon_info *out); /* -ENODEV without one */
 	int (*resize_balloon)(void *opaque, uint64_t bytes);   /* -ENODEV without one */
 	void (*stop)(void *opaque, int status);
 };

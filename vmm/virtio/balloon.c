@@ -320,7 +320,6 @@ int balloon_init(struct balloon_dev *b, const char *name, const struct balloon_c
 
 	memset(b, 0, sizeof(*b));
 	b->timer_fd = -1;
-	b->cfg = *cfg;
 	b->elem = malloc(sizeof(*b->elem));
 	b->stats_elem = malloc(sizeof(*b->stats_elem));
 	if (!b->elem || !b->stats_elem) {
@@ -385,17 +384,17 @@ void balloon_set_target(struct balloon_dev *b, uint64_t bytes)
 	pthread_mutex_unlock(&b->vdev.lock);
 }
 
-void balloon_get(struct balloon_dev *b, uint64_t *target, uint64_t *actual)
+void balloon_get(struct balloon_dev *b, struct balloon_info *out)
 {
 	pthread_mutex_lock(&b->vdev.lock);
-	*target = (uint64_t)le32toh(b->config.num_pages) * BALLOON_PAGE;
-	*actual = (uint64_t)le32toh(b->config.actual) * BALLOON_PAGE;
-	pthread_mutex_unlock(&b->vdev.lock);
-}
-
-void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *out)
-{
-	pthread_mutex_lock(&b->vdev.lock);
-	*out = b->stats;
+	*out = (struct balloon_info){
+		.target = (uint64_t)b->target_pages * BALLOON_PAGE,
+		.actual = (uint64_t)le32toh(b->config.actual) * BALLOON_PAGE,
+		.stats = b->stats,
+		.inflated = b->inflated,
+		.deflated = b->deflated,
+		.reported = b->reported,
+		.refused = b->refused,
+	};
 	pthread_mutex_unlock(&b->vdev.lock);
 }

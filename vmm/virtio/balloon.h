@@ -53,9 +53,16 @@ struct virtio_balloon_config {
 	uint32_t poison_val;
 };
 
+/* What the host may read of the balloon, all of it at one moment. */
+struct balloon_info {
+	uint64_t target, actual; /* bytes: the host's target, what the driver says it gave */
+	struct balloon_stats stats;
+	uint64_t inflated, deflated, reported; /* pages */
+	uint64_t refused;                      /* PFNs outside RAM or in the hole */
+};
+
 struct balloon_dev {
 	struct virtio_dev vdev;
-	struct balloon_config cfg;
 	struct virtio_balloon_config config;
 	uint32_t target_pages; /* num_pages as the host set it (the driver may not change it) */
 	/* Which queue does what, from the features at DRIVER_OK: Linux numbers the queues it uses
@@ -77,9 +84,8 @@ int balloon_init(struct balloon_dev *b, const char *name, const struct balloon_c
 void balloon_destroy(struct balloon_dev *b);
 /* The balloon's target, in bytes (whole 4 KiB pages; more than RAM is clipped). Any thread. */
 void balloon_set_target(struct balloon_dev *b, uint64_t bytes);
-/* The target and what the guest says it has given (config actual), in bytes. Any thread. */
-void balloon_get(struct balloon_dev *b, uint64_t *target, uint64_t *actual);
-/* The last statistics the guest reported. Any thread. */
-void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *out);
+/* The target, what the driver says it has given (config actual), its last statistics and the
+ * counters, under one lock. Any thread. */
+void balloon_get(struct balloon_dev *b, struct balloon_info *out);
 
 #endif
