@@ -9,6 +9,8 @@
  *   mmio=N  leave with status N through the exit device's MMIO register
  *   hang    halt for ever, with interrupts off (for --timeout); an NMI (what vmm sends when
  *           --timeout expires) prints "vmm firmware: NMI" and leaves with status 0
+ *   count   count for ever as fast as it can, printing "vmm firmware: tick N" every 2^20 turns
+ *           (vm.pause: a guest whose vCPU is always busy and whose progress the host can see)
  */
 #include <stdint.h>
 
@@ -64,6 +66,31 @@ static uint8_t number(const char *s)
 	return (uint8_t)v;
 }
 
+static void put_number(uint64_t v)
+{
+	char digits[20];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < 20);
+	while (n)
+		putc_uart(digits[--n]);
+}
+
+static __attribute__((noreturn)) void count(void)
+{
+	for (uint64_t i = 0;; i++) {
+		if (i & ((1 << 20) - 1)) {
+			__asm__ volatile("" : : "r"(i) : "memory"); /* a turn the compiler keeps */
+			continue;
+		}
+		puts_uart("vmm firmware: tick ");
+		put_number(i >> 20);
+		putc_uart('\n');
+	}
+}
+
 /* The NMI handler: says so, and leaves. */
 struct frame {
 	uint64_t rip, cs, rflags, rsp, ss;
@@ -106,7 +133,8 @@ __attribute__((section(".text.start"), noreturn)) void _start(uint64_t rdi, cons
 	else if (starts(cmdline, "hang", &arg)) {
 		__asm__ volatile("cli");
 		idt_setup(idt);
-	}
+	} else if (starts(cmdline, "count", &arg))
+		count();
 	else
 		outb(EXIT_PORT, starts(cmdline, "exit=", &arg) ? number(arg) : 0);
 	for (;;)

@@ -401,14 +401,15 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 		   int serial_out)
 {
 	struct vm_devices *d = calloc(1, sizeof(*d));
-	struct irq_line com1 = irq;
+	struct irq_line com1 = irq, ged = irq;
 	int ret;
 
 	if (!d)
 		return -ENOMEM;
 	vm->dev = d;
 	d->vm = vm;
-	platform_init(&d->platform, devices_stop_vm, vm);
+	ged.gsi = ACPI_GED_GSI;
+	platform_init(&d->platform, devices_stop_vm, vm, ged);
 	if ((ret = event_loop_init(&d->io, "io")))
 		return ret;
 	d->io_init = true;
@@ -439,6 +440,21 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 	return attach_virtio(d, cfg);
 }
 
+/* fn on every event loop there is: the device threads. */
+static void loops_each(struct vm_devices *d, void (*fn)(struct event_loop *))
+{
+	if (d->io_init)
+		fn(&d->io);
+	for (unsigned i = 0; i < d->nr_disks; i++)
+		if (d->disks[i].loop_init)
+			fn(&d->disks[i].loop);
+	if (d->scsi_loop_init)
+		fn(&d->scsi_loop);
+	for (unsigned i = 0; i < d->nr_nets; i++)
+		if (d->nets[i].loop_init)
+			fn(&d->nets[i].loop);
+}
+
 int devices_start(struct vm *vm)
 {
 	struct vm_devices *d = vm->dev;
@@ -459,6 +475,24 @@ int devices_start(struct vm *vm)
 	if (d->console && (ret = console_start(d->console)))
 		return ret;
 	return d->has_term ? term_start(&d->term) : 0;
+}
+
+void devices_pause(struct vm *vm)
+{
+	if (vm->dev)
+		loops_each(vm->dev, event_loop_pause);
+}
+
+void devices_resume(struct vm *vm)
+{
+	if (vm->dev)
+		loops_each(vm->dev, event_loop_resume);
+}
+
+void devices_power_button(struct vm *vm)
+{
+	if (vm->dev)
+		platform_power_button(&vm->dev->platform);
 }
 
 void devices_resize(struct vm *vm)
@@ -515,18 +549,7 @@ void devices_stop(struct vm *vm)
 	}
 	if (d->console)
 		console_stop(d->console);
-	if (d->io_init)
-		event_loop_stop(&d->io);
-	for (unsigned i = 0; i < d->nr_disks; i++) {
-		if (d->disks[i].loop_init)
-			event_loop_stop(&d->disks[i].loop);
-	}
-	if (d->scsi_loop_init)
-		event_loop_stop(&d->scsi_loop);
-	for (unsigned i = 0; i < d->nr_nets; i++) {
-		if (d->nets[i].loop_init)
-			event_loop_stop(&d->nets[i].loop);
-	}
+	loops_each(d, event_loop_stop);
 }
 
 void devices_destroy(struct vm *vm)

@@ -26,6 +26,13 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 int devices_start(struct vm *vm);
 /* Stops the host side; the vCPUs have stopped. Safe after a failed or missing start. */
 void devices_stop(struct vm *vm);
+/* vm.pause and vm.resume: the device threads (the I/O loop, each disk's and net's) park between
+ * two requests, and run on. The terminals' input threads do not: what is typed waits in the
+ * UART's FIFO or for the console's buffers, and Ctrl-A x still stops the VM. */
+void devices_pause(struct vm *vm);
+void devices_resume(struct vm *vm);
+/* vm.power-button: the ACPI power button is pressed (the guest decides what follows). */
+void devices_power_button(struct vm *vm);
 /* The host terminal changed size: tell the console that has it. */
 void devices_resize(struct vm *vm);
 /* Logs each virtio device's state (info level): what a stuck guest waits for. */

@@ -33,6 +33,8 @@ int event_loop_init(struct event_loop *l, const char *name)
 	l->epfd = l->stop_fd = -1;
 	l->name = name;
 	l->role = SANDBOX_IO;
+	pthread_mutex_init(&l->park_lock, NULL);
+	pthread_cond_init(&l->park_cond, NULL);
 	if (!w)
 		return -ENOMEM;
 	pthread_mutex_init(&w->lock, NULL);
@@ -149,6 +151,23 @@ int event_loop_run_once(struct event_loop *l, int timeout_ms)
 	return ran;
 }
 
+/* The loop was woken (stop_fd): parks while paused; true when it should stop. */
+static bool event_thread_woken(struct event_loop *l)
+{
+	bool stop;
+
+	pthread_mutex_lock(&l->park_lock);
+	while (l->pause && !l->stop) {
+		l->parked = true;
+		pthread_cond_broadcast(&l->park_cond);
+		pthread_cond_wait(&l->park_cond, &l->park_lock);
+	}
+	l->parked = false;
+	stop = l->stop;
+	pthread_mutex_unlock(&l->park_lock);
+	return stop;
+}
+
 static void *event_thread(void *arg)
 {
 	struct event_loop *l = arg;
@@ -162,7 +181,7 @@ static void *event_thread(void *arg)
 			log_error("%s: epoll_wait: %s", l->name, strerror(-ret));
 			break;
 		}
-		if (read(l->stop_fd, &v, sizeof(v)) == sizeof(v))
+		if (read(l->stop_fd, &v, sizeof(v)) == sizeof(v) && event_thread_woken(l))
 			break;
 	}
 	return NULL;
@@ -176,6 +195,7 @@ int event_loop_start(struct event_loop *l)
 
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->stop_fd, &ev) < 0)
 		return -errno;
+	l->stop = l->pause = false;
 	/* The thread inherits a fully blocked mask: signals belong to main and the vCPUs. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -187,14 +207,45 @@ int event_loop_start(struct event_loop *l)
 	return 0;
 }
 
-void event_loop_stop(struct event_loop *l)
+static void wake(struct event_loop *l)
 {
 	uint64_t one = 1;
 
+	if (write(l->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: wake: %s", l->name, strerror(errno));
+}
+
+void event_loop_pause(struct event_loop *l)
+{
 	if (!l->started)
 		return;
-	if (write(l->stop_fd, &one, sizeof(one)) < 0)
-		log_warn("%s: stop: %s", l->name, strerror(errno));
+	pthread_mutex_lock(&l->park_lock);
+	l->pause = true;
+	pthread_mutex_unlock(&l->park_lock);
+	wake(l);
+	pthread_mutex_lock(&l->park_lock);
+	while (!l->parked && !l->stop)
+		pthread_cond_wait(&l->park_cond, &l->park_lock);
+	pthread_mutex_unlock(&l->park_lock);
+}
+
+void event_loop_resume(struct event_loop *l)
+{
+	pthread_mutex_lock(&l->park_lock);
+	l->pause = false;
+	pthread_cond_broadcast(&l->park_cond);
+	pthread_mutex_unlock(&l->park_lock);
+}
+
+void event_loop_stop(struct event_loop *l)
+{
+	if (!l->started)
+		return;
+	pthread_mutex_lock(&l->park_lock);
+	l->stop = true;
+	pthread_cond_broadcast(&l->park_cond);
+	pthread_mutex_unlock(&l->park_lock);
+	wake(l);
 	pthread_join(l->thread, NULL);
 	l->started = false;
 }
@@ -222,6 +273,8 @@ void event_loop_destroy(struct event_loop *l)
 		pthread_mutex_destroy(&w->lock);
 		free(w);
 	}
+	pthread_mutex_destroy(&l->park_lock);
+	pthread_cond_destroy(&l->park_cond);
 	l->epfd = l->stop_fd = -1;
 	l->watches = NULL;
 }

@@ -19,9 +19,12 @@ struct event_loop {
 	enum sandbox_role role; /* its thread's allowlist: SANDBOX_IO unless its owner says */
 	struct event_watches *watches; /* fd -> handler */
 	int epfd;
-	int stop_fd; /* eventfd: wakes the loop to stop */
+	int stop_fd; /* eventfd: wakes the loop to stop or to park */
 	pthread_t thread;
 	bool started;
+	pthread_mutex_t park_lock; /* guards the three below */
+	pthread_cond_t park_cond;
+	bool pause, parked, stop;
 };
 
 /* 0 or -errno. */
@@ -33,7 +36,11 @@ int event_mod(struct event_loop *l, int fd, uint32_t events, event_fn fn, void *
 int event_del(struct event_loop *l, int fd);
 /* Starts the thread (all signals blocked). 0 or -errno. */
 int event_loop_start(struct event_loop *l);
-/* Stops and joins the thread; safe when it never started. */
+/* Parks the thread between two handlers and returns once it is parked: no handler runs until
+ * event_loop_resume (vm.pause). Nothing when the thread never started. Any other thread. */
+void event_loop_pause(struct event_loop *l);
+void event_loop_resume(struct event_loop *l);
+/* Stops and joins the thread, parked or not; safe when it never started. */
 void event_loop_stop(struct event_loop *l);
 void event_loop_destroy(struct event_loop *l);
 /* Runs the handlers of whatever is ready now, waiting at most timeout_ms (-1: forever, 0: not at

@@ -108,16 +108,45 @@ static int api_resize_balloon(void *opaque, uint64_t bytes)
 	return 0;
 }
 
-static void api_stop(void *opaque, int status)
+static int api_pause(void *opaque)
 {
-	log_info("api: vm.shutdown: stopping the guest");
-	vm_request_stop(opaque, status);
+	return vm_pause(opaque);
+}
+
+static int api_resume(void *opaque)
+{
+	return vm_resume(opaque);
+}
+
+static bool api_paused(void *opaque)
+{
+	return vm_paused(opaque);
+}
+
+static void api_power_button(void *opaque)
+{
+	log_info("api: vm.power-button: the guest is told its power button was pressed");
+	devices_power_button(opaque);
+}
+
+/* vm.shutdown stops at once, as SIGTERM (143). vm.reboot is what the guest's own reboot does. */
+static void api_stop(void *opaque, bool reboot)
+{
+	if (reboot)
+		log_info("api: vm.reboot: the guest is reset, which ends vmm as its own reboot does");
+	else
+		log_info("api: vm.shutdown: stopping the guest");
+	vm_request_stop(opaque, reboot ? 0 : 128 + SIGTERM);
 }
 
 static const struct api_ops vm_api_ops = {
 	.devices = api_devices,
 	.balloon = api_balloon,
 	.resize_balloon = api_resize_balloon,
+	.pause = api_pause,
+	.resume = api_resume,
+	.paused = api_paused,
+	.power_button = api_power_button,
 	.stop = api_stop,
 };
 

@@ -83,6 +83,7 @@ static const struct rule common_rules[] = {
 static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE, KVM_NMI, KVM_IRQ_LINE,
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, TUNSETOFFLOAD,
+	KVM_KVMCLOCK_CTRL, /* vm.pause: the guest's watchdogs are told */
 	TUNSETQUEUE, /* a virtio-net reset detaches the tap's extra queues */
 	0,
 };
@@ -136,14 +137,17 @@ static const struct rule input_rules[] = {
 };
 
 /* The control socket's thread (libmicrohttpd in external-epoll mode): clients come and go; a
- * balloon target or vm.shutdown reaches the VM through eventfds (write) and the vCPU kick. */
+ * balloon target or vm.shutdown reaches the VM through eventfds (write) and the vCPU kick;
+ * vm.pause saves the guest's clock and vm.resume sets it back; vm.power-button raises a line. */
+static const unsigned long api_ioctls[] = { KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_IRQ_LINE, 0 };
 static const struct rule api_rules[] = {
 	ALLOW(epoll_wait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
 	ALLOW(accept4),                     /* a client connects */
 	ALLOW(recvfrom), ALLOW(sendto), ALLOW(sendmsg), /* requests in, replies out */
 	ALLOW(shutdown), ALLOW(close),      /* a client is done; the server stops */
 	ALLOW(read),                        /* the thread's stop eventfd */
-	ALLOW_IF(tgkill, KICK),             /* vm.shutdown stops the vCPUs */
+	ALLOW_IF(tgkill, KICK),             /* vm.shutdown and vm.pause stop the vCPUs */
+	ALLOW_IOCTLS(api_ioctls),
 };
 
 /* The main thread: waits for a signal, the stop or --timeout, then joins the threads and tears

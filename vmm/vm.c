@@ -51,6 +51,8 @@ int vm_open_kvm(struct vm *vm)
 	memset(vm, 0, sizeof(*vm));
 	vm->vm_fd = vm->stop_fd = -1;
 	pthread_mutex_init(&vm->gsi_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		ret = -errno;
@@ -324,10 +326,97 @@ void vm_request_stop(struct vm *vm, int status)
 	if (atomic_load(&vm->timed_out))
 		status = 124;
 	__atomic_store_n(&vm->exit_status, status, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&vm->run_lock); /* parked vCPUs, and a vm_pause waiting for them */
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
 	for (unsigned i = 0; i < vm->ncpus && vm->vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("stop eventfd: %s", strerror(errno));
+}
+
+static void kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+int vm_pause(struct vm *vm)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->paused || atomic_load(&vm->stopping)) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return vm->paused ? -EBUSY : -ESHUTDOWN;
+	}
+	atomic_store(&vm->pause, true);
+	pthread_mutex_unlock(&vm->run_lock);
+	kick_all(vm);
+	/* Each vCPU parks as its KVM_RUN returns to the kick. The kick is not lost (see the vCPU
+	 * loop), but it costs nothing to repeat while waiting. */
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->parked < vm->ncpus && !atomic_load(&vm->stopping)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&vm->run_lock);
+			kick_all(vm);
+			pthread_mutex_lock(&vm->run_lock);
+		}
+	}
+	if (atomic_load(&vm->stopping)) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return -ESHUTDOWN;
+	}
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->run_lock);
+	devices_pause(vm);
+	/* The guest's clock stops here: resume sets it back to this value. */
+	vm->clock_saved = ioctl(vm->vm_fd, KVM_GET_CLOCK, &vm->clock) == 0;
+	if (!vm->clock_saved)
+		log_warn("vm.pause: KVM_GET_CLOCK: %s; the guest's clock will jump", strerror(errno));
+	log_info("vm.pause: the guest is paused");
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	if (!vm->paused) {
+		pthread_mutex_unlock(&vm->run_lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&vm->run_lock);
+	if (vm->clock_saved) {
+		struct kvm_clock_data c = { .clock = vm->clock.clock };
+
+		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0)
+			log_warn("vm.resume: KVM_SET_CLOCK: %s; the guest's clock jumps",
+				 strerror(errno));
+	}
+	devices_resume(vm);
+	pthread_mutex_lock(&vm->run_lock);
+	vm->paused = false;
+	atomic_store(&vm->pause, false);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+	log_info("vm.resume: the guest runs");
+	return 0;
+}
+
+bool vm_paused(struct vm *vm)
+{
+	bool paused;
+
+	pthread_mutex_lock(&vm->run_lock);
+	paused = vm->paused;
+	pthread_mutex_unlock(&vm->run_lock);
+	return paused;
 }
 
 /* After --timeout: how long a guest sent an NMI has to report before it is stopped. */
@@ -433,6 +522,8 @@ void vm_destroy(struct vm *vm)
 		bus_destroy(&vm->pio);
 	if (vm->mmio.name)
 		bus_destroy(&vm->mmio);
+	pthread_mutex_destroy(&vm->run_lock);
+	pthread_cond_destroy(&vm->run_cond);
 	vm->vcpus = NULL;
 	vm->cpuid = NULL;
 	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;

@@ -30,6 +30,14 @@ struct vm {
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
 	atomic_bool stopping;
+	/* vm.pause: the vCPUs park on run_cond at their next return from KVM_RUN. */
+	pthread_mutex_t run_lock; /* guards the three below */
+	pthread_cond_t run_cond;
+	atomic_bool pause;
+	unsigned parked;           /* vCPUs parked */
+	bool paused;               /* vm_pause done, vm_resume not yet */
+	struct kvm_clock_data clock; /* kvmclock when paused (clock_saved) */
+	bool clock_saved;
 	atomic_bool timed_out; /* --timeout expired: the exit status is 124 whatever happens next */
 	bool bad_config; /* vm_create failed because of the configuration (a backend's path) */
 	int exit_status;
@@ -50,6 +58,14 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 int vm_run(struct vm *vm, unsigned timeout_sec);
 /* Asks every vCPU to stop; the first caller's status wins. Safe from any thread. */
 void vm_request_stop(struct vm *vm, int status);
+/* vm.pause: parks every vCPU and then the devices' threads, and saves the guest's kvmclock so
+ * that no time passes for the guest (as QEMU and Cloud Hypervisor do). 0 once all are parked;
+ * -EBUSY when already paused, -ESHUTDOWN when the VM is stopping. From one thread (the API's). */
+int vm_pause(struct vm *vm);
+/* vm.resume: the clock as it was, then the devices' threads, then the vCPUs. -EBUSY unless
+ * paused. */
+int vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* KVM's fast paths for devices (unit tests link a fake of these). All return 0 or -errno. */

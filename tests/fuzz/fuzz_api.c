@@ -4,7 +4,9 @@
  * missing part is empty). It checks that the status is one of those docs/api.md lists, that a
  * reply is always JSON (an array of messages for an error), that 405 comes with its Allow, that
  * the balloon's target changes only on a 204 to vm.resize and never beyond the guest's memory, and
- * that a stop is only asked for by vm.shutdown. */
+ * that a stop is only asked for by vm.shutdown and vm.reboot, and the VM's state changes only with
+ * a 204. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,11 +40,42 @@ static int fake_resize(void *opaque, uint64_t bytes)
 	return 0;
 }
 
-static void fake_stop(void *opaque, int status)
+/* The VM's state: paused or not, as pause and resume leave it (one per input). */
+static bool paused, changed;
+
+static int fake_pause(void *opaque)
+{
+	if (paused)
+		return -EBUSY;
+	paused = changed = true;
+	return 0;
+}
+
+static int fake_resume(void *opaque)
+{
+	if (!paused)
+		return -EBUSY;
+	paused = false;
+	changed = true;
+	return 0;
+}
+
+static bool fake_paused(void *opaque)
+{
+	return paused;
+}
+
+static void fake_power_button(void *opaque)
+{
+	changed = true;
+}
+
+static void fake_stop(void *opaque, bool reboot)
 {
 }
 
-static const struct api_ops ops = { fake_devices, fake_balloon, fake_resize, fake_stop };
+static const struct api_ops ops = { fake_devices, fake_balloon,	 fake_resize,	   fake_pause,
+				    fake_resume,  fake_paused,	 fake_power_button, fake_stop };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -53,7 +86,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const int statuses[] = { 200, 204, 400, 404, 405, 413, 500, 501 };
+	static const int statuses[] = { 200, 204, 400, 404, 405, 409, 413, 500 };
 	struct vm_config cfg = { .kernel = "k", .cmdline = "c", .cpus = 1, .memory = 1 << 30 };
 	struct api a = { .ops = &ops, .cfg = &cfg, .epfd = -1, .stop_fd = -1 };
 	char *copy = malloc(size + 2), *method, *url, *body, *reply;
@@ -74,8 +107,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = body <= copy + size ? (size_t)(copy + size - body) : 0;
 	if (body > copy + size)
 		body = copy + size + 1;
-	resized = false;
+	resized = changed = false;
 	target = 0;
+	paused = size & 1; /* either state, whatever the request */
 	status = api_handle(&a, method, url, body, len, &reply, &allow);
 	for (unsigned i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		known |= status == statuses[i];
@@ -91,7 +125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check(!resized || (status == 204 && !strcmp(url, "/api/v1/vm.resize")));
 	check(target <= cfg.memory);
-	check(!a.stop_status || (status == 204 && !strcmp(url, "/api/v1/vm.shutdown")));
+	check(a.then == API_RUN || (status == 204 && (!strcmp(url, "/api/v1/vm.shutdown") ||
+						      !strcmp(url, "/api/v1/vm.reboot"))));
+	check(!changed || status == 204);
 	free(reply);
 	free(copy);
 	return 0;

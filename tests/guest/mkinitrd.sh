@@ -33,6 +33,11 @@
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
 #   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
 #   bench=DEV:MIB:SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
+#   clock     print "VMMTEST clock-ready up=UPTIME source=CLOCKSOURCE", read a line from hvc0 (the
+#             host pauses the VM before it writes it), print "VMMTEST clock-after up=UPTIME"
+#   powerbutton  load the ACPI button driver and evdev, start busybox acpid with an action for
+#             the power button that prints "VMMTEST power-button=pressed" and powers off, print
+#             "VMMTEST powerbutton-ready" once acpid listens, and wait
 #   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
@@ -76,7 +81,7 @@ ${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
-	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules
+	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev
 	mkdir -p "$stage/lib/modules/$ver"
 	mv "$stage"/mods/lib/modules/* "$stage/mods/modules.order" "$stage/lib/modules/$ver/"
 	cp "$kdir/lib/modules/$ver"/modules.builtin{,.modinfo} "$stage/lib/modules/$ver/"
@@ -206,6 +211,30 @@ for step in $(echo "$steps" | tr , ' '); do
 		rm /tmp/balloon/fill
 		umount /tmp/balloon
 		exec 4>&-
+		;;
+	clock)
+		# vm.pause as the guest sees it: the host pauses it for a while between clock-ready and
+		# its line on hvc0, and compares how much time passed here with how much passed there.
+		exec 4<>/dev/hvc0
+		stty -F /dev/hvc0 -echo
+		echo "VMMTEST clock-ready up=$(uptime) source=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+		read -r line <&4
+		echo "VMMTEST clock-after up=$(uptime)"
+		exec 4>&-
+		;;
+	powerbutton)
+		# vm.power-button: KEY_POWER from the button driver (the DSDT's PNP0C0C, notified by the
+		# GED) reaches busybox acpid, which runs /etc/acpi/PWRF/00000080.
+		modprobe -a button evdev
+		mkdir -p /etc/acpi/PWRF
+		printf '#!/bin/sh\necho "VMMTEST power-button=pressed" >/dev/console\npoweroff -f\n' \
+			>/etc/acpi/PWRF/00000080
+		chmod +x /etc/acpi/PWRF/00000080
+		for i in $(seq 50); do [ -e /dev/input/event0 ] && break; sleep 0.1; done
+		acpid -d -c /etc/acpi -p /tmp/acpid.pid 2>/tmp/acpid.log &
+		for i in $(seq 50); do ls -l /proc/$!/fd 2>/dev/null | grep -q /dev/input/ && break; sleep 0.1; done
+		echo "VMMTEST powerbutton-ready $(ls /dev/input 2>/dev/null | tr '\n' ' ')"
+		while :; do sleep 3600; done
 		;;
 	disk=*)
 		d=${step#disk=}

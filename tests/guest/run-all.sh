@@ -373,7 +373,7 @@ balloon_boot() {
 	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
 		--timeout "$t" --log-level info "${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
 		--console stdio --balloon stats_period=1 --api-socket "$sock" \
-		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=inflate,poweroff"
+		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=inflate,clock,powerbutton"
 	exec 3>"$tmp/$name.in"
 	local vpid
 	vpid=$(below "$pid" vmm)
@@ -404,8 +404,71 @@ balloon_boot() {
 	done
 	echo "deflated ${actual:-?}" >>"$logs/$name.balloon"
 	put 3 'deflated\n'
+	# vm.pause for 2 s, timed from the host: from the moment it sees clock-ready to
+	# the moment it sees clock-after, and how long the VM was paused.
+	wait_for "$logs/$name.serial" 'VMMTEST clock-ready'
+	local t0 t1 t2 t3
+	t0=$(date +%s.%N)
+	"$vmm" ctl "$sock" pause
+	t1=$(date +%s.%N)
+	sleep 2
+	t2=$(date +%s.%N)
+	"$vmm" ctl "$sock" resume
+	put 3 'go\n'
+	wait_for "$logs/$name.serial" 'VMMTEST clock-after'
+	t3=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN { printf "clock host-seen %.3f paused %.3f\n", d - a, c - b }' \
+		>>"$logs/$name.balloon"
+	"$vmm" ctl "$sock" info >"$logs/$name.info"
+	# vm.power-button: acpid in the guest powers it off.
+	wait_for "$logs/$name.serial" 'VMMTEST powerbutton-ready'
+	"$vmm" ctl "$sock" power-button
 	finish "$name"
 	exec 3>&-
+}
+# poison_boot NAME FLAVOUR: free page reporting for a guest that poisons its free pages
+# (page_poison=1). Its driver negotiates PAGE_POISON with poison_val 0xaa, so vmm must keep the
+# pages it is told are free: a discarded page reads back as zeros, and the guest, checking the
+# poison as it allocates the page again, would log "pagealloc: memory corruption". The guest
+# writes 512 MiB to a tmpfs and frees them, twice; after the first time the host waits until
+# the guest has reported at least 400 MiB, and checks that vmm's RSS has not fallen by 100 MiB.
+poison_boot() {
+	local name=$1 f=$2 sock=$tmp/$1.api vpid full=0 rss=0 reported=0 end info feat
+	t=$((device_factor * $(limit "$f")))
+	mkfifo "$tmp/$name.in"
+	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
+		--timeout "$t" --log-level info --memory 1G --serial "file=$logs/$name.serial" \
+		--console stdio --balloon free_page_reporting=on --api-socket "$sock" \
+		--cmdline "$base page_poison=1 vmmtest.dump=$((t * 4 / 5)) vmmtest=balloon,balloon,poweroff"
+	exec 3>"$tmp/$name.in"
+	vpid=$(below "$pid" vmm)
+	wait_for "$logs/$name.serial" 'VMMTEST balloon-filled'
+	full=$(rss_kb "$vpid")
+	put 3 'filled\n'
+	wait_for "$logs/$name.serial" 'VMMTEST balloon-freed'
+	end=$((SECONDS + $(limit "$f")))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < end && reported < 102400)); do
+		reported=$("$vmm" ctl "$sock" counters | sed -n 's/.*"reported_pages":\([0-9]*\).*/\1/p')
+		reported=${reported:-0}
+		sleep 0.5
+	done
+	rss=$(rss_kb "$vpid")
+	info=$("$vmm" ctl "$sock" info)
+	feat=$(sed -n 's/.*"balloon0":{[^}]*"driver_features":"\(0x[0-9a-f]*\)".*/\1/p' <<<"$info")
+	put 3 'freed\n'
+	wait_for "$logs/$name.serial" 'VMMTEST balloon-filled'
+	put 3 'filled\n'
+	wait_for "$logs/$name.serial" 'VMMTEST balloon-freed'
+	put 3 'freed\n'
+	finish "$name"
+	exec 3>&-
+	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
+	((reported >= 102400 && ${feat:-0} >> 16 & 1)) &&
+		pass "$name-reported" || fail "$name-reported" "driver features ${feat:-?} (PAGE_POISON is bit 16); ${reported} pages reported"
+	((${full:-0} - ${rss:-0} < 102400)) && pass "$name-kept" ||
+		fail "$name-kept" "vmm's RSS ${full:-?} kB -> ${rss:-?} kB: poisoned pages were given back"
+	! grep -q 'pagealloc: memory corruption' "$logs/$name.serial" && pass "$name-intact" ||
+		fail "$name-intact" "the guest found its free pages' poison gone"
 }
 # balloon_check NAME: what balloon_boot measured, and what the guest saw.
 balloon_check() {
@@ -421,6 +484,35 @@ balloon_check() {
 		fail "$name-memtotal" "MemTotal ${m0:-?} kB, inflated ${m1:-?}, deflated ${m2:-?}: not 512 MiB less, then back"
 	grep -q '^VMMTEST reused=ok' "$s" && grep -q '^deflated 0$' "$b" && pass "$name-deflate" ||
 		fail "$name-deflate" "the balloon did not go back to 0 or the guest could not write 768 MiB again"
+	# The pause as the guest saw it: on kvm-clock (vmm restores the clock it saved at the pause,
+	# as QEMU does), the time the VM was paused is time that did not pass for the guest, so it
+	# saw at least that much less than the host (less 0.5 s for what the host's reading of the
+	# console adds). On the tsc clocksource the guest's time jumps (docs/api.md): not checked.
+	local seen paused up0 up1 src
+	read -r _ _ seen _ paused < <(grep '^clock ' "$b")
+	up0=$(sed -n 's/^VMMTEST clock-ready up=\([0-9.]*\) .*/\1/p' "$s")
+	src=$(sed -n 's/^VMMTEST clock-ready .*source=\([a-z_-]*\).*/\1/p' "$s")
+	up1=$(sed -n 's/^VMMTEST clock-after up=\([0-9.]*\).*/\1/p' "$s")
+	if [[ $src != kvm-clock && -n $src ]]; then
+		pass "$name-pause-clock" # the guest's clocksource is $src: nothing to compare
+		echo "NOTE $name-pause-clock: the guest's clocksource is $src, not kvm-clock"
+	elif [[ -n $up0 && -n $up1 && -n $seen && -n $paused ]] &&
+		awk -v s="$seen" -v p="$paused" -v u0="$up0" -v u1="$up1" 'BEGIN { exit !(s - (u1 - u0) >= p - 0.5 && p >= 2) }'; then
+		pass "$name-pause-clock"
+	else
+		fail "$name-pause-clock" "guest time ${up0:-?} -> ${up1:-?} s, host saw ${seen:-?} s with the VM paused ${paused:-?} s ($src)"
+	fi
+	# vm.info: what Linux's driver negotiated (VERSION_1, bit 32, on the modern interface only;
+	# STATS_VQ, bit 1) and the status it set (DRIVER_OK, and FEATURES_OK where modern).
+	local dev feat st want=15 v1=1
+	[[ $name == *-pci-legacy-* ]] && want=7 v1=0
+	dev=$(grep -o '"balloon0":{[^}]*}' "$logs/$name.info")
+	feat=$(sed -n 's/.*"driver_features":"\(0x[0-9a-f]*\)".*/\1/p' <<<"$dev")
+	st=$(sed -n 's/.*"status":\([0-9]*\).*/\1/p' <<<"$dev")
+	[[ -n $feat && $st == "$want" ]] && (( (feat >> 32 & 1) == v1 && (feat >> 1 & 1) )) &&
+		pass "$name-info-features" || fail "$name-info-features" "vm.info's balloon0: $dev"
+	grep -q '^VMMTEST power-button=pressed' "$s" && grep -q 'ACPI: guest powered off' "$logs/$name.log" &&
+		pass "$name-power-button" || fail "$name-power-button" "acpid did not power the guest off after vm.power-button"
 	# Statistics against /proc/meminfo: the total exactly (both are the managed pages), free and
 	# available within 32 MiB (the guest's own activity between the two).
 	local total_kb free_kb avail_kb
@@ -685,6 +777,35 @@ kill -0 "$first" 2>/dev/null || bad_api+=" vmm-gone"
 pid=$first finish disk-lock-first
 [[ $status == 143 && ! -e $api ]] && pass api-shutdown ||
 	fail api-shutdown "exit status $status (expected 143); socket $([[ -e $api ]] && echo left || echo gone)"
+# vm.pause and vm.resume on a guest that counts as fast as it can (its vCPU never idles): while
+# paused, its console stays as it was and the vCPU thread's CPU time (utime + stime, from /proc)
+# does not move; a second pause and a resume of a running VM are 409 (vmm ctl: 1); once resumed,
+# it counts on. Then vm.reboot ends vmm as the guest's own reboot does (0).
+launch pause "$vmm" --kernel "$fw" --timeout "$t" --cmdline count --serial "file=$logs/pause.serial" --log-level info \
+	--api-socket "$tmp/pause.sock"
+wait_for "$logs/pause.serial" 'tick 2$'
+vpid=$(below "$pid" vmm)
+vcpu_time() { awk '$2 == "(vcpu0)" { print $14 + $15 }' /proc/"$vpid"/task/*/stat 2>/dev/null; }
+bad_pause=
+"$vmm" ctl "$tmp/pause.sock" resume 2>/dev/null && bad_pause+=" resume-while-running"
+"$vmm" ctl "$tmp/pause.sock" pause || bad_pause+=" pause"
+[[ $("$vmm" ctl "$tmp/pause.sock" info) == *'"state":"Paused"'* ]] || bad_pause+=" state-paused"
+"$vmm" ctl "$tmp/pause.sock" pause 2>/dev/null && bad_pause+=" pause-twice"
+size0=$(stat -c %s "$logs/pause.serial") cpu0=$(vcpu_time)
+sleep 1
+size1=$(stat -c %s "$logs/pause.serial") cpu1=$(vcpu_time)
+[[ $size1 == "$size0" ]] || bad_pause+=" console-moved($size0->$size1)"
+[[ -n $cpu0 && $cpu1 == "$cpu0" ]] || bad_pause+=" vcpu-ran(${cpu0:-?}->${cpu1:-?})"
+"$vmm" ctl "$tmp/pause.sock" resume || bad_pause+=" resume"
+[[ $("$vmm" ctl "$tmp/pause.sock" info) == *'"state":"Running"'* ]] || bad_pause+=" state-running"
+next=$(($(sed -n 's/^vmm firmware: tick \([0-9]*\)$/\1/p' "$logs/pause.serial" | tail -n 1) + 2))
+wait_for "$logs/pause.serial" "tick $next\$"
+grep -q "tick $next\$" "$logs/pause.serial" || bad_pause+=" no-count-after-resume"
+[[ -z $bad_pause ]] && pass api-pause-resume || fail api-pause-resume "wrong:$bad_pause"
+"$vmm" ctl "$tmp/pause.sock" reboot
+finish pause
+[[ $status == 0 ]] && grep -q 'api: vm.reboot' "$logs/pause.log" && pass api-reboot ||
+	fail api-reboot "exit status $status after vm.reboot (expected 0, as a guest's reboot)"
 # A call outside a thread's allowlist ends vmm with exit 1 and names the thread and the call
 # (VMM_SANDBOX_SELFTEST: the vCPU makes one as it starts); --sandbox off says so, and runs.
 launch sandbox-blocked env VMM_SANDBOX_SELFTEST=vcpu "$vmm" --kernel "$fw" --timeout "$t"
@@ -793,6 +914,11 @@ if [[ $f == cloud ]]; then
 		got=$(report "$name" nproc)
 		[[ $got == "${want:-1}" ]] && pass "$name-nproc" || fail "$name-nproc" "guest saw '$got' CPUs, config says ${want:-1}"
 	done
+fi
+if grep -qs '^CONFIG_PAGE_POISONING=y' "$(dirname "$(readlink "$guest/vmlinuz-$f")")"/boot/config-*; then
+	poison_boot "$f-balloon-poison" "$f"
+else
+	echo "SKIP $f-balloon-poison: the $f kernel has no CONFIG_PAGE_POISONING"
 fi
 	;;
 esac

@@ -324,6 +324,16 @@ static void check_dsdt(const char *dsl, const struct boot_mmio_dev *mmio, unsign
 		 "ReadWrite,0x%08llX,0x%08llX,)})", PCI_ECAM_BASE, PCI_ECAM_SIZE);
 	expect(dsl, want);
 
+	/* The power button: a PNP0C0C device, and the GED whose edge-triggered interrupt runs _EVT,
+	 * which notifies it (vm.power-button). */
+	expect(dsl, "Device(PWRB){Name(_HID,EisaId(\"PNP0C0C\"))Name(_UID,Zero)}");
+	snprintf(want, sizeof(want),
+		 "Device(GED){Name(_HID,\"ACPI0013\")Name(_UID,Zero)Name(_CRS,ResourceTemplate(){"
+		 "Interrupt(ResourceConsumer,Edge,ActiveHigh,Exclusive,,,){0x%08X,}})"
+		 "Method(_EVT,1,Serialized){If((Arg0==0x%02X)){Notify(\\_SB.PWRB,0x80)}}}",
+		 ACPI_GED_GSI, ACPI_GED_GSI);
+	expect(dsl, want);
+
 	assert_int_equal(count(dsl, "\"LNRO0005\""), nr);
 	for (unsigned n = 0; n < nr; n++) {
 		snprintf(want, sizeof(want),
@@ -450,6 +460,28 @@ static void aml_errors_are_reported(void **state)
 	aml_name(&a, "_S5");
 	assert_int_equal(aml_finish(&a), 1 + 1 + 1 + 8 + 5 + 1 + 4);
 	assert_memory_equal(buf, "\x08\\\x2e_SB_PCI0\x0c\x41\xd0\x00\x00\x08_S5_", 21);
+
+	/* A method with an If: MethodOp, PkgLength, name, flags (1 argument, Serialized); IfOp,
+	 * PkgLength, LEqual (Arg0, 3); Notify (\_SB.PWRB, 0x80). */
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "_EVT", 1, true);
+	aml_if_begin(&a);
+	aml_lequal(&a);
+	aml_arg(&a, 0);
+	aml_integer(&a, 3);
+	aml_notify(&a, "\\_SB.PWRB", 0x80);
+	aml_end(&a);
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), 26);
+	assert_memory_equal(buf, "\x14\x19_EVT\x09\xa0\x12\x93\x68\x0a\x03\x86\\\x2e_SB_PWRB\x0a\x80",
+			    26);
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "_EVT", 8, false); /* at most 7 arguments */
+	aml_end(&a);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+	aml_init(&a, buf, sizeof(buf));
+	aml_arg(&a, 7); /* Arg0 to Arg6 */
+	assert_int_equal(aml_finish(&a), -EINVAL);
 }
 
 int main(void)

@@ -23,7 +23,9 @@
 struct fake {
 	bool has_balloon;
 	uint64_t target;
-	int stopped; /* the status vm.shutdown stopped with */
+	int stopped; /* vm.shutdown: 1, vm.reboot: 2 */
+	bool paused;
+	int presses; /* of the power button */
 };
 
 static unsigned fake_devices(void *opaque, struct api_device *out, unsigned max)
@@ -59,12 +61,43 @@ static int fake_resize(void *opaque, uint64_t bytes)
 	return 0;
 }
 
-static void fake_stop(void *opaque, int status)
+static int fake_pause(void *opaque)
 {
-	((struct fake *)opaque)->stopped = status;
+	struct fake *f = opaque;
+
+	if (f->paused)
+		return -EBUSY;
+	f->paused = true;
+	return 0;
 }
 
-static const struct api_ops ops = { fake_devices, fake_balloon, fake_resize, fake_stop };
+static int fake_resume(void *opaque)
+{
+	struct fake *f = opaque;
+
+	if (!f->paused)
+		return -EBUSY;
+	f->paused = false;
+	return 0;
+}
+
+static bool fake_paused(void *opaque)
+{
+	return ((struct fake *)opaque)->paused;
+}
+
+static void fake_power_button(void *opaque)
+{
+	((struct fake *)opaque)->presses++;
+}
+
+static void fake_stop(void *opaque, bool reboot)
+{
+	((struct fake *)opaque)->stopped = reboot ? 2 : 1;
+}
+
+static const struct api_ops ops = { fake_devices, fake_balloon,	 fake_resize,	   fake_pause,
+				    fake_resume,  fake_paused,	 fake_power_button, fake_stop };
 
 struct fx {
 	char dir[64], path[96];
@@ -170,7 +203,30 @@ static void endpoints_answer(void **state)
 			     sizeof(buf)),
 			 204);
 	assert_int_equal(f->fake.target, 1048576);
-	assert_int_equal(req(f, "PUT", "/api/v1/vm.pause", "", buf, sizeof(buf)), 501);
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.power-button", "", buf, sizeof(buf)), 204);
+	assert_int_equal(f->fake.presses, 1);
+}
+
+/* Pause and resume each change the state once; what needs a running guest waits for resume. */
+static void pause_and_resume_are_409_in_the_wrong_state(void **state)
+{
+	struct fx *f = *state;
+	char buf[8192];
+
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.resume", "", buf, sizeof(buf)), 409);
+	assert_non_null(strstr(buf, "not paused"));
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.pause", "", buf, sizeof(buf)), 204);
+	assert_int_equal(req(f, "GET", "/api/v1/vm.info", "", buf, sizeof(buf)), 200);
+	assert_non_null(strstr(buf, "\"state\":\"Paused\""));
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.pause", "", buf, sizeof(buf)), 409);
+	assert_non_null(strstr(buf, "already paused"));
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.power-button", "", buf, sizeof(buf)), 409);
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.reboot", "", buf, sizeof(buf)), 409);
+	assert_int_equal(f->fake.presses, 0);
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.resume", "", buf, sizeof(buf)), 204);
+	assert_int_equal(req(f, "GET", "/api/v1/vm.info", "", buf, sizeof(buf)), 200);
+	assert_non_null(strstr(buf, "\"state\":\"Running\""));
+	assert_int_equal(f->fake.stopped, 0);
 }
 
 static void bad_requests_get_4xx_and_the_server_goes_on(void **state)
@@ -252,7 +308,12 @@ static void shutdown_stops_once_answered(void **state)
 	/* The reply is out before the stop: wait for the completion (the thread's next turn). */
 	for (int i = 0; i < 2000 && !f->fake.stopped; i++)
 		usleep(1000);
-	assert_int_equal(f->fake.stopped, 143);
+	assert_int_equal(f->fake.stopped, 1);
+	f->fake.stopped = 0;
+	assert_int_equal(req(f, "PUT", "/api/v1/vm.reboot", "", buf, sizeof(buf)), 204);
+	for (int i = 0; i < 2000 && !f->fake.stopped; i++)
+		usleep(1000);
+	assert_int_equal(f->fake.stopped, 2);
 }
 
 static void no_balloon_is_404(void **state)
@@ -329,6 +390,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(silent_clients_do_not_stall_the_others, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(shutdown_stops_once_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(pause_and_resume_are_409_in_the_wrong_state, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(no_balloon_is_404, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_socket_is_the_owners_alone_and_not_taken_twice,
 						setup, teardown),

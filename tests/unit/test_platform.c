@@ -1,9 +1,11 @@
-/* The platform devices: exit device, i8042 reset, ACPI sleep and reset registers, CMOS RTC. */
+/* The platform devices: exit device, i8042 reset, ACPI sleep and reset registers and power
+ * button, CMOS RTC. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -12,6 +14,16 @@
 #include "bus/platform.h"
 
 static int stops, last_status;
+static char levels[8]; /* the GED line's levels as set, in order */
+
+static void ged_set(void *opaque, uint32_t gsi, int level)
+{
+	size_t n = strlen(levels);
+
+	assert_int_equal(gsi, ACPI_GED_GSI);
+	assert_true(n < sizeof(levels) - 1);
+	levels[n] = (char)('0' + level);
+}
 
 static void stop(void *opaque, int status)
 {
@@ -43,7 +55,8 @@ static struct buses *make(void)
 
 	stops = 0;
 	last_status = -1;
-	platform_init(&b->p, stop, NULL);
+	memset(levels, 0, sizeof(levels));
+	platform_init(&b->p, stop, NULL, (struct irq_line){ ged_set, NULL, ACPI_GED_GSI });
 	bus_init(&b->pio, "pio");
 	bus_init(&b->mmio, "mmio");
 	assert_int_equal(platform_register(&b->p, &b->pio, &b->mmio), 0);
@@ -70,6 +83,20 @@ static void exit_device_on_port_and_mmio(void **state)
 	put(&b->mmio, EXITDEV_MMIO_ADDR + 4, 9); /* only byte 0 is the register */
 	assert_int_equal(stops, 2);
 	assert_int_equal(get(&b->mmio, EXITDEV_MMIO_ADDR), 0);
+	unmake(b);
+}
+
+/* The GED's interrupt is edge-triggered (its _CRS says so): one press is one rising edge, and
+ * the line is low again for the next. Nothing else happens on the host side. */
+static void power_button_is_one_edge(void **state)
+{
+	struct buses *b = make();
+
+	platform_power_button(&b->p);
+	assert_string_equal(levels, "10");
+	platform_power_button(&b->p);
+	assert_string_equal(levels, "1010");
+	assert_int_equal(stops, 0);
 	unmake(b);
 }
 
@@ -147,6 +174,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(exit_device_on_port_and_mmio),
 		cmocka_unit_test(reset_and_poweroff_stop_with_zero),
+		cmocka_unit_test(power_button_is_one_edge),
 		cmocka_unit_test(rtc_shows_the_host_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,7 +102,7 @@ static int vm_info(struct api *a, char **reply)
 					      hex(dev[i].driver_features), "status", dev[i].status,
 					      "queues", (int)dev[i].queues));
 	*reply = dump(json_pack("{s:o, s:s, s:I, s:o}", "config", config_json(a->cfg), "state",
-				"Running", "memory_actual_size",
+				a->ops->paused(a->opaque) ? "Paused" : "Running", "memory_actual_size",
 				(json_int_t)(a->cfg->memory - actual), "devices", devices));
 	return *reply ? 200 : error(reply, 500, "Out of memory", NULL);
 }
@@ -181,6 +181,16 @@ static int vm_resize(struct api *a, const char *body, size_t len, char **reply)
 	return 204;
 }
 
+/* vm.pause and vm.resume: 204, or 409 when the VM is not in the state they change. */
+static int state_change(char **reply, int ret, const char *busy)
+{
+	if (ret == -EBUSY)
+		return error(reply, 409, "Conflict", busy);
+	if (ret == -ESHUTDOWN)
+		return error(reply, 409, "Conflict", "the VM is stopping");
+	return ret ? error(reply, 500, "Internal Server Error", strerror(-ret)) : 204;
+}
+
 enum method { GET, PUT };
 
 static const struct route {
@@ -231,10 +241,22 @@ int api_handle(struct api *a, const char *method, const char *url, const char *b
 	case 4:
 		return vm_resize(a, body, len, reply);
 	case 5:
-		a->stop_status = 128 + SIGTERM; /* as SIGTERM: stopped from the host, at once */
+		a->then = API_SHUTDOWN;
+		return 204;
+	case 6:
+		return state_change(reply, a->ops->pause(a->opaque), "already paused");
+	case 7:
+		return state_change(reply, a->ops->resume(a->opaque), "not paused");
+	case 8:
+		if (a->ops->paused(a->opaque))
+			return error(reply, 409, "Conflict", "the VM is paused: resume it first");
+		a->then = API_REBOOT;
 		return 204;
 	default:
-		return error(reply, 501, "Not Implemented", "not in this version of vmm");
+		if (a->ops->paused(a->opaque))
+			return error(reply, 409, "Conflict", "the VM is paused: resume it first");
+		a->ops->power_button(a->opaque);
+		return 204;
 	}
 }
 
@@ -319,9 +341,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 
 	free(*ctx);
 	*ctx = NULL;
-	if (a->stop_status) {
-		a->ops->stop(a->opaque, a->stop_status);
-		a->stop_status = 0;
+	if (a->then != API_RUN) {
+		a->ops->stop(a->opaque, a->then == API_REBOOT);
+		a->then = API_RUN;
 	}
 }
 

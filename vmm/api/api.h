@@ -34,7 +34,13 @@ struct api_ops {
 	unsigned (*devices)(void *opaque, struct api_device *out, unsigned max);
 	int (*balloon)(void *opaque, struct balloon_info *out); /* -ENODEV without one */
 	int (*resize_balloon)(void *opaque, uint64_t bytes);   /* -ENODEV without one */
-	void (*stop)(void *opaque, int status);
+	/* vm.pause and vm.resume: 0, -EBUSY when already paused (not paused), -ESHUTDOWN. */
+	int (*pause)(void *opaque);
+	int (*resume)(void *opaque);
+	bool (*paused)(void *opaque);
+	void (*power_button)(void *opaque);
+	/* vm.shutdown (reboot false) and vm.reboot, once the reply has gone out. */
+	void (*stop)(void *opaque, bool reboot);
 };
 
 struct api {
@@ -47,7 +53,7 @@ struct api {
 	bool started;
 	char *path;
 	pid_t pid;
-	int stop_status; /* vm.shutdown answered: stop with this once the reply is out */
+	enum { API_RUN, API_SHUTDOWN, API_REBOOT } then; /* what to do once the reply is out */
 };
 
 /* Setup, before the sandbox: the socket at path (mode 0600; a stale one replaced, a live one or

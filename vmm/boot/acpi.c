@@ -169,6 +169,9 @@ static void acpi_finish(struct acpi_header *h)
  *                     ports, the I/O and memory windows }, _PRT { slot 1-31, pin 0-3 -> GSI } }
  *     Device (MRES) { _HID PNP0C02, _CRS { Memory32Fixed the ECAM window } }
  *     Device (VRnn) { _HID "LNRO0005", _UID n, _CRS { Memory32Fixed, Interrupt { gsi } } }
+ *     Device (PWRB) { _HID PNP0C0C }
+ *     Device (GED_) { _HID "ACPI0013", _CRS { Interrupt (Edge) { 3 } },
+ *                     Method (_EVT, 1) { If (Arg0 == 3) { Notify (\_SB.PWRB, 0x80) } } }
  *   }
  *
  * COM1 is here because a hardware-reduced ACPI kernel has no legacy PIC and so maps no ISA
@@ -261,6 +264,39 @@ static void dsdt_virtio_mmio(struct aml *a, unsigned n, const struct boot_mmio_d
 	aml_end(a);
 }
 
+/* The power button of a hardware-reduced platform (ACPI 6.5, 4.8.2.2.1.2 and 5.6.9): a
+ * control-method button, PNP0C0C, and a Generic Event Device whose interrupt makes the OSPM run
+ * _EVT with the interrupt's number; _EVT sends the button its "pressed" notification (0x80),
+ * which Linux's button driver turns into KEY_POWER. vm.power-button raises that interrupt. */
+static void dsdt_power_button(struct aml *a)
+{
+	aml_device_begin(a, "PWRB");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C0C");
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_end(a);
+
+	aml_device_begin(a, "GED");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	aml_rt_interrupt(a, ACPI_GED_GSI, false);
+	aml_rt_end(a);
+	aml_method_begin(a, "_EVT", 1, true);
+	aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 0);
+	aml_integer(a, ACPI_GED_GSI);
+	aml_notify(a, "\\_SB.PWRB", 0x80);
+	aml_end(a);
+	aml_end(a);
+	aml_end(a);
+}
+
 static void dsdt_body(struct aml *a, const struct boot_args *args)
 {
 	aml_name(a, "_S5_");
@@ -275,6 +311,7 @@ static void dsdt_body(struct aml *a, const struct boot_args *args)
 	dsdt_pci0(a);
 	for (unsigned i = 0; i < args->nr_mmio; i++)
 		dsdt_virtio_mmio(a, i, &args->mmio[i]);
+	dsdt_power_button(a);
 	aml_end(a);
 }
 

@@ -15,6 +15,11 @@
 #define AML_SCOPE_OP      0x10
 #define AML_BUFFER_OP     0x11
 #define AML_PACKAGE_OP    0x12
+#define AML_METHOD_OP     0x14
+#define AML_ARG0_OP       0x68
+#define AML_NOTIFY_OP     0x86
+#define AML_LEQUAL_OP     0x93
+#define AML_IF_OP         0xa0
 #define AML_DUAL_NAME     0x2e
 #define AML_MULTI_NAME    0x2f
 #define AML_EXT_OP        0x5b
@@ -298,6 +303,41 @@ void aml_package_begin(struct aml *a, uint8_t elements)
 	aml_byte(a, AML_PACKAGE_OP);
 	aml_open(a, false);
 	aml_byte(a, elements);
+}
+
+void aml_method_begin(struct aml *a, const char *name, unsigned args, bool serialized)
+{
+	if (args > 7)
+		aml_fail(a, -EINVAL);
+	aml_byte(a, AML_METHOD_OP);
+	aml_open(a, false);
+	aml_namestring(a, name);
+	aml_byte(a, (uint8_t)((args & 7) | (serialized ? 1 << 3 : 0))); /* MethodFlags */
+}
+
+void aml_if_begin(struct aml *a)
+{
+	aml_byte(a, AML_IF_OP);
+	aml_open(a, false);
+}
+
+void aml_lequal(struct aml *a)
+{
+	aml_byte(a, AML_LEQUAL_OP);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6)
+		aml_fail(a, -EINVAL);
+	aml_byte(a, (uint8_t)(AML_ARG0_OP + (n % 7)));
+}
+
+void aml_notify(struct aml *a, const char *object, uint64_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_namestring(a, object);
+	aml_integer(a, value);
 }
 
 void aml_rt_begin(struct aml *a)

@@ -34,7 +34,16 @@ void aml_name(struct aml *a, const char *name); /* Name (name, <the next term>) 
 void aml_scope_begin(struct aml *a, const char *name);
 void aml_device_begin(struct aml *a, const char *name);
 void aml_package_begin(struct aml *a, uint8_t elements);
+/* Method (name, args, Serialized or NotSerialized) { ... } */
+void aml_method_begin(struct aml *a, const char *name, unsigned args, bool serialized);
+/* If (predicate) { ... }: the predicate is the first term written after it. */
+void aml_if_begin(struct aml *a);
 void aml_end(struct aml *a);
+
+/* Expressions and statements: LEqual (the two terms that follow), ArgN, Notify (object, value). */
+void aml_lequal(struct aml *a);
+void aml_arg(struct aml *a, unsigned n);
+void aml_notify(struct aml *a, const char *object, uint64_t value);
 
 /* Data objects, each in the shortest encoding (Zero, One, Ones, Byte..QWord). */
 void aml_integer(struct aml *a, uint64_t v);

@@ -33,6 +33,7 @@
 #define ACPI_SLEEP_STS_PORT 0x601 /* HW-reduced ACPI sleep status register (1 byte) */
 #define ACPI_RESET_PORT     0x602 /* FADT reset register (1 byte), value ACPI_RESET_VALUE */
 #define ACPI_RESET_VALUE    0x0f
+#define ACPI_GED_GSI        3 /* the Generic Event Device's interrupt: the power button */
 #define IOAPIC_ADDR         0xfec00000ULL
 #define LAPIC_ADDR          0xfee00000ULL
 

@@ -19,12 +19,14 @@ enum {
 #define ACPI_SLP_EN       0x20
 #define ACPI_SLP_TYP(v)   (((v) >> 2) & 7)
 
-void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque)
+void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque,
+		   struct irq_line ged)
 {
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
 	p->stop = stop;
 	p->opaque = opaque;
+	p->ged = ged;
 	p->cmos[RTC_REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz periodic rate: the usual values */
 	p->cmos[RTC_REG_B] = RTC_B_24H;
 	p->cmos[RTC_REG_D] = RTC_D_VRT;
@@ -33,6 +35,12 @@ void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque)
 void platform_destroy(struct platform *p)
 {
 	pthread_mutex_destroy(&p->lock);
+}
+
+void platform_power_button(struct platform *p)
+{
+	irq_line_set(&p->ged, 1);
+	irq_line_set(&p->ged, 0);
 }
 
 void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)

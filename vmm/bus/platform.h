@@ -1,6 +1,6 @@
 /* The small legacy devices a PC guest expects beside the UART: the exit device (port 0xf4 and an
- * MMIO page), the i8042's reset line, the hardware-reduced ACPI sleep and reset registers, and a
- * CMOS RTC that shows the host's time. */
+ * MMIO page), the i8042's reset line, the hardware-reduced ACPI sleep and reset registers and
+ * power button, and a CMOS RTC that shows the host's time. */
 #ifndef VMM_PLATFORM_H
 #define VMM_PLATFORM_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "bus/irq.h"
 
 #define CMOS_PORT     0x70 /* index at 0x70 (bit 7: NMI disable), data at 0x71 */
 #define CMOS_SIZE     128
@@ -19,15 +20,21 @@ struct platform {
 	/* Ends the VM with an exit status: poweroff and reset are 0, the exit device says N. */
 	void (*stop)(void *opaque, int status);
 	void *opaque;
+	struct irq_line ged; /* the Generic Event Device's interrupt (ACPI_GED_GSI) */
 	pthread_mutex_t lock;
 	uint8_t cmos_index;
 	uint8_t cmos[CMOS_SIZE]; /* plain RAM except the clock and status registers */
 };
 
-void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque);
+void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque,
+		   struct irq_line ged);
 void platform_destroy(struct platform *p);
 /* Claims the platform's ports and its MMIO page: 0 or the bus's -errno. */
 int platform_register(struct platform *p, struct bus *pio, struct bus *mmio);
+
+/* The power button is pressed: an edge on the GED's interrupt, whose _EVT notifies the PNP0C0C
+ * button in the DSDT (boot/acpi.c). Any thread. */
+void platform_power_button(struct platform *p);
 
 /* Bus handlers, exposed for the unit tests. */
 void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

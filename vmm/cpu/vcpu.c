@@ -394,6 +394,24 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	return false;
 }
 
+/* vm.pause: waits until vm_resume or a stop. KVM_KVMCLOCK_CTRL first, so that the guest's
+ * watchdogs (soft lockups, RCU stalls) know the time they missed was a pause; it fails with
+ * EINVAL where the guest has no kvmclock, which is fine. */
+static void vcpu_park(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+
+	if (ioctl(c->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_debug("vcpu%u: KVM_KVMCLOCK_CTRL: %s", c->index, strerror(errno));
+	pthread_mutex_lock(&vm->run_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->run_cond);
+	while (atomic_load(&vm->pause) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
@@ -418,10 +436,12 @@ static void *vcpu_thread(void *arg)
 		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
-				/* A kick that was not a stop (vcpu_report): run on. The stopping
-				 * flag is read again after this store, so a stop's own kick is
-				 * never lost (vm_request_stop sets the flag before immediate_exit). */
+				/* A kick that was not a stop: a pause, or vcpu_report. The flags
+				 * are read again after this store, so a stop's or a pause's own
+				 * kick is never lost (each sets its flag before immediate_exit). */
 				__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				if (atomic_load(&c->vm->pause))
+					vcpu_park(c);
 				continue;
 			}
 			log_error("vcpu%u: KVM_RUN: %s", c->index, strerror(errno));

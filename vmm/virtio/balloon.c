@@ -111,16 +111,17 @@ static void report(struct balloon_dev *b, const struct virtq_elem *e)
 	bool keep = (b->vdev.driver_features >> VIRTIO_BALLOON_F_PAGE_POISON & 1) &&
 		    le32toh(b->config.poison_val) != 0;
 
-	for (unsigned i = 0; i < e->out_num + e->in_num && !keep; i++) {
+	for (unsigned i = 0; i < e->out_num + e->in_num; i++) {
 		uintptr_t start = (uintptr_t)e->iov[i].iov_base, end = start + e->iov[i].iov_len;
 
 		/* Whole pages only: guest RAM is mapped page-aligned, so host and guest agree. */
 		start = (start + BALLOON_PAGE - 1) & ~(uintptr_t)(BALLOON_PAGE - 1);
 		end &= ~(uintptr_t)(BALLOON_PAGE - 1);
-		if (end > start) {
+		if (end <= start)
+			continue;
+		if (!keep)
 			discard(b, (void *)start, end - start);
-			b->reported += (end - start) / BALLOON_PAGE;
-		}
+		b->reported += (end - start) / BALLOON_PAGE;
 	}
 }
 
