@@ -33,6 +33,8 @@
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
 #   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
 #   bench=DEV:MIB:SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
+#   oom       write 256 MiB to a tmpfs: "VMMTEST oom-written=ok" if that worked, "VMMTEST oom-done
+#             memtotal=KB", then read a line from hvc0 (the host reads the balloon's counters)
 #   clock     print "VMMTEST clock-ready up=UPTIME source=CLOCKSOURCE", read a line from hvc0 (the
 #             host pauses the VM before it writes it), print "VMMTEST clock-after up=UPTIME"
 #   powerbutton  load the ACPI button driver and evdev, start busybox acpid with an action for
@@ -210,6 +212,21 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST deflated memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 		rm /tmp/balloon/fill
 		umount /tmp/balloon
+		exec 4>&-
+		;;
+	oom)
+		# DEFLATE_ON_OOM: the balloon holds most of RAM (--balloon size=); 256 MiB written to a
+		# tmpfs must come from it, which Linux's driver gives back when the kernel would
+		# otherwise kill (its OOM notifier) rather than wait for the host.
+		exec 4<>/dev/hvc0
+		stty -F /dev/hvc0 -echo
+		mkdir -p /tmp/oom
+		mount -t tmpfs -o size=400m oom /tmp/oom
+		dd if=/dev/zero of=/tmp/oom/fill bs=1M count=256 2>/dev/null && echo "VMMTEST oom-written=ok"
+		echo "VMMTEST oom-done memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+		read -r line <&4
+		rm /tmp/oom/fill
+		umount /tmp/oom
 		exec 4>&-
 		;;
 	clock)

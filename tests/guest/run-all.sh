@@ -463,12 +463,36 @@ poison_boot() {
 	finish "$name"
 	exec 3>&-
 	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
-	((reported >= 102400 && ${feat:-0} >> 16 & 1)) &&
-		pass "$name-reported" || fail "$name-reported" "driver features ${feat:-?} (PAGE_POISON is bit 16); ${reported} pages reported"
+	((reported >= 102400 && ${feat:-0} >> 4 & 1)) &&
+		pass "$name-reported" || fail "$name-reported" "driver features ${feat:-?} (PAGE_POISON is bit 4); ${reported} pages reported"
 	((${full:-0} - ${rss:-0} < 102400)) && pass "$name-kept" ||
 		fail "$name-kept" "vmm's RSS ${full:-?} kB -> ${rss:-?} kB: poisoned pages were given back"
 	! grep -q 'pagealloc: memory corruption' "$logs/$name.serial" && pass "$name-intact" ||
 		fail "$name-intact" "the guest found its free pages' poison gone"
+}
+# oom_boot NAME FLAVOUR: DEFLATE_ON_OOM under real pressure. 1 GiB of RAM with a balloon of
+# 768 MiB from the start (--balloon size=) and deflate_on_oom=on; the guest writes 256 MiB to a
+# tmpfs, more than it has outside the balloon, and nothing may be killed: the driver deflates as
+# the kernel runs out, and vmm counts the pages it gave back.
+oom_boot() {
+	local name=$1 f=$2 sock=$tmp/$1.api deflated
+	t=$((device_factor * $(limit "$f")))
+	mkfifo "$tmp/$name.in"
+	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
+		--timeout "$t" --log-level info --memory 1G --serial "file=$logs/$name.serial" \
+		--console stdio --balloon size=768M,deflate_on_oom=on --api-socket "$sock" \
+		--cmdline "$base vmmtest.dump=$((t * 4 / 5)) vmmtest=oom,poweroff"
+	exec 3>"$tmp/$name.in"
+	wait_for "$logs/$name.serial" 'VMMTEST oom-done'
+	deflated=$("$vmm" ctl "$sock" counters | sed -n 's/.*"deflated_pages":\([0-9]*\).*/\1/p')
+	put 3 'done\n'
+	finish "$name"
+	exec 3>&-
+	[[ $status == 0 ]] && grep -q '^VMMTEST oom-written=ok' "$logs/$name.serial" &&
+		! grep -q 'Out of memory: Killed' "$logs/$name.serial" && pass "$name-written" ||
+		fail "$name-written" "$(why "$name"); the guest could not write 256 MiB, or something was killed"
+	((${deflated:-0} >= 12800)) && pass "$name-deflated" ||
+		fail "$name-deflated" "the driver gave back ${deflated:-?} pages, not 50 MiB"
 }
 # balloon_check NAME: what balloon_boot measured, and what the guest saw.
 balloon_check() {
@@ -852,6 +876,7 @@ if [[ $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
 		balloon_boot "$f-$mode-balloon" "$mode" "$f"
 		balloon_check "$f-$mode-balloon"
 	done
+	[[ " $modes " == *" pci "* ]] && oom_boot "$f-pci-balloon-oom" "$f"
 fi
 if [[ $group == mmio-* && $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
 	# Crash safety: once the guest's fsync has returned, SIGKILL loses nothing.
