@@ -33,8 +33,9 @@
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
 #   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
 #   bench=DEV:MIB:SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
-#   oom       write 256 MiB to a tmpfs: "VMMTEST oom-written=ok" if that worked, "VMMTEST oom-done
-#             memtotal=KB", then read a line from hvc0 (the host reads the balloon's counters)
+#   oom       print "VMMTEST oom-ready", read a line from hvc0 (the host waits for the balloon to
+#             fill), write 256 MiB to a tmpfs: "VMMTEST oom-written=ok" if that worked, "VMMTEST
+#             oom-done", then read a line from hvc0 (the host reads the balloon's counters)
 #   clock     print "VMMTEST clock-ready up=UPTIME source=CLOCKSOURCE", read a line from hvc0 (the
 #             host pauses the VM before it writes it), print "VMMTEST clock-after up=UPTIME"
 #   powerbutton  load the ACPI button driver and evdev, start busybox acpid with an action for
@@ -220,10 +221,12 @@ for step in $(echo "$steps" | tr , ' '); do
 		# otherwise kill (its OOM notifier) rather than wait for the host.
 		exec 4<>/dev/hvc0
 		stty -F /dev/hvc0 -echo
+		echo "VMMTEST oom-ready"
+		read -r line <&4
 		mkdir -p /tmp/oom
 		mount -t tmpfs -o size=400m oom /tmp/oom
 		dd if=/dev/zero of=/tmp/oom/fill bs=1M count=256 2>/dev/null && echo "VMMTEST oom-written=ok"
-		echo "VMMTEST oom-done memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+		echo "VMMTEST oom-done"
 		read -r line <&4
 		rm /tmp/oom/fill
 		umount /tmp/oom
