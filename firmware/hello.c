@@ -9,6 +9,8 @@
  *   mmio=N  leave with status N through the exit device's MMIO register
  *   hang    halt for ever, with interrupts off (for --timeout); an NMI (what vmm sends when
  *           --timeout expires) prints "vmm firmware: NMI" and leaves with status 0
+ *   panic   say it panicked through pvpanic (port 0x505), as Linux's pvpanic driver does
+ *   triple  triple-fault: an exception with an empty IDT (vmm's status for a triple fault)
  *   count   count for ever as fast as it can, printing "vmm firmware: tick N" every 2^20 turns
  *           (vm.pause: a guest whose vCPU is always busy and whose progress the host can see)
  */
@@ -21,6 +23,8 @@
 #define EXIT_MMIO        0xfef00000UL
 #define BP_CMD_LINE_PTR  0x228 /* struct boot_params: hdr.cmd_line_ptr */
 #define BOOT_CS          0x10  /* the code segment vmm enters the guest with */
+#define PVPANIC_PORT     0x505
+#define PVPANIC_PANICKED 1
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -133,8 +137,19 @@ __attribute__((section(".text.start"), noreturn)) void _start(uint64_t rdi, cons
 	else if (starts(cmdline, "hang", &arg)) {
 		__asm__ volatile("cli");
 		idt_setup(idt);
-	} else if (starts(cmdline, "count", &arg))
+	} else if (starts(cmdline, "count", &arg)) {
 		count();
+	} else if (starts(cmdline, "panic", &arg)) {
+		outb(PVPANIC_PORT, PVPANIC_PANICKED);
+	} else if (starts(cmdline, "triple", &arg)) {
+		struct __attribute__((packed)) {
+			uint16_t limit;
+			uint64_t base;
+		} none = { 0, 0 };
+
+		/* #UD finds no gate, nor does the #GP that follows, nor the #DF: a shutdown. */
+		__asm__ volatile("lidt %0; ud2" : : "m"(none));
+	}
 	else
 		outb(EXIT_PORT, starts(cmdline, "exit=", &arg) ? number(arg) : 0);
 	for (;;)

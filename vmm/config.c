@@ -242,36 +242,55 @@ static int set_memory(struct vm_config *cfg, const struct config_src *src, const
 	return 0;
 }
 
+/* MODE[,log=FILE]: MODE is stdio, pty, none or file=PATH; a log copies what stdio or pty shows. */
 static int set_serial(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
+	enum serial_mode mode = SERIAL_STDIO;
 	struct config_subopt *it;
-	char *path = NULL;
+	char *path = NULL, *log = NULL;
 	int n, ret = 0;
 
 	n = config_subopts_split(value, &it);
 	if (n == -ENOMEM)
 		return n;
-	if (n == 1 && !it[0].value && !strcmp(it[0].key, "stdio")) {
-		cfg->serial = SERIAL_STDIO;
-	} else if (n == 1 && !it[0].value && !strcmp(it[0].key, "none")) {
-		cfg->serial = SERIAL_NONE;
-	} else if (n == 1 && !strcmp(it[0].key, "file") && it[0].value && it[0].value[0]) {
+	if (n < 1 || n > 2) {
+		ret = bad_value(src, value, "use stdio, pty, file=PATH or none, then log=FILE if you like");
+	} else if (!it[0].value && !strcmp(it[0].key, "stdio")) {
+		mode = SERIAL_STDIO;
+	} else if (!it[0].value && !strcmp(it[0].key, "pty")) {
+		mode = SERIAL_PTY;
+	} else if (!it[0].value && !strcmp(it[0].key, "none")) {
+		mode = SERIAL_NONE;
+	} else if (!strcmp(it[0].key, "file") && it[0].value && it[0].value[0]) {
+		mode = SERIAL_FILE;
 		ret = resolve_path(src, it[0].value, &path);
-		if (!ret)
-			cfg->serial = SERIAL_FILE;
-	} else if (n == 1 && !strcmp(it[0].key, "file")) {
+	} else if (!strcmp(it[0].key, "file")) {
 		ret = bad_value(src, value, "needs a path: file=PATH");
 	} else {
-		ret = bad_value(src, value, "unknown serial mode: use stdio, file=PATH or none");
+		ret = bad_value(src, value, "unknown serial mode: use stdio, pty, file=PATH or none");
+	}
+	if (!ret && n == 2) {
+		if (strcmp(it[1].key, "log") || !it[1].value || !it[1].value[0])
+			ret = bad_value(src, value, "after the mode, only log=FILE");
+		else if (mode != SERIAL_STDIO && mode != SERIAL_PTY)
+			ret = bad_value(src, value, "log=FILE goes with stdio or pty");
+		else
+			ret = resolve_path(src, it[1].value, &log);
 	}
 	if (n > 0)
 		free(it);
-	if (!ret) {
-		cfg->serial_set = true;
-		free(cfg->serial_path);
-		cfg->serial_path = path; /* NULL unless SERIAL_FILE */
+	if (ret) {
+		free(path);
+		free(log);
+		return ret;
 	}
-	return ret;
+	cfg->serial = mode;
+	cfg->serial_set = true;
+	free(cfg->serial_path);
+	cfg->serial_path = path; /* NULL unless SERIAL_FILE */
+	free(cfg->serial_log);
+	cfg->serial_log = log;
+	return 0;
 }
 
 static int set_timeout(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -319,6 +338,17 @@ static int parse_bool(const struct config_src *src, const char *value, int *out)
 		*out = 0;
 	else
 		return bad_value(src, value, "use on or off");
+	return 0;
+}
+
+static int set_on_panic(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	if (!strcmp(value, "exit"))
+		cfg->on_panic = PANIC_EXIT;
+	else if (!strcmp(value, "pause"))
+		cfg->on_panic = PANIC_PAUSE;
+	else
+		return bad_value(src, value, "use exit or pause");
 	return 0;
 }
 
@@ -871,6 +901,7 @@ static const struct config_option vm_options[] = {
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "sandbox", 0, set_sandbox },
+	{ "on-panic", 0, set_on_panic },
 	{ "api-socket", 0, set_api_socket },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
 	{ "version", OPT_FLAG | OPT_ARGV_ONLY, set_version },
@@ -1348,6 +1379,7 @@ void config_free(struct vm_config *cfg)
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->serial_path);
+	free(cfg->serial_log);
 	free(cfg->rng.source);
 	free(cfg->api_socket);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
@@ -1371,7 +1403,7 @@ void config_free(struct vm_config *cfg)
 	cfg->disks = NULL;
 	cfg->luns = NULL;
 	cfg->nr_disks = cfg->nr_luns = 0;
-	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->rng.source = NULL;
+	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->serial_log = cfg->rng.source = NULL;
 	cfg->api_socket = NULL;
 	cfg->ports = NULL;
 	cfg->nr_ports = 0;
@@ -1437,14 +1469,17 @@ const char *config_usage(void)
 	       "  --cpus N           vCPUs, 1.." STR(CONFIG_MAX_CPUS) " (default: 1)\n"
 	       "  --memory SIZE      guest RAM, 16M..1T, a multiple of 4K: bytes, or a number\n"
 	       "                     with a K, M, G or T suffix (default: 512M)\n"
-	       "  --serial MODE      the 8250 UART at 0x3f8 (ttyS0): stdio, file=PATH or none\n"
-	       "                     (default: stdio, or none when --console stdio)\n"
+	       "  --serial MODE      the 8250 UART at 0x3f8 (ttyS0): stdio, pty, file=PATH or\n"
+	       "                     none (default: stdio, or none when --console stdio);\n"
+	       "                     stdio,log=FILE or pty,log=FILE also copy it to FILE\n"
 	       "  --transport T      virtio transport for devices that do not say: pci or\n"
 	       "                     mmio (default: pci)\n"
 	       "  --legacy           virtio devices also speak the legacy interface:\n"
 	       "                     transitional virtio-pci, virtio-mmio version 1\n"
 	       "  --timeout SECONDS  stop the guest and exit 124 after SECONDS; 0 means never\n"
 	       "                     (default: 0)\n"
+	       "  --on-panic ACTION  when the guest panics: exit (status 120) or pause (the VM\n"
+	       "                     stays, for a look through --api-socket; default: exit)\n"
 	       "  --log-level LEVEL  host-side diagnostics on stderr: error, warn, info or\n"
 	       "                     debug (default: warn)\n"
 	       "  --api-socket PATH  serve the control API (HTTP/JSON) on a unix socket at\n"
@@ -1489,13 +1524,17 @@ const char *config_usage(void)
 	       "\n"
 	       "Exit status:\n"
 	       "  0      the guest powered off or rebooted\n"
-	       "  N      the guest wrote byte N to the exit device (port 0xf4, or MMIO\n"
-	       "         0xfef00000)\n"
+	       "  1      host-side failure, or a system call the sandbox does not allow\n"
+	       "  2      bad options, config file or backend file\n"
+	       "  120    the guest panicked (pvpanic, or KVM's crash event)\n"
+	       "  121    a vCPU triple-faulted\n"
+	       "  122    KVM failed (could not enter the guest, internal error)\n"
+	       "  123    Ctrl-A x on the terminal\n"
 	       "  124    --timeout expired\n"
 	       "  128+S  vmm was stopped by signal S (SIGINT, SIGTERM or SIGHUP)\n"
 	       "  143    also: stopped through --api-socket (vm.shutdown), as SIGTERM\n"
-	       "  2      bad options or config file\n"
-	       "  1      host-side failure, or a system call the sandbox does not allow\n"
+	       "  N      the guest wrote byte N to the exit device (port 0xf4, or MMIO\n"
+	       "         0xfef00000): its own choice, which may be any of the above\n"
 	       "\n"
 	       "The config file format and more: docs/usage.md\n";
 }

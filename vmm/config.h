@@ -20,7 +20,9 @@
 #define CONFIG_MAX_NET_QUEUES  16  /* --net queues=: queue pairs */
 #define CONFIG_IFNAME_MAX      16  /* IFNAMSIZ, the NUL included */
 
-enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
+enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE, SERIAL_PTY };
+/* --on-panic: what a guest's panic (pvpanic, or KVM's crash event) does. */
+enum panic_action { PANIC_EXIT, PANIC_PAUSE };
 enum virtio_transport { TRANSPORT_PCI, TRANSPORT_MMIO };
 /* A console port's host side. */
 enum cons_mode { CONS_NONE, CONS_STDIO, CONS_PTY, CONS_FILE, CONS_SOCKET };
@@ -84,6 +86,7 @@ struct vm_config {
 	uint64_t memory;
 	enum serial_mode serial;
 	char *serial_path;
+	char *serial_log; /* --serial stdio|pty,log=FILE: a copy of the output, or NULL */
 	bool serial_set; /* --serial was given: the console cannot take stdio from it */
 	enum virtio_transport transport; /* --transport: the default for virtio devices */
 	bool legacy;                     /* --legacy: transitional virtio-pci, virtio-mmio v1 */
@@ -104,6 +107,7 @@ struct vm_config {
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;
 	bool sandbox; /* --sandbox: on unless turned off (docs/security.md) */
+	enum panic_action on_panic;
 	char *api_socket; /* --api-socket: the control socket's path, or NULL */
 	bool help, version; /* --help / --version: main prints and exits 0 */
 };

@@ -58,6 +58,7 @@ struct net_slot {
 
 struct vm_devices {
 	struct vm *vm;
+	enum panic_action on_panic;
 	struct platform platform;
 	struct uart uart;
 	bool has_term;
@@ -283,9 +284,32 @@ int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VI
 	return n;
 }
 
-static void devices_stop_vm(void *opaque, int status)
+/* What the guest asks of the machine (on a vCPU). */
+static void devices_platform_event(void *opaque, enum platform_event ev, int status)
 {
-	vm_request_stop(opaque, status);
+	struct vm_devices *d = opaque;
+
+	switch (ev) {
+	case PLATFORM_POWEROFF:
+	case PLATFORM_RESET:
+		vm_request_stop(d->vm, VMM_EXIT_OK);
+		break;
+	case PLATFORM_EXIT:
+		vm_request_stop(d->vm, status);
+		break;
+	case PLATFORM_CRASH_LOADED:
+		log_warn("pvpanic: the guest panicked; its crash kernel takes over");
+		break;
+	case PLATFORM_PANIC:
+		if (d->on_panic == PANIC_PAUSE) {
+			log_error("pvpanic: the guest panicked: pausing it (--on-panic pause)");
+			vm_request_pause(d->vm);
+		} else {
+			log_error("pvpanic: the guest panicked");
+			vm_request_stop(d->vm, VMM_EXIT_PANIC);
+		}
+		break;
+	}
 }
 
 /* The console's two callbacks share one opaque pointer: the devices. */
@@ -301,7 +325,7 @@ static void devices_quit(void *opaque)
 	struct vm_devices *d = opaque;
 
 	log_info("Ctrl-A x: stopping the guest");
-	vm_request_stop(d->vm, 0);
+	vm_request_stop(d->vm, VMM_EXIT_QUIT);
 }
 
 static const enum console_backend cons_backend[] = {
@@ -398,7 +422,7 @@ static int attach_virtio(struct vm_devices *d, const struct vm_config *cfg)
 }
 
 int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq,
-		   int serial_out)
+		   const struct serial_host *serial)
 {
 	struct vm_devices *d = calloc(1, sizeof(*d));
 	struct irq_line com1 = irq, ged = irq;
@@ -409,12 +433,13 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 	vm->dev = d;
 	d->vm = vm;
 	ged.gsi = ACPI_GED_GSI;
-	platform_init(&d->platform, devices_stop_vm, vm, ged);
+	d->on_panic = cfg->on_panic;
+	platform_init(&d->platform, devices_platform_event, d, ged);
 	if ((ret = event_loop_init(&d->io, "io")))
 		return ret;
 	d->io_init = true;
 	com1.gsi = UART_COM1_IRQ;
-	if ((ret = uart_init(&d->uart, com1, serial_out, &d->io))) {
+	if ((ret = uart_init(&d->uart, com1, serial->out, serial->log, &d->io))) {
 		log_error("serial: %s", strerror(-ret));
 		return ret;
 	}
@@ -425,8 +450,9 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 		log_error("platform devices: %s", strerror(-ret));
 		return ret;
 	}
-	if (cfg->serial == SERIAL_STDIO) {
-		if ((ret = term_init(&d->term, STDIN_FILENO, devices_serial_input, devices_quit, d)))
+	if (serial->in >= 0) { /* stdin (the user's terminal, with its escapes) or a pty */
+		if ((ret = term_init(&d->term, serial->in, serial->in == STDIN_FILENO,
+				     devices_serial_input, devices_quit, d)))
 			return ret;
 		d->has_term = true;
 	}

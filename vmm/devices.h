@@ -17,11 +17,18 @@ struct balloon_dev;
  * -EINVAL with one message when there are more than VIRTIO_MMIO_MAX. */
 int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX]);
 
+/* The UART's host side, opened by main before KVM: where its output goes, a copy of it (--serial
+ * ...,log=FILE) and where its input comes from (-1: none of that); a pty's slave, held open. */
+struct serial_host {
+	int out, log, in;
+	int pty_slave;
+};
+
 /* Creates the devices the configuration asks for and puts them on the VM's buses. `irq` is the
- * VM's interrupt line with gsi 0; a device sets its own gsi. The UART writes to serial_out (-1:
- * nowhere), which stays the caller's. 0 or -errno, with a message. */
+ * VM's interrupt line with gsi 0; a device sets its own gsi. serial's descriptors stay the
+ * caller's. 0 or -errno, with a message. */
 int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line irq,
-		   int serial_out);
+		   const struct serial_host *serial);
 /* Starts the host side (input threads): 0 or -errno. */
 int devices_start(struct vm *vm);
 /* Stops the host side; the vCPUs have stopped. Safe after a failed or missing start. */

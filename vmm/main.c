@@ -19,8 +19,6 @@
 #include <unistd.h>
 
 /* Exit statuses (documented in --help and docs/usage.md). */
-#define EXIT_HOST_FAILURE 1
-#define EXIT_BAD_INPUT    2
 
 static void kick_handler(int sig)
 {
@@ -47,19 +45,56 @@ static int setup_signals(void)
 	return pthread_sigmask(SIG_BLOCK, &block, NULL) ? -1 : 0;
 }
 
-/* Where the UART's output goes: stdout, a file (created or truncated) or nowhere (-1). A console log
- * that cannot be created is bad input, found out before KVM is touched. */
-static int open_serial_output(const struct vm_config *cfg, int *fd)
+/* The UART's host side (devices.h): stdout and stdin, a file (created or truncated), a pty, or
+ * nowhere; and the log beside it. A file that cannot be created is bad input, found out before
+ * KVM is touched. */
+static int open_serial(const struct vm_config *cfg, struct serial_host *s)
 {
-	*fd = cfg->serial == SERIAL_STDIO ? STDOUT_FILENO : -1;
-	if (cfg->serial != SERIAL_FILE)
-		return 0;
-	*fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (*fd < 0) {
-		log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
-		return -1;
+	char name[64];
+	int ret;
+
+	*s = (struct serial_host){ .out = -1, .log = -1, .in = -1, .pty_slave = -1 };
+	switch (cfg->serial) {
+	case SERIAL_STDIO:
+		s->out = STDOUT_FILENO;
+		s->in = STDIN_FILENO;
+		break;
+	case SERIAL_FILE:
+		s->out = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (s->out < 0) {
+			log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
+			return -1;
+		}
+		break;
+	case SERIAL_PTY:
+		if ((ret = term_open_pty(&s->out, &s->pty_slave, name, sizeof(name)))) {
+			log_error("--serial pty: %s", strerror(-ret));
+			return -1;
+		}
+		s->in = s->out;
+		log_notice("serial: %s", name);
+		break;
+	case SERIAL_NONE:
+		break;
+	}
+	if (cfg->serial_log) {
+		s->log = open(cfg->serial_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (s->log < 0) {
+			log_error("--serial log=%s: %s", cfg->serial_log, strerror(errno));
+			return -1;
+		}
 	}
 	return 0;
+}
+
+static void close_serial(const struct vm_config *cfg, struct serial_host *s)
+{
+	if (cfg->serial != SERIAL_STDIO && s->out >= 0)
+		close(s->out);
+	if (s->log >= 0)
+		close(s->log);
+	if (s->pty_slave >= 0)
+		close(s->pty_slave);
 }
 
 /* ---- what the control socket may do to the VM (api.h) ---- */
@@ -155,7 +190,7 @@ static const struct api_ops vm_api_ops = {
  * start. */
 static int lock_down(const struct vm_config *cfg)
 {
-	struct sandbox_path paths[5 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];
+	struct sandbox_path paths[6 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];
 	const enum sandbox_access rw = SANDBOX_READ_WRITE;
 	unsigned n = 0;
 	int ret;
@@ -172,6 +207,8 @@ static int lock_down(const struct vm_config *cfg)
 		paths[n++] = (struct sandbox_path){ cfg->rng.source, SANDBOX_READ };
 	if (cfg->serial == SERIAL_FILE)
 		paths[n++] = (struct sandbox_path){ cfg->serial_path, rw };
+	if (cfg->serial_log)
+		paths[n++] = (struct sandbox_path){ cfg->serial_log, rw };
 	if (cfg->api_socket) /* main removes it at exit */
 		paths[n++] = (struct sandbox_path){ cfg->api_socket, SANDBOX_REMOVE };
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
@@ -199,13 +236,14 @@ int main(int argc, char **argv)
 	struct boot_info boot;
 	struct vm vm;
 	struct api api = { .epfd = -1, .stop_fd = -1 };
-	int ret, status, serial_out = -1;
+	struct serial_host serial = { .out = -1, .log = -1, .in = -1, .pty_slave = -1 };
+	int ret, status;
 
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return api_client(argc - 2, argv + 2);
 	if (config_parse(&cfg, argc, argv)) {
 		config_free(&cfg);
-		return EXIT_BAD_INPUT;
+		return VMM_EXIT_USAGE;
 	}
 	if (cfg.help || cfg.version) {
 		if (cfg.help)
@@ -223,7 +261,7 @@ int main(int argc, char **argv)
 		log_error("cannot map %llu bytes of guest memory: %s",
 			  (unsigned long long)cfg.memory, strerror(-ret));
 		config_free(&cfg);
-		return EXIT_HOST_FAILURE;
+		return VMM_EXIT_ERROR;
 	}
 	struct boot_mmio_dev mmio[VIRTIO_MMIO_MAX];
 	int nr_mmio = devices_mmio_layout(&cfg, mmio);
@@ -231,38 +269,38 @@ int main(int argc, char **argv)
 		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus,
 		.mmio = mmio, .nr_mmio = nr_mmio > 0 ? (unsigned)nr_mmio : 0,
 	};
-	if (nr_mmio < 0 || boot_load(&mem, &args, &boot) || open_serial_output(&cfg, &serial_out)) {
-		status = EXIT_BAD_INPUT;
+	if (nr_mmio < 0 || boot_load(&mem, &args, &boot) || open_serial(&cfg, &serial)) {
+		status = VMM_EXIT_USAGE;
 		goto out_mem;
 	}
 	if (setup_signals()) {
 		log_error("cannot set up signal handling");
-		status = EXIT_HOST_FAILURE;
+		status = VMM_EXIT_ERROR;
 		goto out_mem;
 	}
 	if (vm_open_kvm(&vm)) {
-		status = EXIT_HOST_FAILURE;
+		status = VMM_EXIT_ERROR;
 		goto out_vm;
 	}
 	if (vm_check_config(&vm, &cfg)) {
-		status = EXIT_BAD_INPUT;
+		status = VMM_EXIT_USAGE;
 		goto out_vm;
 	}
-	if (vm_create(&vm, &cfg, &mem, &boot, serial_out)) {
-		status = vm.bad_config ? EXIT_BAD_INPUT : EXIT_HOST_FAILURE;
+	if (vm_create(&vm, &cfg, &mem, &boot, &serial)) {
+		status = vm.bad_config ? VMM_EXIT_USAGE : VMM_EXIT_ERROR;
 		goto out_vm;
 	}
 	if (cfg.api_socket && (ret = api_open(&api, cfg.api_socket, &cfg, &vm_api_ops, &vm))) {
-		status = ret == -ENOMEM || ret == -EIO ? EXIT_HOST_FAILURE : EXIT_BAD_INPUT;
+		status = ret == -ENOMEM || ret == -EIO ? VMM_EXIT_ERROR : VMM_EXIT_USAGE;
 		goto out_vm;
 	}
 	if (lock_down(&cfg)) {
-		status = EXIT_HOST_FAILURE;
+		status = VMM_EXIT_ERROR;
 		goto out_vm;
 	}
 	if (cfg.api_socket && (ret = api_start(&api))) {
 		log_error("api: cannot start its thread: %s", strerror(-ret));
-		status = EXIT_HOST_FAILURE;
+		status = VMM_EXIT_ERROR;
 		goto out_vm;
 	}
 	status = vm_run(&vm, cfg.timeout);
@@ -270,8 +308,7 @@ out_vm:
 	api_close(&api);
 	vm_destroy(&vm);
 out_mem:
-	if (cfg.serial == SERIAL_FILE && serial_out >= 0)
-		close(serial_out);
+	close_serial(&cfg, &serial);
 	gmem_free(&mem);
 	config_free(&cfg);
 	return status;

@@ -155,7 +155,9 @@ static const struct rule api_rules[] = {
  * the output queues flushed, the terminal put back. */
 static const unsigned long main_ioctls[] = {
 	TIOCGWINSZ, /* SIGWINCH: the console learns the terminal's new size */
-	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, 0,
+	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING,
+	KVM_GET_CLOCK, /* --on-panic pause: the guest's clock is saved as for vm.pause */
+	0,
 };
 static const struct rule main_rules[] = {
 	ALLOW(poll), ALLOW(read),

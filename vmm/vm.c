@@ -49,8 +49,9 @@ int vm_open_kvm(struct vm *vm)
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->vm_fd = vm->stop_fd = -1;
+	vm->vm_fd = vm->stop_fd = vm->pause_fd = -1;
 	pthread_mutex_init(&vm->gsi_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_mutex_init(&vm->run_lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
 	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
@@ -149,7 +150,7 @@ static void vm_irq_set(void *opaque, uint32_t gsi, int level)
 	} while (0)
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
-	      const struct boot_info *boot, int serial_out)
+	      const struct boot_info *boot, const struct serial_host *serial)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int ret;
@@ -160,6 +161,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	bus_init(&vm->mmio, "mmio");
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
 	KVM_TRY(vm->stop_fd, "eventfd");
+	vm->pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	KVM_TRY(vm->pause_fd, "eventfd");
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	KVM_TRY(vm->vm_fd, "KVM_CREATE_VM");
 	KVM_TRY(ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR), "KVM_SET_TSS_ADDR");
@@ -184,7 +187,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
 		return ret;
 	}
-	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial_out)))
+	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial)))
 		return ret;
 	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
@@ -324,7 +327,7 @@ void vm_request_stop(struct vm *vm, int status)
 		return;
 	/* A guest that panics or powers off after its time ran out has still run out of time. */
 	if (atomic_load(&vm->timed_out))
-		status = 124;
+		status = VMM_EXIT_TIMEOUT;
 	__atomic_store_n(&vm->exit_status, status, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&vm->run_lock); /* parked vCPUs, and a vm_pause waiting for them */
 	pthread_cond_broadcast(&vm->run_cond);
@@ -341,7 +344,15 @@ static void kick_all(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 }
 
-int vm_pause(struct vm *vm)
+void vm_request_pause(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (write(vm->pause_fd, &one, sizeof(one)) < 0)
+		log_warn("pause eventfd: %s", strerror(errno));
+}
+
+static int pause_locked(struct vm *vm)
 {
 	struct timespec ts;
 
@@ -384,7 +395,17 @@ int vm_pause(struct vm *vm)
 	return 0;
 }
 
-int vm_resume(struct vm *vm)
+int vm_pause(struct vm *vm)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	ret = pause_locked(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+static int resume_locked(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->run_lock);
 	if (!vm->paused) {
@@ -407,6 +428,16 @@ int vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->run_lock);
 	log_info("vm.resume: the guest runs");
 	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	ret = resume_locked(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
 }
 
 bool vm_paused(struct vm *vm)
@@ -445,21 +476,23 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_error("signalfd: %s", strerror(errno));
-		return 1;
+		return VMM_EXIT_ERROR;
 	}
 	if ((ret = devices_start(vm)) < 0) {
 		log_error("starting devices: %s", strerror(-ret));
-		vm_request_stop(vm, 1);
+		vm_request_stop(vm, VMM_EXIT_ERROR);
 	}
 	for (unsigned i = 0; i < vm->ncpus && !atomic_load(&vm->stopping); i++) {
 		if ((ret = vcpu_start(&vm->vcpus[i]))) {
 			log_error("vcpu%u: cannot start thread: %s", i, strerror(-ret));
-			vm_request_stop(vm, 1);
+			vm_request_stop(vm, VMM_EXIT_ERROR);
 		}
 	}
 	sandbox_enter(SANDBOX_MAIN, "main"); /* the others have theirs */
 	while (!atomic_load(&vm->stopping)) {
-		struct pollfd pfd[2] = { { vm->stop_fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd pfd[3] = { { vm->stop_fd, POLLIN, 0 },
+					 { sfd, POLLIN, 0 },
+					 { vm->pause_fd, POLLIN, 0 } };
 		int wait = -1;
 
 		if (deadline) {
@@ -477,15 +510,18 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 				continue;
 			}
 			if (left <= 0) {
-				vm_request_stop(vm, 124);
+				vm_request_stop(vm, VMM_EXIT_TIMEOUT);
 				break;
 			}
 			wait = left > 60000 ? 60000 : (int)left;
 		}
-		if (poll(pfd, 2, wait) < 0 && errno != EINTR) {
+		if (poll(pfd, 3, wait) < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
-			vm_request_stop(vm, 1);
+			vm_request_stop(vm, VMM_EXIT_ERROR);
 		}
+		uint64_t v;
+		if ((pfd[2].revents & POLLIN) && read(vm->pause_fd, &v, sizeof(v)) == sizeof(v))
+			vm_pause(vm); /* -EBUSY: already paused, from the control socket */
 		struct signalfd_siginfo si;
 		if (!(pfd[1].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
@@ -493,7 +529,7 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			devices_resize(vm); /* the terminal changed size */
 		} else {
 			log_info("signal %u: stopping the guest", si.ssi_signo);
-			vm_request_stop(vm, 128 + (int)si.ssi_signo);
+			vm_request_stop(vm, VMM_EXIT_SIGNAL + (int)si.ssi_signo);
 		}
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++)
@@ -518,13 +554,16 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
+	if (vm->pause_fd >= 0)
+		close(vm->pause_fd);
 	if (vm->pio.name)
 		bus_destroy(&vm->pio);
 	if (vm->mmio.name)
 		bus_destroy(&vm->mmio);
+	pthread_mutex_destroy(&vm->pause_lock);
 	pthread_mutex_destroy(&vm->run_lock);
 	pthread_cond_destroy(&vm->run_cond);
 	vm->vcpus = NULL;
 	vm->cpuid = NULL;
-	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
+	vm->vm_fd = vm->kvm_fd = vm->stop_fd = vm->pause_fd = -1;
 }

@@ -12,8 +12,23 @@
 
 struct vm_config;
 struct boot_info;
+
+/* vmm's exit statuses (the table is in docs/usage.md). The exit device's N is the guest's own
+ * choice and may be any of these. */
+enum vmm_exit {
+	VMM_EXIT_OK = 0,            /* the guest powered off or reset (--on-reboot exit) */
+	VMM_EXIT_ERROR = 1,         /* vmm failed: a host error */
+	VMM_EXIT_USAGE = 2,         /* bad input: an option, a config file, a backend's file */
+	VMM_EXIT_PANIC = 120,       /* the guest panicked (pvpanic, or KVM's crash event) */
+	VMM_EXIT_TRIPLE_FAULT = 121, /* a vCPU triple-faulted (KVM_EXIT_SHUTDOWN) */
+	VMM_EXIT_KVM = 122,         /* KVM failed: entry failure, internal error, unknown exit */
+	VMM_EXIT_QUIT = 123,        /* Ctrl-A x on the terminal */
+	VMM_EXIT_TIMEOUT = 124,     /* --timeout, as timeout(1) */
+	VMM_EXIT_SIGNAL = 128,      /* + the signal's number; 143 for SIGTERM and vm.shutdown */
+};
 struct vcpu;
 struct vm_devices;
+struct serial_host;
 
 struct vm {
 	int kvm_fd, vm_fd;
@@ -25,13 +40,15 @@ struct vm {
 	struct vm_devices *dev;
 	unsigned ncpus;
 	struct vcpu *vcpus;
-	int stop_fd; /* eventfd: written once when the VM should stop */
+	int stop_fd;  /* eventfd: written once when the VM should stop */
+	int pause_fd; /* eventfd: main pauses the VM (--on-panic pause, asked for on a vCPU) */
 	pthread_mutex_t gsi_lock; /* guards the routing table below */
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
 	atomic_bool stopping;
 	/* vm.pause: the vCPUs park on run_cond at their next return from KVM_RUN. */
-	pthread_mutex_t run_lock; /* guards the three below */
+	pthread_mutex_t pause_lock; /* one vm_pause or vm_resume at a time (api, main) */
+	pthread_mutex_t run_lock;   /* guards the three below */
 	pthread_cond_t run_cond;
 	atomic_bool pause;
 	unsigned parked;           /* vCPUs parked */
@@ -48,11 +65,11 @@ struct vm {
 int vm_open_kvm(struct vm *vm);
 /* Checks the configuration against what KVM reports (vCPU count): 0 or -EINVAL with a message. */
 int vm_check_config(struct vm *vm, const struct vm_config *cfg);
-/* Creates the VM with its memory, irqchip, devices and vCPUs; the UART writes to serial_out
- * (-1: nowhere), which stays the caller's. 0 or -errno; vm->bad_config says whether the
+/* Creates the VM with its memory, irqchip, devices and vCPUs; the UART's host side is serial's
+ * descriptors, which stay the caller's. 0 or -errno; vm->bad_config says whether the
  * configuration was at fault (a device backend's file or socket), which main reports as exit 2. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
-	      const struct boot_info *boot, int serial_out);
+	      const struct boot_info *boot, const struct serial_host *serial);
 /* Starts the vCPUs, waits for the guest to stop (or the timeout, or a signal), stops everything
  * and returns the exit status. */
 int vm_run(struct vm *vm, unsigned timeout_sec);
@@ -66,6 +83,8 @@ int vm_pause(struct vm *vm);
  * paused. */
 int vm_resume(struct vm *vm);
 bool vm_paused(struct vm *vm);
+/* From any thread, a vCPU's included: main pauses the VM as soon as it can. */
+void vm_request_pause(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* KVM's fast paths for devices (unit tests link a fake of these). All return 0 or -errno. */

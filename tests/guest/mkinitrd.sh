@@ -9,6 +9,7 @@
 #   report    print "VMMTEST nproc=N", "tsc-deadline=N" (CPUs with it), "date=SECONDS",
 #             "acpi-errors=N" and "memtotal-mb=N"
 #   poweroff  poweroff -f                     reboot     reboot -f
+#   panic     crash the kernel (sysrq c): vmm hears of it through pvpanic
 #   exit=N    write byte N to the exit device's port 0xf4 (with outb.c: the cloud kernel has no
 #             /dev/port)
 #   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
@@ -84,7 +85,7 @@ ${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
-	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev
+	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev pvpanic-mmio
 	mkdir -p "$stage/lib/modules/$ver"
 	mv "$stage"/mods/lib/modules/* "$stage/mods/modules.order" "$stage/lib/modules/$ver/"
 	cp "$kdir/lib/modules/$ver"/modules.builtin{,.modinfo} "$stage/lib/modules/$ver/"
@@ -344,6 +345,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		netbench 10.0.2.2 5001 5002 ${step#netbench=}
 		;;
 	poweroff) poweroff -f ;;
+	panic) echo c >/proc/sysrq-trigger ;;
 	reboot) reboot -f ;;
 	exit=*) outb 0xf4 "${step#exit=}" ;;
 	devmem=*) devmem 0xfef00000 8 "${step#devmem=}" ;;

@@ -749,6 +749,23 @@ grep -q 'vmm firmware: hello' "$logs/firmware.log" && pass firmware-output || fa
 expect serial-file 0 --kernel "$fw" --serial "file=$logs/serial-file.console"
 grep -q 'vmm firmware: hello' "$logs/serial-file.console" && [[ ! -s $logs/serial-file.log ]] &&
 	pass serial-file-output || fail serial-file-output "the console did not go (only) to the file"
+# --serial stdio,log=FILE: the terminal (here a file) and the log get the same, all of it.
+# (Ended by SIGTERM, which vmm does not log at its default level: stdout is the guest's alone.)
+launch serial-log "$vmm" --kernel "$fw" --timeout "$t" --cmdline count --serial "stdio,log=$logs/serial-log.copy"
+wait_for "$logs/serial-log.log" 'tick 3$'
+kill -TERM -- -"$pid" 2>/dev/null
+finish serial-log
+[[ $status == 143 ]] && grep -q 'tick 3$' "$logs/serial-log.copy" &&
+	cmp -s "$logs/serial-log.log" "$logs/serial-log.copy" && pass serial-log-same ||
+	fail serial-log-same "the log is not what the terminal got ($(wc -c <"$logs/serial-log.log") and $(wc -c <"$logs/serial-log.copy" 2>/dev/null) bytes)"
+# --serial pty: vmm says which pty, and the guest's output is there to read.
+launch serial-pty "$vmm" --kernel "$fw" --timeout "$t" --cmdline count --serial pty
+wait_for "$logs/serial-pty.log" 'serial: /dev/pts/'
+pty=$(sed -n 's/.*serial: \(\/dev\/pts\/[0-9]*\).*/\1/p' "$logs/serial-pty.log")
+got=$([[ -n $pty ]] && timeout 10 grep -m 1 -a -o 'tick [0-9]*' "$pty")
+kill -TERM -- -"$pid" 2>/dev/null
+finish serial-pty
+[[ $got == tick* ]] && pass serial-pty || fail serial-pty "nothing read from '${pty:-no pty named}'"
 expect serial-none 0 --kernel "$fw" --serial none
 [[ ! -s $logs/serial-none.log ]] && pass serial-none-output || fail serial-none-output "output with --serial none"
 # The exit device: byte N to port 0xf4 or to MMIO 0xfef00000 is exit N; --timeout is 124.
@@ -757,6 +774,26 @@ expect exit-mmio 43 --kernel "$fw" --timeout "$t" --cmdline mmio=43 --cpus 2
 expect timeout 124 --kernel "$fw" --timeout 2 --cmdline hang
 grep -q 'vmm firmware: NMI' "$logs/timeout.log" && pass timeout-nmi ||
 	fail timeout-nmi "the guest got no NMI when --timeout expired (or it did not end vmm with 124)"
+# A guest that dies is never a pass: a triple fault and a panic (pvpanic) have their own statuses.
+expect triple-fault 121 --kernel "$fw" --timeout "$t" --cmdline triple
+grep -q 'vcpu0: triple fault' "$logs/triple-fault.log" && grep -q 'vcpu0: rip ' "$logs/triple-fault.log" &&
+	pass triple-fault-said || fail triple-fault-said "no triple fault with its registers in the log"
+expect pvpanic 120 --kernel "$fw" --timeout "$t" --cmdline panic
+grep -q 'pvpanic: the guest panicked' "$logs/pvpanic.log" && pass pvpanic-said ||
+	fail pvpanic-said "the log does not say the guest panicked"
+# --on-panic pause: the VM stays, paused, for a look through the control socket.
+launch panic-pause "$vmm" --kernel "$fw" --timeout "$t" --cmdline panic --on-panic pause \
+	--api-socket "$tmp/panic.sock"
+wait_for "$logs/panic-pause.log" 'pausing it'
+for _ in $(seq 100); do
+	state=$("$vmm" ctl "$tmp/panic.sock" info 2>/dev/null | grep -o '"state":"[A-Za-z]*"')
+	[[ $state == *Paused* ]] && break
+	sleep 0.1
+done
+"$vmm" ctl "$tmp/panic.sock" shutdown
+finish panic-pause
+[[ $state == *Paused* && $status == 143 ]] && pass panic-pause ||
+	fail panic-pause "after the panic: ${state:-no state}; exit status $status after vm.shutdown (expected 143)"
 # A second vmm on an image the first has open read-write is refused; the first keeps it. The
 # first holds it from before its guest runs: once the firmware has said hello.
 mkimage "$tmp/locked.img" 8
@@ -949,6 +986,10 @@ if [[ $f == cloud ]]; then
 		[[ $got == "${want:-1}" ]] && pass "$name-nproc" || fail "$name-nproc" "guest saw '$got' CPUs, config says ${want:-1}"
 	done
 fi
+# A kernel panic (sysrq c) ends vmm at once with 120 through pvpanic, whatever panic= says.
+expect "$f-panic" 120 "${common[@]}" --cmdline "$base vmmtest=panic"
+grep -q 'pvpanic: the guest panicked' "$logs/$f-panic.log" && grep -q 'Kernel panic' "$logs/$f-panic.log" &&
+	pass "$f-panic-said" || fail "$f-panic-said" "the log lacks the guest's panic or vmm's line about it"
 if grep -qs '^CONFIG_PAGE_POISONING=y' "$(dirname "$(readlink "$guest/vmlinuz-$f")")"/boot/config-*; then
 	poison_boot "$f-balloon-poison" "$f"
 else

@@ -333,6 +333,9 @@ static void check_dsdt(const char *dsl, const struct boot_mmio_dev *mmio, unsign
 		 "Method(_EVT,1,Serialized){If((Arg0==0x%02X)){Notify(\\_SB.PWRB,0x80)}}}",
 		 ACPI_GED_GSI, ACPI_GED_GSI);
 	expect(dsl, want);
+	/* pvpanic, as QEMU has it: what Linux's pvpanic-mmio binds. */
+	expect(dsl, "Device(PEVT){Name(_HID,\"QEMU0001\")Name(_CRS,ResourceTemplate(){"
+		    "IO(Decode16,0x0505,0x0505,0x01,0x01,)})}");
 
 	assert_int_equal(count(dsl, "\"LNRO0005\""), nr);
 	for (unsigned n = 0; n < nr; n++) {

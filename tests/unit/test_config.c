@@ -196,6 +196,7 @@ static void defaults(void **state)
 	assert_int_equal(fx->cfg.timeout, 0);
 	assert_int_equal(fx->cfg.log_level, LOG_WARN);
 	assert_true(fx->cfg.sandbox);
+	assert_int_equal(fx->cfg.on_panic, PANIC_EXIT);
 	assert_false(fx->cfg.help);
 	assert_false(fx->cfg.version);
 }
@@ -211,7 +212,7 @@ static void every_option_both_forms(void **state)
 			{ "--cmdline", "console=ttyS0 quiet" }, { "--cpus", "4" },
 			{ "--memory", "2G" },	       { "--serial", "file=out/con.log" },
 			{ "--timeout", "30" },	       { "--log-level", "debug" },
-			{ "--sandbox", "off" },
+			{ "--sandbox", "off" },	       { "--on-panic", "pause" },
 		};
 		const char *args[2 * ARRAY_SIZE(opts) + 1];
 		char joined[ARRAY_SIZE(opts)][128];
@@ -239,6 +240,7 @@ static void every_option_both_forms(void **state)
 		assert_int_equal(fx->cfg.timeout, 30);
 		assert_int_equal(fx->cfg.log_level, LOG_DEBUG);
 		assert_false(fx->cfg.sandbox);
+		assert_int_equal(fx->cfg.on_panic, PANIC_PAUSE);
 	}
 }
 
@@ -298,16 +300,32 @@ static void serial_modes(void **state)
 	assert_int_equal(fx->cfg.serial, SERIAL_STDIO);
 	assert_null(fx->cfg.serial_path);
 
+	/* A pty, and a log beside the terminal or the pty; a new mode forgets the old log. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--serial", "pty"));
+	assert_int_equal(fx->cfg.serial, SERIAL_PTY);
+	assert_null(fx->cfg.serial_log);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio,log=/tmp/con.log"));
+	assert_int_equal(fx->cfg.serial, SERIAL_STDIO);
+	assert_string_equal(fx->cfg.serial_log, "/tmp/con.log");
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--serial", "pty,log=/l", "--serial", "pty"));
+	assert_int_equal(fx->cfg.serial, SERIAL_PTY);
+	assert_null(fx->cfg.serial_log);
+
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "tty"),
-		     "vmm: --serial 'tty': unknown serial mode: use stdio, file=PATH or none");
+		     "vmm: --serial 'tty': unknown serial mode: use stdio, pty, file=PATH or none");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file"), "needs a path: file=PATH");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file="), "needs a path");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio,none"),
-		     "unknown serial mode");
+		     "after the mode, only log=FILE");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio=1"), "unknown serial mode");
-	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file=a,"), "unknown serial mode");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file=a,"), "then log=FILE");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file=a,readonly=on"),
-		     "unknown serial mode");
+		     "only log=FILE");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio,log="), "only log=FILE");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "file=a,log=b"),
+		     "log=FILE goes with stdio or pty");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--serial", "stdio,log=a,log=b"),
+		     "use stdio, pty, file=PATH or none, then log=FILE");
 }
 
 static void help_and_version(void **state)
@@ -340,6 +358,7 @@ static void usage_text(void **state)
 		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
 		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE", "--disk path=FILE",
 		"--scsi path=FILE", "--net tap=NAME", "--sandbox on|off", "--api-socket PATH",
+		"--on-panic ACTION", "120", "121", "122", "123",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -400,6 +419,8 @@ static void command_line_errors(void **state)
 		     "--log-level 'verbose': unknown log level: use error, warn, info or debug");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--sandbox", "maybe"),
 		     "--sandbox 'maybe': use on or off");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--on-panic", "reboot"),
+		     "--on-panic 'reboot': use exit or pause");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "stats_period=2d"),
 		     "--balloon stats_period '2d': not a whole number of seconds");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "size=lots"), "not a size");
@@ -464,7 +485,8 @@ static void config_file_values_and_paths(void **state)
 				     "serial = file=console.log\n"
 				     "timeout = 60\n"
 				     "log-level = info\n"
-				     "sandbox = off\n"));
+				     "sandbox = off\n"
+				     "on-panic = pause\n"));
 	snprintf(want, sizeof(want), "%s/vmlinuz", fx->dir);
 	assert_string_equal(fx->cfg.kernel, want);
 	snprintf(want, sizeof(want), "%s/sub/initrd.img", fx->dir);
@@ -478,6 +500,7 @@ static void config_file_values_and_paths(void **state)
 	assert_int_equal(fx->cfg.timeout, 60);
 	assert_int_equal(fx->cfg.log_level, LOG_INFO);
 	assert_false(fx->cfg.sandbox);
+	assert_int_equal(fx->cfg.on_panic, PANIC_PAUSE);
 
 	/* Absolute paths stay; CRLF line ends and a BOM are fine; values may be empty when
 	 * allowed; unset keys keep their defaults. */

@@ -1,5 +1,5 @@
 /* The platform devices: exit device, i8042 reset, ACPI sleep and reset registers and power
- * button, CMOS RTC. */
+ * button, CMOS RTC, pvpanic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include "bus/platform.h"
 
 static int stops, last_status;
+static enum platform_event last_event;
 static char levels[8]; /* the GED line's levels as set, in order */
 
 static void ged_set(void *opaque, uint32_t gsi, int level)
@@ -25,9 +26,10 @@ static void ged_set(void *opaque, uint32_t gsi, int level)
 	levels[n] = (char)('0' + level);
 }
 
-static void stop(void *opaque, int status)
+static void stop(void *opaque, enum platform_event ev, int status)
 {
 	stops++;
+	last_event = ev;
 	last_status = status;
 }
 
@@ -77,6 +79,7 @@ static void exit_device_on_port_and_mmio(void **state)
 
 	put(&b->pio, EXITDEV_PORT, 42);
 	assert_int_equal(stops, 1);
+	assert_int_equal(last_event, PLATFORM_EXIT);
 	assert_int_equal(last_status, 42);
 	put(&b->mmio, EXITDEV_MMIO_ADDR, 7);
 	assert_int_equal(last_status, 7);
@@ -109,6 +112,7 @@ static void reset_and_poweroff_stop_with_zero(void **state)
 	assert_int_equal(stops, 0);
 	put(&b->pio, I8042_CMD, I8042_RESET);
 	assert_int_equal(stops, 1);
+	assert_int_equal(last_event, PLATFORM_RESET);
 	assert_int_equal(last_status, 0);
 
 	put(&b->pio, ACPI_SLEEP_CTL_PORT, ACPI_S5_SLP_TYP << 2); /* no SLP_EN: nothing */
@@ -116,12 +120,33 @@ static void reset_and_poweroff_stop_with_zero(void **state)
 	assert_int_equal(stops, 1);
 	put(&b->pio, ACPI_SLEEP_CTL_PORT, 0x20 | (ACPI_S5_SLP_TYP << 2));
 	assert_int_equal(stops, 2);
+	assert_int_equal(last_event, PLATFORM_POWEROFF);
 	assert_int_equal(get(&b->pio, ACPI_SLEEP_STS_PORT), 0);
 	put(&b->pio, ACPI_RESET_PORT, 0x01);
 	assert_int_equal(stops, 2);
 	put(&b->pio, ACPI_RESET_PORT, ACPI_RESET_VALUE);
 	assert_int_equal(stops, 3);
+	assert_int_equal(last_event, PLATFORM_RESET);
 	assert_int_equal(last_status, 0);
+	unmake(b);
+}
+
+/* pvpanic: the port says which events it takes (Linux keeps only those), a panic is an event,
+ * a crash kernel taking over is another, and a write of neither is nothing. */
+static void pvpanic_reports_panics(void **state)
+{
+	struct buses *b = make();
+
+	assert_int_equal(get(&b->pio, PVPANIC_PORT), PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
+	put(&b->pio, PVPANIC_PORT, 0);
+	put(&b->pio, PVPANIC_PORT, 0x04);
+	assert_int_equal(stops, 0);
+	put(&b->pio, PVPANIC_PORT, PVPANIC_CRASH_LOADED);
+	assert_int_equal(stops, 1);
+	assert_int_equal(last_event, PLATFORM_CRASH_LOADED);
+	put(&b->pio, PVPANIC_PORT, PVPANIC_PANICKED);
+	assert_int_equal(stops, 2);
+	assert_int_equal(last_event, PLATFORM_PANIC);
 	unmake(b);
 }
 
@@ -175,6 +200,7 @@ int main(void)
 		cmocka_unit_test(exit_device_on_port_and_mmio),
 		cmocka_unit_test(reset_and_poweroff_stop_with_zero),
 		cmocka_unit_test(power_button_is_one_edge),
+		cmocka_unit_test(pvpanic_reports_panics),
 		cmocka_unit_test(rtc_shows_the_host_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,8 @@
 /* The 16550A: registers as Linux's 8250 driver probes them, interrupts, FIFOs and host input. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@ struct fixture {
 	struct uart u;
 	struct event_loop loop;
 	int pipe[2];
+	int log[2]; /* --serial ...,log=: a pipe nobody has to read */
 	int level, edges;
 };
 
@@ -35,9 +38,10 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_int_equal(pipe(f->pipe), 0);
+	assert_int_equal(pipe(f->log), 0);
 	assert_int_equal(event_loop_init(&f->loop, "test"), 0);
 	assert_int_equal(uart_init(&f->u, (struct irq_line){ irq_set, f, UART_COM1_IRQ }, f->pipe[1],
-				   &f->loop),
+				   f->log[1], &f->loop),
 			 0);
 	*state = f;
 	return 0;
@@ -48,9 +52,11 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	close(f->pipe[0]); /* a reader that is gone: the exit flush does not wait for it */
+	close(f->log[0]);
 	uart_destroy(&f->u);
 	event_loop_destroy(&f->loop);
 	close(f->pipe[1]);
+	close(f->log[1]);
 	free(f);
 	return 0;
 }
@@ -112,6 +118,8 @@ static void output_reaches_the_host_and_thre_interrupts(void **state)
 	out(f, 0, 'i');
 	assert_int_equal(read(f->pipe[0], buf, sizeof(buf)), 2);
 	assert_memory_equal(buf, "hi", 2);
+	assert_int_equal(read(f->log[0], buf, sizeof(buf)), 2); /* and the same in the log */
+	assert_memory_equal(buf, "hi", 2);
 	assert_int_equal(f->level, 1); /* empty again after the byte left */
 	assert_int_equal(f->edges, 2);
 	out(f, 1, 0x00);
@@ -152,6 +160,34 @@ static void a_reader_that_does_not_read_never_stops_the_vcpu(void **state)
 	assert_int_equal(f->level, 1); /* THRE came back with its interrupt */
 	for (size_t i = 0; i < sent; i++)
 		assert_int_equal(got[i], (uint8_t)(i * 7));
+	alarm(0);
+}
+
+/* The log copies the console and never paces it: a log nobody reads loses what does not fit,
+ * and the console still gets everything. */
+static void a_log_nobody_reads_never_holds_the_console_back(void **state)
+{
+	enum { TOTAL = 256 << 10 }; /* more than a pipe and the log's queue hold */
+	struct fixture *f = *state;
+	static uint8_t got[1 << 20];
+	size_t sent = 0, have = 0, logged = 0;
+	ssize_t n;
+
+	alarm(20);
+	assert_int_equal(fcntl(f->pipe[0], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(fcntl(f->log[0], F_SETFL, O_NONBLOCK), 0);
+	while (sent < TOTAL || have < sent) {
+		while ((in(f, 5) & 0x20) && sent < TOTAL)
+			out(f, 0, (uint8_t)(sent++ * 3));
+		while (have < sent && (n = read(f->pipe[0], got + have, sizeof(got) - have)) > 0)
+			have += (size_t)n;
+		event_loop_run_once(&f->loop, 0);
+	}
+	for (size_t i = 0; i < sent; i++)
+		assert_int_equal(got[i], (uint8_t)(i * 3));
+	while ((n = read(f->log[0], got, sizeof(got))) > 0 && logged < sent)
+		logged += (size_t)n;
+	assert_true(logged > 0 && logged < sent); /* the start, not the whole */
 	alarm(0);
 }
 
@@ -225,11 +261,14 @@ static void blocking_input_waits_for_the_guest(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as vmm: a reader that is gone is an error, not the end */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(registers_as_the_8250_probe_sees_them, setup, teardown),
 		cmocka_unit_test_setup_teardown(output_reaches_the_host_and_thre_interrupts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_reader_that_does_not_read_never_stops_the_vcpu, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_log_nobody_reads_never_holds_the_console_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(input_fills_the_fifo_and_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(blocking_input_waits_for_the_guest, setup, teardown),

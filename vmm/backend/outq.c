@@ -20,6 +20,7 @@ int outq_init(struct outq *q, int fd, size_t cap, const char *what, struct event
 {
 	struct stat st;
 	char path[32];
+	int flags;
 
 	memset(q, 0, sizeof(*q));
 	q->fd = q->own_fd = -1;
@@ -39,6 +40,9 @@ int outq_init(struct outq *q, int fd, size_t cap, const char *what, struct event
 	}
 	if (S_ISSOCK(st.st_mode)) {
 		q->socket = true;
+	} else if ((flags = fcntl(fd, F_GETFL)) >= 0 && (flags & O_NONBLOCK)) {
+		/* Non-blocking already: a description of vmm's own (a pty's master), which reopening
+		 * would not give back (it would open a new pty). */
 	} else {
 		/* A description of our own, so O_NONBLOCK stays ours (the shell's stdout keeps
 		 * blocking). Without /proc, the shared one, written as before. */

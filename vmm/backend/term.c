@@ -3,6 +3,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ static int term_set_raw(int fd)
 	return 0;
 }
 
-int term_init(struct term *t, int in_fd, int (*input)(void *, const uint8_t *, size_t),
+int term_init(struct term *t, int in_fd, bool user, int (*input)(void *, const uint8_t *, size_t),
 	      void (*quit)(void *), void *opaque)
 {
 	memset(t, 0, sizeof(*t));
@@ -53,7 +54,7 @@ int term_init(struct term *t, int in_fd, int (*input)(void *, const uint8_t *, s
 	t->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (t->stop_fd < 0)
 		return -errno;
-	t->is_tty = isatty(in_fd);
+	t->is_tty = user && isatty(in_fd);
 	if (t->is_tty) {
 		int ret = term_set_raw(in_fd);
 		if (ret) {
@@ -62,6 +63,40 @@ int term_init(struct term *t, int in_fd, int (*input)(void *, const uint8_t *, s
 		}
 	}
 	return 0;
+}
+
+int term_open_pty(int *master, int *slave, char *name, size_t size)
+{
+	struct termios tio;
+	int ret;
+
+	*slave = -1;
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0)
+		return -errno;
+	if (grantpt(*master) < 0 || unlockpt(*master) < 0)
+		goto fail;
+	if ((ret = ptsname_r(*master, name, size))) {
+		errno = ret;
+		goto fail;
+	}
+	*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*slave < 0)
+		goto fail;
+	if (tcgetattr(*master, &tio) == 0) {
+		cfmakeraw(&tio);
+		tcsetattr(*master, TCSANOW, &tio);
+	}
+	if (fcntl(*master, F_SETFL, O_NONBLOCK) < 0)
+		goto fail;
+	return 0;
+fail:
+	ret = -errno;
+	close(*master);
+	if (*slave >= 0)
+		close(*slave);
+	*master = *slave = -1;
+	return ret;
 }
 
 static void term_help(void)

@@ -21,13 +21,19 @@ struct term {
 	void *opaque;
 };
 
-int term_init(struct term *t, int in_fd, int (*input)(void *, const uint8_t *, size_t),
+/* user: in_fd is the user's terminal (stdin): raw mode, and the Ctrl-A escapes, when it is a tty.
+ * Otherwise (a pty vmm made) bytes go to the device as they come. */
+int term_init(struct term *t, int in_fd, bool user, int (*input)(void *, const uint8_t *, size_t),
 	      void (*quit)(void *), void *opaque);
 int term_start(struct term *t);
 void term_stop(struct term *t);
 /* Processes one chunk of typed bytes: escapes handled, the rest passed to input. Exposed for
  * tests; returns nonzero once the user asked to quit. */
 int term_feed(struct term *t, const uint8_t *buf, size_t len);
+/* A new pty for a guest's console: its master (raw, non-blocking) in *master, and its slave
+ * held open in *slave, so that the master reports no hang-up (and reads do not fail with EIO)
+ * while nobody is attached; the slave's path in name. 0 or -errno. */
+int term_open_pty(int *master, int *slave, char *name, size_t size);
 /* Puts the terminal back as it was; safe to call more than once and from atexit. */
 void term_restore(void);
 

@@ -3,6 +3,7 @@
  * control and reset registers, which vmm/bus/platform.c implements. The MADT lists every vCPU
  * (the MP table, mptable.c, says the same for kernels that look for one). */
 #include "boot/acpi.h"
+#include "bus/platform.h"
 #include "boot/aml.h"
 #include "boot/boot.h"
 
@@ -172,6 +173,7 @@ static void acpi_finish(struct acpi_header *h)
  *     Device (PWRB) { _HID PNP0C0C }
  *     Device (GED_) { _HID "ACPI0013", _CRS { Interrupt (Edge) { 3 } },
  *                     Method (_EVT, 1) { If (Arg0 == 3) { Notify (\_SB.PWRB, 0x80) } } }
+ *     Device (PEVT) { _HID "QEMU0001", _CRS { IO 0x505/1 } }
  *   }
  *
  * COM1 is here because a hardware-reduced ACPI kernel has no legacy PIC and so maps no ISA
@@ -297,6 +299,20 @@ static void dsdt_power_button(struct aml *a)
 	aml_end(a);
 }
 
+/* pvpanic (QEMU's "QEMU0001", one I/O port): Linux's pvpanic-mmio driver binds it through ACPI
+ * and writes to the port from its panic notifier. */
+static void dsdt_pvpanic(struct aml *a)
+{
+	aml_device_begin(a, "PEVT");
+	aml_name(a, "_HID");
+	aml_string(a, "QEMU0001");
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	aml_rt_io(a, PVPANIC_PORT, PVPANIC_PORT, 1, 1);
+	aml_rt_end(a);
+	aml_end(a);
+}
+
 static void dsdt_body(struct aml *a, const struct boot_args *args)
 {
 	aml_name(a, "_S5_");
@@ -312,6 +328,7 @@ static void dsdt_body(struct aml *a, const struct boot_args *args)
 	for (unsigned i = 0; i < args->nr_mmio; i++)
 		dsdt_virtio_mmio(a, i, &args->mmio[i]);
 	dsdt_power_button(a);
+	dsdt_pvpanic(a);
 	aml_end(a);
 }
 

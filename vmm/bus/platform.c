@@ -19,12 +19,12 @@ enum {
 #define ACPI_SLP_EN       0x20
 #define ACPI_SLP_TYP(v)   (((v) >> 2) & 7)
 
-void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque,
-		   struct irq_line ged)
+void platform_init(struct platform *p, void (*event)(void *, enum platform_event, int),
+		   void *opaque, struct irq_line ged)
 {
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
-	p->stop = stop;
+	p->event = event;
 	p->opaque = opaque;
 	p->ged = ged;
 	p->cmos[RTC_REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz periodic rate: the usual values */
@@ -53,7 +53,7 @@ void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	}
 	if (offset == 0) {
 		log_info("exit device: guest asked for status %u", data[0]);
-		p->stop(p->opaque, data[0]);
+		p->event(p->opaque, PLATFORM_EXIT, data[0]);
 	}
 }
 
@@ -69,7 +69,7 @@ void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t le
 	}
 	if (offset == I8042_CMD - I8042_DATA && data[0] == I8042_RESET) {
 		log_info("i8042: guest pulsed the reset line");
-		p->stop(p->opaque, 0);
+		p->event(p->opaque, PLATFORM_RESET, 0);
 	}
 }
 
@@ -85,14 +85,31 @@ void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	if (offset == 0 && (v & ACPI_SLP_EN)) {
 		if (ACPI_SLP_TYP(v) == ACPI_S5_SLP_TYP) {
 			log_info("ACPI: guest powered off");
-			p->stop(p->opaque, 0);
+			p->event(p->opaque, PLATFORM_POWEROFF, 0);
 		} else {
 			log_debug("ACPI: sleep type %u not supported, ignored", ACPI_SLP_TYP(v));
 		}
 	} else if (offset == ACPI_RESET_PORT - ACPI_SLEEP_CTL_PORT && v == ACPI_RESET_VALUE) {
 		log_info("ACPI: guest reset");
-		p->stop(p->opaque, 0);
+		p->event(p->opaque, PLATFORM_RESET, 0);
 	}
+}
+
+/* pvpanic: reading says which events the device takes (the driver keeps only those); a write
+ * is the guest's panic notifier. With a crash kernel loaded the guest goes on into it. */
+void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct platform *p = opaque;
+
+	if (!is_write) {
+		memset(data, 0, len);
+		data[0] = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED;
+		return;
+	}
+	if (data[0] & PVPANIC_PANICKED)
+		p->event(p->opaque, PLATFORM_PANIC, 0);
+	else if (data[0] & PVPANIC_CRASH_LOADED)
+		p->event(p->opaque, PLATFORM_CRASH_LOADED, 0);
 }
 
 static uint8_t rtc_encode(const struct platform *p, int v)
@@ -177,7 +194,8 @@ int platform_register(struct platform *p, struct bus *pio, struct bus *mmio)
 				"i8042")) ||
 	    (ret = bus_register(pio, ACPI_SLEEP_CTL_PORT, ACPI_RESET_PORT - ACPI_SLEEP_CTL_PORT + 1,
 				platform_acpi_io, p, "acpi")) ||
-	    (ret = bus_register(pio, CMOS_PORT, 2, platform_cmos_io, p, "cmos")))
+	    (ret = bus_register(pio, CMOS_PORT, 2, platform_cmos_io, p, "cmos")) ||
+	    (ret = bus_register(pio, PVPANIC_PORT, 1, platform_pvpanic_io, p, "pvpanic")))
 		return ret;
 	return 0;
 }

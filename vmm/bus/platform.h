@@ -1,6 +1,6 @@
 /* The small legacy devices a PC guest expects beside the UART: the exit device (port 0xf4 and an
  * MMIO page), the i8042's reset line, the hardware-reduced ACPI sleep and reset registers and
- * power button, and a CMOS RTC that shows the host's time. */
+ * power button, a CMOS RTC that shows the host's time, and pvpanic. */
 #ifndef VMM_PLATFORM_H
 #define VMM_PLATFORM_H
 
@@ -15,10 +15,22 @@
 #define I8042_DATA    0x60
 #define I8042_CMD     0x64
 #define I8042_RESET   0xfe
+#define PVPANIC_PORT  0x505 /* QEMU's pvpanic, ACPI QEMU0001: what Linux's pvpanic-mmio binds */
+#define PVPANIC_PANICKED      1 /* the guest panicked */
+#define PVPANIC_CRASH_LOADED  2 /* ... and a crash kernel takes over */
+
+/* What the guest asked of the machine. */
+enum platform_event {
+	PLATFORM_POWEROFF,     /* ACPI S5 */
+	PLATFORM_RESET,        /* ACPI reset register, i8042 reset line */
+	PLATFORM_EXIT,         /* the exit device, with its status */
+	PLATFORM_PANIC,        /* pvpanic: the guest panicked */
+	PLATFORM_CRASH_LOADED, /* pvpanic: the guest panicked and kexecs its crash kernel */
+};
 
 struct platform {
-	/* Ends the VM with an exit status: poweroff and reset are 0, the exit device says N. */
-	void (*stop)(void *opaque, int status);
+	/* An event, with the exit device's status (0 for the others). Any vCPU thread. */
+	void (*event)(void *opaque, enum platform_event ev, int status);
 	void *opaque;
 	struct irq_line ged; /* the Generic Event Device's interrupt (ACPI_GED_GSI) */
 	pthread_mutex_t lock;
@@ -26,8 +38,8 @@ struct platform {
 	uint8_t cmos[CMOS_SIZE]; /* plain RAM except the clock and status registers */
 };
 
-void platform_init(struct platform *p, void (*stop)(void *, int), void *opaque,
-		   struct irq_line ged);
+void platform_init(struct platform *p, void (*event)(void *, enum platform_event, int),
+		   void *opaque, struct irq_line ged);
 void platform_destroy(struct platform *p);
 /* Claims the platform's ports and its MMIO page: 0 or the bus's -errno. */
 int platform_register(struct platform *p, struct bus *pio, struct bus *mmio);
@@ -41,5 +53,6 @@ void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

@@ -43,19 +43,26 @@ static void uart_out_room(void *opaque)
 	pthread_mutex_unlock(&u->lock);
 }
 
-int uart_init(struct uart *u, struct irq_line irq, int out_fd, struct event_loop *loop)
+int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
+	      struct event_loop *loop)
 {
+	int ret;
+
 	memset(u, 0, sizeof(*u));
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->room, NULL);
 	u->irq = irq;
 	u->msr = MSR_DCD | MSR_DSR | MSR_CTS; /* a modem that is always there */
-	return outq_init(&u->out, out_fd, UART_OUT_QUEUE, "serial", loop, uart_out_room, u);
+	if ((ret = outq_init(&u->out, out_fd, UART_OUT_QUEUE, "serial", loop, uart_out_room, u)))
+		return ret;
+	/* The log follows the console and never paces it: what a slow log cannot take is lost. */
+	return outq_init(&u->log, log_fd, UART_OUT_QUEUE, "serial log", loop, NULL, NULL);
 }
 
 void uart_destroy(struct uart *u)
 {
 	outq_destroy(&u->out);
+	outq_destroy(&u->log);
 	pthread_cond_destroy(&u->room);
 	pthread_mutex_destroy(&u->lock);
 }
@@ -102,8 +109,8 @@ static void uart_transmit(struct uart *u, uint8_t c)
 {
 	if (u->mcr & MCR_LOOP)
 		uart_push(u, c);
-	else
-		outq_write(&u->out, &c, 1); /* taken unless the guest ignored THRE: then lost */
+	else if (outq_write(&u->out, &c, 1)) /* taken unless the guest ignored THRE: then lost */
+		outq_write(&u->log, &c, 1);
 	/* Empty again at once while the queue has room; otherwise when the host takes more
 	 * (uart_out_room). */
 	u->thre_pending = uart_thr_empty(u);

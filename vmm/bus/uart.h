@@ -26,6 +26,7 @@ struct uart {
 	pthread_cond_t room; /* signalled when the guest takes a byte from the receive FIFO */
 	struct irq_line irq;
 	struct outq out;
+	struct outq log; /* a copy of the output (--serial ...,log=FILE), never holding it back */
 	uint8_t ier, lcr, mcr, lsr_err, msr, scr, dll, dlm;
 	bool fifo_on;
 	bool thre_pending; /* the "transmitter empty" interrupt, cleared by an IIR read or THR write */
@@ -35,8 +36,10 @@ struct uart {
 	bool shutdown;
 };
 
-/* Output to out_fd (-1: discarded), drained on loop. 0 or -errno. */
-int uart_init(struct uart *u, struct irq_line irq, int out_fd, struct event_loop *loop);
+/* Output to out_fd (-1: discarded) and a copy to log_fd (-1: none), drained on loop. 0 or
+ * -errno. */
+int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
+	      struct event_loop *loop);
 /* Writes the output still queued (briefly waiting for a reader), then frees. The loop must be
  * stopped. */
 void uart_destroy(struct uart *u);

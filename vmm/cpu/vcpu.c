@@ -358,20 +358,26 @@ static bool vcpu_handle_exit(struct vcpu *c)
 		return true;
 	case KVM_EXIT_HLT:
 		log_info("vcpu%u: halted", c->index);
-		vm_request_stop(c->vm, 0);
+		vm_request_stop(c->vm, VMM_EXIT_OK);
 		return false;
 	case KVM_EXIT_SHUTDOWN:
-		/* A triple fault: what a PC does is reset, and Linux's last-resort reboot relies on it.
-		 * Said at warn level all the same, with the registers: a guest that dies this way
-		 * early in boot otherwise looks like one that rebooted. */
-		log_warn("vcpu%u: triple fault, treated as a reset", c->index);
+		/* A triple fault. A PC resets, but a guest that dies this way (early in boot, or a
+		 * corrupted kernel) must not look like one that rebooted: its own status, with the
+		 * registers. Linux reboots this way only when asked to (reboot=t) or when every
+		 * other way failed; vmm's ACPI reset register comes first (docs/usage.md). */
+		log_error("vcpu%u: triple fault", c->index);
 		vcpu_dump(c);
-		vm_request_stop(c->vm, 0);
+		vm_request_stop(c->vm, VMM_EXIT_TRIPLE_FAULT);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH) {
+			log_error("vcpu%u: the guest panicked (KVM's crash event)", c->index);
+			vm_request_stop(c->vm, VMM_EXIT_PANIC);
+			return false;
+		}
 		log_info("vcpu%u: system event %s", c->index,
 			 system_event_name(run->system_event.type));
-		vm_request_stop(c->vm, run->system_event.type == KVM_SYSTEM_EVENT_CRASH ? 1 : 0);
+		vm_request_stop(c->vm, VMM_EXIT_OK);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		log_error("vcpu%u: KVM could not enter the guest (hardware reason %#llx)", c->index,
@@ -390,7 +396,7 @@ static bool vcpu_handle_exit(struct vcpu *c)
 		log_error("vcpu%u: unexpected exit reason %u", c->index, run->exit_reason);
 		break;
 	}
-	vm_request_stop(c->vm, 1);
+	vm_request_stop(c->vm, VMM_EXIT_KVM);
 	return false;
 }
 
@@ -445,14 +451,15 @@ static void *vcpu_thread(void *arg)
 				continue;
 			}
 			log_error("vcpu%u: KVM_RUN: %s", c->index, strerror(errno));
-			vm_request_stop(c->vm, 1);
+			vm_request_stop(c->vm, VMM_EXIT_KVM);
 			break;
 		}
 		if (!vcpu_handle_exit(c))
 			break;
 	}
 	/* Where a guest that ran out of time was: halted, or busy somewhere. */
-	if (__atomic_load_n(&c->vm->exit_status, __ATOMIC_ACQUIRE) == 124 && !c->reported)
+	if (__atomic_load_n(&c->vm->exit_status, __ATOMIC_ACQUIRE) == VMM_EXIT_TIMEOUT &&
+	    !c->reported)
 		vcpu_dump_at(c, false);
 	return NULL;
 }

@@ -723,29 +723,11 @@ static const char *port_opt(const struct console_port *p)
 
 static int port_open_pty(struct console_dev *c, struct console_port *p)
 {
-	struct termios tio;
 	char slave[64];
-	int ret;
+	int ret = term_open_pty(&p->in_fd, &p->pty_slave, slave, sizeof(slave));
 
-	p->in_fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (p->in_fd < 0)
-		return -errno;
-	if (grantpt(p->in_fd) < 0 || unlockpt(p->in_fd) < 0)
-		return -errno;
-	ret = ptsname_r(p->in_fd, slave, sizeof(slave));
 	if (ret)
-		return -ret;
-	/* Holding the slave open keeps the master from reporting a hang-up (and reads from
-	 * failing with EIO) while nobody is attached. */
-	p->pty_slave = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (p->pty_slave < 0)
-		return -errno;
-	if (tcgetattr(p->in_fd, &tio) == 0) {
-		cfmakeraw(&tio);
-		tcsetattr(p->in_fd, TCSANOW, &tio);
-	}
-	if (fcntl(p->in_fd, F_SETFL, O_NONBLOCK) < 0)
-		return -errno;
+		return ret;
 	p->out_fd = p->in_fd;
 	if (p->id == 0)
 		log_notice("console: %s", slave);
@@ -973,7 +955,7 @@ int console_init(struct console_dev *c, const char *name, const struct console_p
 	if (c->ports[0].kind == CONSOLE_STDIO) {
 		c->quit = quit;
 		c->quit_opaque = quit_opaque;
-		ret = term_init(&c->term, STDIN_FILENO, console_stdio_input, console_quit, c);
+		ret = term_init(&c->term, STDIN_FILENO, true, console_stdio_input, console_quit, c);
 		if (ret) {
 			log_error("--console stdio: %s", strerror(-ret));
 			goto fail;
