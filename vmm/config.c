@@ -347,8 +347,21 @@ static int set_on_panic(struct vm_config *cfg, const struct config_src *src, con
 		cfg->on_panic = PANIC_EXIT;
 	else if (!strcmp(value, "pause"))
 		cfg->on_panic = PANIC_PAUSE;
+	else if (!strcmp(value, "restart"))
+		cfg->on_panic = PANIC_RESTART;
 	else
-		return bad_value(src, value, "use exit or pause");
+		return bad_value(src, value, "use exit, pause or restart");
+	return 0;
+}
+
+static int set_on_reboot(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	if (!strcmp(value, "exit"))
+		cfg->on_reboot = REBOOT_EXIT;
+	else if (!strcmp(value, "restart"))
+		cfg->on_reboot = REBOOT_RESTART;
+	else
+		return bad_value(src, value, "use exit or restart");
 	return 0;
 }
 
@@ -902,6 +915,7 @@ static const struct config_option vm_options[] = {
 	{ "log-level", 0, set_log_level },
 	{ "sandbox", 0, set_sandbox },
 	{ "on-panic", 0, set_on_panic },
+	{ "on-reboot", 0, set_on_reboot },
 	{ "api-socket", 0, set_api_socket },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
 	{ "version", OPT_FLAG | OPT_ARGV_ONLY, set_version },
@@ -1478,8 +1492,11 @@ const char *config_usage(void)
 	       "                     transitional virtio-pci, virtio-mmio version 1\n"
 	       "  --timeout SECONDS  stop the guest and exit 124 after SECONDS; 0 means never\n"
 	       "                     (default: 0)\n"
-	       "  --on-panic ACTION  when the guest panics: exit (status 120) or pause (the VM\n"
-	       "                     stays, for a look through --api-socket; default: exit)\n"
+	       "  --on-panic ACTION  when the guest panics: exit (status 120), pause (the VM\n"
+	       "                     stays, for a look through --api-socket) or restart\n"
+	       "                     (default: exit)\n"
+	       "  --on-reboot ACTION when the guest reboots: exit (status 0) or restart it in\n"
+	       "                     the same vmm (default: exit)\n"
 	       "  --log-level LEVEL  host-side diagnostics on stderr: error, warn, info or\n"
 	       "                     debug (default: warn)\n"
 	       "  --api-socket PATH  serve the control API (HTTP/JSON) on a unix socket at\n"

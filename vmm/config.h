@@ -22,7 +22,9 @@
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE, SERIAL_PTY };
 /* --on-panic: what a guest's panic (pvpanic, or KVM's crash event) does. */
-enum panic_action { PANIC_EXIT, PANIC_PAUSE };
+enum panic_action { PANIC_EXIT, PANIC_PAUSE, PANIC_RESTART };
+/* --on-reboot: what the guest's reset (ACPI, i8042, vm.reboot) does. */
+enum reboot_action { REBOOT_EXIT, REBOOT_RESTART };
 enum virtio_transport { TRANSPORT_PCI, TRANSPORT_MMIO };
 /* A console port's host side. */
 enum cons_mode { CONS_NONE, CONS_STDIO, CONS_PTY, CONS_FILE, CONS_SOCKET };
@@ -108,9 +110,16 @@ struct vm_config {
 	enum log_level log_level;
 	bool sandbox; /* --sandbox: on unless turned off (docs/security.md) */
 	enum panic_action on_panic;
+	enum reboot_action on_reboot;
 	char *api_socket; /* --api-socket: the control socket's path, or NULL */
 	bool help, version; /* --help / --version: main prints and exits 0 */
 };
+
+/* Whether the guest may be restarted in place: vmm then keeps what a restart needs. */
+static inline bool config_restarts(const struct vm_config *c)
+{
+	return c->on_reboot == REBOOT_RESTART || c->on_panic == PANIC_RESTART;
+}
 
 /* Fills cfg from argv (and the --config file it names, which argv then overrides). On bad input
  * prints one message naming the option, or the file and line, and returns -EINVAL: main exits 2. */

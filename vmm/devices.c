@@ -59,6 +59,7 @@ struct net_slot {
 struct vm_devices {
 	struct vm *vm;
 	enum panic_action on_panic;
+	enum reboot_action on_reboot;
 	struct platform platform;
 	struct uart uart;
 	bool has_term;
@@ -284,6 +285,18 @@ int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VI
 	return n;
 }
 
+void devices_guest_reset(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	if (d && d->on_reboot == REBOOT_RESTART) {
+		log_info("the guest reset: restarting it (--on-reboot restart)");
+		vm_request_restart(vm);
+	} else {
+		vm_request_stop(vm, VMM_EXIT_OK);
+	}
+}
+
 /* What the guest asks of the machine (on a vCPU). */
 static void devices_platform_event(void *opaque, enum platform_event ev, int status)
 {
@@ -291,8 +304,10 @@ static void devices_platform_event(void *opaque, enum platform_event ev, int sta
 
 	switch (ev) {
 	case PLATFORM_POWEROFF:
-	case PLATFORM_RESET:
 		vm_request_stop(d->vm, VMM_EXIT_OK);
+		break;
+	case PLATFORM_RESET:
+		devices_guest_reset(d->vm);
 		break;
 	case PLATFORM_EXIT:
 		vm_request_stop(d->vm, status);
@@ -304,6 +319,9 @@ static void devices_platform_event(void *opaque, enum platform_event ev, int sta
 		if (d->on_panic == PANIC_PAUSE) {
 			log_error("pvpanic: the guest panicked: pausing it (--on-panic pause)");
 			vm_request_pause(d->vm);
+		} else if (d->on_panic == PANIC_RESTART) {
+			log_error("pvpanic: the guest panicked: restarting it (--on-panic restart)");
+			vm_request_restart(d->vm);
 		} else {
 			log_error("pvpanic: the guest panicked");
 			vm_request_stop(d->vm, VMM_EXIT_PANIC);
@@ -434,6 +452,7 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 	d->vm = vm;
 	ged.gsi = ACPI_GED_GSI;
 	d->on_panic = cfg->on_panic;
+	d->on_reboot = cfg->on_reboot;
 	platform_init(&d->platform, devices_platform_event, d, ged);
 	if ((ret = event_loop_init(&d->io, "io")))
 		return ret;
@@ -513,6 +532,27 @@ void devices_resume(struct vm *vm)
 {
 	if (vm->dev)
 		loops_each(vm->dev, event_loop_resume);
+}
+
+void devices_reset(struct vm *vm)
+{
+	struct vm_devices *d = vm->dev;
+
+	if (!d)
+		return;
+	for (unsigned i = 0; i < VDEV_MAX; i++) {
+		struct virtio_dev *v = vdev_of(d, i);
+
+		if (!v)
+			continue;
+		pthread_mutex_lock(&v->lock);
+		virtio_set_status(v, 0);
+		pthread_mutex_unlock(&v->lock);
+	}
+	if (d->pci_init)
+		pci_host_reset(&d->pci);
+	if (d->uart_ready)
+		uart_reset(&d->uart);
 }
 
 void devices_power_button(struct vm *vm)

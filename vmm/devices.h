@@ -38,6 +38,13 @@ void devices_stop(struct vm *vm);
  * UART's FIFO or for the console's buffers, and Ctrl-A x still stops the VM. */
 void devices_pause(struct vm *vm);
 void devices_resume(struct vm *vm);
+/* The guest reset itself (ACPI, i8042, KVM's reset event) or vm.reboot asked: a restart with
+ * --on-reboot restart, else the end (status 0). Any thread. */
+void devices_guest_reset(struct vm *vm);
+/* A restart, with the vCPUs parked and the device threads running: every virtio device reset as
+ * its driver would reset it, the PCI functions' registers and the UART as at power-on. The host
+ * side (files, taps, sockets, ptys) stays as it is. */
+void devices_reset(struct vm *vm);
 /* vm.power-button: the ACPI power button is pressed (the guest decides what follows). */
 void devices_power_button(struct vm *vm);
 /* The host terminal changed size: tell the console that has it. */

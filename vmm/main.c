@@ -167,11 +167,13 @@ static void api_power_button(void *opaque)
 /* vm.shutdown stops at once, as SIGTERM (143). vm.reboot is what the guest's own reboot does. */
 static void api_stop(void *opaque, bool reboot)
 {
-	if (reboot)
-		log_info("api: vm.reboot: the guest is reset, which ends vmm as its own reboot does");
-	else
-		log_info("api: vm.shutdown: stopping the guest");
-	vm_request_stop(opaque, reboot ? 0 : 128 + SIGTERM);
+	if (reboot) {
+		log_info("api: vm.reboot: the guest is reset, as when it reboots itself");
+		devices_guest_reset(opaque);
+		return;
+	}
+	log_info("api: vm.shutdown: stopping the guest");
+	vm_request_stop(opaque, VMM_EXIT_SIGNAL + SIGTERM);
 }
 
 static const struct api_ops vm_api_ops = {
@@ -236,6 +238,7 @@ int main(int argc, char **argv)
 	struct boot_info boot;
 	struct vm vm;
 	struct api api = { .epfd = -1, .stop_fd = -1 };
+	struct boot_image boot_image = { 0 };
 	struct serial_host serial = { .out = -1, .log = -1, .in = -1, .pty_slave = -1 };
 	int ret, status;
 
@@ -282,6 +285,15 @@ int main(int argc, char **argv)
 		status = VMM_EXIT_ERROR;
 		goto out_vm;
 	}
+	if (config_restarts(&cfg)) {
+		if (boot_keep(&mem, &boot, &boot_image)) {
+			log_error("cannot keep the boot images for --on-reboot/--on-panic restart: out "
+				  "of memory");
+			status = VMM_EXIT_ERROR;
+			goto out_vm;
+		}
+		vm.boot_image = &boot_image;
+	}
 	if (vm_check_config(&vm, &cfg)) {
 		status = VMM_EXIT_USAGE;
 		goto out_vm;
@@ -309,6 +321,7 @@ out_vm:
 	vm_destroy(&vm);
 out_mem:
 	close_serial(&cfg, &serial);
+	boot_image_free(&boot_image);
 	gmem_free(&mem);
 	config_free(&cfg);
 	return status;

@@ -39,6 +39,13 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size)
 	return 0;
 }
 
+void gmem_clear(struct guest_mem *m)
+{
+	/* A private anonymous mapping: discarded pages come back as zeros. */
+	if (m->mapping)
+		madvise(m->mapping, m->ram_size, MADV_DONTNEED);
+}
+
 void gmem_free(struct guest_mem *m)
 {
 	if (m->mapping)

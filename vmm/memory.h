@@ -31,6 +31,8 @@ void gmem_free(struct guest_mem *m);
 /* Host pointer for [gpa, gpa + len), or NULL unless the range lies wholly inside one region.
  * len 0 is treated as 1 so that a bare address is checked too. */
 void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* Gives all of guest RAM back to the host: it reads as zeros again (a restart). */
+void gmem_clear(struct guest_mem *m);
 /* Highest RAM address below the hole, plus one. */
 uint64_t gmem_low_end(const struct guest_mem *m);
 

@@ -157,6 +157,11 @@ static const unsigned long main_ioctls[] = {
 	TIOCGWINSZ, /* SIGWINCH: the console learns the terminal's new size */
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING,
 	KVM_GET_CLOCK, /* --on-panic pause: the guest's clock is saved as for vm.pause */
+	/* a restart: the interrupt controllers as created; the devices' reset (a driver's) */
+	KVM_SET_IRQCHIP, KVM_SET_PIT2, TUNSETQUEUE, TUNSETOFFLOAD,
+	/* ... and each vCPU's initial state */
+	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XCRS, KVM_SET_LAPIC, KVM_SET_MSRS,
+	KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE,
 	0,
 };
 static const struct rule main_rules[] = {
@@ -167,6 +172,7 @@ static const struct rule main_rules[] = {
 	ALLOW(io_uring_enter), /* a disk's requests still in flight are waited for */
 	ALLOW(sendto),         /* the console's output queue, flushed at exit */
 	ALLOW(unlink),         /* a console socket= port's socket goes with vmm */
+	ALLOW(timerfd_settime), /* a restart resets the devices: their timers stop */
 };
 
 static const struct role_rules {

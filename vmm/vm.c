@@ -173,6 +173,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	}
 	KVM_TRY(ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
 	KVM_TRY(ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2");
+	for (unsigned i = 0; i < 3; i++) { /* as they are now, for a restart */
+		vm->chips[i].chip_id = i;
+		KVM_TRY(ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &vm->chips[i]), "KVM_GET_IRQCHIP");
+	}
+	KVM_TRY(ioctl(vm->vm_fd, KVM_GET_PIT2, &vm->pit), "KVM_GET_PIT2");
 	for (int i = 0; i < mem->nr; i++) {
 		struct kvm_userspace_memory_region region = {
 			.slot = (uint32_t)i,
@@ -194,7 +199,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		return -ENOMEM;
 	for (unsigned i = 0; i < cfg->cpus; i++) {
 		vm->vcpus[i].fd = -1;
-		if ((ret = vcpu_create(&vm->vcpus[i], vm, i, boot))) {
+		if ((ret = vcpu_create(&vm->vcpus[i], vm, i, boot)) ||
+		    (config_restarts(cfg) && (ret = vcpu_keep(&vm->vcpus[i])))) {
 			log_error("vcpu%u: setup failed: %s", i, strerror(-ret));
 			return ret;
 		}
@@ -352,17 +358,13 @@ void vm_request_pause(struct vm *vm)
 		log_warn("pause eventfd: %s", strerror(errno));
 }
 
-static int pause_locked(struct vm *vm)
+/* Sets the pause flag (if not set already) and waits until every vCPU has parked. 0, or
+ * -ESHUTDOWN when the VM stops meanwhile. */
+static int park_vcpus(struct vm *vm)
 {
 	struct timespec ts;
 
-	pthread_mutex_lock(&vm->run_lock);
-	if (vm->paused || atomic_load(&vm->stopping)) {
-		pthread_mutex_unlock(&vm->run_lock);
-		return vm->paused ? -EBUSY : -ESHUTDOWN;
-	}
 	atomic_store(&vm->pause, true);
-	pthread_mutex_unlock(&vm->run_lock);
 	kick_all(vm);
 	/* Each vCPU parks as its KVM_RUN returns to the kick. The kick is not lost (see the vCPU
 	 * loop), but it costs nothing to repeat while waiting. */
@@ -380,10 +382,26 @@ static int pause_locked(struct vm *vm)
 			pthread_mutex_lock(&vm->run_lock);
 		}
 	}
-	if (atomic_load(&vm->stopping)) {
-		pthread_mutex_unlock(&vm->run_lock);
+	pthread_mutex_unlock(&vm->run_lock);
+	return atomic_load(&vm->stopping) ? -ESHUTDOWN : 0;
+}
+
+/* Lets the parked vCPUs go. */
+static void unpark_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	atomic_store(&vm->pause, false);
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+static int pause_locked(struct vm *vm)
+{
+	if (vm_paused(vm))
+		return -EBUSY;
+	if (atomic_load(&vm->stopping) || park_vcpus(vm))
 		return -ESHUTDOWN;
-	}
+	pthread_mutex_lock(&vm->run_lock);
 	vm->paused = true;
 	pthread_mutex_unlock(&vm->run_lock);
 	devices_pause(vm);
@@ -393,6 +411,45 @@ static int pause_locked(struct vm *vm)
 		log_warn("vm.pause: KVM_GET_CLOCK: %s; the guest's clock will jump", strerror(errno));
 	log_info("vm.pause: the guest is paused");
 	return 0;
+}
+
+void vm_request_restart(struct vm *vm)
+{
+	atomic_store(&vm->restart, true);
+	atomic_store(&vm->pause, true); /* before the kick: the asking vCPU parks too */
+	kick_all(vm);
+	vm_request_pause(vm);
+}
+
+/* On main: the restart vm_request_restart asked for. The devices are reset while their threads
+ * run, through the same path as a driver's reset (which waits for what is in flight), and only
+ * then is RAM cleared and reloaded, so nothing of the old boot writes into the new one. */
+static void vm_restart(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm_paused(vm)) { /* vm.pause got there first: the vCPUs wait for vm.resume */
+		log_warn("restart: the VM is paused; it restarts when resumed");
+		atomic_store(&vm->restart, true);
+		pthread_mutex_unlock(&vm->pause_lock);
+		return;
+	}
+	if (park_vcpus(vm)) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return;
+	}
+	log_info("restart: resetting the devices, reloading the kernel");
+	devices_reset(vm);
+	boot_reload(vm->mem, vm->boot_image);
+	for (unsigned i = 0; i < 3; i++)
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &vm->chips[i]) < 0)
+			log_warn("restart: KVM_SET_IRQCHIP %u: %s", i, strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &vm->pit) < 0)
+		log_warn("restart: KVM_SET_PIT2: %s", strerror(errno));
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vcpu_reset(&vm->vcpus[i]))
+			vm_request_stop(vm, VMM_EXIT_KVM);
+	unpark_vcpus(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 int vm_pause(struct vm *vm)
@@ -423,9 +480,13 @@ static int resume_locked(struct vm *vm)
 	devices_resume(vm);
 	pthread_mutex_lock(&vm->run_lock);
 	vm->paused = false;
-	atomic_store(&vm->pause, false);
-	pthread_cond_broadcast(&vm->run_cond);
 	pthread_mutex_unlock(&vm->run_lock);
+	if (atomic_load(&vm->restart)) { /* a restart that found the VM paused: now */
+		vm_request_pause(vm);
+		log_info("vm.resume: the guest restarts");
+		return 0;
+	}
+	unpark_vcpus(vm);
 	log_info("vm.resume: the guest runs");
 	return 0;
 }
@@ -520,8 +581,12 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			vm_request_stop(vm, VMM_EXIT_ERROR);
 		}
 		uint64_t v;
-		if ((pfd[2].revents & POLLIN) && read(vm->pause_fd, &v, sizeof(v)) == sizeof(v))
-			vm_pause(vm); /* -EBUSY: already paused, from the control socket */
+		if ((pfd[2].revents & POLLIN) && read(vm->pause_fd, &v, sizeof(v)) == sizeof(v)) {
+			if (atomic_exchange(&vm->restart, false))
+				vm_restart(vm);
+			else
+				vm_pause(vm); /* -EBUSY: already paused, from the control socket */
+		}
 		struct signalfd_siginfo si;
 		if (!(pfd[1].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;

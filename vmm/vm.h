@@ -41,7 +41,11 @@ struct vm {
 	unsigned ncpus;
 	struct vcpu *vcpus;
 	int stop_fd;  /* eventfd: written once when the VM should stop */
-	int pause_fd; /* eventfd: main pauses the VM (--on-panic pause, asked for on a vCPU) */
+	int pause_fd; /* eventfd: main pauses or restarts the VM, as asked on a vCPU */
+	atomic_bool restart; /* ... restarts it (vm_request_restart) */
+	struct boot_image *boot_image; /* what a restart loads again; NULL: no restarts */
+	struct kvm_irqchip chips[3];   /* PIC master, PIC slave, IOAPIC as created */
+	struct kvm_pit_state2 pit;     /* the PIT as created */
 	pthread_mutex_t gsi_lock; /* guards the routing table below */
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
@@ -85,6 +89,11 @@ int vm_resume(struct vm *vm);
 bool vm_paused(struct vm *vm);
 /* From any thread, a vCPU's included: main pauses the VM as soon as it can. */
 void vm_request_pause(struct vm *vm);
+/* The guest reset (--on-reboot restart, --on-panic restart, vm.reboot): every vCPU stops at once
+ * (the one asking too, before it runs another guest instruction), then main resets the devices,
+ * loads the boot images again into cleared RAM and starts the vCPUs from their initial state.
+ * Needs vm->boot_image. Any thread. */
+void vm_request_restart(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* KVM's fast paths for devices (unit tests link a fake of these). All return 0 or -errno. */

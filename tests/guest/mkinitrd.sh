@@ -10,6 +10,9 @@
 #             "acpi-errors=N" and "memtotal-mb=N"
 #   poweroff  poweroff -f                     reboot     reboot -f
 #   panic     crash the kernel (sysrq c): vmm hears of it through pvpanic
+#   restart=DEV  without the mark "RESTARTED" at 48 MiB on DEV: "VMMTEST restart=first", write
+#             it, reboot -f; with it: "VMMTEST restart=second", and on to the next step
+#   panicrestart=DEV  the same, but the first boot panics (sysrq c) instead of rebooting
 #   exit=N    write byte N to the exit device's port 0xf4 (with outb.c: the cloud kernel has no
 #             /dev/port)
 #   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
@@ -346,6 +349,22 @@ for step in $(echo "$steps" | tr , ' '); do
 		;;
 	poweroff) poweroff -f ;;
 	panic) echo c >/proc/sysrq-trigger ;;
+	restart=* | panicrestart=*)
+		# --on-reboot restart (--on-panic restart): the first boot leaves a mark on the disk
+		# and reboots (panics); the boot after the restart finds it there (RAM was cleared)
+		# and goes on with the next steps.
+		d=${step#*=}
+		if [ "$(dd if=/dev/$d bs=512 skip=98304 count=1 2>/dev/null | head -c 9)" = RESTARTED ]; then
+			echo "VMMTEST restart=second"
+		else
+			echo "VMMTEST restart=first"
+			printf RESTARTED | dd of=/dev/$d bs=512 seek=98304 conv=fsync 2>/dev/null
+			case $step in
+			panic*) echo c >/proc/sysrq-trigger ;;
+			*) reboot -f ;;
+			esac
+		fi
+		;;
 	reboot) reboot -f ;;
 	exit=*) outb 0xf4 "${step#exit=}" ;;
 	devmem=*) devmem 0xfef00000 8 "${step#devmem=}" ;;

@@ -40,9 +40,9 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 		# one is ended by run.sh's watchdog within a minute or so.
 		case $g in
 		basic | calibrate) boots=$(wc -w <<<"$flavours") device=0 ;;
-		pci-*) boots=0 device=6 ;;
+		pci-*) boots=0 device=7 ;;
 		mmio-*) boots=1 device=3 ;;
-		*) boots=$((2 * $(wc -w <<<"$cpu_counts") + 4)) device=1 ;;
+		*) boots=$((2 * $(wc -w <<<"$cpu_counts") + 6)) device=1 ;;
 		esac
 		l=$(sed -n "s/.* ${g#*-}=\([0-9]*\).*/\1/p" <<<" $limits ")
 		limit=$((boots * (${l:-$ref_limit} + 30) + device * (device_factor * ${l:-$ref_limit} + 30) + 300))
@@ -503,6 +503,26 @@ oom_boot() {
 	((${actual:-0} >= 700 && ${deflated:-0} >= 12800)) && pass "$name-deflated" ||
 		fail "$name-deflated" "the balloon reached ${actual:-?} MiB; the driver gave back ${deflated:-?} pages, not 50 MiB"
 }
+# restart_boot NAME FLAVOUR: --on-reboot restart. The guest (2 vCPUs, a virtio disk and a virtio
+# net on a tap) marks its disk and reboots; the same vmm restarts it, and the second boot finds
+# the mark, writes and reads its disk and pings the host through the same tap, then powers off.
+restart_boot() {
+	local name=$1 f=$2 s
+	t=$((device_factor * $(limit "$f")))
+	mkimage "$tmp/vda.img" 64
+	launch "$name" unshare --net tests/guest/nethost.sh "$tmp" 1 "$vmm" --kernel "$guest/vmlinuz-$f" \
+		--initrd "$guest/initrd.img" --timeout "$t" --log-level info --cpus 2 --memory 512M \
+		--disk "path=$tmp/vda.img" --net "tap=tap0,mac=$net_mac" --on-reboot restart \
+		--cmdline "$base vmmtest.dump=$((t * 4 / 5)) vmmtest=restart=vda,disk=vda,net,poweroff"
+	finish "$name"
+	s=$logs/$name.log
+	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
+	[[ $(grep -c '^VMMTEST-READY' "$s") == 2 ]] && grep -q '^VMMTEST restart=first' "$s" &&
+		grep -q '^VMMTEST restart=second' "$s" && grep -q 'restart: resetting the devices' "$s" &&
+		pass "$name-twice" || fail "$name-twice" "the guest did not boot twice in one vmm"
+	grep -q '^VMMTEST disk-vda-rw=ok' "$s" && grep -q '^VMMTEST net-ping=ok' "$s" &&
+		pass "$name-devices" || fail "$name-devices" "the disk or the network did not work after the restart"
+}
 # balloon_check NAME: what balloon_boot measured, and what the guest saw.
 balloon_check() {
 	local name=$1 s=$logs/$1.serial b=$logs/$1.balloon full rss inflated m0 m1 m2 free avail
@@ -923,6 +943,7 @@ if [[ $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
 		balloon_check "$f-$mode-balloon"
 	done
 	[[ " $modes " == *" pci "* ]] && oom_boot "$f-pci-balloon-oom" "$f"
+	[[ " $modes " == *" pci "* ]] && restart_boot "$f-pci-restart" "$f"
 fi
 if [[ $group == mmio-* && $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
 	# Crash safety: once the guest's fsync has returned, SIGKILL loses nothing.
@@ -990,6 +1011,14 @@ fi
 expect "$f-panic" 120 "${common[@]}" --cmdline "$base vmmtest=panic"
 grep -q 'pvpanic: the guest panicked' "$logs/$f-panic.log" && grep -q 'Kernel panic' "$logs/$f-panic.log" &&
 	pass "$f-panic-said" || fail "$f-panic-said" "the log lacks the guest's panic or vmm's line about it"
+# --on-panic restart: the panicked guest boots again in the same vmm, and powers off (0).
+mkimage "$tmp/panic.img" 64
+expect "$f-panic-restart" 0 "${common[@]}" --disk "path=$tmp/panic.img" --on-panic restart \
+	--cmdline "$base vmmtest=panicrestart=vda,poweroff"
+s=$logs/$f-panic-restart.log
+grep -q '^VMMTEST restart=first' "$s" && grep -q 'pvpanic: the guest panicked: restarting it' "$s" &&
+	grep -q '^VMMTEST restart=second' "$s" && pass "$f-panic-restart-twice" ||
+	fail "$f-panic-restart-twice" "the guest did not panic and then boot again in one vmm"
 if grep -qs '^CONFIG_PAGE_POISONING=y' "$(dirname "$(readlink "$guest/vmlinuz-$f")")"/boot/config-*; then
 	poison_boot "$f-balloon-poison" "$f"
 else

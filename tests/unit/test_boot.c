@@ -122,6 +122,21 @@ static void bzimage_boot_params(void **state)
 	assert_int_equal(*(uint64_t *)gmem_ptr(&r.m, BOOT_PML4_ADDR, 8), BOOT_PDPT_ADDR | 3);
 	/* 2 MiB page 1 maps 2 MiB: present, writable, large. */
 	assert_int_equal(*(uint64_t *)gmem_ptr(&r.m, BOOT_PD_ADDR + 8, 8), (2 * MiB) | 0x83);
+
+	/* A restart: what boot_load wrote is kept, RAM is cleared, and the same comes back. */
+	struct boot_image img;
+	uint8_t *ram = gmem_ptr(&r.m, 0, 64 * MiB), *before = malloc(64 * MiB);
+
+	assert_non_null(before);
+	memcpy(before, ram, 64 * MiB);
+	assert_int_equal(r.info.written_end, BOOT_KERNEL_ADDR + 8192);
+	assert_int_equal(boot_keep(&r.m, &r.info, &img), 0);
+	memset(gmem_ptr(&r.m, r.info.initrd_gpa, sizeof(initrd)), 0x66, sizeof(initrd));
+	memset(gmem_ptr(&r.m, 0, 32 * MiB), 0x77, 32 * MiB); /* the old boot's leftovers */
+	boot_reload(&r.m, &img);
+	assert_memory_equal(ram, before, 64 * MiB);
+	boot_image_free(&img);
+	free(before);
 	gmem_free(&r.m);
 	free(b.data);
 	free(k);

@@ -197,6 +197,8 @@ static void defaults(void **state)
 	assert_int_equal(fx->cfg.log_level, LOG_WARN);
 	assert_true(fx->cfg.sandbox);
 	assert_int_equal(fx->cfg.on_panic, PANIC_EXIT);
+	assert_int_equal(fx->cfg.on_reboot, REBOOT_EXIT);
+	assert_false(config_restarts(&fx->cfg));
 	assert_false(fx->cfg.help);
 	assert_false(fx->cfg.version);
 }
@@ -213,6 +215,7 @@ static void every_option_both_forms(void **state)
 			{ "--memory", "2G" },	       { "--serial", "file=out/con.log" },
 			{ "--timeout", "30" },	       { "--log-level", "debug" },
 			{ "--sandbox", "off" },	       { "--on-panic", "pause" },
+			{ "--on-reboot", "restart" },
 		};
 		const char *args[2 * ARRAY_SIZE(opts) + 1];
 		char joined[ARRAY_SIZE(opts)][128];
@@ -241,6 +244,8 @@ static void every_option_both_forms(void **state)
 		assert_int_equal(fx->cfg.log_level, LOG_DEBUG);
 		assert_false(fx->cfg.sandbox);
 		assert_int_equal(fx->cfg.on_panic, PANIC_PAUSE);
+		assert_int_equal(fx->cfg.on_reboot, REBOOT_RESTART);
+		assert_true(config_restarts(&fx->cfg));
 	}
 }
 
@@ -358,7 +363,7 @@ static void usage_text(void **state)
 		"0xf4",		     "0xfef00000",     "Ctrl-A x quits; Ctrl-A Ctrl-A",
 		"--transport T", "--legacy", "--rng [source=PATH]", "--console MODE", "--disk path=FILE",
 		"--scsi path=FILE", "--net tap=NAME", "--sandbox on|off", "--api-socket PATH",
-		"--on-panic ACTION", "120", "121", "122", "123",
+		"--on-panic ACTION", "--on-reboot ACTION", "120", "121", "122", "123",
 	};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
@@ -420,7 +425,9 @@ static void command_line_errors(void **state)
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--sandbox", "maybe"),
 		     "--sandbox 'maybe': use on or off");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--on-panic", "reboot"),
-		     "--on-panic 'reboot': use exit or pause");
+		     "--on-panic 'reboot': use exit, pause or restart");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--on-reboot", "pause"),
+		     "--on-reboot 'pause': use exit or restart");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "stats_period=2d"),
 		     "--balloon stats_period '2d': not a whole number of seconds");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--balloon", "size=lots"), "not a size");

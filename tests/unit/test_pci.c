@@ -349,6 +349,29 @@ static void decode_off_unmaps(void **state)
 	assert_true(bus_access(&f->vm.mmio, m32, b, 4, false));
 }
 
+/* A restart puts the command register and the BARs back where pci_dev_add left them, as the
+ * guest's own writes would (the device hears of each move). */
+static void reset_puts_bars_and_command_back(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t cmd = ecam_read(f, 1, 0, PCI_COMMAND, 2);
+	uint32_t m32 = ecam_read(f, 1, 0, PCI_BASE_ADDRESS_0 + 4, 4);
+	uint32_t io = ecam_read(f, 1, 0, PCI_BASE_ADDRESS_0, 4);
+	uint8_t b[4];
+
+	ecam_write(f, 1, PCI_BASE_ADDRESS_0 + 4, (uint32_t)PCI_MMIO_BASE + 0x100000, 4);
+	port_write(f, 1, PCI_BASE_ADDRESS_0, 0x2000, 4);
+	ecam_write(f, 1, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	pci_host_reset(&f->host);
+	assert_int_equal(ecam_read(f, 1, 0, PCI_COMMAND, 2), cmd);
+	assert_int_equal(ecam_read(f, 1, 0, PCI_BASE_ADDRESS_0 + 4, 4), m32);
+	assert_int_equal(ecam_read(f, 1, 0, PCI_BASE_ADDRESS_0, 4), io);
+	assert_int_equal(f->dev.pci.bar[1].mapped, m32);
+	assert_true(bus_access(&f->vm.mmio, m32, b, 4, false));
+	assert_false(bus_access(&f->vm.mmio, (uint32_t)PCI_MMIO_BASE + 0x100000, b, 4, false));
+	assert_true(bus_access(&f->vm.pio, io & ~3u, b, 1, false));
+}
+
 static void overlapping_bars_are_not_mapped(void **state)
 {
 	struct fixture *f = *state;
@@ -436,6 +459,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(moving_a_bar_moves_its_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(decode_off_unmaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(overlapping_bars_are_not_mapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset_puts_bars_and_command_back, setup, teardown),
 		cmocka_unit_test(capabilities_are_chained),
 		cmocka_unit_test_setup_teardown(slots_run_out, setup, teardown),
 	};

@@ -191,6 +191,28 @@ static void a_log_nobody_reads_never_holds_the_console_back(void **state)
 	alarm(0);
 }
 
+/* A restart: registers as after uart_init, the FIFO empty, the line low. */
+static void reset_is_power_on(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[4] = "abcd";
+
+	out(f, 4, 0x08);
+	out(f, 1, 0x01);
+	out(f, 3, 0x03);
+	out(f, 7, 0x5a);
+	assert_int_equal(uart_receive(&f->u, data, sizeof(data)), sizeof(data));
+	assert_int_equal(f->level, 1);
+	uart_reset(&f->u);
+	assert_int_equal(f->level, 0);
+	assert_int_equal(in(f, 1), 0);
+	assert_int_equal(in(f, 3), 0);
+	assert_int_equal(in(f, 4), 0);
+	assert_int_equal(in(f, 7), 0);
+	assert_int_equal(in(f, 5) & 0x01, 0); /* no data ready */
+	assert_int_equal(in(f, 6) & 0xb0, 0xb0); /* the modem is still there */
+}
+
 static void input_fills_the_fifo_and_interrupts(void **state)
 {
 	struct fixture *f = *state;
@@ -270,6 +292,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(a_log_nobody_reads_never_holds_the_console_back, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(reset_is_power_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(input_fills_the_fifo_and_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(blocking_input_waits_for_the_guest, setup, teardown),
 	};

@@ -129,6 +129,7 @@ static int put(struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
 struct loaded {
 	uint64_t entry;
 	uint64_t end;         /* first byte above everything the kernel occupies, now or later */
+	uint64_t written;     /* first byte above what was copied into guest memory */
 	uint32_t initrd_max;  /* highest address the initrd may reach */
 	uint32_t cmdline_max; /* bytes of command line, without the NUL */
 };
@@ -183,6 +184,7 @@ static int load_bzimage(struct guest_mem *m, const char *path, const struct imag
 	h->code32_start = BOOT_KERNEL_ADDR;
 	out->entry = BOOT_KERNEL_ADDR + 0x200; /* startup_64 */
 	out->end = need;
+	out->written = BOOT_KERNEL_ADDR + (k->size - setup_size);
 	out->initrd_max = h->initrd_addr_max ? h->initrd_addr_max : DEFAULT_INITRD_MAX;
 	out->cmdline_max = h->cmdline_size ? h->cmdline_size : 255;
 	return 0;
@@ -244,6 +246,7 @@ static int load_elf(struct guest_mem *m, const char *path, const struct image *k
 	bp->hdr.kernel_alignment = 0x1000000;
 	out->entry = eh->e_entry;
 	out->end = end;
+	out->written = end;
 	out->initrd_max = DEFAULT_INITRD_MAX;
 	out->cmdline_max = BOOT_CMDLINE_MAX - 1;
 	return 0;
@@ -395,5 +398,47 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	out->entry = k.entry;
 	out->boot_params = BOOT_PARAMS_ADDR;
 	out->stack = BOOT_STACK_TOP;
+	out->written_end = k.written;
+	out->initrd_gpa = bp->hdr.ramdisk_image;
+	out->initrd_size = bp->hdr.ramdisk_size;
 	return 0;
+}
+
+int boot_keep(const struct guest_mem *m, const struct boot_info *info, struct boot_image *img)
+{
+	const void *low = gmem_ptr(m, 0, info->written_end);
+	const void *initrd = info->initrd_size ? gmem_ptr(m, info->initrd_gpa, info->initrd_size)
+					       : NULL;
+
+	memset(img, 0, sizeof(*img));
+	if (!low || (info->initrd_size && !initrd))
+		return -ERANGE;
+	img->low_len = info->written_end;
+	img->initrd_gpa = info->initrd_gpa;
+	img->initrd_size = info->initrd_size;
+	img->low = malloc(img->low_len);
+	img->initrd = img->initrd_size ? malloc(img->initrd_size) : NULL;
+	if (!img->low || (img->initrd_size && !img->initrd)) {
+		boot_image_free(img);
+		return -ENOMEM;
+	}
+	memcpy(img->low, low, img->low_len);
+	if (img->initrd_size)
+		memcpy(img->initrd, initrd, img->initrd_size);
+	return 0;
+}
+
+void boot_reload(struct guest_mem *m, const struct boot_image *img)
+{
+	gmem_clear(m);
+	put(m, 0, img->low, img->low_len);
+	if (img->initrd_size)
+		put(m, img->initrd_gpa, img->initrd, img->initrd_size);
+}
+
+void boot_image_free(struct boot_image *img)
+{
+	free(img->low);
+	free(img->initrd);
+	memset(img, 0, sizeof(*img));
 }

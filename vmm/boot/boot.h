@@ -72,6 +72,17 @@ struct boot_info {
 	uint64_t entry;       /* rip, 64-bit mode, paging with the identity map above */
 	uint64_t boot_params; /* rsi */
 	uint64_t stack;       /* rsp */
+	uint64_t written_end; /* boot_load wrote below this (tables, kernel)... */
+	uint64_t initrd_gpa, initrd_size; /* ... and the initrd here */
+};
+
+/* What boot_load wrote into guest memory, kept so that a restart (--on-reboot restart) can boot
+ * again from a cleared RAM without opening the files, which the sandbox has closed off. */
+struct boot_image {
+	uint8_t *low;    /* [0, low_len): the tables below 1 MiB and the kernel */
+	uint64_t low_len;
+	uint8_t *initrd; /* initrd_size bytes at initrd_gpa */
+	uint64_t initrd_gpa, initrd_size;
 };
 
 /* Descriptor `index` of the boot GDT, so that the vCPU's hidden segment state matches it. */
@@ -81,5 +92,10 @@ uint64_t boot_gdt_entry(unsigned index);
  * command line too long) logs one message naming the file and returns a negative errno: main
  * exits 2. */
 int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *out);
+/* Keeps a copy of what boot_load wrote (info says where). 0 or -ENOMEM. */
+int boot_keep(const struct guest_mem *m, const struct boot_info *info, struct boot_image *img);
+/* Clears guest RAM and writes the kept copy back: the memory of a machine just booted. */
+void boot_reload(struct guest_mem *m, const struct boot_image *img);
+void boot_image_free(struct boot_image *img);
 
 #endif

@@ -212,6 +212,30 @@ static void pci_config_locked(struct pci_host *h, unsigned slot, uint32_t reg, u
 	pci_dev_config(d, reg, data, len, is_write);
 }
 
+void pci_host_reset(struct pci_host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	for (unsigned slot = 1; slot < PCI_SLOTS; slot++) {
+		struct pci_dev *d = h->slots[slot];
+		uint8_t *init, cap;
+
+		if (!d)
+			continue;
+		init = d->cfg_init;
+		pci_config_locked(h, slot, PCI_COMMAND, init + PCI_COMMAND, 2, true);
+		for (unsigned off = PCI_BASE_ADDRESS_0; off < PCI_BASE_ADDRESS_0 + 4 * PCI_NR_BARS;
+		     off += 4)
+			pci_config_locked(h, slot, off, init + off, 4, true);
+		/* The capability list is the device's own and fixed: walk the initial copy. */
+		cap = init[PCI_CAPABILITY_LIST] & ~3;
+		for (unsigned n = 0; cap && n < PCI_CFG_SIZE / 4; n++, cap = init[cap + 1] & ~3) {
+			if (init[cap] == PCI_CAP_ID_MSIX)
+				pci_config_locked(h, slot, cap + 2u, init + cap + 2, 2, true);
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
 void pci_config_access(struct pci_host *h, unsigned slot, uint32_t reg, uint8_t *data,
 		       uint32_t len, bool is_write)
 {
@@ -361,6 +385,7 @@ int pci_dev_add(struct pci_host *h, struct pci_dev *d)
 	/* No firmware runs: decoding is on from the start, as a BIOS would leave it. */
 	pci_put16(d->cfg + PCI_COMMAND, pci_get16(d->cfg + PCI_COMMAND) | cmd);
 	h->slots[slot] = d;
+	memcpy(d->cfg_init, d->cfg, sizeof(d->cfg_init));
 	for (unsigned i = 0; i < PCI_NR_BARS; i++) {
 		struct pci_bar *b = &d->bar[i];
 

@@ -81,6 +81,7 @@ struct pci_host;
 struct pci_dev {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change; everything else is read-only */
+	uint8_t cfg_init[PCI_CFG_SIZE]; /* as pci_dev_add left it: what pci_host_reset puts back */
 	struct pci_bar bar[PCI_NR_BARS];
 	const char *name;
 	void *opaque; /* the device model's, for the callbacks below */
@@ -137,6 +138,9 @@ void pci_dev_remove(struct pci_host *h, struct pci_dev *d);
 /* Configuration access to function 0 of slot, as the guest sees it through either mechanism:
  * all-ones for an absent function, zeros beyond PCI_CFG_SIZE. [reg, reg + len) must lie inside
  * PCI_ECAM_FN; len is at most 8. */
+/* A restart: every device's command register, BARs and MSI-X control as pci_dev_add left them,
+ * written as the guest would write them (so BARs move back and the device models hear of it). */
+void pci_host_reset(struct pci_host *h);
 void pci_config_access(struct pci_host *h, unsigned slot, uint32_t reg, uint8_t *data,
 		       uint32_t len, bool is_write);
 

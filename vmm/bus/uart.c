@@ -59,6 +59,18 @@ int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
 	return outq_init(&u->log, log_fd, UART_OUT_QUEUE, "serial log", loop, NULL, NULL);
 }
 
+void uart_reset(struct uart *u)
+{
+	pthread_mutex_lock(&u->lock);
+	u->ier = u->lcr = u->mcr = u->lsr_err = u->scr = u->dll = u->dlm = 0;
+	u->msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	u->fifo_on = u->thre_pending = false;
+	u->rx_head = u->rx_count = 0;
+	uart_update_irq(u);
+	pthread_cond_broadcast(&u->room); /* input that waited for room has it */
+	pthread_mutex_unlock(&u->lock);
+}
+
 void uart_destroy(struct uart *u)
 {
 	outq_destroy(&u->out);

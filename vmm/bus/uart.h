@@ -43,6 +43,9 @@ int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
 /* Writes the output still queued (briefly waiting for a reader), then frees. The loop must be
  * stopped. */
 void uart_destroy(struct uart *u);
+/* A restart: the registers as after uart_init, the receive FIFO empty, the line low. Output still
+ * queued for the host stays queued. */
+void uart_reset(struct uart *u);
 /* The bus handler: offset 0..7 from the base port, one byte per access. */
 void uart_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Puts host input into the receive FIFO: returns how many bytes fitted (maybe 0). */

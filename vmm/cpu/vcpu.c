@@ -1,5 +1,6 @@
 #include "cpu/vcpu.h"
 #include "boot/boot.h"
+#include "devices.h"
 #include "log.h"
 #include "sandbox.h"
 #include "vm.h"
@@ -377,6 +378,10 @@ static bool vcpu_handle_exit(struct vcpu *c)
 		}
 		log_info("vcpu%u: system event %s", c->index,
 			 system_event_name(run->system_event.type));
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			devices_guest_reset(c->vm); /* a restart parks this vCPU at once */
+			return true;
+		}
 		vm_request_stop(c->vm, VMM_EXIT_OK);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
@@ -398,6 +403,65 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	}
 	vm_request_stop(c->vm, VMM_EXIT_KVM);
 	return false;
+}
+
+/* MSRs a guest changes that a reset must put back beyond the ones vcpu_set_msrs sets: the TSC,
+ * and KVM's paravirtual ones, whose guest addresses would otherwise stay armed (kvmclock would
+ * go on writing into the new boot's memory). Those the host's KVM lacks are skipped. */
+static const uint32_t reset_msrs[] = {
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR,
+	MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE, MSR_IA32_MISC_ENABLE, MSR_MTRR_DEF_TYPE,
+	0x10,       /* TSC */
+	0x11, 0x12, /* kvmclock, the first interface: wall clock, system time */
+	0x4b564d00, 0x4b564d01, /* kvmclock: wall clock, system time */
+	0x4b564d02, /* async page faults */
+	0x4b564d03, /* steal time */
+	0x4b564d04, /* PV EOI */
+};
+
+int vcpu_keep(struct vcpu *c)
+{
+	struct vcpu_state *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	if (ioctl(c->fd, KVM_GET_REGS, &st->regs) < 0 || ioctl(c->fd, KVM_GET_SREGS, &st->sregs) < 0 ||
+	    ioctl(c->fd, KVM_GET_FPU, &st->fpu) < 0 || ioctl(c->fd, KVM_GET_LAPIC, &st->lapic) < 0 ||
+	    ioctl(c->fd, KVM_GET_MP_STATE, &st->mp) < 0 ||
+	    ioctl(c->fd, KVM_GET_VCPU_EVENTS, &st->events) < 0) {
+		int ret = -errno;
+		free(st);
+		return ret;
+	}
+	st->has_xcrs = ioctl(c->fd, KVM_GET_XCRS, &st->xcrs) == 0;
+	for (unsigned i = 0; i < sizeof(reset_msrs) / sizeof(reset_msrs[0]); i++) {
+		struct {
+			struct kvm_msrs hdr;
+			struct kvm_msr_entry e;
+		} one = { .hdr.nmsrs = 1, .e.index = reset_msrs[i] };
+
+		if (ioctl(c->fd, KVM_GET_MSRS, &one) == 1 && st->msrs.hdr.nmsrs < VCPU_RESET_MSRS)
+			st->msrs.e[st->msrs.hdr.nmsrs++] = one.e;
+	}
+	c->initial = st;
+	return 0;
+}
+
+int vcpu_reset(struct vcpu *c)
+{
+	struct vcpu_state *st = c->initial;
+
+	if (ioctl(c->fd, KVM_SET_SREGS, &st->sregs) < 0 || ioctl(c->fd, KVM_SET_REGS, &st->regs) < 0 ||
+	    ioctl(c->fd, KVM_SET_FPU, &st->fpu) < 0 ||
+	    (st->has_xcrs && ioctl(c->fd, KVM_SET_XCRS, &st->xcrs) < 0) ||
+	    ioctl(c->fd, KVM_SET_LAPIC, &st->lapic) < 0 ||
+	    ioctl(c->fd, KVM_SET_MSRS, &st->msrs) != (int)st->msrs.hdr.nmsrs ||
+	    ioctl(c->fd, KVM_SET_VCPU_EVENTS, &st->events) < 0 ||
+	    ioctl(c->fd, KVM_SET_MP_STATE, &st->mp) < 0) {
+		log_error("vcpu%u: cannot reset for the restart: %s", c->index, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* vm.pause: waits until vm_resume or a stop. KVM_KVMCLOCK_CTRL first, so that the guest's
@@ -499,6 +563,8 @@ void vcpu_join(struct vcpu *c)
 
 void vcpu_destroy(struct vcpu *c)
 {
+	free(c->initial);
+	c->initial = NULL;
 	if (c->run)
 		munmap(c->run, (size_t)c->vm->run_size);
 	if (c->fd >= 0)
