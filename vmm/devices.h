@@ -17,6 +17,11 @@ struct balloon_dev;
  * -EINVAL with one message when there are more than VIRTIO_MMIO_MAX. */
 int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX]);
 
+/* Before KVM is opened, so that bad input is exit 2 on any host: opens (and closes) the images
+ * and taps devices_create will open, and checks the files it will open or create, with the
+ * messages devices_create would give. Finds an image given twice. 0 or -errno, with a message. */
+int devices_check(const struct vm_config *cfg);
+
 /* Creates the devices the configuration asks for and puts them on the VM's buses. `irq` is the
  * VM's interrupt line with gsi 0; a device sets its own gsi. The UART writes to serial_out (-1:
  * nowhere), which stays the caller's. 0 or -errno, with a message. */
