@@ -104,11 +104,31 @@ static int resolve_path(const struct config_src *src, const char *path, char **o
 	return 0;
 }
 
-static int set_path(char **field, const struct config_src *src, const char *value)
+/* How a message that comes later (a file that cannot be opened, a tap that is not one) names a
+ * value: as the command line spells it, "--kernel PATH" or "--disk path=PATH", or by the config
+ * file line it came from, "vm.conf:3: kernel 'PATH'", as bad_value does. */
+static int set_origin(char **origin, const struct config_src *src, const char *value)
+{
+	char *s;
+	int n;
+
+	if (src->file)
+		n = asprintf(&s, "%s:%u: %s '%s'", src->file, src->line, src->name, value);
+	else if (strchr(src->name, ' ')) /* an item of a device option: "disk path" */
+		n = asprintf(&s, "--%s=%s", src->name, value);
+	else
+		n = asprintf(&s, "--%s %s", src->name, value);
+	return replace_string(origin, n < 0 ? NULL : s);
+}
+
+/* The path, and its origin unless origin is NULL. */
+static int set_path(char **field, char **origin, const struct config_src *src, const char *value)
 {
 	char *path;
 	int ret = resolve_path(src, value, &path);
 
+	if (!ret && origin && (ret = set_origin(origin, src, path)))
+		free(path);
 	return ret ? ret : replace_string(field, path);
 }
 
@@ -205,12 +225,19 @@ static const char *size_str(uint64_t v, char buf[32])
 
 static int set_kernel(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	return set_path(&cfg->kernel, src, value);
+	return set_path(&cfg->kernel, &cfg->kernel_origin, src, value);
 }
 
 static int set_initrd(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	return set_path(&cfg->initrd, src, value);
+	/* How the command line drops a config file's initrd. A file named none is ./none. */
+	if (!strcmp(value, "none")) {
+		free(cfg->initrd);
+		free(cfg->initrd_origin);
+		cfg->initrd = cfg->initrd_origin = NULL;
+		return 0;
+	}
+	return set_path(&cfg->initrd, &cfg->initrd_origin, src, value);
 }
 
 static int set_cmdline(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -247,7 +274,7 @@ static int set_serial(struct vm_config *cfg, const struct config_src *src, const
 {
 	enum serial_mode mode = SERIAL_STDIO;
 	struct config_subopt *it;
-	char *path = NULL, *log = NULL;
+	char *path = NULL, *log = NULL, *item;
 	int n, ret = 0;
 
 	n = config_subopts_split(value, &it);
@@ -264,6 +291,12 @@ static int set_serial(struct vm_config *cfg, const struct config_src *src, const
 	} else if (!strcmp(it[0].key, "file") && it[0].value && it[0].value[0]) {
 		mode = SERIAL_FILE;
 		ret = resolve_path(src, it[0].value, &path);
+		if (!ret && asprintf(&item, "file=%s", path) > 0) {
+			ret = set_origin(&cfg->serial_origin, src, item);
+			free(item);
+		} else if (!ret) {
+			ret = -ENOMEM;
+		}
 	} else if (!strcmp(it[0].key, "file")) {
 		ret = bad_value(src, value, "needs a path: file=PATH");
 	} else {
@@ -308,7 +341,7 @@ static int set_api_socket(struct vm_config *cfg, const struct config_src *src, c
 {
 	if (strlen(value) >= 108) /* sun_path */
 		return bad_value(src, value, "too long for a unix socket: at most 107 bytes");
-	return set_path(&cfg->api_socket, src, value);
+	return set_path(&cfg->api_socket, NULL, src, value);
 }
 
 static int set_log_level(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -399,7 +432,7 @@ static const struct config_option *find_option(const struct config_option *opts,
 
 static int set_rng_source(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	return set_path(&cfg->rng.source, src, value);
+	return set_path(&cfg->rng.source, &cfg->rng.origin, src, value);
 }
 
 static int set_rng_transport(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -415,6 +448,7 @@ static int set_rng_legacy(struct vm_config *cfg, const struct config_src *src, c
 static int rng_begin(struct vm_config *cfg)
 {
 	free(cfg->rng.source);
+	free(cfg->rng.origin);
 	cfg->rng = (struct rng_config){ .enabled = true, .v = { -1, -1 } };
 	return 0;
 }
@@ -504,7 +538,8 @@ static int set_console_mode(struct vm_config *cfg, const struct config_src *src,
 		return bad_value(src, value,
 				 "unknown console mode: use stdio, pty, file=PATH, socket=PATH or none");
 	free(p->path);
-	p->path = NULL;
+	free(p->origin);
+	p->path = p->origin = NULL;
 	return 0;
 }
 
@@ -514,7 +549,7 @@ static int set_console_path(struct vm_config *cfg, const struct config_src *src,
 	struct console_port_config *p = cur_port(cfg);
 
 	p->mode = mode;
-	return set_path(&p->path, src, value);
+	return set_path(&p->path, &p->origin, src, value);
 }
 
 static int set_console_file(struct vm_config *cfg, const struct config_src *src, const char *value)
@@ -577,7 +612,7 @@ static struct disk_config *cur_disk(struct vm_config *cfg)
 
 static int set_disk_path(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	return set_path(&cur_disk(cfg)->path, src, value);
+	return set_path(&cur_disk(cfg)->path, &cur_disk(cfg)->origin, src, value);
 }
 
 static int set_disk_readonly(struct vm_config *cfg, const struct config_src *src,
@@ -648,7 +683,7 @@ static struct scsi_lun_config *cur_lun(struct vm_config *cfg)
 
 static int set_scsi_path(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
-	return set_path(&cur_lun(cfg)->path, src, value);
+	return set_path(&cur_lun(cfg)->path, &cur_lun(cfg)->origin, src, value);
 }
 
 static int set_scsi_readonly(struct vm_config *cfg, const struct config_src *src,
@@ -710,6 +745,8 @@ static int set_net_tap(struct vm_config *cfg, const struct config_src *src, cons
 			return bad_value(src, value, "not an interface name");
 	}
 	cur_net(cfg)->tap_set = true;
+	if (set_origin(&cur_net(cfg)->origin, src, value))
+		return -ENOMEM;
 	return replace_string(&cur_net(cfg)->tap, strdup(value));
 }
 
@@ -1261,8 +1298,10 @@ static int config_finish(struct vm_config *cfg)
 		for (unsigned i = 0; i < cfg->nr_ports; i++) {
 			if (cfg->ports[i].name)
 				ports[n++] = cfg->ports[i];
-			else if (&cfg->ports[i] != last0)
+			else if (&cfg->ports[i] != last0) {
 				free(cfg->ports[i].path);
+				free(cfg->ports[i].origin);
+			}
 		}
 		free(cfg->ports);
 		cfg->ports = ports;
@@ -1391,26 +1430,36 @@ void config_free(struct vm_config *cfg)
 {
 	free(cfg->kernel);
 	free(cfg->initrd);
+	free(cfg->kernel_origin);
+	free(cfg->initrd_origin);
 	free(cfg->cmdline);
 	free(cfg->serial_path);
 	free(cfg->serial_log);
+	free(cfg->serial_origin);
 	free(cfg->rng.source);
+	free(cfg->rng.origin);
 	free(cfg->api_socket);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
 		free(cfg->ports[i].name);
 		free(cfg->ports[i].path);
+		free(cfg->ports[i].origin);
 	}
 	free(cfg->ports);
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
 		free(cfg->disks[i].path);
+		free(cfg->disks[i].origin);
 		free(cfg->disks[i].serial);
 	}
 	free(cfg->disks);
-	for (unsigned i = 0; i < cfg->nr_luns; i++)
+	for (unsigned i = 0; i < cfg->nr_luns; i++) {
 		free(cfg->luns[i].path);
+		free(cfg->luns[i].origin);
+	}
 	free(cfg->luns);
-	for (unsigned i = 0; i < cfg->nr_nets; i++)
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
 		free(cfg->nets[i].tap);
+		free(cfg->nets[i].origin);
+	}
 	free(cfg->nets);
 	cfg->nets = NULL;
 	cfg->nr_nets = 0;
@@ -1418,6 +1467,7 @@ void config_free(struct vm_config *cfg)
 	cfg->luns = NULL;
 	cfg->nr_disks = cfg->nr_luns = 0;
 	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->serial_log = cfg->rng.source = NULL;
+	cfg->kernel_origin = cfg->initrd_origin = cfg->serial_origin = cfg->rng.origin = NULL;
 	cfg->api_socket = NULL;
 	cfg->ports = NULL;
 	cfg->nr_ports = 0;
@@ -1477,7 +1527,8 @@ const char *config_usage(void)
 	       "                     overrides it (command line only)\n"
 	       "  --kernel FILE      bzImage or ELF64 image: vmlinux or a freestanding\n"
 	       "                     program (required)\n"
-	       "  --initrd FILE      initial ramdisk (default: none)\n"
+	       "  --initrd FILE      initial ramdisk, or none to drop a config file's\n"
+	       "                     (default: none)\n"
 	       "  --cmdline STR      kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE
 	       "\")\n"
 	       "  --cpus N           vCPUs, 1.." STR(CONFIG_MAX_CPUS) " (default: 1)\n"

@@ -39,6 +39,7 @@ struct virtio_opts {
 struct rng_config {
 	bool enabled;
 	char *source; /* NULL: getrandom(2) */
+	char *origin; /* see struct vm_config */
 	struct virtio_opts v;
 };
 
@@ -53,6 +54,7 @@ struct balloon_opts {
 
 struct disk_config {
 	char *path;
+	char *origin; /* see struct vm_config */
 	bool readonly;
 	char *serial;    /* NULL: none; at most 20 bytes (virtio-blk GET_ID) */
 	unsigned queues; /* 0: one per vCPU */
@@ -61,11 +63,13 @@ struct disk_config {
 
 struct scsi_lun_config {
 	char *path;
+	char *origin; /* see struct vm_config */
 	bool readonly;
 };
 
 struct net_config {
 	char *tap;     /* "" : create one */
+	char *origin;  /* see struct vm_config */
 	bool tap_set;
 	uint8_t mac[6];
 	bool mac_set;    /* else a stable locally administered address is made up */
@@ -78,17 +82,23 @@ struct console_port_config {
 	char *name; /* NULL for port 0, the console (hvc0) */
 	enum cons_mode mode;
 	char *path; /* CONS_FILE, CONS_SOCKET */
+	char *origin; /* see struct vm_config */
 };
 
 struct vm_config {
 	char *kernel;  /* paths are as given on the command line, or made relative to the config */
 	char *initrd;  /* file's directory when they came from one; NULL when unset */
+	/* Each path (and tap name) has its origin beside it, for what is found wrong with it later
+	 * (a file that cannot be opened): "--kernel PATH" or "--disk path=PATH" as the command line
+	 * spells it, or "vm.conf:3: kernel 'PATH'", the config file line it came from. */
+	char *kernel_origin, *initrd_origin;
 	char *cmdline; /* never NULL after config_parse */
 	unsigned cpus;
 	uint64_t memory;
 	enum serial_mode serial;
 	char *serial_path;
 	char *serial_log; /* --serial stdio|pty,log=FILE: a copy of the output, or NULL */
+	char *serial_origin;
 	bool serial_set; /* --serial was given: the console cannot take stdio from it */
 	enum virtio_transport transport; /* --transport: the default for virtio devices */
 	bool legacy;                     /* --legacy: transitional virtio-pci, virtio-mmio v1 */

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
@@ -122,16 +123,14 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 	return NULL;
 }
 
-/* Opens and locks one image for `--OPT path=PATH`: a failure is the user's (exit 2). */
-static int open_image(struct vm *vm, struct disk *disk, const char *opt, const char *path,
-		      bool readonly)
+/* Opens and locks one image: a failure is the user's (exit 2). */
+static int open_image(struct vm *vm, struct disk *disk, const char *path, bool readonly,
+		      const char *origin)
 {
-	char what[PATH_MAX + 32];
 	int ret;
 
 	disk->fd = -1;
-	snprintf(what, sizeof(what), "--%s path=%s", opt, path);
-	if ((ret = disk_open(disk, path, readonly, what)))
+	if ((ret = disk_open(disk, path, readonly, origin)))
 		vm->bad_config = ret != -ENOMEM;
 	return ret;
 }
@@ -154,7 +153,7 @@ static int create_disks(struct vm_devices *d, const struct vm_config *cfg)
 		char name[16];
 
 		d->nr_disks = i + 1;
-		if ((ret = open_image(vm, &s->disk, "disk", c->path, c->readonly)))
+		if ((ret = open_image(vm, &s->disk, c->path, c->readonly, c->origin)))
 			return ret;
 		if ((ret = event_loop_init(&s->loop, "disk")))
 			return ret;
@@ -185,8 +184,8 @@ static int create_scsi(struct vm_devices *d, const struct vm_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_luns; i++) {
 		d->nr_luns = i + 1;
 		luns[i] = &d->luns[i];
-		if ((ret = open_image(vm, &d->luns[i], "scsi", cfg->luns[i].path,
-				      cfg->luns[i].readonly)))
+		if ((ret = open_image(vm, &d->luns[i], cfg->luns[i].path, cfg->luns[i].readonly,
+				      cfg->luns[i].origin)))
 			return ret;
 	}
 	if ((ret = event_loop_init(&d->scsi_loop, "scsi")))
@@ -234,12 +233,11 @@ static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *c = &cfg->nets[i];
 		struct net_slot *s = &d->nets[i];
-		char name[16], what[64];
+		char name[16];
 		uint8_t mac[6];
 
 		d->nr_nets = i + 1;
-		snprintf(what, sizeof(what), "--net tap=%s", c->tap);
-		if ((ret = tap_open(&s->tap, c->tap, c->queues ? c->queues : 1, what))) {
+		if ((ret = tap_open(&s->tap, c->tap, c->queues ? c->queues : 1, c->origin))) {
 			vm->bad_config = ret != -ENOMEM;
 			return ret;
 		}
@@ -261,6 +259,125 @@ static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 			 s->tap.nr_queues);
 	}
 	return 0;
+}
+
+/* ---- Before KVM: what devices_create will open ---- */
+
+/* Where a console port's file or socket is to be made, as open(O_CREAT) and bind(2) will find it:
+ * a file that exists must be writable and no directory; else its directory must be writable. By
+ * access(2), not by opening: a FIFO's reader would see the end of its input. A socket file that
+ * exists is left to bind, which replaces a stale one. */
+static int check_creatable(const char *path, bool is_socket, const char *origin)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+	int ret = 0;
+
+	if (!stat(path, &st)) {
+		if (!is_socket && S_ISDIR(st.st_mode))
+			ret = -EISDIR;
+		else if (!is_socket && access(path, W_OK))
+			ret = -errno;
+	} else if (errno != ENOENT) {
+		ret = -errno;
+	} else {
+		int len = slash ? (int)(slash - path) : 0;
+
+		/* "/x": "/", "x": ".", "a/b": "a" */
+		snprintf(dir, sizeof(dir), "%.*s", len ? len : 1, slash ? path : ".");
+		if (access(dir, W_OK | X_OK))
+			ret = -errno;
+	}
+	if (ret)
+		log_error("%s: %s", origin, strerror(-ret));
+	return ret;
+}
+
+/* Images open so far, to find one given twice. */
+struct image_check {
+	struct disk d[CONFIG_MAX_DISKS + CONFIG_MAX_LUNS];
+	const char *origin[CONFIG_MAX_DISKS + CONFIG_MAX_LUNS];
+	unsigned n;
+};
+
+/* Opens and locks one more image as create_disks and create_scsi will, unless it is one already
+ * open and one of the two may write it: our own lock would call it "in use by another process".
+ * Read-only uses share an image, as their locks do. */
+static int check_image(struct image_check *c, const char *path, bool readonly, const char *origin)
+{
+	int ret;
+
+	for (unsigned j = 0; j < c->n; j++) {
+		if ((!readonly || !c->d[j].readonly) && disk_same_file(&c->d[j], path)) {
+			log_error("%s: the same image as %s, given twice: only readonly=on uses "
+				  "may share an image",
+				  origin, c->origin[j]);
+			return -EINVAL;
+		}
+	}
+	if ((ret = disk_open(&c->d[c->n], path, readonly, origin)))
+		return ret;
+	disk_warn_size(&c->d[c->n], origin);
+	c->origin[c->n++] = origin;
+	return 0;
+}
+
+static int check_images(const struct vm_config *cfg)
+{
+	struct image_check c = { .n = 0 };
+	int ret = 0;
+
+	for (unsigned i = 0; i < cfg->nr_disks && !ret; i++)
+		ret = check_image(&c, cfg->disks[i].path, cfg->disks[i].readonly,
+				  cfg->disks[i].origin);
+	for (unsigned i = 0; i < cfg->nr_luns && !ret; i++)
+		ret = check_image(&c, cfg->luns[i].path, cfg->luns[i].readonly,
+				  cfg->luns[i].origin);
+	while (c.n)
+		disk_close(&c.d[--c.n]);
+	return ret;
+}
+
+/* Each tap by name, opened as create_nets will, and closed. A tap to create is made only there:
+ * made here too, there would be two. */
+static int check_taps(const struct vm_config *cfg)
+{
+	struct tap t;
+	int ret;
+
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *c = &cfg->nets[i];
+
+		if (!c->tap[0])
+			continue;
+		if ((ret = tap_open(&t, c->tap, c->queues ? c->queues : 1, c->origin)))
+			return ret;
+		tap_close(&t);
+	}
+	return 0;
+}
+
+int devices_check(const struct vm_config *cfg)
+{
+	int ret;
+
+	/* By access(2), not by opening: a FIFO's writer would lose its reader. */
+	if (cfg->rng.enabled && cfg->rng.source && access(cfg->rng.source, R_OK)) {
+		ret = -errno;
+		log_error("%s: %s", cfg->rng.origin, strerror(-ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < cfg->nr_ports; i++) {
+		const struct console_port_config *p = &cfg->ports[i];
+
+		if ((p->mode == CONS_FILE || p->mode == CONS_SOCKET) &&
+		    (ret = check_creatable(p->path, p->mode == CONS_SOCKET, p->origin)))
+			return ret;
+	}
+	if ((ret = check_images(cfg)))
+		return ret;
+	return check_taps(cfg);
 }
 
 int devices_mmio_layout(const struct vm_config *cfg, struct boot_mmio_dev out[VIRTIO_MMIO_MAX])
@@ -361,7 +478,8 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 	if (cfg->rng.enabled) {
 		if (!(d->rng = calloc(1, sizeof(*d->rng))))
 			return -ENOMEM;
-		if ((ret = rng_init(d->rng, "rng0", cfg->rng.source, vm->mem, &d->io))) {
+		if ((ret = rng_init(d->rng, "rng0", cfg->rng.source, cfg->rng.origin, vm->mem,
+				    &d->io))) {
 			vm->bad_config = ret != -ENOMEM;
 			return ret;
 		}
@@ -390,7 +508,8 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 		for (unsigned i = 0; i < cfg->nr_ports; i++)
 			ports[i] = (struct console_port_cfg){ cfg->ports[i].name,
 							      cons_backend[cfg->ports[i].mode],
-							      cfg->ports[i].path };
+							      cfg->ports[i].path,
+							      cfg->ports[i].origin };
 		if (!(d->console = calloc(1, sizeof(*d->console))))
 			return -ENOMEM;
 		if ((ret = console_init(d->console, "console0", ports, cfg->nr_ports, vm->mem, &d->io,

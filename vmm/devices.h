@@ -24,6 +24,11 @@ struct serial_host {
 	int pty_slave;
 };
 
+/* Before KVM is opened, so that bad input is exit 2 on any host: opens (and closes) the images
+ * and taps devices_create will open, and checks the files it will open or create, with the
+ * messages devices_create would give. Finds an image given twice. 0 or -errno, with a message. */
+int devices_check(const struct vm_config *cfg);
+
 /* Creates the devices the configuration asks for and puts them on the VM's buses. `irq` is the
  * VM's interrupt line with gsi 0; a device sets its own gsi. serial's descriptors stay the
  * caller's. 0 or -errno, with a message. */

@@ -62,7 +62,7 @@ static int open_serial(const struct vm_config *cfg, struct serial_host *s)
 	case SERIAL_FILE:
 		s->out = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (s->out < 0) {
-			log_error("--serial file=%s: %s", cfg->serial_path, strerror(errno));
+			log_error("%s: %s", cfg->serial_origin, strerror(errno));
 			return -1;
 		}
 		break;
@@ -258,7 +258,8 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.log_level);
 
-	/* Boot images are checked before KVM is touched: bad input is exit 2 on any host. */
+	/* Boot images and device backends are checked before KVM is touched: bad input is exit 2
+	 * on any host. */
 	ret = gmem_init(&mem, cfg.memory);
 	if (ret) {
 		log_error("cannot map %llu bytes of guest memory: %s",
@@ -269,10 +270,12 @@ int main(int argc, char **argv)
 	struct boot_mmio_dev mmio[VIRTIO_MMIO_MAX];
 	int nr_mmio = devices_mmio_layout(&cfg, mmio);
 	struct boot_args args = {
-		.kernel = cfg.kernel, .initrd = cfg.initrd, .cmdline = cfg.cmdline, .cpus = cfg.cpus,
+		.kernel = cfg.kernel, .initrd = cfg.initrd, .kernel_what = cfg.kernel_origin,
+		.initrd_what = cfg.initrd_origin, .cmdline = cfg.cmdline, .cpus = cfg.cpus,
 		.mmio = mmio, .nr_mmio = nr_mmio > 0 ? (unsigned)nr_mmio : 0,
 	};
-	if (nr_mmio < 0 || boot_load(&mem, &args, &boot) || open_serial(&cfg, &serial)) {
+	if (nr_mmio < 0 || boot_load(&mem, &args, &boot) || open_serial(&cfg, &serial) ||
+	    devices_check(&cfg)) {
 		status = VMM_EXIT_USAGE;
 		goto out_mem;
 	}

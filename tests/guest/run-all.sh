@@ -762,6 +762,37 @@ bad disk-dir '--disk path=' --kernel "$kernel" --disk "path=$tmp"
 bad disk-no-path 'has no path' --kernel "$kernel" --disk readonly=on
 bad scsi-missing 'no-such-lun.img' --kernel "$kernel" --scsi "path=$tmp/no-such-lun.img"
 bad net-no-tap 'no network device nosuch0: make it with: ip tuntap add dev nosuch0 mode tap' --kernel "$kernel" --net tap=nosuch0
+# Issue 20. vmm-no-kvm: vmm with /dev/null bound over /dev/kvm (in a mount namespace of its own),
+# as on a host where KVM cannot be used: device backends are checked before vmm opens /dev/kvm.
+# vmm-reader: vmm as a user who may not write a mode 0444 file; root may (and the nested guest
+# runs these tests as root), so as root it runs as nobody (setpriv, as the user test below does).
+cat >"$tmp/vmm-no-kvm" <<END
+#!/bin/sh
+exec unshare --mount sh -c 'mount --bind /dev/null /dev/kvm && exec "\$0" "\$@"' "$vmm" "\$@"
+END
+cat >"$tmp/vmm-reader" <<END
+#!/bin/sh
+[ "\$(id -u)" != 0 ] || exec setpriv --reuid 65534 --regid 65534 --clear-groups -- "$vmm" "\$@"
+exec "$vmm" "\$@"
+END
+chmod +x "$tmp/vmm-no-kvm" "$tmp/vmm-reader"
+: >"$tmp/empty-initrd"
+printf '[vm]\nkernel = %s\n[disk]\npath = no-such-disk.img\n' "$kernel" >"$tmp/disk-path.conf"
+printf '[vm]\nkernel = %s\ninitrd = no-such-initrd\n' "$fw" >"$tmp/initrd-none.conf"
+truncate -s 1M "$tmp/twice.img" "$tmp/ro.img"
+chmod 444 "$tmp/ro.img"
+chmod 711 "$tmp"
+bad empty-initrd 'empty-initrd: an empty file, not an initramfs' --kernel "$kernel" --initrd "$tmp/empty-initrd"
+bad config-disk-path "disk-path.conf:4: path '.*/no-such-disk.img': No such file" --config "$tmp/disk-path.conf"
+vmm=$tmp/vmm-no-kvm bad net-not-tap 'lo is another kind of network device, not a tap' --kernel "$kernel" --net tap=lo
+vmm=$tmp/vmm-no-kvm bad disk-twice 'scsi path=.*twice.img: the same image as --disk path=.*twice.img, given twice' --kernel "$kernel" --disk "path=$tmp/twice.img" --scsi "path=$tmp/twice.img"
+vmm=$tmp/vmm-reader bad disk-not-writable 'ro.img: Permission denied (it can be read: add readonly=on' --kernel "$fw" --disk "path=$tmp/ro.img"
+vmm=$tmp/vmm-reader bad scsi-not-writable 'ro.img: Permission denied (it can be read: add readonly=on' --kernel "$fw" --scsi "path=$tmp/ro.img"
+vmm=$tmp/vmm-no-kvm bad no-kvm-disk 'no-such.img: No such file' --kernel "$kernel" --disk "path=$tmp/no-such.img"
+vmm=$tmp/vmm-no-kvm bad no-kvm-scsi 'no-such-lun.img: No such file' --kernel "$kernel" --scsi "path=$tmp/no-such-lun.img"
+vmm=$tmp/vmm-no-kvm bad no-kvm-net 'no network device nosuch0' --kernel "$kernel" --net tap=nosuch0
+vmm=$tmp/vmm-no-kvm bad no-kvm-rng 'no-such-source: No such file' --kernel "$kernel" --rng "source=$tmp/no-such-source"
+vmm=$tmp/vmm-no-kvm bad no-kvm-console 'no-such-dir/hvc.log: No such file' --kernel "$kernel" --console "file=$tmp/no-such-dir/hvc.log"
 
 # --- The firmware test guest: the fastest boot there is, for what needs no Linux. ---------------
 expect firmware 0 --kernel "$fw" --timeout "$t"
@@ -788,6 +819,8 @@ finish serial-pty
 [[ $got == tick* ]] && pass serial-pty || fail serial-pty "nothing read from '${pty:-no pty named}'"
 expect serial-none 0 --kernel "$fw" --serial none
 [[ ! -s $logs/serial-none.log ]] && pass serial-none-output || fail serial-none-output "output with --serial none"
+# --initrd none drops the config file's initrd (one that does not exist).
+expect initrd-none 0 --config "$tmp/initrd-none.conf" --initrd none --timeout "$t"
 # The exit device: byte N to port 0xf4 or to MMIO 0xfef00000 is exit N; --timeout is 124.
 expect exit-port 42 --kernel "$fw" --timeout "$t" --cmdline exit=42
 expect exit-mmio 43 --kernel "$fw" --timeout "$t" --cmdline mmio=43 --cpus 2

@@ -75,7 +75,8 @@ struct boot_run {
 static void run(struct boot_run *r, uint64_t ram, const char *kernel, const char *initrd,
 		const char *cmdline)
 {
-	struct boot_args a = { .kernel = kernel, .initrd = initrd, .cmdline = cmdline, .cpus = 2 };
+	struct boot_args a = { .kernel = kernel, .initrd = initrd, .kernel_what = "--kernel K",
+			       .initrd_what = "--initrd I", .cmdline = cmdline, .cpus = 2 };
 
 	assert_int_equal(gmem_init(&r->m, ram), 0);
 	r->ret = boot_load(&r->m, &a, &r->info);
@@ -343,6 +344,38 @@ static void elf64_loads_at_paddr(void **state)
 	free(k);
 }
 
+/* Issue 20: an empty initrd was exit 2 without a word (its zero bytes did not fit "at the top of
+ * RAM"). Now one message that names it. */
+static void empty_initrd_is_named(void **state)
+{
+	struct bz b = make_bzimage(512);
+	char *k = write_tmp("bz", b.data, b.size), *i = write_tmp("empty", "", 0);
+	char path[] = "/tmp/vmm-test-boot-err-XXXXXX", err[512];
+	int fd = mkstemp(path), saved = dup(2);
+	struct boot_run r;
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	run(&r, 64 * MiB, k, i, "");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, err, sizeof(err) - 1, 0);
+	err[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(err, "vmm: --initrd I: an empty file, not an initramfs"));
+	assert_non_null(strchr(err, '\n'));
+	assert_string_equal(strchr(err, '\n'), "\n"); /* one line */
+	gmem_free(&r.m);
+	free(b.data);
+	free(k);
+	free(i);
+}
+
 static int cleanup(void **state)
 {
 	char cmd[64];
@@ -358,6 +391,7 @@ int main(void)
 		cmocka_unit_test(e820_small_and_large),
 		cmocka_unit_test(initrd_respects_initrd_addr_max),
 		cmocka_unit_test(rejects_bad_images),
+		cmocka_unit_test(empty_initrd_is_named),
 		cmocka_unit_test(elf64_loads_at_paddr),
 	};
 

@@ -908,6 +908,77 @@ static void net_options(void **state)
 			  "queues 'many': not a number");
 }
 
+/* Issue 20: a path (or tap) keeps where it came from, so that what is found wrong with it later
+ * (a file that cannot be opened) names the config file's line, or the command line's spelling. */
+static void origins(void **state)
+{
+	struct fixture *fx = *state;
+	char want[300];
+
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\n"
+				     "kernel = vmlinuz\n"
+				     "initrd = /abs/initrd.img\n"
+				     "serial = file=console.log\n"
+				     "[rng]\n"
+				     "source = rnd\n"
+				     "[console]\n"
+				     "name = p\n"
+				     "socket = p.sock\n"
+				     "[disk]\n"
+				     "path = a.img\n"
+				     "[scsi]\n"
+				     "path = b.img\n"
+				     "[net]\n"
+				     "tap = tap7\n"));
+	snprintf(want, sizeof(want), "%s:2: kernel '%s/vmlinuz'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.kernel_origin, want);
+	snprintf(want, sizeof(want), "%s:3: initrd '/abs/initrd.img'", fx->conf);
+	assert_string_equal(fx->cfg.initrd_origin, want);
+	snprintf(want, sizeof(want), "%s:4: serial 'file=%s/console.log'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.serial_origin, want);
+	snprintf(want, sizeof(want), "%s:6: source '%s/rnd'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.rng.origin, want);
+	assert_int_equal(fx->cfg.nr_ports, 2); /* port 0 (none), then p */
+	snprintf(want, sizeof(want), "%s:9: socket '%s/p.sock'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.ports[1].origin, want);
+	snprintf(want, sizeof(want), "%s:11: path '%s/a.img'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.disks[0].origin, want);
+	snprintf(want, sizeof(want), "%s:13: path '%s/b.img'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.luns[0].origin, want);
+	snprintf(want, sizeof(want), "%s:15: tap 'tap7'", fx->conf);
+	assert_string_equal(fx->cfg.nets[0].origin, want);
+
+	/* The command line's own spelling, also where it overrides the file. */
+	assert_ok(fx, PARSE(fx, "--config", fx->conf, "--kernel", "bz", "--initrd=i.img",
+			    "--serial", "file=out.log", "--rng", "source=/dev/urandom", "--console",
+			    "file=c.log", "--disk", "x.img,readonly=on", "--scsi", "path=y.img",
+			    "--net", "tap=,mac=52:54:00:00:00:01"));
+	assert_string_equal(fx->cfg.kernel_origin, "--kernel bz");
+	assert_string_equal(fx->cfg.initrd_origin, "--initrd i.img");
+	assert_string_equal(fx->cfg.serial_origin, "--serial file=out.log");
+	assert_string_equal(fx->cfg.rng.origin, "--rng source=/dev/urandom");
+	assert_string_equal(fx->cfg.ports[0].origin, "--console file=c.log");
+	assert_string_equal(fx->cfg.disks[1].origin, "--disk path=x.img");
+	assert_string_equal(fx->cfg.luns[1].origin, "--scsi path=y.img");
+	assert_string_equal(fx->cfg.nets[1].origin, "--net tap=");
+}
+
+/* Issue 20: --initrd none drops a config file's initrd; initrd = none in a file is no initrd. */
+static void initrd_none(void **state)
+{
+	struct fixture *fx = *state;
+
+	write_file(fx->conf, "[vm]\nkernel = k\ninitrd = initrd.img\n");
+	assert_ok(fx, PARSE(fx, "--config", fx->conf, "--initrd", "none"));
+	assert_null(fx->cfg.initrd);
+	assert_null(fx->cfg.initrd_origin);
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ninitrd = none\n"));
+	assert_null(fx->cfg.initrd);
+	/* Given again after none, it is back; a file named none is ./none. */
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--initrd", "none", "--initrd", "./none"));
+	assert_string_equal(fx->cfg.initrd, "./none");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -927,6 +998,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(virtio_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(disk_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(net_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(origins, setup, teardown),
+		cmocka_unit_test_setup_teardown(initrd_none, setup, teardown),
 		cmocka_unit_test(subopts_split),
 		cmocka_unit_test(free_is_idempotent),
 	};

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -130,6 +132,68 @@ static void readers_share(void **state)
 	disk_close(&b);
 	disk_close(&c);
 	unlink(path);
+}
+
+/* Issue 20: a writable disk on an image that may only be read says that readonly=on would do.
+ * Root may open any file for writing, so the open runs as nobody in a child; a missing image
+ * gets no such hint. */
+static void unwritable_image_hints_readonly(void **state)
+{
+	char path[64];
+	struct disk d;
+	int ret, status;
+	pid_t pid;
+
+	make_image(path, IMG_SIZE); /* in /var/tmp, which nobody may pass */
+	assert_int_equal(chmod(path, 0444), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		const char *err;
+
+		if (!geteuid() && (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+				   setresuid(65534, 65534, 65534)))
+			_exit(3);
+		err = stderr_of(do_open, &(struct open_args){ &d, path, false }, &ret);
+		if (ret != -EACCES || !strstr(err, "--disk path=test: Permission denied (it can be "
+						   "read: add readonly=on"))
+			_exit(1);
+		disk_close(&d);
+		_exit(disk_open(&d, path, true, "x") ? 2 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	unlink(path);
+	const char *err = stderr_of(do_open, &(struct open_args){ &d, path, false }, &ret);
+	assert_int_equal(ret, -ENOENT);
+	assert_null(strstr(err, "readonly=on"));
+}
+
+/* Issue 20: the same image twice was "in use by another process (locked)"; devices_check asks
+ * this first. By inode, so another name (a link, a symlink, a relative path) is the same file. */
+static void same_file(void **state)
+{
+	char path[64], link_path[80], sym_path[80], other[64];
+	struct disk d;
+
+	make_image(path, IMG_SIZE);
+	make_image(other, IMG_SIZE);
+	snprintf(link_path, sizeof(link_path), "%s.link", path);
+	snprintf(sym_path, sizeof(sym_path), "%s.sym", path);
+	assert_int_equal(link(path, link_path), 0);
+	assert_int_equal(symlink(path, sym_path), 0);
+	assert_int_equal(disk_open(&d, path, true, "d"), 0);
+	assert_true(disk_same_file(&d, path));
+	assert_true(disk_same_file(&d, link_path));
+	assert_true(disk_same_file(&d, sym_path));
+	assert_false(disk_same_file(&d, other));
+	assert_false(disk_same_file(&d, "/nonexistent/vmm.img"));
+	disk_close(&d);
+	unlink(sym_path);
+	unlink(link_path);
+	unlink(path);
+	unlink(other);
 }
 
 static void sizes(void **state)
@@ -553,6 +617,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(second_writer_is_refused_with_a_message),
 		cmocka_unit_test(readers_share),
+		cmocka_unit_test(unwritable_image_hints_readonly),
+		cmocka_unit_test(same_file),
 		cmocka_unit_test(sizes),
 		cmocka_unit_test(bad_paths),
 		cmocka_unit_test(zeroed_things_are_safe_to_free),

@@ -225,7 +225,7 @@ static void tx_reaches_file(void **state)
 {
 	char path[64], out[64];
 	const struct console_port_cfg port = { NULL, CONSOLE_FILE,
-					       tmp_path(path, sizeof(path), "tx") };
+					       tmp_path(path, sizeof(path), "tx"), NULL };
 	struct cfx f;
 	uint32_t id, len;
 
@@ -250,7 +250,7 @@ static void tx_reaches_file(void **state)
 
 static void pty_input_waits_for_buffers(void **state)
 {
-	const struct console_port_cfg port = { NULL, CONSOLE_PTY, NULL };
+	const struct console_port_cfg port = { NULL, CONSOLE_PTY, NULL, NULL };
 	struct cfx f;
 	struct winsize ws = { .ws_row = 30, .ws_col = 100 };
 	char out[16];
@@ -309,7 +309,7 @@ static void pty_input_waits_for_buffers(void **state)
 
 static void stdio_input_waits_for_buffers(void **state)
 {
-	const struct console_port_cfg port = { NULL, CONSOLE_STDIO, NULL };
+	const struct console_port_cfg port = { NULL, CONSOLE_STDIO, NULL, NULL };
 	struct cfx f;
 	uint32_t id, len;
 	int p[2], saved = dup(STDIN_FILENO);
@@ -345,7 +345,7 @@ static void stdio_input_waits_for_buffers(void **state)
 /* Ctrl-A x on the terminal reaches the caller's quit callback with the caller's pointer. */
 static void stdio_escape_quits(void **state)
 {
-	const struct console_port_cfg port = { NULL, CONSOLE_STDIO, NULL };
+	const struct console_port_cfg port = { NULL, CONSOLE_STDIO, NULL, NULL };
 	struct cfx f;
 	int p[2], saved = dup(STDIN_FILENO);
 
@@ -366,8 +366,8 @@ static void stdio_escape_quits(void **state)
 /* With multiport, port 0's size travels in RESIZE messages: cols, then rows (5.3.6.2). */
 static void multiport_resize_message(void **state)
 {
-	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_PTY, NULL },
-						   { "n", CONSOLE_NONE, NULL } };
+	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_PTY, NULL, NULL },
+						   { "n", CONSOLE_NONE, NULL, NULL } };
 	struct winsize ws = { .ws_row = 43, .ws_col = 132 };
 	uint16_t size[2];
 	struct cfx f;
@@ -407,9 +407,9 @@ static void multiport_handshake_and_socket_port(void **state)
 {
 	char logp[64], sockp[64], out[64];
 	const struct console_port_cfg ports[3] = {
-		{ NULL, CONSOLE_NONE, NULL },
-		{ "org.vmm.log", CONSOLE_FILE, tmp_path(logp, sizeof(logp), "log") },
-		{ "org.vmm.sock", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "sock") },
+		{ NULL, CONSOLE_NONE, NULL, NULL },
+		{ "org.vmm.log", CONSOLE_FILE, tmp_path(logp, sizeof(logp), "log"), NULL },
+		{ "org.vmm.sock", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "sock"), NULL },
 	};
 	struct cfx f;
 	int cl;
@@ -510,8 +510,8 @@ static void socket_backpressure_loses_nothing(void **state)
 {
 	char sockp[64];
 	const struct console_port_cfg ports[2] = {
-		{ NULL, CONSOLE_NONE, NULL },
-		{ "big", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "big") },
+		{ NULL, CONSOLE_NONE, NULL, NULL },
+		{ "big", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "big"), NULL },
 	};
 	enum { CHUNK = 256 * 1024, TOTAL = 4 * CHUNK };
 	struct tbuf b[4];
@@ -550,8 +550,8 @@ static void queue_stop_drops_the_held_transmit_chain(void **state)
 {
 	char sockp[64];
 	const struct console_port_cfg ports[2] = {
-		{ NULL, CONSOLE_NONE, NULL },
-		{ "big", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "stop") },
+		{ NULL, CONSOLE_NONE, NULL, NULL },
+		{ "big", CONSOLE_SOCKET, tmp_path(sockp, sizeof(sockp), "stop"), NULL },
 	};
 	enum { TOTAL = 4 << 20 };
 	struct cfx f;
@@ -605,7 +605,8 @@ static void queue_stop_drops_the_held_transmit_chain(void **state)
 static void a_reader_that_does_not_read_never_stops_the_io_thread(void **state)
 {
 	char path[64];
-	const struct console_port_cfg port = { NULL, CONSOLE_FILE, tmp_path(path, sizeof(path), "fifo") };
+	const struct console_port_cfg port = { NULL, CONSOLE_FILE,
+					       tmp_path(path, sizeof(path), "fifo"), NULL };
 	enum { TOTAL = 1 << 20 };
 	struct cfx f;
 	uint8_t *got = malloc(TOTAL), *src;
@@ -640,8 +641,8 @@ static void a_reader_that_does_not_read_never_stops_the_io_thread(void **state)
 
 static void short_control_message_needs_reset(void **state)
 {
-	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_NONE, NULL },
-						   { "p", CONSOLE_NONE, NULL } };
+	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_NONE, NULL, NULL },
+						   { "p", CONSOLE_NONE, NULL, NULL } };
 	struct cfx f;
 	uint32_t four = 0;
 
@@ -655,8 +656,8 @@ static void short_control_message_needs_reset(void **state)
 
 static void control_message_for_missing_port_needs_reset(void **state)
 {
-	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_NONE, NULL },
-						   { "p", CONSOLE_NONE, NULL } };
+	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_NONE, NULL, NULL },
+						   { "p", CONSOLE_NONE, NULL, NULL } };
 	struct cfx f;
 
 	assert_int_equal(cfx_init(&f, ports, 2), 0);
@@ -670,7 +671,7 @@ static void control_message_for_missing_port_needs_reset(void **state)
 
 static void writable_buffer_in_transmitq_needs_reset(void **state)
 {
-	const struct console_port_cfg port = { NULL, CONSOLE_NONE, NULL };
+	const struct console_port_cfg port = { NULL, CONSOLE_NONE, NULL, NULL };
 	struct cfx f;
 
 	assert_int_equal(cfx_init(&f, &port, 1), 0);
@@ -690,14 +691,20 @@ static void bad_configurations_are_errors(void **state)
 		unsigned n;
 		int err;
 	} cases[] = {
-		{ { { NULL, CONSOLE_FILE, "/nonexistent/vmm/console.log" } }, 1, -ENOENT },
-		{ { { NULL, CONSOLE_NONE, NULL }, { "a", CONSOLE_SOCKET, longp } },
+		{ { { NULL, CONSOLE_FILE, "/nonexistent/vmm/console.log", NULL } }, 1, -ENOENT },
+		{ { { NULL, CONSOLE_NONE, NULL, NULL }, { "a", CONSOLE_SOCKET, longp, NULL } },
 		  2,
 		  -ENAMETOOLONG },
-		{ { { NULL, CONSOLE_NONE, NULL }, { "a/b", CONSOLE_NONE, NULL } }, 2, -EINVAL },
-		{ { { NULL, CONSOLE_NONE, NULL }, { "a", CONSOLE_STDIO, NULL } }, 2, -EINVAL },
-		{ { { "x", CONSOLE_NONE, NULL } }, 1, -EINVAL },
-		{ { { NULL, CONSOLE_NONE, NULL }, { "a", CONSOLE_FILE, NULL } }, 2, -EINVAL },
+		{ { { NULL, CONSOLE_NONE, NULL, NULL }, { "a/b", CONSOLE_NONE, NULL, NULL } },
+		  2,
+		  -EINVAL },
+		{ { { NULL, CONSOLE_NONE, NULL, NULL }, { "a", CONSOLE_STDIO, NULL, NULL } },
+		  2,
+		  -EINVAL },
+		{ { { "x", CONSOLE_NONE, NULL, NULL } }, 1, -EINVAL },
+		{ { { NULL, CONSOLE_NONE, NULL, NULL }, { "a", CONSOLE_FILE, NULL, NULL } },
+		  2,
+		  -EINVAL },
 	};
 
 	memset(longp, 'x', sizeof(longp) - 1);

@@ -47,7 +47,7 @@ static int fx_setup(struct fx *f, const char *source)
 	cur = f;
 	assert_int_equal(gmem_init(&f->mem, 4 << 20), 0);
 	assert_int_equal(event_loop_init(&f->loop, "test"), 0);
-	ret = rng_init(&f->rng, "rng0", source, &f->mem, &f->loop);
+	ret = rng_init(&f->rng, "rng0", source, "--rng source", &f->mem, &f->loop);
 	if (ret)
 		return ret;
 	d->transport = &fake_transport;

@@ -31,6 +31,15 @@ struct disk_req {
 	unsigned niov, iov_cap;
 };
 
+/* An image that may be read but not written (its mode, a read-only file system, an immutable
+ * file) still boots read-only: say how. */
+static const char *readonly_hint(const char *path, bool readonly, int err)
+{
+	if (readonly || (err != EACCES && err != EPERM && err != EROFS) || access(path, R_OK))
+		return "";
+	return " (it can be read: add readonly=on to give the guest a read-only disk)";
+}
+
 int disk_open(struct disk *d, const char *path, bool readonly, const char *what)
 {
 	struct flock fl = { .l_type = readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
@@ -43,7 +52,7 @@ int disk_open(struct disk *d, const char *path, bool readonly, const char *what)
 	d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (d->fd < 0) {
 		ret = -errno;
-		log_error("%s: %s", what, strerror(-ret));
+		log_error("%s: %s%s", what, strerror(-ret), readonly_hint(path, readonly, -ret));
 		return ret;
 	}
 	if (fstat(d->fd, &st) < 0) {
@@ -95,12 +104,6 @@ int disk_open(struct disk *d, const char *path, bool readonly, const char *what)
 	if (d->phys_block < DISK_SECTOR || d->phys_block > (1u << 20) ||
 	    (d->phys_block & (d->phys_block - 1)))
 		d->phys_block = DISK_SECTOR;
-	if (d->size < DISK_SECTOR)
-		log_warn("%s: %s is smaller than one sector: the guest sees an empty disk", what,
-			 path);
-	else if (d->size % DISK_SECTOR)
-		log_warn("%s: the last %llu bytes of %s are not a whole sector: the guest does not "
-			 "see them", what, (unsigned long long)(d->size % DISK_SECTOR), path);
 	/* See struct disk: assumed, not probed; a failing request says -EOPNOTSUPP. */
 	d->can_discard = d->can_write_zeroes = !readonly;
 	d->readonly = readonly;
@@ -114,6 +117,28 @@ fail:
 	close(d->fd);
 	d->fd = -1;
 	return ret;
+}
+
+void disk_warn_size(const struct disk *d, const char *what)
+{
+	if (d->size < DISK_SECTOR)
+		log_warn("%s: %s is smaller than one sector: the guest sees an empty disk", what,
+			 d->path);
+	else if (d->size % DISK_SECTOR)
+		log_warn("%s: the last %llu bytes of %s are not a whole sector: the guest does not "
+			 "see them", what, (unsigned long long)(d->size % DISK_SECTOR), d->path);
+}
+
+bool disk_same_file(const struct disk *d, const char *path)
+{
+	struct stat a, b;
+
+	if (fstat(d->fd, &a) < 0 || stat(path, &b) < 0)
+		return false;
+	/* Two nodes of one block device are one disk too. */
+	if (S_ISBLK(a.st_mode) && S_ISBLK(b.st_mode))
+		return a.st_rdev == b.st_rdev;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 void disk_close(struct disk *d)

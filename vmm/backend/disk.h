@@ -36,8 +36,14 @@ struct disk {
 /* Opens path (read-write unless readonly) and takes an open-file-description lock on it: shared
  * for a read-only disk, exclusive otherwise, so a second vmm on a writable image fails. `what`
  * names the option in messages ("--disk path=a.img"). A missing, unreadable or locked file is one
- * message and -errno (main exits 2). Nothing is written to the file. */
+ * message and -errno (main exits 2); one that could be opened read-only says so. Nothing is
+ * written to the file. */
 int disk_open(struct disk *d, const char *path, bool readonly, const char *what);
+/* Warns of an image whose size is not whole sectors, which the guest does not see all of. Once per
+ * image: disk_open does not, as an image is opened twice (devices_check, then the device). */
+void disk_warn_size(const struct disk *d, const char *what);
+/* Whether path is the file (or block device) d has open: an image given twice. */
+bool disk_same_file(const struct disk *d, const char *path);
 /* Closes (and unlocks). Safe on a zeroed or failed disk. */
 void disk_close(struct disk *d);
 

@@ -67,6 +67,19 @@ static int open_queue(struct tap *t, const char *what)
 	return fd;
 }
 
+/* Whether sysfs shows name as a device of another kind than tun/tap (a loopback, an Ethernet card,
+ * a bridge): only tun and tap devices have tun_flags. Without sysfs, TUNSETIFF decides. */
+static bool other_kind_of_device(const char *name)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s", name);
+	if (access(path, F_OK))
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
+	return access(path, F_OK) != 0;
+}
+
 /* SIOCGIFFLAGS/SIOCSIFFLAGS and SIOCGIFMTU go through any socket. */
 static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
 {
@@ -100,6 +113,14 @@ int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *wh
 		log_error("%s: no network device %s: make it with: ip tuntap add dev %s mode tap%s "
 			  "user $USER",
 			  what, name, name, nr_queues > 1 ? " multi_queue" : "");
+		return -ENODEV;
+	}
+	/* TUNSETIFF would say EINVAL, as for a tap made without multi_queue, and `ip tuntap add`
+	 * cannot make a tap under a name that is taken. */
+	if (name[0] && other_kind_of_device(name)) {
+		log_error("%s: %s is another kind of network device, not a tap: name a tap device "
+			  "(make one with: ip tuntap add dev tap0 mode tap%s user $USER)",
+			  what, name, nr_queues > 1 ? " multi_queue" : "");
 		return -ENODEV;
 	}
 	for (unsigned i = 0; i < nr_queues; i++) {

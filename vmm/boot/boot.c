@@ -41,8 +41,8 @@ struct image {
 };
 
 /* Opens a regular file no larger than max (a larger one could never fit the guest): the fd, or a
- * negative errno after one message naming the option and the file. */
-static int open_image(const char *opt, const char *path, uint64_t max, size_t *size)
+ * negative errno after one message that `what` begins ("--kernel PATH"). */
+static int open_image(const char *what, const char *path, uint64_t max, size_t *size)
 {
 	struct stat st;
 	int fd, ret;
@@ -50,17 +50,17 @@ static int open_image(const char *opt, const char *path, uint64_t max, size_t *s
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		log_error("%s %s: %s", opt, path, strerror(errno));
+		log_error("%s: %s", what, strerror(errno));
 		return ret;
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		log_error("%s %s: %s", opt, path, strerror(errno));
+		log_error("%s: %s", what, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
-		log_error("%s %s: not a regular file", opt, path);
+		log_error("%s: not a regular file", what);
 		ret = -EINVAL;
 	} else if ((uint64_t)st.st_size > max) {
-		log_error("%s %s: %lld bytes do not fit in guest memory (raise --memory)", opt, path,
+		log_error("%s: %lld bytes do not fit in guest memory (raise --memory)", what,
 			  (long long)st.st_size);
 		ret = -EFBIG;
 	} else {
@@ -72,7 +72,7 @@ static int open_image(const char *opt, const char *path, uint64_t max, size_t *s
 }
 
 /* Reads exactly size bytes into dst, and closes fd. */
-static int read_image(const char *opt, const char *path, int fd, void *dst, size_t size)
+static int read_image(const char *what, int fd, void *dst, size_t size)
 {
 	size_t done = 0;
 	int ret = 0;
@@ -83,7 +83,7 @@ static int read_image(const char *opt, const char *path, int fd, void *dst, size
 			continue;
 		if (n <= 0) {
 			ret = n < 0 ? -errno : -EIO;
-			log_error("%s %s: read failed: %s", opt, path,
+			log_error("%s: read failed: %s", what,
 				  n < 0 ? strerror(errno) : "file shrank");
 			break;
 		}
@@ -95,9 +95,9 @@ static int read_image(const char *opt, const char *path, int fd, void *dst, size
 
 /* Reads a whole image into a buffer the caller frees (the kernel: its header decides where it
  * goes). */
-static int read_file(const char *opt, const char *path, uint64_t max, struct image *img)
+static int read_file(const char *what, const char *path, uint64_t max, struct image *img)
 {
-	int fd = open_image(opt, path, max, &img->size), ret;
+	int fd = open_image(what, path, max, &img->size), ret;
 
 	img->data = NULL;
 	if (fd < 0)
@@ -105,10 +105,10 @@ static int read_file(const char *opt, const char *path, uint64_t max, struct ima
 	img->data = malloc(img->size ? img->size : 1);
 	if (!img->data) {
 		close(fd);
-		log_error("%s %s: out of memory", opt, path);
+		log_error("%s: out of memory", what);
 		return -ENOMEM;
 	}
-	if ((ret = read_image(opt, path, fd, img->data, img->size))) {
+	if ((ret = read_image(what, fd, img->data, img->size))) {
 		free(img->data);
 		img->data = NULL;
 	}
@@ -134,7 +134,7 @@ struct loaded {
 	uint32_t cmdline_max; /* bytes of command line, without the NUL */
 };
 
-static int load_bzimage(struct guest_mem *m, const char *path, const struct image *k,
+static int load_bzimage(struct guest_mem *m, const char *what, const struct image *k,
 			struct boot_params *bp, struct loaded *out)
 {
 	struct setup_header *h = &bp->hdr;
@@ -142,7 +142,7 @@ static int load_bzimage(struct guest_mem *m, const char *path, const struct imag
 	uint64_t need;
 
 	if (k->size < 0x202 + 2 + 0x40) {
-		log_error("--kernel %s: too small to be a bzImage", path);
+		log_error("%s: too small to be a bzImage", what);
 		return -ENOEXEC;
 	}
 	/* The header runs from 0x1f1 to 0x202 plus the byte at 0x201 (the jump's offset). */
@@ -151,19 +151,19 @@ static int load_bzimage(struct guest_mem *m, const char *path, const struct imag
 		hdr_end = 0x1f1 + sizeof(*h);
 	memcpy(h, k->data + 0x1f1, hdr_end - 0x1f1);
 	if (h->version < MIN_PROTOCOL) {
-		log_error("--kernel %s: boot protocol %u.%02u is too old; vmm needs 2.12 or later "
+		log_error("%s: boot protocol %u.%02u is too old; vmm needs 2.12 or later "
 			  "(a 64-bit entry point)",
-			  path, h->version >> 8, h->version & 0xff);
+			  what, h->version >> 8, h->version & 0xff);
 		return -ENOEXEC;
 	}
 	if (!(h->loadflags & LOADED_HIGH) || !(h->xloadflags & XLF_KERNEL_64)) {
-		log_error("--kernel %s: not a 64-bit kernel (no %s in the boot header)", path,
+		log_error("%s: not a 64-bit kernel (no %s in the boot header)", what,
 			  !(h->loadflags & LOADED_HIGH) ? "LOADED_HIGH" : "XLF_KERNEL_64");
 		return -ENOEXEC;
 	}
 	setup_size = ((size_t)(h->setup_sects ? h->setup_sects : 4) + 1) * 512;
 	if (setup_size >= k->size) {
-		log_error("--kernel %s: setup_sects %u runs past the end of the file", path,
+		log_error("%s: setup_sects %u runs past the end of the file", what,
 			  h->setup_sects);
 		return -ENOEXEC;
 	}
@@ -173,8 +173,8 @@ static int load_bzimage(struct guest_mem *m, const char *path, const struct imag
 	if (h->pref_address + h->init_size > need)
 		need = h->pref_address + h->init_size;
 	if (need > gmem_low_end(m)) {
-		log_error("--kernel %s: the kernel needs %llu MiB of RAM below 3 GiB; raise --memory",
-			  path, (unsigned long long)((need + (1 << 20) - 1) >> 20));
+		log_error("%s: the kernel needs %llu MiB of RAM below 3 GiB; raise --memory",
+			  what, (unsigned long long)((need + (1 << 20) - 1) >> 20));
 		return -EFBIG;
 	}
 	if (put(m, BOOT_KERNEL_ADDR, k->data + setup_size, k->size - setup_size))
@@ -190,7 +190,7 @@ static int load_bzimage(struct guest_mem *m, const char *path, const struct imag
 	return 0;
 }
 
-static int load_elf(struct guest_mem *m, const char *path, const struct image *k,
+static int load_elf(struct guest_mem *m, const char *what, const struct image *k,
 		    struct boot_params *bp, struct loaded *out)
 {
 	const Elf64_Ehdr *eh = (const void *)k->data;
@@ -200,12 +200,12 @@ static int load_elf(struct guest_mem *m, const char *path, const struct image *k
 	if (k->size < sizeof(*eh) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64 ||
 	    (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)) {
-		log_error("--kernel %s: an ELF file, but not a little-endian x86-64 executable", path);
+		log_error("%s: an ELF file, but not a little-endian x86-64 executable", what);
 		return -ENOEXEC;
 	}
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phoff > k->size ||
 	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > k->size - eh->e_phoff) {
-		log_error("--kernel %s: the ELF program headers lie outside the file", path);
+		log_error("%s: the ELF program headers lie outside the file", what);
 		return -ENOEXEC;
 	}
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
@@ -217,15 +217,15 @@ static int load_elf(struct guest_mem *m, const char *path, const struct image *k
 			continue;
 		if (ph.p_filesz > ph.p_memsz || ph.p_offset > k->size ||
 		    ph.p_filesz > k->size - ph.p_offset) {
-			log_error("--kernel %s: segment %u lies outside the file", path, i);
+			log_error("%s: segment %u lies outside the file", what, i);
 			return -ENOEXEC;
 		}
 		/* Below 1 MiB live the boot structures and ACPI tables. */
 		dst = ph.p_paddr >= BOOT_KERNEL_ADDR ? gmem_ptr(m, ph.p_paddr, ph.p_memsz) : NULL;
 		if (!dst) {
-			log_error("--kernel %s: segment %u at %#llx+%#llx is not in guest RAM above "
+			log_error("%s: segment %u at %#llx+%#llx is not in guest RAM above "
 				  "1 MiB (raise --memory?)",
-				  path, i, (unsigned long long)ph.p_paddr,
+				  what, i, (unsigned long long)ph.p_paddr,
 				  (unsigned long long)ph.p_memsz);
 			return -EFBIG;
 		}
@@ -236,7 +236,7 @@ static int load_elf(struct guest_mem *m, const char *path, const struct image *k
 		any = true;
 	}
 	if (!any) {
-		log_error("--kernel %s: the ELF file has nothing to load", path);
+		log_error("%s: the ELF file has nothing to load", what);
 		return -ENOEXEC;
 	}
 	/* A boot_params that a vmlinux accepts: it checks only the magic numbers. */
@@ -302,7 +302,7 @@ static int write_page_tables(struct guest_mem *m)
 	return 0;
 }
 
-static int load_initrd(struct guest_mem *m, const char *path, const struct loaded *k,
+static int load_initrd(struct guest_mem *m, const struct boot_args *a, const struct loaded *k,
 		       struct boot_params *bp)
 {
 	uint64_t top = gmem_low_end(m), start;
@@ -312,15 +312,22 @@ static int load_initrd(struct guest_mem *m, const char *path, const struct loade
 
 	if ((uint64_t)k->initrd_max + 1 < top)
 		top = (uint64_t)k->initrd_max + 1;
-	fd = open_image("--initrd", path, top > k->end ? top - k->end : 0, &size);
+	fd = open_image(a->initrd_what, a->initrd, top > k->end ? top - k->end : 0, &size);
 	if (fd < 0)
 		return fd;
+	/* No initramfs at all, most likely from a build that failed: say so rather than boot on. */
+	if (!size) {
+		log_error("%s: an empty file, not an initramfs (--initrd none boots without one)",
+			  a->initrd_what);
+		close(fd);
+		return -EINVAL;
+	}
 	/* As high as allowed, page aligned, clear of everything the kernel will use. */
 	start = (top - size) & ~(PAGE_SIZE - 1);
 	if (start < k->end) {
-		log_error("--initrd %s: %zu bytes do not fit in guest memory above the kernel; "
+		log_error("%s: %zu bytes do not fit in guest memory above the kernel; "
 			  "raise --memory",
-			  path, size);
+			  a->initrd_what, size);
 		close(fd);
 		return -EFBIG;
 	}
@@ -330,7 +337,7 @@ static int load_initrd(struct guest_mem *m, const char *path, const struct loade
 		close(fd);
 		return -ERANGE;
 	}
-	if ((ret = read_image("--initrd", path, fd, dst, size)))
+	if ((ret = read_image(a->initrd_what, fd, dst, size)))
 		return ret;
 	bp->hdr.ramdisk_image = (uint32_t)start;
 	bp->hdr.ramdisk_size = (uint32_t)size;
@@ -355,14 +362,15 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	if (!bp)
 		return -ERANGE;
 	memset(bp, 0, sizeof(*bp));
-	if ((ret = read_file("--kernel", a->kernel, gmem_low_end(m), &img)))
+	if ((ret = read_file(a->kernel_what, a->kernel, gmem_low_end(m), &img)))
 		return ret;
 	if (img.size >= 4 && !memcmp(img.data, elf_magic, 4))
-		ret = load_elf(m, a->kernel, &img, bp, &k);
+		ret = load_elf(m, a->kernel_what, &img, bp, &k);
 	else if (img.size >= 0x206 && !memcmp(img.data + 0x202, "HdrS", 4))
-		ret = load_bzimage(m, a->kernel, &img, bp, &k);
+		ret = load_bzimage(m, a->kernel_what, &img, bp, &k);
 	else {
-		log_error("--kernel %s: not a kernel (neither a bzImage nor an ELF64 image)", a->kernel);
+		log_error("%s: not a kernel (neither a bzImage nor an ELF64 image)",
+			  a->kernel_what);
 		ret = -ENOEXEC;
 	}
 	free(img.data);
@@ -380,7 +388,7 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	bp->hdr.cmd_line_ptr = BOOT_CMDLINE_ADDR;
 	bp->hdr.cmdline_size = (uint32_t)cmdlen + 1;
 
-	if (a->initrd && (ret = load_initrd(m, a->initrd, &k, bp)))
+	if (a->initrd && (ret = load_initrd(m, a, &k, bp)))
 		return ret;
 	e820_fill(m, bp);
 	if ((ret = acpi_build(m, a, &rsdp))) {

@@ -62,6 +62,8 @@ struct boot_mmio_dev {
 struct boot_args {
 	const char *kernel; /* path */
 	const char *initrd; /* path, or NULL */
+	/* How messages name them: "--kernel PATH", or the config file line they came from. */
+	const char *kernel_what, *initrd_what;
 	const char *cmdline;
 	unsigned cpus;
 	const struct boot_mmio_dev *mmio; /* virtio-mmio devices, each a DSDT entry */

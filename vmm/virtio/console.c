@@ -926,9 +926,7 @@ int console_init(struct console_dev *c, const char *name, const struct console_p
 		}
 		if ((ret = port_open(c, p))) {
 			if (p->path)
-				log_error("--console %s%s%s%s=%s: %s", p->name ? "name=" : "",
-					  p->name ? p->name : "", p->name ? "," : "",
-					  p->kind == CONSOLE_FILE ? "file" : "socket", p->path,
+				log_error("%s: %s", ports[i].what ? ports[i].what : p->path,
 					  strerror(-ret));
 			else
 				log_error("--console %s: %s", port_opt(p), strerror(-ret));

@@ -57,6 +57,7 @@ struct console_port_cfg {
 	const char *name; /* NULL for port 0; otherwise the guest's /dev/virtio-ports/NAME */
 	enum console_backend kind;
 	const char *path; /* CONSOLE_FILE, CONSOLE_SOCKET */
+	const char *what; /* names path in messages: "--console file=PATH"; NULL: the path alone */
 };
 
 struct console_dev;

@@ -149,8 +149,8 @@ static const struct virtio_dev_ops rng_ops = {
 	.queue_stop = rng_queue_stop,
 };
 
-int rng_init(struct rng_dev *r, const char *name, const char *source, const struct guest_mem *mem,
-	     struct event_loop *loop)
+int rng_init(struct rng_dev *r, const char *name, const char *source, const char *what,
+	     const struct guest_mem *mem, struct event_loop *loop)
 {
 	int ret;
 
@@ -165,7 +165,7 @@ int rng_init(struct rng_dev *r, const char *name, const char *source, const stru
 		r->fd = open(source, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (r->fd < 0) {
 			ret = -errno;
-			log_error("--rng source=%s: %s", source, strerror(-ret));
+			log_error("%s: %s", what, strerror(-ret));
 			return ret;
 		}
 		r->path = strdup(source);

@@ -22,9 +22,9 @@ struct rng_dev {
 };
 
 /* source: NULL for getrandom(2), else a path opened for reading now. A path that cannot be opened
- * is a configuration error: one message naming --rng source=PATH, and -errno. */
-int rng_init(struct rng_dev *r, const char *name, const char *source, const struct guest_mem *mem,
-	     struct event_loop *loop);
+ * is a configuration error: one message that `what` begins ("--rng source=PATH"), and -errno. */
+int rng_init(struct rng_dev *r, const char *name, const char *source, const char *what,
+	     const struct guest_mem *mem, struct event_loop *loop);
 /* Safe on a zeroed or half-initialised device. */
 void rng_destroy(struct rng_dev *r);
 
