@@ -188,8 +188,8 @@ static const struct api_ops vm_api_ops = {
 };
 
 /* Once everything is open: no capabilities, no_new_privs, Landlock on the files vmm still uses
- * (the boot images read only, for a reboot to come), and the filters the threads take as they
- * start. */
+ * (the boot images read only; a restart reloads them from the copy boot_keep made, not from
+ * the files), and the filters the threads take as they start. */
 static int lock_down(const struct vm_config *cfg)
 {
 	struct sandbox_path paths[6 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];

@@ -43,6 +43,15 @@ static void uart_out_room(void *opaque)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* The registers at power-on, the receive FIFO empty. */
+static void uart_power_on(struct uart *u)
+{
+	u->ier = u->lcr = u->mcr = u->lsr_err = u->scr = u->dll = u->dlm = 0;
+	u->msr = MSR_DCD | MSR_DSR | MSR_CTS; /* a modem that is always there */
+	u->fifo_on = u->thre_pending = false;
+	u->rx_head = u->rx_count = 0;
+}
+
 int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
 	      struct event_loop *loop)
 {
@@ -52,7 +61,7 @@ int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->room, NULL);
 	u->irq = irq;
-	u->msr = MSR_DCD | MSR_DSR | MSR_CTS; /* a modem that is always there */
+	uart_power_on(u);
 	if ((ret = outq_init(&u->out, out_fd, UART_OUT_QUEUE, "serial", loop, uart_out_room, u)))
 		return ret;
 	/* The log follows the console and never paces it: what a slow log cannot take is lost. */
@@ -62,10 +71,7 @@ int uart_init(struct uart *u, struct irq_line irq, int out_fd, int log_fd,
 void uart_reset(struct uart *u)
 {
 	pthread_mutex_lock(&u->lock);
-	u->ier = u->lcr = u->mcr = u->lsr_err = u->scr = u->dll = u->dlm = 0;
-	u->msr = MSR_DCD | MSR_DSR | MSR_CTS;
-	u->fifo_on = u->thre_pending = false;
-	u->rx_head = u->rx_count = 0;
+	uart_power_on(u);
 	uart_update_irq(u);
 	pthread_cond_broadcast(&u->room); /* input that waited for room has it */
 	pthread_mutex_unlock(&u->lock);

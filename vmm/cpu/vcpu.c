@@ -127,30 +127,32 @@ static int vcpu_set_cpuid(struct vcpu *c)
 	return ret;
 }
 
+/* What vcpu_set_msrs writes, and a restart writes again (vcpu_keep). */
+static const struct kvm_msr_entry boot_msrs[] = {
+	{ .index = MSR_IA32_SYSENTER_CS },  { .index = MSR_IA32_SYSENTER_ESP },
+	{ .index = MSR_IA32_SYSENTER_EIP }, { .index = MSR_STAR },
+	{ .index = MSR_LSTAR },		    { .index = MSR_CSTAR },
+	{ .index = MSR_SYSCALL_MASK },	    { .index = MSR_KERNEL_GS_BASE },
+	{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
+	{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE_WB },
+};
+#define NR_BOOT_MSRS (sizeof(boot_msrs) / sizeof(boot_msrs[0]))
+
 static int vcpu_set_msrs(struct vcpu *c)
 {
-	static const struct kvm_msr_entry init[] = {
-		{ .index = MSR_IA32_SYSENTER_CS },  { .index = MSR_IA32_SYSENTER_ESP },
-		{ .index = MSR_IA32_SYSENTER_EIP }, { .index = MSR_STAR },
-		{ .index = MSR_LSTAR },		    { .index = MSR_CSTAR },
-		{ .index = MSR_SYSCALL_MASK },	    { .index = MSR_KERNEL_GS_BASE },
-		{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
-		{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_ENABLE_WB },
-	};
-	const unsigned n = sizeof(init) / sizeof(init[0]);
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[sizeof(init) / sizeof(init[0])];
-	} msrs = { .hdr.nmsrs = n };
+		struct kvm_msr_entry e[NR_BOOT_MSRS];
+	} msrs = { .hdr.nmsrs = NR_BOOT_MSRS };
 	int ret;
 
-	memcpy(msrs.e, init, sizeof(init));
+	memcpy(msrs.e, boot_msrs, sizeof(boot_msrs));
 	ret = ioctl(c->fd, KVM_SET_MSRS, &msrs);
 	if (ret < 0)
 		return -errno;
 	/* KVM_SET_MSRS returns how many it set; a short count names the first one it refused. */
-	if ((unsigned)ret != n) {
-		log_error("KVM refused MSR %#x", init[ret].index);
+	if ((unsigned)ret != NR_BOOT_MSRS) {
+		log_error("KVM refused MSR %#x", boot_msrs[ret].index);
 		return -EINVAL;
 	}
 	return 0;
@@ -272,8 +274,6 @@ static const char *system_event_name(uint32_t type)
 		return "shutdown";
 	case KVM_SYSTEM_EVENT_RESET:
 		return "reset";
-	case KVM_SYSTEM_EVENT_CRASH:
-		return "crash";
 	default:
 		return "unknown";
 	}
@@ -405,12 +405,10 @@ static bool vcpu_handle_exit(struct vcpu *c)
 	return false;
 }
 
-/* MSRs a guest changes that a reset must put back beyond the ones vcpu_set_msrs sets: the TSC,
- * and KVM's paravirtual ones, whose guest addresses would otherwise stay armed (kvmclock would
- * go on writing into the new boot's memory). Those the host's KVM lacks are skipped. */
-static const uint32_t reset_msrs[] = {
-	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR,
-	MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE, MSR_IA32_MISC_ENABLE, MSR_MTRR_DEF_TYPE,
+/* MSRs a guest changes that a reset must put back beyond boot_msrs: the TSC, and KVM's
+ * paravirtual ones, whose guest addresses would otherwise stay armed (kvmclock would go on
+ * writing into the new boot's memory). Those the host's KVM lacks are skipped. */
+static const uint32_t pv_msrs[] = {
 	0x10,       /* TSC */
 	0x11, 0x12, /* kvmclock, the first interface: wall clock, system time */
 	0x4b564d00, 0x4b564d01, /* kvmclock: wall clock, system time */
@@ -434,13 +432,17 @@ int vcpu_keep(struct vcpu *c)
 		return ret;
 	}
 	st->has_xcrs = ioctl(c->fd, KVM_GET_XCRS, &st->xcrs) == 0;
-	for (unsigned i = 0; i < sizeof(reset_msrs) / sizeof(reset_msrs[0]); i++) {
+	_Static_assert(NR_BOOT_MSRS + sizeof(pv_msrs) / sizeof(pv_msrs[0]) <= VCPU_RESET_MSRS,
+		       "VCPU_RESET_MSRS");
+	memcpy(st->msrs.e, boot_msrs, sizeof(boot_msrs)); /* as vcpu_set_msrs left them */
+	st->msrs.hdr.nmsrs = NR_BOOT_MSRS;
+	for (unsigned i = 0; i < sizeof(pv_msrs) / sizeof(pv_msrs[0]); i++) {
 		struct {
 			struct kvm_msrs hdr;
 			struct kvm_msr_entry e;
-		} one = { .hdr.nmsrs = 1, .e.index = reset_msrs[i] };
+		} one = { .hdr.nmsrs = 1, .e.index = pv_msrs[i] };
 
-		if (ioctl(c->fd, KVM_GET_MSRS, &one) == 1 && st->msrs.hdr.nmsrs < VCPU_RESET_MSRS)
+		if (ioctl(c->fd, KVM_GET_MSRS, &one) == 1)
 			st->msrs.e[st->msrs.hdr.nmsrs++] = one.e;
 	}
 	c->initial = st;
