@@ -728,6 +728,70 @@ static const struct config_option scsi_keys[] = {
 	{ "legacy", 0, set_scsi_legacy },
 };
 
+/* The share the current [fs] section or --fs option describes: the last one. */
+static struct fs_config *cur_fs(struct vm_config *cfg)
+{
+	return &cfg->shares[cfg->nr_shares - 1];
+}
+
+static int set_fs_path(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return set_path(&cur_fs(cfg)->path, &cur_fs(cfg)->origin, src, value);
+}
+
+static int set_fs_tag(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	/* What the guest names in mount(8): printable, no blank, as fstab would need it. */
+	if (strlen(value) > CONFIG_TAG_MAX)
+		return bad_value(src, value, "a mount tag has at most %d bytes", CONFIG_TAG_MAX);
+	for (const char *p = value; *p; p++) {
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return bad_value(src, value, "a mount tag has no blanks or control characters");
+	}
+	return replace_string(&cur_fs(cfg)->tag, strdup(value));
+}
+
+static int set_fs_readonly(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int on = 0, ret = parse_bool(src, value, &on);
+
+	cur_fs(cfg)->readonly = on;
+	return ret;
+}
+
+static int set_fs_transport(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_transport(src, value, &cur_fs(cfg)->v.transport);
+}
+
+static int set_fs_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cur_fs(cfg)->v.legacy);
+}
+
+static int fs_begin(struct vm_config *cfg)
+{
+	struct fs_config *f;
+
+	if (cfg->nr_shares == CONFIG_MAX_SHARES) {
+		log_error("more than %d shared directories (--fs)", CONFIG_MAX_SHARES);
+		return -EINVAL;
+	}
+	if (!(f = realloc(cfg->shares, (cfg->nr_shares + 1) * sizeof(*f))))
+		return -ENOMEM;
+	cfg->shares = f;
+	f[cfg->nr_shares++] = (struct fs_config){ .v = { -1, -1 } };
+	return 0;
+}
+
+static const struct config_option fs_keys[] = {
+	{ "path", 0, set_fs_path },
+	{ "tag", 0, set_fs_tag },
+	{ "readonly", 0, set_fs_readonly },
+	{ "transport", 0, set_fs_transport },
+	{ "legacy", 0, set_fs_legacy },
+};
+
 /* The device the current [net] section or --net option describes: the last one. */
 static struct net_config *cur_net(struct vm_config *cfg)
 {
@@ -911,6 +975,16 @@ static int set_scsi(struct vm_config *cfg, const struct config_src *src, const c
 				       SCSI_USAGE);
 }
 
+#define FS_USAGE "path=DIR, tag=TAG, readonly=on|off, transport=pci|mmio, legacy=on|off"
+
+static int set_fs(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = fs_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, fs_keys, ARRAY_SIZE(fs_keys), "path",
+				       FS_USAGE);
+}
+
 static int set_net(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	int ret = net_begin(cfg);
@@ -947,6 +1021,7 @@ static const struct config_option vm_options[] = {
 	{ "disk", OPT_ARGV_ONLY, set_disk },
 	{ "scsi", OPT_ARGV_ONLY, set_scsi },
 	{ "net", OPT_ARGV_ONLY, set_net },
+	{ "fs", OPT_ARGV_ONLY, set_fs },
 	{ "balloon", OPT_ARGV_ONLY | OPT_VALUE_OPTIONAL, set_balloon },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
@@ -973,6 +1048,7 @@ static const struct config_section sections[] = {
 	{ "disk", disk_keys, ARRAY_SIZE(disk_keys), true, disk_begin },
 	{ "scsi", scsi_keys, ARRAY_SIZE(scsi_keys), true, scsi_begin },
 	{ "net", net_keys, ARRAY_SIZE(net_keys), true, net_begin },
+	{ "fs", fs_keys, ARRAY_SIZE(fs_keys), true, fs_begin },
 	{ "balloon", balloon_keys, ARRAY_SIZE(balloon_keys), false, balloon_begin },
 };
 
@@ -1040,7 +1116,7 @@ static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
 	if (!s) {
 		src_error(&ctx->src,
 			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi], [net], "
-			  "[balloon])",
+			  "[fs], [balloon])",
 			  (int)len, name);
 		return -EINVAL;
 	}
@@ -1326,6 +1402,22 @@ static int config_finish(struct vm_config *cfg)
 			return -EINVAL;
 		}
 	}
+	for (unsigned i = 0; i < cfg->nr_shares; i++) {
+		const struct fs_config *f = &cfg->shares[i];
+
+		if (!f->path || !f->tag) {
+			log_error("--fs (or [fs] section) number %u has no %s", i + 1,
+				  f->path ? "tag=TAG (the name the guest mounts)" : "path=DIR");
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->shares[j].tag, f->tag)) {
+				log_error("--fs number %u and %u have the same tag=%s: the guest could "
+					  "mount only one of them", j + 1, i + 1, f->tag);
+				return -EINVAL;
+			}
+		}
+	}
 	if (cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO) {
 		if (cfg->serial_set && cfg->serial == SERIAL_STDIO) {
 			log_error("--console stdio and --serial stdio: only one of them can have the "
@@ -1461,6 +1553,14 @@ void config_free(struct vm_config *cfg)
 		free(cfg->nets[i].origin);
 	}
 	free(cfg->nets);
+	for (unsigned i = 0; i < cfg->nr_shares; i++) {
+		free(cfg->shares[i].path);
+		free(cfg->shares[i].origin);
+		free(cfg->shares[i].tag);
+	}
+	free(cfg->shares);
+	cfg->shares = NULL;
+	cfg->nr_shares = 0;
 	cfg->nets = NULL;
 	cfg->nr_nets = 0;
 	cfg->disks = NULL;
@@ -1558,7 +1658,7 @@ const char *config_usage(void)
 	       "  --version          print the version and exit\n"
 	       "\n"
 	       "Devices (each also a config file section, [rng], [console], [disk], [scsi],\n"
-	       "[net], [balloon], whose keys are the items; every device takes\n"
+	       "[net], [fs], [balloon], whose keys are the items; every device takes\n"
 	       "transport=pci|mmio and legacy=on|off):\n"
 	       "  --rng [source=PATH]\n"
 	       "                     virtio entropy device; default source getrandom(2)\n"
@@ -1577,6 +1677,10 @@ const char *config_usage(void)
 	       "                     virtio-net on an existing tap device (tap= creates\n"
 	       "                     one: needs CAP_NET_ADMIN). queues=N: N queue pairs on\n"
 	       "                     a multi_queue tap. May be repeated\n"
+	       "  --fs path=DIR,tag=TAG[,readonly=on]\n"
+	       "                     virtio-9p: DIR shared with the guest, which mounts it\n"
+	       "                     with mount -t 9p -o trans=virtio TAG /mnt. May be\n"
+	       "                     repeated\n"
 	       "  --balloon [size=SIZE][,deflate_on_oom=on][,free_page_reporting=on]\n"
 	       "          [,stats_period=SECONDS]\n"
 	       "                     virtio memory balloon: the guest gives SIZE back at\n"

@@ -19,6 +19,8 @@
 #define CONFIG_MAX_NETS        8   /* --net */
 #define CONFIG_MAX_NET_QUEUES  16  /* --net queues=: queue pairs */
 #define CONFIG_IFNAME_MAX      16  /* IFNAMSIZ, the NUL included */
+#define CONFIG_MAX_SHARES      8   /* --fs */
+#define CONFIG_TAG_MAX         255 /* --fs tag=: virtio-9p's mount tag, in bytes */
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE, SERIAL_PTY };
 /* --on-panic: what a guest's panic (pvpanic, or KVM's crash event) does. */
@@ -78,6 +80,14 @@ struct net_config {
 	struct virtio_opts v;
 };
 
+struct fs_config {
+	char *path; /* the host directory */
+	char *origin; /* see struct vm_config */
+	char *tag;  /* what the guest mounts */
+	bool readonly;
+	struct virtio_opts v;
+};
+
 struct console_port_config {
 	char *name; /* NULL for port 0, the console (hvc0) */
 	enum cons_mode mode;
@@ -115,6 +125,8 @@ struct vm_config {
 	struct virtio_opts scsi_v;
 	struct net_config *nets; /* --net, in order: eth0, eth1, ... */
 	unsigned nr_nets;
+	struct fs_config *shares; /* --fs, in order */
+	unsigned nr_shares;
 	struct balloon_opts balloon; /* --balloon */
 	unsigned timeout; /* seconds; 0 means none */
 	enum log_level log_level;

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "backend/disk.h"
 #include "backend/tap.h"
+#include "virtio/9p.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -29,7 +30,7 @@
 
 /* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
  * entropy device, the console, the disks in the order given, the SCSI controller, the network
- * devices in the order given, the balloon. */
+ * devices in the order given, the balloon, the shared directories in the order given. */
 enum {
 	VDEV_RNG,
 	VDEV_CONSOLE,
@@ -37,7 +38,8 @@ enum {
 	VDEV_SCSI = VDEV_DISK0 + CONFIG_MAX_DISKS,
 	VDEV_NET0,
 	VDEV_BALLOON = VDEV_NET0 + CONFIG_MAX_NETS,
-	VDEV_MAX
+	VDEV_FS0,
+	VDEV_MAX = VDEV_FS0 + CONFIG_MAX_SHARES
 };
 
 /* A --disk: its image, its device and its own I/O thread, so that one busy disk does not hold up
@@ -47,6 +49,14 @@ struct disk_slot {
 	struct blk_dev blk;
 	struct event_loop loop;
 	bool loop_init, blk_init;
+};
+
+/* A --fs: its device (with the file server) and its own I/O thread, as file system calls may
+ * take their time. */
+struct fs_slot {
+	struct v9p_dev fs;
+	struct event_loop loop;
+	bool loop_init, fs_init;
 };
 
 /* A --net: its tap, its device and its own I/O thread. */
@@ -82,6 +92,8 @@ struct vm_devices {
 	bool scsi_loop_init;
 	struct net_slot *nets; /* cfg->nr_nets of them */
 	unsigned nr_nets;
+	struct fs_slot *shares; /* cfg->nr_shares of them */
+	unsigned nr_shares;
 	/* Each virtio device's transport: exactly one of the two is set. */
 	struct virtio_pci *vpci[VDEV_MAX];
 	struct virtio_mmio *vmmio[VDEV_MAX];
@@ -98,6 +110,8 @@ static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned
 		return cfg->nr_luns ? &cfg->scsi_v : NULL;
 	if (i == VDEV_BALLOON)
 		return cfg->balloon.enabled ? &cfg->balloon.v : NULL;
+	if (i >= VDEV_FS0)
+		return i - VDEV_FS0 < cfg->nr_shares ? &cfg->shares[i - VDEV_FS0].v : NULL;
 	if (i >= VDEV_NET0)
 		return i - VDEV_NET0 < cfg->nr_nets ? &cfg->nets[i - VDEV_NET0].v : NULL;
 	return i - VDEV_DISK0 < cfg->nr_disks ? &cfg->disks[i - VDEV_DISK0].v : NULL;
@@ -114,6 +128,10 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 		return d->scsi ? &d->scsi->vdev : NULL;
 	if (i == VDEV_BALLOON)
 		return d->balloon ? &d->balloon->vdev : NULL;
+	if (i >= VDEV_FS0)
+		return i - VDEV_FS0 < d->nr_shares && d->shares[i - VDEV_FS0].fs_init
+			       ? &d->shares[i - VDEV_FS0].fs.vdev
+			       : NULL;
 	if (i >= VDEV_NET0)
 		return i - VDEV_NET0 < d->nr_nets && d->nets[i - VDEV_NET0].net_init
 			       ? &d->nets[i - VDEV_NET0].net.vdev
@@ -261,6 +279,37 @@ static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 	return 0;
 }
 
+/* The shared directories: each served by its own device on its own I/O thread. */
+static int create_shares(struct vm_devices *d, const struct vm_config *cfg)
+{
+	struct vm *vm = d->vm;
+	int ret;
+
+	if (!cfg->nr_shares)
+		return 0;
+	if (!(d->shares = calloc(cfg->nr_shares, sizeof(*d->shares))))
+		return -ENOMEM;
+	for (unsigned i = 0; i < cfg->nr_shares; i++) {
+		const struct fs_config *c = &cfg->shares[i];
+		struct fs_slot *s = &d->shares[i];
+		char name[16];
+
+		d->nr_shares = i + 1;
+		if ((ret = event_loop_init(&s->loop, "fs")))
+			return ret;
+		s->loop.role = SANDBOX_FS;
+		s->loop_init = true;
+		snprintf(name, sizeof(name), "fs%u", i);
+		if ((ret = v9p_init(&s->fs, name, c->path, c->tag, c->readonly, c->origin, vm->mem,
+				    &s->loop))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+		s->fs_init = true;
+	}
+	return 0;
+}
+
 /* ---- Before KVM: what devices_create will open ---- */
 
 /* Where a console port's file or socket is to be made, as open(O_CREAT) and bind(2) will find it:
@@ -374,6 +423,20 @@ int devices_check(const struct vm_config *cfg)
 		if ((p->mode == CONS_FILE || p->mode == CONS_SOCKET) &&
 		    (ret = check_creatable(p->path, p->mode == CONS_SOCKET, p->origin)))
 			return ret;
+	}
+	for (unsigned i = 0; i < cfg->nr_shares; i++) {
+		const struct fs_config *f = &cfg->shares[i];
+		struct stat st;
+
+		if (stat(f->path, &st)) {
+			ret = -errno;
+			log_error("%s: %s", f->origin, strerror(errno));
+			return ret;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			log_error("%s: not a directory", f->origin);
+			return -ENOTDIR;
+		}
 	}
 	if ((ret = check_images(cfg)))
 		return ret;
@@ -518,9 +581,10 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 			return ret;
 		}
 	}
-	if ((ret = create_disks(d, cfg)) || (ret = create_scsi(d, cfg)))
+	if ((ret = create_disks(d, cfg)) || (ret = create_scsi(d, cfg)) ||
+	    (ret = create_nets(d, cfg)))
 		return ret;
-	return create_nets(d, cfg);
+	return create_shares(d, cfg);
 }
 
 /* Puts each virtio device on its transport: PCI slots in order, virtio-mmio windows as
@@ -617,6 +681,9 @@ static void loops_each(struct vm_devices *d, void (*fn)(struct event_loop *))
 	for (unsigned i = 0; i < d->nr_nets; i++)
 		if (d->nets[i].loop_init)
 			fn(&d->nets[i].loop);
+	for (unsigned i = 0; i < d->nr_shares; i++)
+		if (d->shares[i].loop_init)
+			fn(&d->shares[i].loop);
 }
 
 int devices_start(struct vm *vm)
@@ -634,6 +701,10 @@ int devices_start(struct vm *vm)
 		return ret;
 	for (unsigned i = 0; i < d->nr_nets; i++) {
 		if (d->nets[i].loop_init && (ret = event_loop_start(&d->nets[i].loop)))
+			return ret;
+	}
+	for (unsigned i = 0; i < d->nr_shares; i++) {
+		if (d->shares[i].loop_init && (ret = event_loop_start(&d->shares[i].loop)))
 			return ret;
 	}
 	if (d->console && (ret = console_start(d->console)))
@@ -793,6 +864,15 @@ void devices_destroy(struct vm *vm)
 			tap_close(&s->tap);
 	}
 	free(d->nets);
+	for (unsigned i = 0; i < d->nr_shares; i++) {
+		struct fs_slot *s = &d->shares[i];
+
+		if (s->fs_init)
+			v9p_destroy(&s->fs);
+		if (s->loop_init)
+			event_loop_destroy(&s->loop);
+	}
+	free(d->shares);
 	if (d->pci_init)
 		pci_host_destroy(&d->pci);
 	if (d->uart_ready)

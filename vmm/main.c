@@ -192,7 +192,8 @@ static const struct api_ops vm_api_ops = {
  * the files), and the filters the threads take as they start. */
 static int lock_down(const struct vm_config *cfg)
 {
-	struct sandbox_path paths[6 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports];
+	struct sandbox_path paths[6 + cfg->nr_disks + cfg->nr_luns + cfg->nr_ports +
+				  cfg->nr_shares];
 	const enum sandbox_access rw = SANDBOX_READ_WRITE;
 	unsigned n = 0;
 	int ret;
@@ -226,6 +227,10 @@ static int lock_down(const struct vm_config *cfg)
 			paths[n++] = (struct sandbox_path){ cfg->ports[i].path,
 							    m == CONS_FILE ? rw : SANDBOX_REMOVE };
 	}
+	for (unsigned i = 0; i < cfg->nr_shares; i++)
+		paths[n++] = (struct sandbox_path){ cfg->shares[i].path,
+						    cfg->shares[i].readonly ? SANDBOX_TREE_READ
+									    : SANDBOX_TREE };
 	if ((ret = sandbox_prepare(term_restore)))
 		return ret;
 	return sandbox_lock(paths, n);

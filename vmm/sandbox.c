@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/capability.h>
 #include <linux/kvm.h>
 #include <linux/landlock.h>
 #include <linux/filter.h>
@@ -150,6 +151,23 @@ static const struct rule api_rules[] = {
 	ALLOW_IOCTLS(api_ioctls),
 };
 
+/* A shared directory's loop: its 9P server resolves, opens, reads, writes, makes and removes
+ * files beneath the share (descriptors only, never a path from the root: backend/p9.h). */
+static const struct rule fs_rules[] = {
+	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(read),   /* eventfds: doorbells */
+	ALLOW(openat2), /* every name the guest sends, resolved beneath its directory */
+	ALLOW(openat),  /* an O_PATH descriptor reopened through /proc/self/fd; a walk's ".." */
+	ALLOW(close), ALLOW(fcntl), /* a fid cloned (F_DUPFD_CLOEXEC) or clunked */
+	ALLOW(newfstatat), ALLOW(fstatfs), ALLOW(getdents64), ALLOW(lseek),
+	ALLOW(pread64), ALLOW(preadv), ALLOW(pwrite64), ALLOW(pwritev),
+	ALLOW(fsync), ALLOW(ftruncate),
+	ALLOW(fchownat), ALLOW(fchmod), ALLOW(fchmodat), ALLOW(utimensat),
+	ALLOW(mkdirat), ALLOW(mknodat), ALLOW(symlinkat), ALLOW(readlinkat), ALLOW(linkat),
+	ALLOW(unlinkat), ALLOW(renameat), ALLOW(renameat2),
+	ALLOW(getxattr), ALLOW(listxattr), ALLOW(setxattr), ALLOW(removexattr),
+};
+
 /* The main thread: waits for a signal, the stop or --timeout, then joins the threads and tears
  * down: doorbells and interrupts unbound, rings and guest memory unmapped, descriptors closed,
  * the output queues flushed, the terminal put back. */
@@ -187,12 +205,14 @@ static const struct role_rules {
 	[SANDBOX_NET] = { "net", net_rules, ARRAY_SIZE(net_rules) },
 	[SANDBOX_INPUT] = { "input", input_rules, ARRAY_SIZE(input_rules) },
 	[SANDBOX_API] = { "api", api_rules, ARRAY_SIZE(api_rules) },
+	[SANDBOX_FS] = { "fs", fs_rules, ARRAY_SIZE(fs_rules) },
 };
 
 /* What sandbox_prepare() built; read-only afterwards, by every thread and the SIGSYS handler. */
 #define SYSCALL_NAMES 512
 static struct {
 	bool on;
+	bool fs_caps; /* the process kept the file server's capabilities (sandbox_lock) */
 	struct sock_fprog prog[SANDBOX_ROLES];
 	char *syscall_name[SYSCALL_NAMES];
 	void (*restore)(void);
@@ -405,6 +425,10 @@ static int landlock(const struct sandbox_path *paths, unsigned n)
 		if (paths[i].access == SANDBOX_READ_WRITE)
 			rule.allowed_access |= LANDLOCK_ACCESS_FS_WRITE_FILE |
 					       (attr.handled_access_fs & LANDLOCK_ACCESS_FS_TRUNCATE);
+		if (paths[i].access == SANDBOX_TREE)
+			rule.allowed_access = attr.handled_access_fs;
+		if (paths[i].access == SANDBOX_TREE_READ)
+			rule.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
 		if (paths[i].access == SANDBOX_REMOVE) {
 			/* Removing is a right of the directory: the socket's own. */
 			if (!(dir = strdup(path)))
@@ -430,15 +454,32 @@ static int landlock(const struct sandbox_path *paths, unsigned n)
 	return ret;
 }
 
+/* What a file server needs to act for the guest's users (sandbox.h). */
+static const int fs_caps[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+			       CAP_FSETID };
+
 int sandbox_lock(const struct sandbox_path *paths, unsigned n)
 {
+	bool share = false, keep[ARRAY_SIZE(fs_caps)];
 	int ret;
 
-	/* Capabilities: none left in any set. Only a process that has CAP_SETPCAP (root) can empty
-	 * the bounding set; an ordinary user's process has nothing else to drop. */
+	for (unsigned i = 0; i < n; i++)
+		share |= paths[i].access == SANDBOX_TREE || paths[i].access == SANDBOX_TREE_READ;
+	/* Capabilities: none left in any set, but the file server's for its threads. Only a
+	 * process that has CAP_SETPCAP (root) can empty the bounding set; an ordinary user's
+	 * process has nothing else to drop. */
 	capng_get_caps_process();
 	bool bounding = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP);
+	for (unsigned i = 0; i < ARRAY_SIZE(fs_caps); i++)
+		keep[i] = share && capng_have_capability(CAPNG_EFFECTIVE, (unsigned)fs_caps[i]);
 	capng_clear(CAPNG_SELECT_BOTH);
+	for (unsigned i = 0; i < ARRAY_SIZE(fs_caps); i++) {
+		if (keep[i]) {
+			capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+				     (unsigned)fs_caps[i]);
+			sb.fs_caps = true;
+		}
+	}
 	if (capng_apply(bounding ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS) < 0) {
 		log_error("sandbox: cannot drop capabilities");
 		return -EPERM;
@@ -466,6 +507,17 @@ void sandbox_enter(enum sandbox_role role, const char *name)
 	sigemptyset(&sys);
 	sigaddset(&sys, SIGSYS);
 	pthread_sigmask(SIG_UNBLOCK, &sys, NULL);
+	/* Capabilities are a thread's own: only a file server's thread keeps them. */
+	if (sb.fs_caps && role != SANDBOX_FS) {
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct none[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+
+		if (syscall(SYS_capset, &hdr, none) < 0) {
+			log_error("sandbox: thread %s cannot drop its capabilities: %s; stopping",
+				  name, strerror(errno));
+			die();
+		}
+	}
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sb.prog[role]) < 0) {
 		log_error("sandbox: thread %s cannot enter its sandbox: %s; stopping", name,
 			  strerror(errno));

@@ -20,6 +20,7 @@ enum sandbox_role {
 	SANDBOX_NET,   /* a virtio-net device's loop: its tap */
 	SANDBOX_INPUT, /* the terminal's input thread */
 	SANDBOX_API,   /* the control socket's server */
+	SANDBOX_FS,    /* a shared directory's loop: its 9P server's file system calls */
 	SANDBOX_ROLES
 };
 
@@ -28,6 +29,8 @@ enum sandbox_access {
 	SANDBOX_READ,
 	SANDBOX_READ_WRITE,
 	SANDBOX_REMOVE, /* a socket vmm made, removed at exit: files in its directory may go */
+	SANDBOX_TREE,   /* a shared directory: anything beneath it */
+	SANDBOX_TREE_READ, /* a read-only shared directory: reading anything beneath it */
 };
 struct sandbox_path {
 	const char *path;
@@ -40,7 +43,10 @@ struct sandbox_path {
 int sandbox_prepare(void (*restore)(void));
 /* Drops every capability, sets no_new_privs and, where the kernel has Landlock, limits the
  * filesystem to paths[], each as its access says. 0 or -errno; a kernel without Landlock is not
- * an error (logged at info). */
+ * an error (logged at info). With a shared directory among paths[], the capabilities a file
+ * server needs to act for the guest's users (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+ * CAP_FOWNER, CAP_FSETID), where vmm has them, are kept for the SANDBOX_FS threads alone: every
+ * other thread drops them as it enters its sandbox. */
 int sandbox_lock(const struct sandbox_path *paths, unsigned n);
 /* The calling thread takes role's filter; name says which thread it is in the message a blocked
  * call prints. A thread that cannot enter its sandbox ends the process with exit 1 and a message:
