@@ -1,7 +1,7 @@
 # bench/lib.sh: what bench/*.sh share, sourced from the tree's top.
 #
 # BENCH_VMM_ARGS: more options for every vmm boot, word-split (e.g. "--sandbox off", to see what
-# the sandbox costs).
+# the sandbox costs). BENCH_FLAVOURS: the kernels a benchmark boots besides the cloud one.
 #
 # A benchmark runs in two parts. Outside (VMM_TEST_INSIDE unset), bench_runs builds vmm and the test
 # guest, then runs the script again once per run, each time in a nested guest of its own
@@ -18,7 +18,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 bench_runs() {
 	local runs=$1 timeout=$2 script=$3 i try rc out
 	make -s build/vmm
-	tests/guest/prepare.sh
+	tests/guest/prepare.sh ${BENCH_FLAVOURS:-} # cloud, and these kernels too
 	results=$(mktemp)
 	trap 'rm -f "$results"' EXIT
 	for ((i = 1; i <= runs; i++)); do

@@ -59,6 +59,19 @@
 #             net-tx2=done", and each virtio queue interrupt's count as "VMMTEST net-irq-QUEUE=N"
 #   netbench=MIB  eth0 up as for net, then netbench.c (bench/net.sh): the host's port 5001 to its
 #             end, then MIB MiB to port 5002: "VMMBENCH name=value" lines
+#   share=TAG mount the virtio-9p share TAG (run-all.sh's share_prepare made it) on /mnt/TAG and
+#             work in it, printing "VMMTEST share-KEY=VALUE" lines the host checks with what it
+#             finds in the directory afterwards (share_check): the host's file's md5, a file the
+#             guest writes and its md5, mkdir/rename/symlink/link/unlink/chown/chmod, a tree of
+#             2000 files counted and copied with cp -a, and the escapes (symlinks out made by
+#             the host and by the guest, a hard link, a directory swapped for a symlink in a loop)
+#   roshare=TAG  mount the read-only share TAG: "VMMTEST roshare-md5=SUM" of its file, and
+#             "VMMTEST roshare-refused=ok" when creating, writing, removing and chmod all fail
+#   fsbench=TAG  bench/fs.sh: in the share TAG, read big.data (dd, 1 MiB blocks) and write
+#             new.data as big (dd, conv=fsync), read every file of tree/ (cat) and copy tree/ to
+#             copy/ (cp -r): "VMMBENCH name=value" lines, MB/s and files/s
+#   ciroot=TAG  the kernel-CI flow (docs/usage.md): mount the share TAG read-only as the new
+#             root and switch_root to it, running the command line's vmmtest.init=PROGRAM
 # vmmtest.dump=SECONDS: if the steps are not done that long after init started, print where each
 # process waits (its kernel stack) and have the kernel show its blocked tasks and every CPU's
 # backtrace (sysrq w and l), for a boot the host is about to end at --timeout.
@@ -88,7 +101,10 @@ ${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
-	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev pvpanic-mmio
+	# virtio-9p where the kernel has it (the cloud kernel has no 9P at all)
+	share_modules=
+	grep -q '/9pnet_virtio\.ko' "$kdir/lib/modules/$ver/modules.dep" && share_modules="9pnet_virtio 9p"
+	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev pvpanic-mmio $share_modules
 	mkdir -p "$stage/lib/modules/$ver"
 	mv "$stage"/mods/lib/modules/* "$stage/mods/modules.order" "$stage/lib/modules/$ver/"
 	cp "$kdir/lib/modules/$ver"/modules.builtin{,.modinfo} "$stage/lib/modules/$ver/"
@@ -140,6 +156,56 @@ net_up() {
 	ip link set lo up
 	ip addr add 10.0.2.15/24 dev eth0
 	ip link set eth0 up
+}
+# share TAG: the share step (see the list at the top).
+share_test() {
+	local m=/mnt/$1 r out
+	mkdir -p $m
+	modprobe 9p
+	mount -t 9p -o trans=virtio,version=9p2000.L "$1" $m && echo "VMMTEST share-mount=ok"
+	echo "VMMTEST share-host-md5=$(md5sum <$m/host.data | cut -d' ' -f1)"
+	dd if=/dev/urandom of=/tmp/guest.data bs=1M count=8 2>/dev/null
+	cp /tmp/guest.data $m/guest.data
+	echo "VMMTEST share-guest-md5=$(md5sum </tmp/guest.data | cut -d' ' -f1)"
+	# What the host made: a directory, a symlink, a file to remove.
+	[ "$(readlink $m/host-link)" = host.data ] && [ "$(cat $m/host-dir/inner)" = inner ] &&
+		[ "$(md5sum <$m/host-link)" = "$(md5sum <$m/host.data)" ] && echo "VMMTEST share-host-made=ok"
+	# What the guest makes, for the host to find.
+	mkdir $m/gdir && mkdir $m/gdir/sub && echo text >$m/gdir/sub/f && mv $m/gdir $m/grenamed &&
+		ln -s grenamed/sub $m/glink && ln $m/grenamed/sub/f $m/grenamed/hard &&
+		chown 1234:5678 $m/grenamed/sub/f && chmod 640 $m/grenamed/sub/f && rm $m/host-remove-me &&
+		mkfifo $m/gfifo && [ "$(cat $m/glink/f)" = text ] && echo "VMMTEST share-guest-made=ok"
+	echo "VMMTEST share-tree=$(find $m/tree | wc -l)"
+	echo "VMMTEST share-listed t=$(uptime)"
+	cp -a $m/tree $m/tree-copy && echo "VMMTEST share-tree-copy=ok"
+	echo "VMMTEST share-copied t=$(uptime)"
+	# Escapes: the host's symlinks out lead into the guest's own files, never the host's.
+	out=$(cat $m/secret-abs $m/secret-rel $m/shadow-link $m/../../secret 2>/dev/null)
+	case $out in *HOSTSECRET*) echo "VMMTEST share-escape-read=leaked" ;; *) echo "VMMTEST share-escape-read=none" ;; esac
+	ln -s /etc/shadow $m/g-abs
+	ln -s ../../../../../../etc $m/g-rel
+	echo guest >$m/g-rel/vmm-escape 2>/dev/null
+	ln $m/secret-abs $m/g-hard 2>/dev/null
+	ln /init $m/g-hard-init 2>/dev/null && echo "VMMTEST share-escape-hardlink=made"
+	# A directory swapped for a symlink out, again and again, while files are made through it.
+	mkdir $m/race
+	(
+		while [ ! -e /tmp/race.stop ]; do
+			mv $m/race $m/race.d 2>/dev/null
+			ln -s "$(cat $m/outside-path)" $m/race 2>/dev/null
+			rm -f $m/race 2>/dev/null
+			mv $m/race.d $m/race 2>/dev/null
+		done
+	) &
+	r=$!
+	for i in $(seq 300); do
+		echo race >$m/race/vmm-escape-$i 2>/dev/null
+		cat $m/race/secret 2>/dev/null
+	done | grep -c HOSTSECRET | sed 's/^/VMMTEST share-escape-race-read=/'
+	touch /tmp/race.stop
+	wait $r
+	sync
+	umount $m && echo "VMMTEST share-umount=ok"
 }
 steps=shell
 for arg in $cmdline; do
@@ -346,6 +412,50 @@ for step in $(echo "$steps" | tr , ' '); do
 	netbench=*)
 		net_up
 		netbench 10.0.2.2 5001 5002 ${step#netbench=}
+		;;
+	share=*)
+		share_test "${step#share=}"
+		;;
+	roshare=*)
+		m=/mnt/${step#roshare=}
+		mkdir -p $m
+		modprobe 9p
+		mount -t 9p -o trans=virtio,version=9p2000.L "${step#roshare=}" $m
+		echo "VMMTEST roshare-md5=$(md5sum <$m/ro.data | cut -d' ' -f1)"
+		! touch $m/new 2>/dev/null && ! echo x 2>/dev/null >>$m/ro.data && ! rm $m/ro.data 2>/dev/null &&
+			! mkdir $m/dir 2>/dev/null && ! chmod 777 $m/ro.data 2>/dev/null &&
+			echo "VMMTEST roshare-refused=ok"
+		umount $m
+		;;
+	fsbench=*)
+		m=/mnt/bench
+		mkdir -p $m
+		modprobe 9p
+		mount -t 9p -o trans=virtio,version=9p2000.L "${step#fsbench=}" $m
+		ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+		mib=$(($(wc -c <$m/big.data) >> 20))
+		n=$(ls $m/tree | wc -l)
+		a=$(ms); dd if=$m/big.data of=/dev/null bs=1M 2>/dev/null; b=$(ms)
+		echo "VMMBENCH bigread=$((mib * 1000 / (b - a + 1)))"
+		a=$(ms); dd if=/dev/zero of=$m/new.data bs=1M count=$mib conv=fsync 2>/dev/null; b=$(ms)
+		echo "VMMBENCH bigwrite=$((mib * 1000 / (b - a + 1)))"
+		a=$(ms); cat $m/tree/* >/dev/null; b=$(ms)
+		echo "VMMBENCH smallread=$((n * 1000 / (b - a + 1)))"
+		a=$(ms); cp -r $m/tree $m/copy; b=$(ms)
+		echo "VMMBENCH smallwrite=$((n * 1000 / (b - a + 1)))"
+		umount $m
+		;;
+	ciroot=*)
+		modprobe 9p
+		mkdir -p /newroot
+		mount -t 9p -o trans=virtio,version=9p2000.L,ro "${step#ciroot=}" /newroot
+		init=
+		for arg in $cmdline; do
+			case $arg in vmmtest.init=*) init=${arg#*=} ;; esac
+		done
+		echo "VMMTEST ciroot-switch t=$(uptime)"
+		for d in dev proc sys; do mount --move /$d /newroot/$d; done
+		exec switch_root /newroot "$init"
 		;;
 	poweroff) poweroff -f ;;
 	panic) echo c >/proc/sysrq-trigger ;;

@@ -337,6 +337,103 @@ device_boot() {
 	exec 3>&-
 	[[ -n ${PORT_PID:-} ]] && kill "$PORT_PID" 2>/dev/null
 }
+# --- virtio-9p: what share_prepare puts in the shares, share_check finds after the guest's steps. -
+# share_prepare: $tmp/share (the guest's share= step works in it), $tmp/roshare (readonly=on)
+# and $tmp/outside, the host's files beside the share that no escape may reach: a secret, and a
+# file the share's symlinks point to by absolute and relative paths, /etc/shadow's too.
+share_prepare() {
+	local s=$tmp/share i
+	rm -rf "$s" "$tmp/roshare" "$tmp/outside"
+	mkdir -p "$s/host-dir" "$tmp/roshare" "$tmp/outside"
+	echo HOSTSECRET >"$tmp/outside/secret"
+	head -c $((8 << 20)) /dev/urandom >"$s/host.data"
+	echo inner >"$s/host-dir/inner"
+	ln -s host.data "$s/host-link"
+	: >"$s/host-remove-me"
+	ln -s "$tmp/outside/secret" "$s/secret-abs"
+	ln -s ../outside/secret "$s/secret-rel"
+	ln -s /etc/shadow "$s/shadow-link"
+	echo "$tmp/outside" >"$s/outside-path"
+	# 2000 files in 40 directories, sizes from 1000 bytes, some with other modes, a symlink.
+	for i in $(seq 0 39); do
+		mkdir "$s/tree/d$i" -p
+		head -c $((50 * (1000 + i))) /dev/urandom | split -a 2 -b $((1000 + i)) - "$s/tree/d$i/f"
+	done
+	chmod 600 "$s"/tree/d1*/fa?
+	chmod 755 "$s"/tree/d2*/fb?
+	chmod 700 "$s/tree/d3"
+	ln -s d0/faa "$s/tree/link"
+	head -c 100000 /dev/urandom >"$tmp/roshare/ro.data"
+	(cd "$tmp/outside" && find . -printf '%p %s %m\n' | sort && md5sum secret) >"$tmp/outside.before"
+	(cd "$tmp/roshare" && find . -printf '%p %s %m\n' | sort && md5sum ro.data) >"$tmp/roshare.before"
+	md5sum /etc/shadow /etc/passwd >"$tmp/etc.before" 2>/dev/null
+}
+# tree_list DIR: each file's type, mode, size, owner and path (and a symlink's target), sorted.
+tree_list() { (cd "$1" && find . -printf '%y %m %s %U:%G %p %l\n' | sort -k5); }
+# share_boot NAME MODE FLAVOUR: a boot with the two shares (and nothing else) on the transport
+# MODE names (device_boot's), running the share= and roshare= steps; sets $status.
+share_boot() {
+	local name=$1 mode=$2 f=$3 args=() extra=
+	case $mode in
+	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
+	mmio) args=(--transport mmio) ;;
+	mmio-v1) args=(--transport mmio --legacy) ;;
+	esac
+	share_prepare
+	t=$((device_factor * $(limit "$f")))
+	expect "$name" 0 --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info \
+		"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
+		--fs "path=$tmp/share,tag=share" --fs "path=$tmp/roshare,tag=roshare,readonly=on" \
+		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,share=share,roshare=roshare,poweroff"
+	share_check "$name" "$mode"
+}
+# serial_value FILE KEY: the value the guest printed as "VMMTEST KEY=VALUE" (the last, without
+# the serial line's carriage return).
+serial_value() { sed -n "s/^VMMTEST $2=\([^\r]*\).*/\1/p" "$1" | tail -n 1; }
+# share_check NAME MODE: the guest's share= and roshare= steps, from the host's side.
+share_check() {
+	local name=$1 s=$logs/$1.serial d=$tmp/share got v1=1:1
+	[[ $2 == pci-legacy || $2 == mmio-v1 ]] && v1=0:0
+	grep -q "^VMMTEST virtio=0x0009:9pnet_virtio:$v1\s*$" "$s" && pass "$name-bind" ||
+		fail "$name-bind" "9pnet_virtio did not bind with VERSION_1:RING_PACKED=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
+	grep -q '^VMMTEST share-mount=ok' "$s" && grep -q '^VMMTEST share-umount=ok' "$s" &&
+		pass "$name-share-mount" || fail "$name-share-mount" "the share did not mount and unmount"
+	got=$(serial_value "$s" share-host-md5)
+	[[ -n $got && $got == "$(md5sum <"$d/host.data" | cut -d' ' -f1)" ]] &&
+		pass "$name-share-host-file" || fail "$name-share-host-file" "the guest read the host's file wrong"
+	got=$(serial_value "$s" share-guest-md5)
+	[[ -n $got && $(md5sum <"$d/guest.data" 2>/dev/null | cut -d' ' -f1) == "$got" ]] &&
+		pass "$name-share-guest-file" || fail "$name-share-guest-file" "the guest's file is not in the share intact"
+	grep -q '^VMMTEST share-host-made=ok' "$s" && pass "$name-share-host-made" ||
+		fail "$name-share-host-made" "the guest did not see the host's directory and symlink"
+	grep -q '^VMMTEST share-guest-made=ok' "$s" && [[ -d $d/grenamed/sub && ! -e $d/gdir &&
+		$(readlink "$d/glink") == grenamed/sub && ! -e $d/host-remove-me && -p $d/gfifo &&
+		$(stat -c '%u:%g %a %h' "$d/grenamed/sub/f") == "1234:5678 640 2" &&
+		$(stat -c %i "$d/grenamed/hard") == $(stat -c %i "$d/grenamed/sub/f") ]] &&
+		pass "$name-share-guest-made" ||
+		fail "$name-share-guest-made" "what the guest made is not on the host as it made it: $(ls -la "$d" "$d/grenamed" "$d/grenamed/sub" 2>&1 | tr '\n' ' ')"
+	got=$(serial_value "$s" share-tree)
+	[[ $got == "$(find "$d/tree" | wc -l)" ]] &&
+		pass "$name-share-tree-list" || fail "$name-share-tree-list" "the guest counted ${got:-no} names in the tree, not $(find "$d/tree" | wc -l)"
+	grep -q '^VMMTEST share-tree-copy=ok' "$s" && cmp -s <(tree_list "$d/tree") <(tree_list "$d/tree-copy") &&
+		diff -r "$d/tree" "$d/tree-copy" >/dev/null && pass "$name-share-tree-copy" ||
+		fail "$name-share-tree-copy" "cp -a in the guest did not copy the tree with its sizes, modes and owners: $(diff <(tree_list "$d/tree") <(tree_list "$d/tree-copy") | head -n 5 | tr '\n' ' ')"
+	# Escapes: nothing read from outside, nothing written there, symlinks the guest made are
+	# only symlinks, the outside file got no new link.
+	grep -q '^VMMTEST share-escape-read=none' "$s" && grep -q '^VMMTEST share-escape-race-read=0' "$s" &&
+		pass "$name-share-escape-read" || fail "$name-share-escape-read" "$(grep 'VMMTEST share-escape' "$s" | tr '\n' ' ')"
+	cmp -s "$tmp/outside.before" <(cd "$tmp/outside" && find . -printf '%p %s %m\n' | sort && md5sum secret) &&
+		[[ $(stat -c %h "$tmp/outside/secret") == 1 ]] &&
+		cmp -s "$tmp/etc.before" <(md5sum /etc/shadow /etc/passwd 2>/dev/null) && [[ ! -e /etc/vmm-escape ]] &&
+		! grep -q '^VMMTEST share-escape-hardlink=made' "$s" &&
+		[[ $(readlink "$d/g-abs") == /etc/shadow && -L $d/g-rel && -L $d/g-hard ]] &&
+		pass "$name-share-escape-untouched" ||
+		fail "$name-share-escape-untouched" "the host outside the share changed, or the guest's links are not plain links: $(ls -la "$tmp/outside" "$d" 2>&1 | grep -e secret -e 'g-' | tr '\n' ' ')"
+	got=$(serial_value "$s" roshare-md5)
+	[[ $got == "$(md5sum <"$tmp/roshare/ro.data" | cut -d' ' -f1)" ]] && grep -q '^VMMTEST roshare-refused=ok' "$s" &&
+		cmp -s "$tmp/roshare.before" <(cd "$tmp/roshare" && find . -printf '%p %s %m\n' | sort && md5sum ro.data) &&
+		pass "$name-share-readonly" || fail "$name-share-readonly" "the read-only share was not read, took a change, or changed"
+}
 # below PID NAME...: the first process below PID (its children, theirs, ...) whose name is one of
 # NAME; empty if none.
 below() {
@@ -976,6 +1073,12 @@ if [[ $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]]; then
 		balloon_check "$f-$mode-balloon"
 	done
 	[[ " $modes " == *" pci "* ]] && oom_boot "$f-pci-balloon-oom" "$f"
+fi
+# virtio-9p on pci, pci-legacy and mmio, where the kernel has it (the cloud kernel has no 9P).
+if [[ $f == generic ]]; then
+	for mode in $modes; do
+		[[ $mode == pci || $mode == pci-legacy || $mode == mmio ]] && share_boot "$f-$mode-share" "$mode" "$f"
+	done
 fi
 # --on-reboot restart, with each kernel.
 [[ $group == pci-* && -z ${VMM_TEST_RECORD:-} ]] && restart_boot "$f-pci-restart" "$f"

@@ -1408,6 +1408,7 @@ size_t p9_serve(struct p9_server *s, const struct iovec *req, unsigned req_n,
 		       (uint32_t)hdr[3] << 24;
 		r.type = hdr[4];
 		tag = (uint16_t)(hdr[5] | hdr[6] << 8);
+		s->served[r.type & 127]++;
 		/* The message must be all there and fit msize. Twrite's data stays in the chain;
 		 * every other request is copied whole, so the guest cannot change a field after it
 		 * was checked. */
@@ -1446,6 +1447,33 @@ size_t p9_serve(struct p9_server *s, const struct iovec *req, unsigned req_n,
 	}
 	iov_copy(resp, resp_n, 0, r.out.p, len, true);
 	return len + r.data_len;
+}
+
+void p9_log_state(const struct p9_server *s)
+{
+	static const char *const names[128] = {
+		[P9_TSTATFS] = "statfs", [P9_TLOPEN] = "lopen", [P9_TLCREATE] = "lcreate",
+		[P9_TSYMLINK] = "symlink", [P9_TMKNOD] = "mknod", [P9_TRENAME] = "rename",
+		[P9_TREADLINK] = "readlink", [P9_TGETATTR] = "getattr", [P9_TSETATTR] = "setattr",
+		[P9_TXATTRWALK] = "xattrwalk", [P9_TXATTRCREATE] = "xattrcreate",
+		[P9_TREADDIR] = "readdir", [P9_TFSYNC] = "fsync", [P9_TLOCK] = "lock",
+		[P9_TGETLOCK] = "getlock", [P9_TLINK] = "link", [P9_TMKDIR] = "mkdir",
+		[P9_TRENAMEAT] = "renameat", [P9_TUNLINKAT] = "unlinkat", [P9_TVERSION] = "version",
+		[P9_TAUTH] = "auth", [P9_TATTACH] = "attach", [P9_TFLUSH] = "flush",
+		[P9_TWALK] = "walk", [P9_TREAD] = "read", [P9_TWRITE] = "write",
+		[P9_TCLUNK] = "clunk", [P9_TREMOVE] = "remove",
+	};
+	char buf[1024];
+	size_t at = 0;
+
+	for (unsigned t = 0; t < 128 && at < sizeof(buf); t++) {
+		if (s->served[t])
+			at += (size_t)snprintf(buf + at, sizeof(buf) - at, " %s %llu",
+					       names[t] ? names[t] : "other",
+					       (unsigned long long)s->served[t]);
+	}
+	log_info("%s: msize %u, %u fids; requests:%s", s->name, s->msize, s->nr_fids,
+		 at ? buf : " none");
 }
 
 void p9_reset(struct p9_server *s)

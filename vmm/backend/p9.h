@@ -51,6 +51,7 @@ struct p9_server {
 	dev_t devs[255]; /* file systems met beneath the root: a qid's path is its inode with the
 			    file system's index in the top byte, so two of them cannot collide */
 	unsigned nr_devs;
+	uint64_t served[128]; /* requests by type, for p9_log_state */
 	char name[16]; /* for messages: the device's name */
 	bool warned_fids;
 };
@@ -64,6 +65,8 @@ void p9_close(struct p9_server *s);
  * writable buffers cannot hold even an error reply. */
 size_t p9_serve(struct p9_server *s, const struct iovec *req, unsigned req_n,
 		const struct iovec *resp, unsigned resp_n);
+/* Logs (info level) the session's msize, fids and the requests served by type. */
+void p9_log_state(const struct p9_server *s);
 /* The device was reset: every fid is clunked and the session ends. */
 void p9_reset(struct p9_server *s);
 

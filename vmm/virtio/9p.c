@@ -58,9 +58,7 @@ static void v9p_reset(struct virtio_dev *d)
 
 static void v9p_log_state(struct virtio_dev *d)
 {
-	struct v9p_dev *f = d->priv;
-
-	log_info("%s: msize %u, %u fids", d->name, f->srv.msize, f->srv.nr_fids);
+	p9_log_state(&((struct v9p_dev *)d->priv)->srv);
 }
 
 static const struct virtio_dev_ops v9p_ops = {

@@ -11,7 +11,6 @@
 #include "backend/p9.h"
 #include "virtio/virtio.h"
 
-#define VIRTIO_ID_9P          9
 #define VIRTIO_9P_MOUNT_TAG   0   /* feature: the configuration area holds the mount tag */
 #define V9P_QUEUE_SIZE        128 /* as Linux's VIRTQUEUE_NUM: its requests' scatter lists */
 #define V9P_MAX_TAG           255 /* bytes in a mount tag */

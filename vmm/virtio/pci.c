@@ -52,6 +52,8 @@ static int transitional_id(uint16_t device_id)
 		return 0x1004;
 	case VIRTIO_ID_RNG:
 		return 0x1005;
+	case VIRTIO_ID_9P:
+		return 0x1009;
 	default:
 		return -EINVAL;
 	}

@@ -30,6 +30,7 @@ struct virtio_dev;
 #define VIRTIO_ID_RNG     4
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_SCSI    8
+#define VIRTIO_ID_9P      9
 
 /* Device status bits (section 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
