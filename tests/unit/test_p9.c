@@ -1509,6 +1509,37 @@ static void xattrs(void **state)
 	assert_int_equal(errno, ENODATA);
 }
 
+/* A value is written up to the size Txattrcreate gave, not past it. */
+static void xattr_write_past_its_size(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t big[5000];
+	char buf[16];
+
+	if (!user_xattrs(f)) {
+		skip();
+		return;
+	}
+	memset(big, 'b', sizeof(big));
+	hput(f, "file", "", 0);
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.small", 4, 0), 0);
+	assert_int_equal(t_write(f, 1, 0, big, sizeof(big)), EINVAL);
+	assert_int_equal(t_write(f, 1, 0, "ab", 2), 0);
+	assert_int_equal(t_write(f, 1, 2, "cde", 3), EINVAL);
+	assert_int_equal(t_write(f, 1, 2, "cd", 2), 0);
+	assert_int_equal(t_write(f, 1, 4, "e", 1), EINVAL);
+	assert_int_equal(t_clunk(f, 1), 0);
+	assert_int_equal(getxattr(hp(f, "file"), "user.small", buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "abcd", 4);
+	/* Size 0: nothing may be written. */
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.empty", 0, 0), 0);
+	assert_int_equal(t_write(f, 1, 0, "x", 1), EINVAL);
+	assert_int_equal(t_clunk(f, 1), 0);
+	assert_int_equal(getxattr(hp(f, "file"), "user.empty", buf, sizeof(buf)), 0);
+}
+
 /* ---- a read-only share ---- */
 
 static void readonly_refuses_changes(void **state)
@@ -1898,6 +1929,7 @@ int main(void)
 		TEST(mknod_fifo_and_devices),
 		TEST(readdir_in_pieces),
 		TEST(xattrs),
+		TEST(xattr_write_past_its_size),
 		TEST(readonly_refuses_changes),
 		TEST(dotdot_stays_at_the_root),
 		TEST(symlinks_lead_nowhere),
