@@ -1540,6 +1540,31 @@ static void xattr_write_past_its_size(void **state)
 	assert_int_equal(getxattr(hp(f, "file"), "user.empty", buf, sizeof(buf)), 0);
 }
 
+/* Reading a value at any offset gives what is there, or nothing. */
+static void xattr_read_at_any_offset(void **state)
+{
+	struct fx *f = *state;
+	uint64_t size;
+	char buf[16];
+
+	if (!user_xattrs(f)) {
+		skip();
+		return;
+	}
+	hput(f, "file", "", 0);
+	assert_int_equal(setxattr(hp(f, "file"), "user.v", "value", 5, 0), 0);
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrwalk(f, 1, 2, "user.v", &size), 0);
+	assert_int_equal(size, 5);
+	assert_int_equal(t_read(f, 2, 1ull << 40, 10, buf), 0);
+	assert_int_equal(f->count, 0);
+	assert_int_equal(t_read(f, 2, UINT64_MAX - 2, 10, buf), 0);
+	assert_int_equal(f->count, 0);
+	assert_int_equal(t_read(f, 2, 4, 10, buf), 0);
+	assert_int_equal(f->count, 1);
+	assert_int_equal(buf[0], 'e');
+}
+
 /* ---- a read-only share ---- */
 
 static void readonly_refuses_changes(void **state)
@@ -1930,6 +1955,7 @@ int main(void)
 		TEST(readdir_in_pieces),
 		TEST(xattrs),
 		TEST(xattr_write_past_its_size),
+		TEST(xattr_read_at_any_offset),
 		TEST(readonly_refuses_changes),
 		TEST(dotdot_stays_at_the_root),
 		TEST(symlinks_lead_nowhere),

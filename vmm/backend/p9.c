@@ -1191,7 +1191,8 @@ static int op_read(struct req *r)
 		put(&r->out, count, 4);
 		if (r->out.at + count > r->out.len)
 			return -EINVAL;
-		memcpy(r->out.p + r->out.at, f->xbuf + offset, count);
+		if (count) /* then offset is inside the value; past it, xbuf + offset is no pointer */
+			memcpy(r->out.p + r->out.at, f->xbuf + offset, count);
 		r->out.at += count;
 		return 0;
 	}
