@@ -597,7 +597,7 @@ static void config_file_errors(void **state)
 
 	/* Sections and keys. */
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n\n[floppy]\npath = x\n"), 4,
-			  "unknown section [floppy] (known: [vm], [rng], [console], [disk], [scsi], [net], [balloon])");
+			  "unknown section [floppy] (known: [vm], [rng], [console], [disk], [scsi], [net], [fs], [balloon])");
 	assert_file_error(fx, PARSE_CONF(fx, "\n[vm]\n[extra]\n"), 3, "unknown section [extra]");
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ncpus = 2\nfoo = 1\n"), 4,
 			  "unknown key 'foo' in [vm]");

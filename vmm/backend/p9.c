@@ -98,9 +98,9 @@ struct p9_fid {
 	int fd;
 	uint32_t uid; /* the user the fid was attached as: new files are theirs */
 	bool writable;
-	/* FID_XATTR_*: the value, its name and flags */
+	/* FID_XATTR_*: the value, its name and flags; xsize is what xbuf holds for a create */
 	uint8_t *xbuf;
-	size_t xlen;
+	size_t xlen, xsize;
 	char *xname;
 	int xflags;
 	struct p9_fid *next;
@@ -1191,7 +1191,8 @@ static int op_read(struct req *r)
 		put(&r->out, count, 4);
 		if (r->out.at + count > r->out.len)
 			return -EINVAL;
-		memcpy(r->out.p + r->out.at, f->xbuf + offset, count);
+		if (count) /* then offset is inside the value; past it, xbuf + offset is no pointer */
+			memcpy(r->out.p + r->out.at, f->xbuf + offset, count);
 		r->out.at += count;
 		return 0;
 	}
@@ -1230,7 +1231,8 @@ static int op_write(struct req *r)
 	if (!(f = fid_get(s, fid)))
 		return -EBADF;
 	if (f->kind == FID_XATTR_CREATE) {
-		if (offset != f->xlen || count > P9_MAX_XATTR - f->xlen)
+		/* No further than the size Txattrcreate gave: xbuf holds that much. */
+		if (offset != f->xlen || count > f->xsize - f->xlen)
 			return -EINVAL;
 		iov_copy(r->data_out, r->data_out_n, 23, f->xbuf + f->xlen, count, false);
 		f->xlen += count;
@@ -1331,6 +1333,7 @@ static int op_xattrcreate(struct req *r)
 	}
 	f->kind = FID_XATTR_CREATE;
 	f->xlen = 0;
+	f->xsize = size;
 	f->xflags = (int)flags;
 	return 0;
 }
