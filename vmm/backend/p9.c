@@ -179,6 +179,8 @@ static uint64_t qid_path(struct p9_server *s, dev_t dev, ino_t ino)
 		;
 	if (i == s->nr_devs && s->nr_devs < sizeof(s->devs) / sizeof(s->devs[0]))
 		s->devs[s->nr_devs++] = dev;
+	/* Past the table's end every further file system shares index 255: they may collide
+	 * among themselves, never with the ones before. */
 	return ino ^ ((uint64_t)(i + 1) << 56);
 }
 
@@ -433,16 +435,25 @@ static int op_version(struct req *r)
 	out = in ? realloc(s->out, msize) : NULL;
 	if (out)
 		s->out = out;
-	if (!in || !out)
+	if (!in || !out) {
+		/* No session: a later request must not find buffers smaller than msize says. */
+		free(s->in);
+		free(s->out);
+		s->in = s->out = NULL;
+		s->msize = 0;
 		return -ENOMEM;
-	s->msize = msize;
+	}
 	/* The reply goes into the buffer just made. */
 	r->out = (struct msg){ .p = s->out, .len = msize < r->room ? msize : r->room, .at = P9_HDR };
 	put(&r->out, msize, 4);
-	if (!strcmp(version, "9P2000.L"))
-		put_bytes(&r->out, "9P2000.L", 8);
-	else
+	if (strcmp(version, "9P2000.L")) {
+		/* No session in a dialect the server does not speak: only Tversion is served. */
 		put_bytes(&r->out, "unknown", 7);
+		s->msize = 0;
+		return 0;
+	}
+	put_bytes(&r->out, "9P2000.L", 8);
+	s->msize = msize;
 	return 0;
 }
 
@@ -567,7 +578,9 @@ static int op_clunk(struct req *r)
 		char path[40];
 
 		proc_path(path, f->fd);
-		if (f->xlen == 0 && (f->xflags & XATTR_REPLACE))
+		if (f->xlen != f->xsize)
+			ret = -EINVAL; /* fewer bytes than Txattrcreate announced: nothing is set */
+		else if (f->xlen == 0 && (f->xflags & XATTR_REPLACE))
 			ret = removexattr(path, f->xname) ? -errno : 0;
 		else
 			ret = setxattr(path, f->xname, f->xbuf, f->xlen, f->xflags) ? -errno : 0;
@@ -1025,6 +1038,8 @@ static int op_fsync(struct req *r)
 	int ret;
 
 	get(&r->in, 4); /* datasync: newer clients send it; a full fsync serves both */
+	if (r->in.bad)
+		return -EINVAL;
 	if ((ret = fid_file(s, fid, &f)))
 		return ret;
 	if (f->kind == FID_PATH)
@@ -1253,6 +1268,24 @@ static int op_write(struct req *r)
 	return 0;
 }
 
+/* A list of NUL-terminated names (listxattr's) without `name`: its new length. */
+static size_t names_without(uint8_t *list, size_t len, const char *name)
+{
+	size_t at = 0, n = strlen(name) + 1;
+
+	while (at < len) {
+		size_t l = strnlen((char *)list + at, len - at) + 1;
+
+		if (l == n && !memcmp(list + at, name, n)) {
+			memmove(list + at, list + at + l, len - at - l);
+			len -= l;
+		} else {
+			at += l;
+		}
+	}
+	return len;
+}
+
 static int op_xattrwalk(struct req *r)
 {
 	struct p9_server *s = r->s;
@@ -1260,7 +1293,7 @@ static int op_xattrwalk(struct req *r)
 	char name[256], path[40];
 	struct p9_fid *f, *nf;
 	struct stat st;
-	uint8_t *buf;
+	uint8_t *buf, *tmp;
 	ssize_t n;
 	int fd, ret;
 
@@ -1284,6 +1317,11 @@ static int op_xattrwalk(struct req *r)
 		free(buf);
 		return (int)n;
 	}
+	if (!name[0])
+		n = (ssize_t)names_without(buf, (size_t)n, NODE_XATTR);
+	/* Held as long as the fid: only its own size (a guest may hold many). */
+	if ((tmp = realloc(buf, n ? (size_t)n : 1)))
+		buf = tmp;
 	if ((fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		free(buf);
 		return -errno;

@@ -48,7 +48,7 @@ struct p9_server {
 	uint8_t *in, *out; /* the request's fields and the reply, msize bytes each */
 	struct p9_fid *fids[P9_FID_BUCKETS];
 	unsigned nr_fids;
-	dev_t devs[255]; /* file systems met beneath the root: a qid's path is its inode with the
+	dev_t devs[254]; /* file systems met beneath the root: a qid's path is its inode with the
 			    file system's index in the top byte, so two of them cannot collide */
 	unsigned nr_devs;
 	uint64_t served[128]; /* requests by type, for p9_log_state */
