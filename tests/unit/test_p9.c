@@ -884,6 +884,30 @@ static void version_negotiation(void **state)
 	assert_int_equal(t_getattr(f, 7, NULL), EPROTO);
 }
 
+/* A Tversion in a dialect the server does not speak leaves no session: only Tversion is
+ * served until one names 9P2000.L. */
+static void version_unknown_leaves_no_session(void **state)
+{
+	struct fx *f = *state;
+	struct qid q;
+
+	assert_int_equal(t_version(f, MSIZE, "9P2000.u"), 0);
+	assert_string_equal(f->str, "unknown");
+	assert_int_equal(t_attach(f, 1, NOFID, getuid(), NULL), EPROTO);
+	assert_int_equal(t_getattr(f, ROOT, NULL), EPROTO);
+	assert_int_equal(t_version(f, MSIZE, "9P2000"), 0);
+	assert_string_equal(f->str, "unknown");
+	assert_int_equal(t_attach(f, 1, NOFID, getuid(), NULL), EPROTO);
+	assert_int_equal(f->s.nr_fids, 0);
+	/* Then the right dialect opens one, as if nothing had come before. */
+	assert_int_equal(t_version(f, MSIZE, "9P2000.L"), 0);
+	assert_string_equal(f->str, "9P2000.L");
+	assert_int_equal(f->msize, MSIZE);
+	assert_int_equal(t_attach(f, 1, NOFID, getuid(), &q), 0);
+	qid_equal(q, f->root);
+	assert_true(has_fid(f, 1));
+}
+
 static void attach(void **state)
 {
 	struct fx *f = *state;
@@ -1172,6 +1196,27 @@ static void read_write_split(void **state)
 	assert_int_equal(rpc(f), EBADF);
 }
 
+/* Tfsync's datasync field is part of the message: without it the message is short. */
+static void fsync_truncated(void **state)
+{
+	struct fx *f = *state;
+
+	hput(f, "file", "data", 4);
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_lopen(f, 1, O_RDWR), 0);
+	begin(f, TFSYNC);
+	put_le(f, 1, 4);
+	assert_int_equal(rpc(f), EINVAL);
+	begin(f, TFSYNC);
+	put_le(f, 1, 2);
+	assert_int_equal(rpc(f), EINVAL);
+	/* The whole message, to the same fid. */
+	begin(f, TFSYNC);
+	put_le(f, 1, 4);
+	put_le(f, 1, 4);
+	assert_int_equal(empty(f, rpc(f)), 0);
+}
+
 /* Tread puts its data straight into the writable buffers: never past them. */
 static void read_stays_in_buffers(void **state)
 {
@@ -1393,6 +1438,56 @@ static void mknod_fifo_and_devices(void **state)
 	assert_int_equal(a.rdev, makedev(8, 1));
 }
 
+/* The list of attribute names leaves out vmm's own mark on a device node; the guest's own
+ * attributes on the node are listed. */
+static void xattr_list_hides_node_mark(void **state)
+{
+	struct fx *f = *state;
+	char buf[256], host[256];
+	ssize_t n_host;
+	uint64_t size;
+	bool listed = false;
+	struct attr a;
+
+	if (!user_xattrs(f)) {
+		skip();
+		return;
+	}
+	assert_int_equal(t_mknod(f, ROOT, "null", S_IFCHR | 0666, 1, 3, NULL), 0);
+	assert_int_equal(t_walk(f, ROOT, 1, "null"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.x", 3, 0), 0);
+	assert_int_equal(t_write(f, 1, 0, "abc", 3), 0);
+	assert_int_equal(t_clunk(f, 1), 0);
+	/* On the host the node has both. */
+	n_host = listxattr(hp(f, "null"), host, sizeof(host));
+	assert_true(n_host > 0);
+	assert_non_null(memmem(host, (size_t)n_host, "user.vmm.node", 14));
+	assert_non_null(memmem(host, (size_t)n_host, "user.x", 7));
+
+	assert_int_equal(t_walk(f, ROOT, 1, "null"), 0);
+	assert_int_equal(t_xattrwalk(f, 1, 2, "", &size), 0);
+	assert_int_equal(size, (uint64_t)n_host - 14); /* all of the host's list but the mark */
+	assert_int_equal(t_read(f, 2, 0, sizeof(buf), buf), 0);
+	assert_int_equal(f->count, size);
+	for (size_t at = 0; at < size; at += strlen(buf + at) + 1) {
+		assert_non_null(memchr(buf + at, 0, size - at)); /* every name NUL-terminated */
+		assert_string_not_equal(buf + at, "user.vmm.node");
+		listed |= !strcmp(buf + at, "user.x");
+	}
+	assert_true(listed);
+	assert_int_equal(t_clunk(f, 2), 0);
+	/* By name, the mark is not there; the guest's attribute is. */
+	assert_int_equal(t_xattrwalk(f, 1, 2, "user.vmm.node", &size), ENODATA);
+	assert_false(has_fid(f, 2));
+	assert_int_equal(t_xattrwalk(f, 1, 2, "user.x", &size), 0);
+	assert_int_equal(size, 3);
+	assert_int_equal(t_clunk(f, 2), 0);
+	/* And the node is still a device to the guest. */
+	assert_int_equal(t_getattr(f, 1, &a), 0);
+	assert_int_equal(a.mode, S_IFCHR | 0666);
+	assert_int_equal(a.rdev, makedev(1, 3));
+}
+
 static void readdir_in_pieces(void **state)
 {
 	struct fx *f = *state;
@@ -1538,6 +1633,44 @@ static void xattr_write_past_its_size(void **state)
 	assert_int_equal(t_write(f, 1, 0, "x", 1), EINVAL);
 	assert_int_equal(t_clunk(f, 1), 0);
 	assert_int_equal(getxattr(hp(f, "file"), "user.empty", buf, sizeof(buf)), 0);
+}
+
+/* A value shorter than Txattrcreate declared is not set: the clunk says EINVAL and the host
+ * file keeps what it had. */
+static void xattr_short_value_not_set(void **state)
+{
+	struct fx *f = *state;
+	char buf[16];
+
+	if (!user_xattrs(f)) {
+		skip();
+		return;
+	}
+	hput(f, "file", "", 0);
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.short", 5, 0), 0);
+	assert_int_equal(t_write(f, 1, 0, "ab", 2), 0);
+	assert_int_equal(t_clunk(f, 1), EINVAL);
+	assert_false(has_fid(f, 1)); /* the fid is gone all the same */
+	assert_int_equal(getxattr(hp(f, "file"), "user.short", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+	/* Nothing written at all. */
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.none", 3, 0), 0);
+	assert_int_equal(t_clunk(f, 1), EINVAL);
+	assert_int_equal(getxattr(hp(f, "file"), "user.none", buf, sizeof(buf)), -1);
+	assert_int_equal(errno, ENODATA);
+	/* An attribute that exists is neither replaced nor removed by a short value. */
+	assert_int_equal(setxattr(hp(f, "file"), "user.keep", "old", 3, 0), 0);
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.keep", 4, XATTR_REPLACE), 0);
+	assert_int_equal(t_write(f, 1, 0, "ne", 2), 0);
+	assert_int_equal(t_clunk(f, 1), EINVAL);
+	assert_int_equal(t_walk(f, ROOT, 1, "file"), 0);
+	assert_int_equal(t_xattrcreate(f, 1, "user.keep", 4, XATTR_REPLACE), 0);
+	assert_int_equal(t_clunk(f, 1), EINVAL);
+	assert_int_equal(getxattr(hp(f, "file"), "user.keep", buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "old", 3);
 }
 
 /* Reading a value at any offset gives what is there, or nothing. */
@@ -1941,6 +2074,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TEST(version_negotiation),
+		TEST(version_unknown_leaves_no_session),
 		TEST(attach),
 		TEST(walk),
 		TEST(long_names),
@@ -1948,13 +2082,16 @@ int main(void)
 		TEST(setattr),
 		TEST(statfs_matches_host),
 		TEST(read_write_split),
+		TEST(fsync_truncated),
 		TEST(read_stays_in_buffers),
 		TEST(lcreate),
 		TEST(mkdir_symlink_link_rename_unlink),
 		TEST(mknod_fifo_and_devices),
+		TEST(xattr_list_hides_node_mark),
 		TEST(readdir_in_pieces),
 		TEST(xattrs),
 		TEST(xattr_write_past_its_size),
+		TEST(xattr_short_value_not_set),
 		TEST(xattr_read_at_any_offset),
 		TEST(readonly_refuses_changes),
 		TEST(dotdot_stays_at_the_root),
