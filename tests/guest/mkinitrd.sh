@@ -63,7 +63,7 @@
 #             work in it, printing "VMMTEST share-KEY=VALUE" lines the host checks with what it
 #             finds in the directory afterwards (share_check): the host's file's md5, a file the
 #             guest writes and its md5, mkdir/rename/symlink/link/unlink/chown/chmod, a tree of
-#             2000 files counted and copied with cp -a, and the escapes (symlinks out made by
+#             1000 files counted and copied with cp -a, and the escapes (symlinks out made by
 #             the host and by the guest, a hard link, a directory swapped for a symlink in a loop)
 #   roshare=TAG  mount the read-only share TAG: "VMMTEST roshare-md5=SUM" of its file, and
 #             "VMMTEST roshare-refused=ok" when creating, writing, removing and chmod all fail
@@ -198,7 +198,7 @@ share_test() {
 		done
 	) &
 	r=$!
-	for i in $(seq 300); do
+	for i in $(seq 100); do
 		echo race >$m/race/vmm-escape-$i 2>/dev/null
 		cat $m/race/secret 2>/dev/null
 	done | grep -c HOSTSECRET | sed 's/^/VMMTEST share-escape-race-read=/'

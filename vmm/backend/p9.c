@@ -15,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include <cap-ng.h>
 
 /* Message types (9P2000.L and the base protocol's). */
 enum {
@@ -329,11 +332,11 @@ static int fid_new(struct p9_server *s, uint32_t num, int fd, uint32_t uid, stru
 		close(fd);
 		return -EBADF;
 	}
-	if (s->nr_fids >= P9_MAX_FIDS) {
+	if (s->nr_fids >= s->max_fids) {
 		if (!s->warned_fids)
 			log_warn("%s: the guest holds %u files, the most one share allows; it is "
 				 "refused more (EMFILE) until it lets some go",
-				 s->name, P9_MAX_FIDS);
+				 s->name, s->max_fids);
 		s->warned_fids = true;
 		close(fd);
 		return -EMFILE;
@@ -483,6 +486,40 @@ static int op_attach(struct req *r)
 	return 0;
 }
 
+/* Whether fd is on one of the kernel's own file systems, whose files are knobs and views of the
+ * host (and of vmm: /proc/PID/mem), not data: a share never leads into one (p9.h). */
+static bool kernel_fs(int fd)
+{
+	static const unsigned long types[] = {
+		0x9fa0,     /* proc */
+		0x62656572, /* sysfs */
+		0x64626720, /* debugfs */
+		0x74726163, /* tracefs */
+		0x73636673, /* securityfs */
+		0x27e0eb,   /* cgroup */
+		0x63677270, /* cgroup2 */
+		0xcafe4a11, /* bpf */
+		0x62656570, /* configfs */
+		0xde5e81e4, /* efivarfs */
+		0x6165676c, /* pstore */
+		0xf97cff8c, /* selinuxfs */
+		0x65735543, /* fusectl */
+		0x42494e4d, /* binfmt_misc */
+		0x19800202, /* mqueue */
+		0x0187,     /* autofs: a walk would mount */
+		0x6e736673, /* nsfs */
+		0x1cd1,     /* devpts */
+	};
+	struct statfs st;
+
+	if (fstatfs(fd, &st))
+		return true;
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if ((unsigned long)st.f_type == types[i])
+			return true;
+	return false;
+}
+
 /* One step of a walk from dir: its O_PATH descriptor, or -errno. */
 static int walk_one(struct p9_server *s, int dir, const char *name)
 {
@@ -527,16 +564,24 @@ static int op_walk(struct req *r)
 		return ret;
 	if (newfid != fid && fid_get(s, newfid))
 		return -EBADF;
+	if ((ret = fd_stat(f->fd, &st)))
+		return ret;
 	if ((cur = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -errno;
 	count_at = r->out.at;
 	put(&r->out, 0, 2);
 	for (done = 0; done < n; done++) {
+		dev_t dev = st.st_dev;
 		int next = walk_one(s, cur, names[done]);
 
 		if (next >= 0 && (ret = fd_stat(next, &st))) {
 			close(next);
 			next = ret;
+		}
+		if (next >= 0 && st.st_dev != dev && kernel_fs(next)) {
+			/* A mount of the kernel's own beneath the share: not the guest's (p9.h). */
+			close(next);
+			next = -EACCES;
 		}
 		if (next < 0) {
 			close(cur);
@@ -1550,6 +1595,7 @@ static int open_detached(const char *dir, bool readonly)
 int p9_open(struct p9_server *s, const char *name, const char *dir, bool readonly,
 	    const char *what)
 {
+	struct rlimit rl;
 	struct stat st;
 	int ret;
 
@@ -1580,7 +1626,23 @@ int p9_open(struct p9_server *s, const char *name, const char *dir, bool readonl
 		p9_close(s);
 		return ret;
 	}
-	s->owner = geteuid() == 0;
+	if (kernel_fs(s->root)) {
+		log_error("%s: a file system of the kernel's own (proc, sysfs, ...): not sharable",
+			  what);
+		p9_close(s);
+		return -EINVAL;
+	}
+	/* Ownership as the guest says, where vmm may give files away. */
+	capng_get_caps_process();
+	s->owner = capng_have_capability(CAPNG_EFFECTIVE, CAP_CHOWN);
+	/* Each fid is a descriptor: as many as the process may have, a quarter of them at most. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	s->max_fids = P9_MAX_FIDS;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur / 4 < P9_MAX_FIDS)
+		s->max_fids = rl.rlim_cur / 4 > 64 ? (unsigned)(rl.rlim_cur / 4) : 64;
 	return 0;
 }
 

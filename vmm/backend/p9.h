@@ -16,6 +16,8 @@
  *    expects it can see, but a character or block device is stored as an empty regular file
  *    carrying its type and number in an extended attribute (so it is no device on the host);
  *  - setuid and setgid bits the guest asks for on files are dropped;
+ *  - a walk never enters a mount of the kernel's own file systems (proc, sysfs, debugfs, cgroup,
+ *    ...) beneath the share: their files are the host's knobs, and /proc/PID/mem is vmm itself;
  *  - the number of fids, the size of each message (msize), of each extended attribute and of
  *    each directory read are bounded.
  * docs/security.md has the threat model, docs/devices.md what each request does. */
@@ -47,7 +49,7 @@ struct p9_server {
 	uint32_t msize;
 	uint8_t *in, *out; /* the request's fields and the reply, msize bytes each */
 	struct p9_fid *fids[P9_FID_BUCKETS];
-	unsigned nr_fids;
+	unsigned nr_fids, max_fids; /* max: P9_MAX_FIDS, or a quarter of the descriptor limit */
 	dev_t devs[254]; /* file systems met beneath the root: a qid's path is its inode with the
 			    file system's index in the top byte, so two of them cannot collide */
 	unsigned nr_devs;
