@@ -101,6 +101,7 @@ struct p9_fid {
 	int fd;
 	uint32_t uid; /* the user the fid was attached as: new files are theirs */
 	bool writable;
+	bool kernel; /* on one of the kernel's own file systems: a directory to look at, no more */
 	/* FID_XATTR_*: the value, its name and flags; xsize is what xbuf holds for a create */
 	uint8_t *xbuf;
 	size_t xlen, xsize;
@@ -396,6 +397,8 @@ static int fid_dir(struct p9_server *s, uint32_t num, struct p9_fid **out)
 
 	if (!ret && s->readonly)
 		ret = -EROFS;
+	if (!ret && (*out)->kernel)
+		ret = -EACCES;
 	return ret;
 }
 
@@ -487,7 +490,8 @@ static int op_attach(struct req *r)
 }
 
 /* Whether fd is on one of the kernel's own file systems, whose files are knobs and views of the
- * host (and of vmm: /proc/PID/mem), not data: a share never leads into one (p9.h). */
+ * host (and of vmm: /proc/PID/mem), not data: beneath a share, their directories can be listed
+ * (the guest mounts its own there), nothing more (p9.h). */
 static bool kernel_fs(int fd)
 {
 	static const unsigned long types[] = {
@@ -552,6 +556,7 @@ static int op_walk(struct req *r)
 	struct p9_fid *f, *nf;
 	struct stat st;
 	size_t count_at;
+	bool kernel;
 	int cur, ret;
 
 	if (r->in.bad || n > P9_MAXWELEM)
@@ -568,6 +573,7 @@ static int op_walk(struct req *r)
 		return ret;
 	if ((cur = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -errno;
+	kernel = f->kernel;
 	count_at = r->out.at;
 	put(&r->out, 0, 2);
 	for (done = 0; done < n; done++) {
@@ -578,11 +584,9 @@ static int op_walk(struct req *r)
 			close(next);
 			next = ret;
 		}
-		if (next >= 0 && st.st_dev != dev && kernel_fs(next)) {
-			/* A mount of the kernel's own beneath the share: not the guest's (p9.h). */
-			close(next);
-			next = -EACCES;
-		}
+		/* Into another mount, or back out of one: is it one of the kernel's own (p9.h)? */
+		if (next >= 0 && st.st_dev != dev)
+			kernel = kernel_fs(next);
 		if (next < 0) {
 			close(cur);
 			if (done == 0)
@@ -602,9 +606,13 @@ static int op_walk(struct req *r)
 		f->fd = cur;
 		f->kind = FID_PATH;
 		f->writable = false;
+		f->kernel = kernel;
 		return 0;
 	}
-	return fid_new(s, newfid, cur, f->uid, &nf);
+	if ((ret = fid_new(s, newfid, cur, f->uid, &nf)))
+		return ret;
+	nf->kernel = kernel;
+	return 0;
 }
 
 static int op_clunk(struct req *r)
@@ -702,6 +710,8 @@ static int op_setattr(struct req *r)
 		return ret;
 	if (s->readonly)
 		return -EROFS;
+	if (f->kernel)
+		return -EACCES;
 	if (valid & P9_ATTR_MODE) {
 		struct stat node = st;
 
@@ -781,6 +791,8 @@ static int op_lopen(struct req *r)
 		return -EBADF; /* opened already */
 	if ((ret = fd_stat(f->fd, &st)))
 		return ret;
+	if (f->kernel && !S_ISDIR(st.st_mode))
+		return -EACCES;
 	/* Only files and directories are ever opened: never a host device, FIFO or socket. */
 	if (S_ISDIR(st.st_mode)) {
 		if ((how & O_ACCMODE) != O_RDONLY)
@@ -987,6 +999,8 @@ static int op_readlink(struct req *r)
 		return -EINVAL;
 	if ((ret = fid_file(s, fid, &f)))
 		return ret;
+	if (f->kernel)
+		return -EACCES;
 	n = readlinkat(f->fd, "", target, sizeof(target));
 	if (n < 0)
 		return -errno;
@@ -1007,6 +1021,8 @@ static int op_link(struct req *r)
 		return -EINVAL;
 	if ((ret = fid_dir(s, dfid, &d)) || (ret = fid_file(s, fid, &f)))
 		return ret;
+	if (f->kernel)
+		return -EACCES;
 	/* The fid's own file, through /proc: linkat(AT_EMPTY_PATH) would need a capability. */
 	snprintf(n, sizeof(n), "%d", f->fd);
 	return linkat(s->proc_fd, n, d->fd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
@@ -1351,7 +1367,7 @@ static int op_xattrwalk(struct req *r)
 		return -ENOMEM;
 	/* Only files and directories have attributes here: a symlink's would be read through it. */
 	proc_path(path, f->fd);
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+	if ((!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || f->kernel)
 		n = name[0] ? -ENODATA : 0;
 	else if (!strcmp(name, NODE_XATTR))
 		n = -ENODATA; /* vmm's own mark is not the guest's */
@@ -1627,7 +1643,7 @@ int p9_open(struct p9_server *s, const char *name, const char *dir, bool readonl
 		return ret;
 	}
 	if (kernel_fs(s->root)) {
-		log_error("%s: a file system of the kernel's own (proc, sysfs, ...): not sharable",
+		log_error("%s: one of the kernel's own file systems (proc, sysfs, ...): not shared",
 			  what);
 		p9_close(s);
 		return -EINVAL;

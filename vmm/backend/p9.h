@@ -16,8 +16,10 @@
  *    expects it can see, but a character or block device is stored as an empty regular file
  *    carrying its type and number in an extended attribute (so it is no device on the host);
  *  - setuid and setgid bits the guest asks for on files are dropped;
- *  - a walk never enters a mount of the kernel's own file systems (proc, sysfs, debugfs, cgroup,
- *    ...) beneath the share: their files are the host's knobs, and /proc/PID/mem is vmm itself;
+ *  - in a mount of the kernel's own file systems (proc, sysfs, debugfs, cgroup, ...) beneath the
+ *    share, directories can be walked, looked at and listed (the guest mounts its own there),
+ *    and nothing else: no file opened, read, written or changed, no link read; their files are
+ *    the host's knobs, and /proc/PID/mem is vmm itself;
  *  - the number of fids, the size of each message (msize), of each extended attribute and of
  *    each directory read are bounded.
  * docs/security.md has the threat model, docs/devices.md what each request does. */
