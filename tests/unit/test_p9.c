@@ -1124,6 +1124,22 @@ static void statfs_matches_host(void **state)
 
 /* ---- reading and writing ---- */
 
+/* O_APPEND reaches the host: a write lands at the file's end there, whatever offset the client
+ * sent (a host process may have appended meanwhile). */
+static void append_at_host_end(void **state)
+{
+	struct fx *f = *state;
+	char buf[16];
+
+	hput(f, "log", "abc", 3);
+	assert_int_equal(t_walk(f, ROOT, 1, "log"), 0);
+	assert_int_equal(t_lopen(f, 1, O_WRONLY | O_APPEND), 0);
+	hput(f, "log", "abcdef", 6); /* the host appended after the guest opened it */
+	assert_int_equal(t_write(f, 1, 3, "xy", 2), 0);
+	assert_int_equal(hget(f, "log", buf, sizeof(buf)), 8);
+	assert_memory_equal(buf, "abcdefxy", 8);
+}
+
 static void read_write_split(void **state)
 {
 	struct fx *f = *state;
@@ -2122,6 +2138,7 @@ int main(void)
 		TEST(setattr),
 		TEST(statfs_matches_host),
 		TEST(read_write_split),
+		TEST(append_at_host_end),
 		TEST(fsync_truncated),
 		TEST(read_stays_in_buffers),
 		TEST(lcreate),

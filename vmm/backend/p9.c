@@ -767,12 +767,14 @@ static int op_setattr(struct req *r)
 	return 0;
 }
 
-/* Tlopen's flags as the host's open takes them: the access mode, truncation and synchronous
- * writes. Creation is Tlcreate's; O_APPEND is the client's (it sends the offsets); O_DIRECT's
- * alignment is the guest's buffers' and not the host's to promise; O_NOATIME needs ownership. */
+/* Tlopen's flags as the host's open takes them: the access mode, truncation, appending (each
+ * write then lands at the file's end on the host, whatever offset the client computed, so that
+ * the guest's and the host's appends do not overwrite each other) and synchronous writes.
+ * Creation is Tlcreate's; O_DIRECT's alignment is the guest's buffers' and not the host's to
+ * promise; O_NOATIME needs ownership. */
 static int open_flags(uint32_t flags)
 {
-	return (int)(flags & (O_ACCMODE | O_TRUNC | O_DSYNC | O_SYNC));
+	return (int)(flags & (O_ACCMODE | O_TRUNC | O_APPEND | O_DSYNC | O_SYNC));
 }
 
 static int op_lopen(struct req *r)
