@@ -63,7 +63,7 @@
 #             work in it, printing "VMMTEST share-KEY=VALUE" lines the host checks with what it
 #             finds in the directory afterwards (share_check): the host's file's md5, a file the
 #             guest writes and its md5, mkdir/rename/symlink/link/unlink/chown/chmod, a tree of
-#             1000 files counted and copied with cp -a, and the escapes (symlinks out made by
+#             files (run-all.sh's) counted and copied with cp -a, and the escapes (symlinks out made by
 #             the host and by the guest, a hard link, a directory swapped for a symlink in a loop)
 #   roshare=TAG  mount the read-only share TAG: "VMMTEST roshare-md5=SUM" of its file, and
 #             "VMMTEST roshare-refused=ok" when creating, writing, removing and chmod all fail
