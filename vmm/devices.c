@@ -425,18 +425,13 @@ int devices_check(const struct vm_config *cfg)
 			return ret;
 	}
 	for (unsigned i = 0; i < cfg->nr_shares; i++) {
+		/* Opened as create_shares will (a detached clone where vmm may), and closed. */
 		const struct fs_config *f = &cfg->shares[i];
-		struct stat st;
+		struct p9_server srv;
 
-		if (stat(f->path, &st)) {
-			ret = -errno;
-			log_error("%s: %s", f->origin, strerror(errno));
+		if ((ret = p9_open(&srv, "fs", f->path, f->readonly, f->origin)))
 			return ret;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			log_error("%s: not a directory", f->origin);
-			return -ENOTDIR;
-		}
+		p9_close(&srv);
 	}
 	if ((ret = check_images(cfg)))
 		return ret;

@@ -865,6 +865,11 @@ bad disk-dir '--disk path=' --kernel "$kernel" --disk "path=$tmp"
 bad disk-no-path 'has no path' --kernel "$kernel" --disk readonly=on
 bad scsi-missing 'no-such-lun.img' --kernel "$kernel" --scsi "path=$tmp/no-such-lun.img"
 bad net-no-tap 'no network device nosuch0: make it with: ip tuntap add dev nosuch0 mode tap' --kernel "$kernel" --net tap=nosuch0
+bad fs-missing "fs path=$tmp/no-such-dir: No such file" --kernel "$kernel" --fs "path=$tmp/no-such-dir,tag=x"
+bad fs-no-tag 'number 1 has no tag=TAG' --kernel "$kernel" --fs "path=$tmp"
+bad fs-same-tag 'number 1 and 2 have the same tag=x' --kernel "$kernel" --fs "path=$tmp,tag=x" --fs "path=$tmp,tag=x"
+bad fs-tag-blank "tag.*a mount tag has no blanks" --kernel "$kernel" --fs "path=$tmp,tag=a b"
+bad fs-proc "fs path=/proc: one of the kernel's own file systems" --kernel "$kernel" --fs path=/proc,tag=p
 # Issue 20. vmm-no-kvm: vmm with /dev/null bound over /dev/kvm (in a mount namespace of its own),
 # as on a host where KVM cannot be used: device backends are checked before vmm opens /dev/kvm.
 # vmm-reader: vmm as a user who may not write a mode 0444 file; root may (and the nested guest
@@ -896,6 +901,7 @@ vmm=$tmp/vmm-no-kvm bad no-kvm-scsi 'no-such-lun.img: No such file' --kernel "$k
 vmm=$tmp/vmm-no-kvm bad no-kvm-net 'no network device nosuch0' --kernel "$kernel" --net tap=nosuch0
 vmm=$tmp/vmm-no-kvm bad no-kvm-rng 'no-such-source: No such file' --kernel "$kernel" --rng "source=$tmp/no-such-source"
 vmm=$tmp/vmm-no-kvm bad no-kvm-console 'no-such-dir/hvc.log: No such file' --kernel "$kernel" --console "file=$tmp/no-such-dir/hvc.log"
+vmm=$tmp/vmm-no-kvm bad no-kvm-fs 'empty-initrd: Not a directory\|empty-initrd: not a directory' --kernel "$kernel" --fs "path=$tmp/empty-initrd,tag=x"
 
 # --- The firmware test guest: the fastest boot there is, for what needs no Linux. ---------------
 expect firmware 0 --kernel "$fw" --timeout "$t"

@@ -908,6 +908,50 @@ static void net_options(void **state)
 			  "queues 'many': not a number");
 }
 
+/* Issue 21: --fs and [fs]: a share each, path relative to the config file, a tag each, checked. */
+static void fs_options(void **state)
+{
+	struct fixture *fx = *state;
+	const struct fs_config *f;
+	char want[300];
+
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--fs", "/srv,tag=share", "--fs",
+			    "path=src,tag=src,readonly=on,transport=mmio,legacy=on"));
+	assert_int_equal(fx->cfg.nr_shares, 2);
+	f = fx->cfg.shares;
+	assert_string_equal(f[0].path, "/srv");
+	assert_string_equal(f[0].tag, "share");
+	assert_false(f[0].readonly);
+	assert_int_equal(config_transport(&fx->cfg, &f[0].v), TRANSPORT_PCI);
+	assert_string_equal(f[0].origin, "--fs path=/srv");
+	assert_string_equal(f[1].path, "src");
+	assert_true(f[1].readonly);
+	assert_int_equal(config_transport(&fx->cfg, &f[1].v), TRANSPORT_MMIO);
+	assert_true(config_legacy(&fx->cfg, &f[1].v));
+
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[fs]\npath = d\ntag = t\n[fs]\npath = /e\ntag = u\n"));
+	assert_int_equal(fx->cfg.nr_shares, 2);
+	snprintf(want, sizeof(want), "%s/d", fx->dir);
+	assert_string_equal(fx->cfg.shares[0].path, want);
+	snprintf(want, sizeof(want), "%s:4: path '%s/d'", fx->conf, fx->dir);
+	assert_string_equal(fx->cfg.shares[0].origin, want);
+	assert_string_equal(fx->cfg.shares[1].tag, "u");
+
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", "/srv"),
+		     "--fs (or [fs] section) number 1 has no tag=TAG (the name the guest mounts)");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", "tag=x"),
+		     "--fs (or [fs] section) number 1 has no path=DIR");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", "/a,tag=x", "--fs", "/b,tag=x"),
+		     "--fs number 1 and 2 have the same tag=x: the guest could mount only one of "
+		     "them");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", "/a,tag=a b"),
+		     "--fs tag 'a b': a mount tag has no blanks or control characters");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", "/a,tag=x,cache=loose"),
+		     "unknown item 'cache'");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[fs]\npath = d\nreadonly = maybe\n"),
+			  5, "readonly 'maybe'");
+}
+
 /* Issue 20: a path (or tap) keeps where it came from, so that what is found wrong with it later
  * (a file that cannot be opened) names the config file's line, or the command line's spelling. */
 static void origins(void **state)
@@ -997,6 +1041,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(config_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(virtio_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(disk_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(fs_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(net_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(origins, setup, teardown),
 		cmocka_unit_test_setup_teardown(initrd_none, setup, teardown),
