@@ -67,6 +67,10 @@
 #             the host and by the guest, a hard link, a directory swapped for a symlink in a loop)
 #   roshare=TAG  mount the read-only share TAG: "VMMTEST roshare-md5=SUM" of its file, and
 #             "VMMTEST roshare-refused=ok" when creating, writing, removing and chmod all fail
+#   usershare=TAG  a share served by vmm as an ordinary user: make a file and a directory,
+#             chown and chmod the file ("VMMTEST usershare-made=ok"), print its owner as the
+#             guest sees it ("usershare-owner=UID"), and "usershare-denied=ok" when a file the
+#             host's root keeps to itself cannot be read, even by the guest's root
 #   fsbench=TAG  bench/fs.sh: in the share TAG, read big.data (dd, 1 MiB blocks) and write
 #             new.data as big (dd, conv=fsync), read every file of tree/ (cat) and copy tree/ to
 #             copy/ (cp -r): "VMMBENCH name=value" lines, MB/s and files/s
@@ -425,6 +429,17 @@ for step in $(echo "$steps" | tr , ' '); do
 		! touch $m/new 2>/dev/null && ! echo x 2>/dev/null >>$m/ro.data && ! rm $m/ro.data 2>/dev/null &&
 			! mkdir $m/dir 2>/dev/null && ! chmod 777 $m/ro.data 2>/dev/null &&
 			echo "VMMTEST roshare-refused=ok"
+		umount $m
+		;;
+	usershare=*)
+		m=/mnt/user
+		mkdir -p $m
+		modprobe 9p
+		mount -t 9p -o trans=virtio,version=9p2000.L "${step#usershare=}" $m
+		echo guest >$m/made && mkdir $m/dir && chown 1234:1234 $m/made && chmod 640 $m/made &&
+			echo "VMMTEST usershare-made=ok"
+		echo "VMMTEST usershare-owner=$(stat -c %u $m/made)"
+		cat $m/root-only >/dev/null 2>&1 || echo "VMMTEST usershare-denied=ok"
 		umount $m
 		;;
 	fsbench=*)

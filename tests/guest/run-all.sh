@@ -387,10 +387,23 @@ share_boot() {
 	esac
 	share_prepare $files
 	t=$((device_factor * $(limit "$f")))
-	expect "$name" 0 --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info \
+	launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info \
 		"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
 		--fs "path=$tmp/share,tag=share" --fs "path=$tmp/roshare,tag=roshare,readonly=on" \
 		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,share=share,roshare=roshare,poweroff"
+	# While the guest works in the share: each thread's name, effective capabilities and
+	# seccomp mode. Only the shares' threads (fs) keep the five a file server needs (0x1f).
+	local vpid threads
+	vpid=$(below "$pid" vmm)
+	wait_for "$logs/$name.serial" '^VMMTEST share-mount=ok'
+	threads=$(for d in /proc/"$vpid"/task/*; do
+		echo "$(cat "$d/comm") $(sed -n 's/^CapEff:\t//p' "$d/status") $(sed -n 's/^Seccomp:\t//p' "$d/status")"
+	done 2>/dev/null | sort | uniq -c)
+	finish "$name"
+	[[ $status == 0 ]] && pass "$name" || fail "$name" "$(why "$name"), expected 0"
+	[[ $(grep -c ' fs 000000000000001f 2$' <<<"$threads") == 1 && $(grep -c ' 2$' <<<"$threads") -ge 4 ]] &&
+		! grep -v ' fs 000000000000001f 2$' <<<"$threads" | grep -qv ' 0000000000000000 2$' &&
+		pass "$name-caps" || fail "$name-caps" "threads (count, name, CapEff, Seccomp): $(tr '\n' ';' <<<"$threads")"
 	share_check "$name" "$mode"
 }
 # serial_value FILE KEY: the value the guest printed as "VMMTEST KEY=VALUE" (the last, without
@@ -403,42 +416,42 @@ share_check() {
 	grep -q "^VMMTEST virtio=0x0009:9pnet_virtio:$v1\s*$" "$s" && pass "$name-bind" ||
 		fail "$name-bind" "9pnet_virtio did not bind with VERSION_1:RING_PACKED=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
 	grep -q '^VMMTEST share-mount=ok' "$s" && grep -q '^VMMTEST share-umount=ok' "$s" &&
-		pass "$name-share-mount" || fail "$name-share-mount" "the share did not mount and unmount"
+		pass "$name-mount" || fail "$name-mount" "the share did not mount and unmount"
 	got=$(serial_value "$s" share-host-md5)
 	[[ -n $got && $got == "$(md5sum <"$d/host.data" | cut -d' ' -f1)" ]] &&
-		pass "$name-share-host-file" || fail "$name-share-host-file" "the guest read the host's file wrong"
+		pass "$name-host-file" || fail "$name-host-file" "the guest read the host's file wrong"
 	got=$(serial_value "$s" share-guest-md5)
 	[[ -n $got && $(md5sum <"$d/guest.data" 2>/dev/null | cut -d' ' -f1) == "$got" ]] &&
-		pass "$name-share-guest-file" || fail "$name-share-guest-file" "the guest's file is not in the share intact"
-	grep -q '^VMMTEST share-host-made=ok' "$s" && pass "$name-share-host-made" ||
-		fail "$name-share-host-made" "the guest did not see the host's directory and symlink"
+		pass "$name-guest-file" || fail "$name-guest-file" "the guest's file is not in the share intact"
+	grep -q '^VMMTEST share-host-made=ok' "$s" && pass "$name-host-made" ||
+		fail "$name-host-made" "the guest did not see the host's directory and symlink"
 	grep -q '^VMMTEST share-guest-made=ok' "$s" && [[ -d $d/grenamed/sub && ! -e $d/gdir &&
 		$(readlink "$d/glink") == grenamed/sub && ! -e $d/host-remove-me && -p $d/gfifo &&
 		$(stat -c '%u:%g %a %h' "$d/grenamed/sub/f") == "1234:5678 640 2" &&
 		$(stat -c %i "$d/grenamed/hard") == $(stat -c %i "$d/grenamed/sub/f") ]] &&
-		pass "$name-share-guest-made" ||
-		fail "$name-share-guest-made" "what the guest made is not on the host as it made it: $(ls -la "$d" "$d/grenamed" "$d/grenamed/sub" 2>&1 | tr '\n' ' ')"
+		pass "$name-guest-made" ||
+		fail "$name-guest-made" "what the guest made is not on the host as it made it: $(ls -la "$d" "$d/grenamed" "$d/grenamed/sub" 2>&1 | tr '\n' ' ')"
 	got=$(serial_value "$s" share-tree)
 	[[ $got == "$(find "$d/tree" | wc -l)" ]] &&
-		pass "$name-share-tree-list" || fail "$name-share-tree-list" "the guest counted ${got:-no} names in the tree, not $(find "$d/tree" | wc -l)"
+		pass "$name-tree-list" || fail "$name-tree-list" "the guest counted ${got:-no} names in the tree, not $(find "$d/tree" | wc -l)"
 	grep -q '^VMMTEST share-tree-copy=ok' "$s" && cmp -s <(tree_list "$d/tree") <(tree_list "$d/tree-copy") &&
-		diff -r "$d/tree" "$d/tree-copy" >/dev/null && pass "$name-share-tree-copy" ||
-		fail "$name-share-tree-copy" "cp -a in the guest did not copy the tree with its sizes, modes and owners: $(diff <(tree_list "$d/tree") <(tree_list "$d/tree-copy") | head -n 5 | tr '\n' ' ')"
+		diff -r "$d/tree" "$d/tree-copy" >/dev/null && pass "$name-tree-copy" ||
+		fail "$name-tree-copy" "cp -a in the guest did not copy the tree with its sizes, modes and owners: $(diff <(tree_list "$d/tree") <(tree_list "$d/tree-copy") | head -n 5 | tr '\n' ' ')"
 	# Escapes: nothing read from outside, nothing written there, symlinks the guest made are
 	# only symlinks, the outside file got no new link.
 	grep -q '^VMMTEST share-escape-read=none' "$s" && grep -q '^VMMTEST share-escape-race-read=0' "$s" &&
-		pass "$name-share-escape-read" || fail "$name-share-escape-read" "$(grep 'VMMTEST share-escape' "$s" | tr '\n' ' ')"
+		pass "$name-escape-read" || fail "$name-escape-read" "$(grep 'VMMTEST share-escape' "$s" | tr '\n' ' ')"
 	cmp -s "$tmp/outside.before" <(cd "$tmp/outside" && find . -printf '%p %s %m\n' | sort && md5sum secret) &&
 		[[ $(stat -c %h "$tmp/outside/secret") == 1 ]] &&
 		cmp -s "$tmp/etc.before" <(md5sum /etc/shadow /etc/passwd 2>/dev/null) && [[ ! -e /etc/vmm-escape ]] &&
 		! grep -q '^VMMTEST share-escape-hardlink=made' "$s" &&
 		[[ $(readlink "$d/g-abs") == /etc/shadow && -L $d/g-rel && -L $d/g-hard ]] &&
-		pass "$name-share-escape-untouched" ||
-		fail "$name-share-escape-untouched" "the host outside the share changed, or the guest's links are not plain links: $(ls -la "$tmp/outside" "$d" 2>&1 | grep -e secret -e 'g-' | tr '\n' ' ')"
+		pass "$name-escape-untouched" ||
+		fail "$name-escape-untouched" "the host outside the share changed, or the guest's links are not plain links: $(ls -la "$tmp/outside" "$d" 2>&1 | grep -e secret -e 'g-' | tr '\n' ' ')"
 	got=$(serial_value "$s" roshare-md5)
 	[[ $got == "$(md5sum <"$tmp/roshare/ro.data" | cut -d' ' -f1)" ]] && grep -q '^VMMTEST roshare-refused=ok' "$s" &&
 		cmp -s "$tmp/roshare.before" <(cd "$tmp/roshare" && find . -printf '%p %s %m\n' | sort && md5sum ro.data) &&
-		pass "$name-share-readonly" || fail "$name-share-readonly" "the read-only share was not read, took a change, or changed"
+		pass "$name-readonly" || fail "$name-readonly" "the read-only share was not read, took a change, or changed"
 }
 # below PID NAME...: the first process below PID (its children, theirs, ...) whose name is one of
 # NAME; empty if none.
@@ -1197,6 +1210,34 @@ END
 		$(sed -n 2p "$tmp/results/out") == "$(sha256sum /etc/os-release)" ]] && pass "$f-ci-root-output" ||
 		fail "$f-ci-root-output" "the command's output is not in the results share: $(head -c 300 "$tmp/results/out" 2>&1)"
 	echo "TIME $f-ci-root: $ci s with / over virtio-9p as the root, $plain s for the initramfs boot"
+fi
+# A share served by vmm as an ordinary user (nobody, in /dev/kvm's group): what the guest makes
+# is nobody's on the host, its chown is accepted and changes nothing, and a file the host's root
+# keeps to itself stays unread, even by the guest's root (docs/usage.md).
+if [[ $f == generic ]]; then
+	[[ -n ${VMM_NESTED_TCG:-} ]] && chmod g+rw /dev/kvm # as udev has it
+	kvm_mode=$(stat -c %a /dev/kvm)
+	if [[ ${kvm_mode: -2:1} == 6 ]]; then
+		mkdir "$tmp/ushare"
+		echo secret >"$tmp/ushare/root-only"
+		chmod 600 "$tmp/ushare/root-only"
+		chown 65534:65534 "$tmp/ushare"
+		chmod 711 "$tmp"
+		launch "$f-user-share" setpriv --reuid 65534 --regid 65534 --groups "$(stat -c %g /dev/kvm)" -- \
+			"$vmm" "${common[@]}" --fs "path=$tmp/ushare,tag=u" \
+			--cmdline "$base vmmtest=usershare=u,poweroff"
+		finish "$f-user-share"
+		s=$logs/$f-user-share.log
+		[[ $status == 0 ]] && grep -q '^VMMTEST usershare-made=ok' "$s" &&
+			[[ $(serial_value "$s" usershare-owner) == 65534 &&
+				$(stat -c '%u:%g %a' "$tmp/ushare/made" 2>/dev/null) == "65534:65534 640" &&
+				$(cat "$tmp/ushare/made") == guest && -d $tmp/ushare/dir ]] &&
+			pass "$f-user-share" || fail "$f-user-share" "$(why "$f-user-share"); on the host: $(ls -ln "$tmp/ushare" 2>&1 | tr '\n' ' ')"
+		grep -q '^VMMTEST usershare-denied=ok' "$s" && [[ $(cat "$tmp/ushare/root-only") == secret ]] &&
+			pass "$f-user-share-denied" || fail "$f-user-share-denied" "the guest read a file of the host's root's"
+	else
+		echo "SKIP $f-user-share: /dev/kvm (mode $kvm_mode) is not open to its group here"
+	fi
 fi
 if grep -qs '^CONFIG_PAGE_POISONING=y' "$(dirname "$(readlink "$guest/vmlinuz-$f")")"/boot/config-*; then
 	poison_boot "$f-balloon-poison" "$f"
