@@ -1216,31 +1216,6 @@ full:
 	return 0;
 }
 
-/* The part of iov[0..n) from byte skip on, at most len bytes, as iovecs in out (max entries).
- * Returns the count of entries. */
-static unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
-			  struct iovec *out, unsigned max)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < n && len && k < max; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len)
-			l = len;
-		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
-		out[k++].iov_len = l;
-		len -= l;
-		skip = 0;
-	}
-	return k;
-}
-
 static int op_read(struct req *r)
 {
 	struct p9_server *s = r->s;

@@ -204,27 +204,6 @@ static struct blk_req *req_new(struct blk_queue *q, const struct virtq_elem *e, 
 	return r;
 }
 
-/* Read and write data: the chain's bytes [skip, skip + len) of one side, as an iovec array. */
-static void req_take_iov(struct blk_req *r, const struct iovec *iov, unsigned n, size_t skip,
-			 size_t len)
-{
-	for (unsigned i = 0; i < n && len; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len)
-			l = len;
-		r->iov[r->niov].iov_base = (uint8_t *)iov[i].iov_base + skip;
-		r->iov[r->niov++].iov_len = l;
-		len -= l;
-		skip = 0;
-	}
-}
-
 /* Discard and write-zeroes segments: all checked before any is done, so that a request that is
  * wrong anywhere touches nothing. Returns a status, VIRTIO_BLK_S_OK when r->segs is ready. */
 static uint8_t parse_segments(struct blk_req *r, const struct virtq_elem *e)
@@ -359,10 +338,10 @@ static struct blk_req *req_parse(struct blk_queue *q, const struct virtq_elem *e
 		goto answer;
 	r->off = sector * DISK_SECTOR;
 	if (r->type == VIRTIO_BLK_T_IN) {
-		req_take_iov(r, e->iov + e->out_num, e->in_num, 0, len);
+		r->niov = iov_slice(e->iov + e->out_num, e->in_num, 0, len, r->iov, e->in_num);
 		r->chain.len = (uint32_t)len + 1;
 	} else {
-		req_take_iov(r, e->iov, e->out_num, hdr_len, len);
+		r->niov = iov_slice(e->iov, e->out_num, hdr_len, len, r->iov, e->out_num);
 	}
 	return r;
 answer:

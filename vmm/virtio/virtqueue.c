@@ -567,3 +567,26 @@ size_t virtq_elem_write(const struct virtq_elem *e, size_t off, const void *buf,
 {
 	return iov_copy(e->iov + e->out_num, e->in_num, off, (void *)buf, len, true);
 }
+
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
+		   struct iovec *out, unsigned max)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && len && k < max; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len)
+			l = len;
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		out[k++].iov_len = l;
+		len -= l;
+		skip = 0;
+	}
+	return k;
+}

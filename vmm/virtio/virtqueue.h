@@ -153,6 +153,10 @@ int virtq_describe(const struct virtq *q, char *buf, size_t len);
  * bytes into the iovecs (into them when to_iov); the two others copy from the readable side / into
  * the writable side of a chain. Each returns the bytes copied: fewer than len when the iovecs end. */
 size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len, bool to_iov);
+/* The bytes [skip, skip + len) of iov[0..n) as iovecs of their own in out[0..max) (pointing into
+ * the same buffers), for a read or write straight into or out of a chain: the count made. */
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len,
+		   struct iovec *out, unsigned max);
 size_t virtq_elem_read(const struct virtq_elem *e, size_t off, void *buf, size_t len);
 size_t virtq_elem_write(const struct virtq_elem *e, size_t off, const void *buf, size_t len);
 
