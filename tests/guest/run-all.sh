@@ -1184,15 +1184,33 @@ grep -q '^VMMTEST restart=first' "$s" && grep -q 'pvpanic: the guest panicked: r
 # The kernel-CI flow (docs/usage.md): the host's / read-only as the guest's root over virtio-9p,
 # a program of the host's run there, its output written to a writable share, its exit status
 # vmm's. The generic kernel has 9P as modules only, so the test initramfs loads them and
-# switch_roots (ciroot step); a kernel with 9P built in needs no initramfs at all. Timed beside
+# switch_roots (ciroot step); a kernel with 9P built in needs no initramfs at all. The guest also
+# runs git status, tar, ls -lR and make -q on this source tree, as the host does. Timed beside
 # the same kernel's plain initramfs boot.
 if [[ $f == generic ]]; then
 	mkdir -p "$tmp/results"
 	${CC:-cc} -O2 -static -o "$tmp/outb" tests/guest/outb.c
+	# What a build tree needs of a file system, run on this tree by both sides: their answers
+	# must be the same.
+	cat >"$tmp/tree-tools" <<END
+#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+cd $top || exit 1
+echo "git-status \$(git status --porcelain 2>&1 | md5sum | cut -c1-32)"
+echo "tar \$(tar -cf - Makefile vmm | tar -tvf - | sort | md5sum | cut -c1-32)"
+echo "ls \$(ls -lR vmm | md5sum | cut -c1-32)"
+make -q all >/dev/null 2>&1
+echo "make-q \$?"
+END
+	chmod +x "$tmp/tree-tools"
 	cat >"$tmp/ci-init" <<END
 #!/bin/sh
 mount -t 9p -o trans=virtio,version=9p2000.L results /mnt || exit 1
 { uname -r; sha256sum /etc/os-release; } >/mnt/out 2>&1
+read -r t0 _ </proc/uptime
+$tmp/tree-tools >/mnt/tree 2>&1
+read -r t1 _ </proc/uptime
+echo "\$t0 \$t1" >/mnt/tree-time
 sh -c 'exit 3'
 rc=\$?
 umount /mnt
@@ -1209,7 +1227,11 @@ END
 	[[ $(head -n 1 "$tmp/results/out" 2>/dev/null) == "$(cat "$(dirname "$(readlink "$guest/vmlinuz-$f")")/version")" &&
 		$(sed -n 2p "$tmp/results/out") == "$(sha256sum /etc/os-release)" ]] && pass "$f-ci-root-output" ||
 		fail "$f-ci-root-output" "the command's output is not in the results share: $(head -c 300 "$tmp/results/out" 2>&1)"
-	echo "TIME $f-ci-root: $ci s with / over virtio-9p as the root, $plain s for the initramfs boot"
+	"$tmp/tree-tools" >"$tmp/tree.host" 2>&1
+	[[ -s $tmp/tree.host ]] && cmp -s "$tmp/tree.host" "$tmp/results/tree" && pass "$f-ci-root-build-tree" ||
+		fail "$f-ci-root-build-tree" "git status, tar, ls -lR and make -q on this tree answered otherwise in the guest: $(diff "$tmp/tree.host" "$tmp/results/tree" 2>&1 | tr '\n' ' ')"
+	tools=$(awk '{ printf "%.1f", $2 - $1 }' "$tmp/results/tree-time" 2>/dev/null)
+	echo "TIME $f-ci-root: $ci s with / over virtio-9p as the root, of which ${tools:-?} s for git status, tar, ls -lR and make -q on the source tree; $plain s for the initramfs boot"
 fi
 # A share served by vmm as an ordinary user (nobody, in /dev/kvm's group): what the guest makes
 # is nobody's on the host, its chown is accepted and changes nothing, and a file the host's root
