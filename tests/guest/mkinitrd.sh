@@ -76,6 +76,7 @@
 #             copy/ (cp -r): "VMMBENCH name=value" lines, MB/s and files/s
 #   ciroot=TAG  the kernel-CI flow (docs/usage.md): mount the share TAG read-only as the new
 #             root and switch_root to it, running the command line's vmmtest.init=PROGRAM
+#   rwroot=TAG  the same with the share mounted writable (a busybox root: vmmtest.init=/sbin/init)
 # vmmtest.dump=SECONDS: if the steps are not done that long after init started, print where each
 # process waits (its kernel stack) and have the kernel show its blocked tasks and every CPU's
 # backtrace (sysrq w and l), for a boot the host is about to end at --timeout.
@@ -161,12 +162,16 @@ net_up() {
 	ip addr add 10.0.2.15/24 dev eth0
 	ip link set eth0 up
 }
+# share_mount TAG DIR [OPTION]: mount the virtio-9p share TAG on DIR (made if missing).
+share_mount() {
+	mkdir -p $2
+	modprobe 9p
+	mount -t 9p -o trans=virtio,version=9p2000.L${3:+,$3} "$1" $2
+}
 # share TAG: the share step (see the list at the top).
 share_test() {
 	local m=/mnt/$1 r out
-	mkdir -p $m
-	modprobe 9p
-	mount -t 9p -o trans=virtio,version=9p2000.L "$1" $m && echo "VMMTEST share-mount=ok"
+	share_mount "$1" $m && echo "VMMTEST share-mount=ok"
 	echo "VMMTEST share-host-md5=$(md5sum <$m/host.data | cut -d' ' -f1)"
 	dd if=/dev/urandom of=/tmp/guest.data bs=1M count=8 2>/dev/null
 	cp /tmp/guest.data $m/guest.data
@@ -422,9 +427,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		;;
 	roshare=*)
 		m=/mnt/${step#roshare=}
-		mkdir -p $m
-		modprobe 9p
-		mount -t 9p -o trans=virtio,version=9p2000.L "${step#roshare=}" $m
+		share_mount "${step#roshare=}" $m
 		echo "VMMTEST roshare-md5=$(md5sum <$m/ro.data | cut -d' ' -f1)"
 		! touch $m/new 2>/dev/null && ! echo x 2>/dev/null >>$m/ro.data && ! rm $m/ro.data 2>/dev/null &&
 			! mkdir $m/dir 2>/dev/null && ! chmod 777 $m/ro.data 2>/dev/null &&
@@ -433,9 +436,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		;;
 	usershare=*)
 		m=/mnt/user
-		mkdir -p $m
-		modprobe 9p
-		mount -t 9p -o trans=virtio,version=9p2000.L "${step#usershare=}" $m
+		share_mount "${step#usershare=}" $m
 		echo guest >$m/made && mkdir $m/dir && chown 1234:1234 $m/made && chmod 640 $m/made &&
 			echo "VMMTEST usershare-made=ok"
 		echo "VMMTEST usershare-owner=$(stat -c %u $m/made)"
@@ -444,9 +445,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		;;
 	fsbench=*)
 		m=/mnt/bench
-		mkdir -p $m
-		modprobe 9p
-		mount -t 9p -o trans=virtio,version=9p2000.L "${step#fsbench=}" $m
+		share_mount "${step#fsbench=}" $m
 		ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 		mib=$(($(wc -c <$m/big.data) >> 20))
 		n=$(ls $m/tree | wc -l)
@@ -460,10 +459,10 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMBENCH smallwrite=$((n * 1000 / (b - a + 1)))"
 		umount $m
 		;;
-	ciroot=*)
-		modprobe 9p
-		mkdir -p /newroot
-		mount -t 9p -o trans=virtio,version=9p2000.L,ro "${step#ciroot=}" /newroot
+	ciroot=* | rwroot=*)
+		opt=
+		[ "${step%%=*}" = ciroot ] && opt=ro
+		share_mount "${step#*=}" /newroot $opt
 		init=
 		for arg in $cmdline; do
 			case $arg in vmmtest.init=*) init=${arg#*=} ;; esac

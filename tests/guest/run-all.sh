@@ -37,11 +37,12 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	for g in $groups; do
 		# What the group may take: its boots' limits (each vmm is killed 30 s after its own)
 		# and the nested guest's boot. Only a nested guest that is alive runs into it: a stuck
-		# one is ended by run.sh's watchdog within a minute or so.
+		# one is ended by run.sh's watchdog within a minute or so. (A share boot counts as two
+		# device boots.)
 		case $g in
 		basic | calibrate) boots=$(wc -w <<<"$flavours") device=0 ;;
-		pci-*) boots=0 device=7 ;;
-		mmio-*) boots=1 device=3 ;;
+		pci-*) boots=0 device=9 ;;
+		mmio-*) boots=1 device=4 ;;
 		*) boots=$((2 * $(wc -w <<<"$cpu_counts") + 6)) device=1 ;;
 		esac
 		l=$(sed -n "s/.* ${g#*-}=\([0-9]*\).*/\1/p" <<<" $limits ")
@@ -375,18 +376,17 @@ share_prepare() {
 tree_list() { (cd "$1" && find . -printf '%y %m %s %U:%G %p %l\n' | sort -k5); }
 # share_boot NAME MODE FLAVOUR: a boot with the two shares (and nothing else) on the transport
 # MODE names (device_boot's), running the share= and roshare= steps; sets $status. The tree has
-# 2000 files on transitional PCI, whose legacy driver notifies by port I/O, and 200 where the
-# driver notifies by MMIO (modern PCI, virtio-mmio): nested, each such exit costs the emulated CPU
-# so much that a request takes about four times as long, and 2000 files would take minutes.
+# 2000 files, each made, read, copied and its mode and owner set through the share: nested, that
+# is minutes on virtio-mmio, so a share boot gets twice a device boot's limit.
 share_boot() {
-	local name=$1 mode=$2 f=$3 args=() extra= files=200
+	local name=$1 mode=$2 f=$3 args=() extra=
 	case $mode in
-	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 files=2000 ;;
+	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
 	mmio) args=(--transport mmio) ;;
 	mmio-v1) args=(--transport mmio --legacy) ;;
 	esac
-	share_prepare $files
-	t=$((device_factor * $(limit "$f")))
+	share_prepare 2000
+	t=$((2 * device_factor * $(limit "$f")))
 	launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info \
 		"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
 		--fs "path=$tmp/share,tag=share" --fs "path=$tmp/roshare,tag=roshare,readonly=on" \
@@ -1185,10 +1185,14 @@ grep -q '^VMMTEST restart=first' "$s" && grep -q 'pvpanic: the guest panicked: r
 # a program of the host's run there, its output written to a writable share, its exit status
 # vmm's. The generic kernel has 9P as modules only, so the test initramfs loads them and
 # switch_roots (ciroot step); a kernel with 9P built in needs no initramfs at all. The guest also
-# runs git status, tar, ls -lR and make -q on this source tree, as the host does. Timed beside
+# runs git status, tar, ls -lR and make -q on this source tree, as the host does, and builds and
+# commits a small project in the writable share with the host's gcc, make and git. Timed beside
 # the same kernel's plain initramfs boot.
 if [[ $f == generic ]]; then
-	mkdir -p "$tmp/results"
+	rm -rf "$tmp/results"
+	mkdir -p "$tmp/results/proj"
+	printf '#include <stdio.h>\nint main(void) { puts("built in the guest"); return 0; }\n' >"$tmp/results/proj/hello.c"
+	printf 'hello: hello.o\n\tcc -o $@ hello.o\nhello.o: hello.c\n\tcc -c -o $@ hello.c\n' >"$tmp/results/proj/Makefile"
 	${CC:-cc} -O2 -static -o "$tmp/outb" tests/guest/outb.c
 	# What a build tree needs of a file system, run on this tree by both sides: their answers
 	# must be the same.
@@ -1205,12 +1209,21 @@ END
 	chmod +x "$tmp/tree-tools"
 	cat >"$tmp/ci-init" <<END
 #!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t 9p -o trans=virtio,version=9p2000.L results /mnt || exit 1
 { uname -r; sha256sum /etc/os-release; } >/mnt/out 2>&1
 read -r t0 _ </proc/uptime
 $tmp/tree-tools >/mnt/tree 2>&1
 read -r t1 _ </proc/uptime
 echo "\$t0 \$t1" >/mnt/tree-time
+# Writing a build tree: git init, add and commit, make with gcc, the program run, git status.
+cd /mnt/proj && export TMPDIR=/mnt HOME=/mnt &&
+	git init -q && git add -A && git -c user.name=guest -c user.email=guest@vmm commit -qm guest &&
+	make >/mnt/make.out 2>&1 && ./hello >run.out && git status --porcelain >/mnt/status.out
+echo \$? >/mnt/proj.rc
+cd /
+read -r t2 _ </proc/uptime
+echo "\$t1 \$t2" >/mnt/proj-time
 sh -c 'exit 3'
 rc=\$?
 umount /mnt
@@ -1221,8 +1234,10 @@ END
 	expect "$f-ci-initramfs" 0 "${common[@]}" --cmdline "$base vmmtest=poweroff"
 	plain=$(since "$start")
 	start=$EPOCHREALTIME
-	expect "$f-ci-root" 3 "${common[@]}" --fs path=/,tag=root,readonly=on --fs "path=$tmp/results,tag=results" \
-		--cmdline "$base vmmtest=ciroot=root vmmtest.init=$tmp/ci-init"
+	t=$((3 * t)) # a plain boot's limit three times over: the tools and the build read megabytes of programs
+	expect "$f-ci-root" 3 "${common[@]}" --timeout $t --fs path=/,tag=root,readonly=on \
+		--fs "path=$tmp/results,tag=results" --cmdline "$base vmmtest=ciroot=root vmmtest.init=$tmp/ci-init"
+	t=$((t / 3))
 	ci=$(since "$start")
 	[[ $(head -n 1 "$tmp/results/out" 2>/dev/null) == "$(cat "$(dirname "$(readlink "$guest/vmlinuz-$f")")/version")" &&
 		$(sed -n 2p "$tmp/results/out") == "$(sha256sum /etc/os-release)" ]] && pass "$f-ci-root-output" ||
@@ -1230,8 +1245,32 @@ END
 	"$tmp/tree-tools" >"$tmp/tree.host" 2>&1
 	[[ -s $tmp/tree.host ]] && cmp -s "$tmp/tree.host" "$tmp/results/tree" && pass "$f-ci-root-build-tree" ||
 		fail "$f-ci-root-build-tree" "git status, tar, ls -lR and make -q on this tree answered otherwise in the guest: $(diff "$tmp/tree.host" "$tmp/results/tree" 2>&1 | tr '\n' ' ')"
+	# The guest's commit and build, as the host's git, make and the host itself find them.
+	p=$tmp/results/proj
+	[[ $(cat "$tmp/results/proj.rc" 2>/dev/null) == 0 && $(git -C "$p" log --format=%s 2>&1) == guest ]] &&
+		git -C "$p" fsck --strict --no-dangling >/dev/null 2>&1 && make -q -C "$p" hello &&
+		[[ $("$p/hello") == "built in the guest" && $(cat "$p/run.out") == "built in the guest" ]] &&
+		cmp -s "$tmp/results/status.out" <(git -C "$p" status --porcelain) &&
+		pass "$f-ci-root-build-writes" ||
+		fail "$f-ci-root-build-writes" "git and make in the share (exit status $(cat "$tmp/results/proj.rc" 2>&1)): $(tail -c 300 "$tmp/results/make.out" 2>&1 | tr '\n' ' '); host: $(git -C "$p" log --oneline 2>&1 | head -n 2 | tr '\n' ' ')"
 	tools=$(awk '{ printf "%.1f", $2 - $1 }' "$tmp/results/tree-time" 2>/dev/null)
-	echo "TIME $f-ci-root: $ci s with / over virtio-9p as the root, of which ${tools:-?} s for git status, tar, ls -lR and make -q on the source tree; $plain s for the initramfs boot"
+	build=$(awk '{ printf "%.1f", $2 - $1 }' "$tmp/results/proj-time" 2>/dev/null)
+	echo "TIME $f-ci-root: $ci s with / over virtio-9p as the root, of which ${tools:-?} s for git status, tar, ls -lR and make -q on the source tree, ${build:-?} s for git commit and make in the writable share; $plain s for the initramfs boot"
+	# busybox's init as PID 1 on a writable share as the root: its inittab runs a script that
+	# writes into the root, then asks init to power off.
+	r=$tmp/bbroot
+	rm -rf "$r"
+	mkdir -p "$r"/{bin,sbin,etc,dev,proc,sys,tmp}
+	cp /bin/busybox "$r/bin/busybox"
+	for a in sh cat mkdir mv ln rm sync poweroff; do ln -s busybox "$r/bin/$a"; done
+	ln -s ../bin/busybox "$r/sbin/init"
+	printf '::once:/etc/rc\n' >"$r/etc/inittab"
+	printf '#!/bin/sh\nmkdir /var && echo "$(cat /proc/1/comm)" >/var/made && mv /var/made /booted &&\n\tln -s booted /booted-link && rm -r /var && sync\npoweroff\n' >"$r/etc/rc"
+	chmod +x "$r/etc/rc"
+	expect "$f-busybox-root" 0 "${common[@]}" --fs "path=$r,tag=root" \
+		--cmdline "$base vmmtest=rwroot=root vmmtest.init=/sbin/init"
+	[[ $(cat "$r/booted" 2>/dev/null) == init && $(readlink "$r/booted-link") == booted && ! -e $r/var ]] &&
+		pass "$f-busybox-root-writes" || fail "$f-busybox-root-writes" "busybox init's script did not write the root: $(ls -la "$r" 2>&1 | tr '\n' ' ')"
 fi
 # A share served by vmm as an ordinary user (nobody, in /dev/kvm's group): what the guest makes
 # is nobody's on the host, its chown is accepted and changes nothing, and a file the host's root

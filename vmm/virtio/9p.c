@@ -15,6 +15,10 @@ static void v9p_queue_notify(struct virtio_dev *d, unsigned q)
 	struct virtq_elem *e = f->elem;
 	bool pushed = false;
 
+	if (f->ended) {
+		p9_reset(&f->srv);
+		f->ended = false;
+	}
 	for (unsigned n = 0;; n++) {
 		int ret;
 		size_t len;
@@ -50,10 +54,13 @@ static int v9p_start(struct virtio_dev *d)
 	return 0;
 }
 
-/* A reset ends the 9P session: the driver starts again with Tversion. */
+/* A reset ends the 9P session: the driver starts again with Tversion. The reset comes on the
+ * thread of whoever wrote the status (a vCPU's), which does no file work and whose sandbox has no
+ * close(): the fids are let go on the device's own thread, before the new session's first request
+ * (or at exit). */
 static void v9p_reset(struct virtio_dev *d)
 {
-	p9_reset(&((struct v9p_dev *)d->priv)->srv);
+	((struct v9p_dev *)d->priv)->ended = true;
 }
 
 static void v9p_log_state(struct virtio_dev *d)

@@ -19,6 +19,7 @@ struct v9p_dev {
 	struct virtio_dev vdev; /* what the transports attach to */
 	struct p9_server srv;
 	struct virtq_elem *elem; /* the chain being served (large: not on the stack) */
+	bool ended;              /* reset: the session is cleared before the next request */
 	uint8_t config[2 + V9P_MAX_TAG]; /* tag_len (le16), then the tag, no NUL */
 };
 
