@@ -3,6 +3,7 @@
 #include "log.h"
 #include "vm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #define KVM_LOG(vp) ((vp)->vm->vm_fd >= 0 ? LOG_WARN : LOG_DEBUG)
 
 #define VIRTIO_PCI_MODERN_ID_BASE 0x1040
+
+static_assert(VIRTIO_PCI_COMMON_LEN == VIRTIO_PCI_COMMON_ADM_Q_NUM + 2,
+	      "struct virtio_pci_common_cfg ends with admin_queue_num (4.1.4.3)");
 
 static uint64_t get_le(const uint8_t *p, uint32_t len)
 {
@@ -721,9 +725,21 @@ int virtio_pci_create(struct pci_host *h, struct virtio_dev *d, bool legacy,
 	vp->pci.cfg_write = vp_cfg_write;
 	vp->pci.bar_moved = vp_bar_moved;
 	if (legacy) {
-		vp->legacy_size = (uint32_t)pow2_at_least(0x20 + d->config_len);
-		if (vp->legacy_size < 0x40)
-			vp->legacy_size = 0x40;
+		/* The registers and, after them at 24 while MSI-X is on, the whole configuration
+		 * area: the power of two (a BAR's size) that holds both, at least 0x40. */
+		vp->legacy_size = (uint32_t)pow2_at_least(VIRTIO_PCI_LEGACY_CONFIG_MSIX +
+							  (uint64_t)d->config_len);
+		if (vp->legacy_size < VIRTIO_PCI_LEGACY_MIN_SIZE)
+			vp->legacy_size = VIRTIO_PCI_LEGACY_MIN_SIZE;
+		if (vp->legacy_size > VIRTIO_PCI_LEGACY_MAX_SIZE) {
+			log_error("%s: the legacy interface has room for %u bytes of "
+				  "configuration, this device has %u: it can only be modern "
+				  "(legacy=off)", d->name,
+				  VIRTIO_PCI_LEGACY_MAX_SIZE - VIRTIO_PCI_LEGACY_CONFIG_MSIX,
+				  d->config_len);
+			ret = -EINVAL;
+			goto err_quiet;
+		}
 		ret = pci_dev_set_bar(&vp->pci, VIRTIO_PCI_LEGACY_BAR, PCI_BAR_IO, vp->legacy_size,
 				      virtio_pci_legacy_io, vp);
 		if (ret)
@@ -760,6 +776,7 @@ int virtio_pci_create(struct pci_host *h, struct virtio_dev *d, bool legacy,
 err:
 	if (ret == -ENOSPC || ret == -EINVAL)
 		log_error("%s: cannot lay out the PCI function: %s", d->name, strerror(-ret));
+err_quiet:
 	virtio_pci_destroy(vp);
 	return ret;
 }
