@@ -179,6 +179,36 @@ static void pfns_split_anywhere_are_read_whole(void **state)
 	fx_teardown(&f);
 }
 
+/* num_pages (the host's), actual (the driver's) and their reset are changes of the configuration
+ * area: the generation moves with each, and 256 target changes between two of the driver's reads
+ * do not bring it back to the value it read (8 bits on virtio-pci). */
+static void config_changes_move_the_generation(void **state)
+{
+	struct fx f;
+	uint32_t a = htole32(5);
+	uint8_t gen;
+
+	fx_setup(&f, &plain, 0, 3);
+	gen = (uint8_t)virtio_config_generation(&f.b.vdev);
+	for (unsigned i = 0; i < 256; i++)
+		balloon_set_target(&f.b, (1 + i % 2) << 20);
+	assert_int_not_equal((uint8_t)virtio_config_generation(&f.b.vdev), gen);
+	assert_int_equal(f.config_signals, 256);
+	gen = (uint8_t)virtio_config_generation(&f.b.vdev);
+	pthread_mutex_lock(&f.b.vdev.lock);
+	virtio_config_write(&f.b.vdev, offsetof(struct virtio_balloon_config, actual),
+			    (uint8_t *)&a, 4);
+	pthread_mutex_unlock(&f.b.vdev.lock);
+	assert_int_not_equal((uint8_t)virtio_config_generation(&f.b.vdev), gen);
+	gen = (uint8_t)virtio_config_generation(&f.b.vdev);
+	pthread_mutex_lock(&f.b.vdev.lock);
+	virtio_reset(&f.b.vdev); /* actual back to 0 */
+	pthread_mutex_unlock(&f.b.vdev.lock);
+	assert_int_equal(f.b.config.actual, 0);
+	assert_int_not_equal((uint8_t)virtio_config_generation(&f.b.vdev), gen);
+	fx_teardown(&f);
+}
+
 static void a_partial_pfn_needs_reset(void **state)
 {
 	struct fx f;
@@ -389,6 +419,7 @@ int main(void)
 		cmocka_unit_test(reported_ranges_go_back_on_either_queue_number),
 		cmocka_unit_test(poisoned_reports_are_kept),
 		cmocka_unit_test(a_queue_without_a_role_needs_reset),
+		cmocka_unit_test(config_changes_move_the_generation),
 	};
 
 	return RUN_ON_BOTH_RINGS(tests);

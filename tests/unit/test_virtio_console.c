@@ -682,6 +682,44 @@ static void writable_buffer_in_transmitq_needs_reset(void **state)
 	cfx_teardown(&f);
 }
 
+/* The size is part of the configuration area: a resize is a change of it, and the generation
+ * moves whenever it happens, before the driver started the device too (a driver reading the area
+ * during its probe must see it), not only when the driver is told. */
+static void resize_moves_the_generation(void **state)
+{
+	const struct console_port_cfg port = { NULL, CONSOLE_PTY, NULL, NULL };
+	struct winsize ws = { .ws_row = 50, .ws_col = 120 };
+	struct cfx f;
+	uint32_t gen;
+	int slave;
+
+	assert_int_equal(cfx_init(&f, &port, 1), 0);
+	f.d->transport = &fake_transport;
+	slave = open(ptsname(f.con.ports[0].in_fd), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	gen = virtio_config_generation(f.d);
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	console_resize(&f.con);
+	assert_int_equal(f.con.config.cols, 120);
+	assert_int_equal(f.con.config.rows, 50);
+	assert_int_not_equal(virtio_config_generation(f.d), gen);
+	assert_int_equal(f.config_signals, 0); /* no driver to tell yet */
+	/* The same size again: no change. */
+	gen = virtio_config_generation(f.d);
+	console_resize(&f.con);
+	assert_int_equal(virtio_config_generation(f.d), gen);
+	/* Running: a change and an interrupt. */
+	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_SIZE);
+	gen = virtio_config_generation(f.d);
+	ws.ws_col = 90;
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	console_resize(&f.con);
+	assert_int_not_equal(virtio_config_generation(f.d), gen);
+	assert_int_equal(f.config_signals, 2); /* one at start, one now */
+	close(slave);
+	cfx_teardown(&f);
+}
+
 static void bad_configurations_are_errors(void **state)
 {
 	char longp[200];
@@ -732,6 +770,7 @@ int main(void)
 		cmocka_unit_test(control_message_for_missing_port_needs_reset),
 		cmocka_unit_test(writable_buffer_in_transmitq_needs_reset),
 		cmocka_unit_test(bad_configurations_are_errors),
+		cmocka_unit_test(resize_moves_the_generation),
 	};
 
 	/* The stdio tests swap a pipe in as fd 0 and back: fd 0 must be open to start with. */

@@ -466,6 +466,19 @@ static void config_access(void **state)
 	virtio_config_changed(&f->d);
 	pthread_mutex_unlock(&f->d.lock);
 	assert_int_not_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	/* The driver's own write that changes the area moves it too; one that does not, not. */
+	gen = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+	wr(f, VIRTIO_MMIO_CONFIG + 4, 0x01020304);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	wr(f, VIRTIO_MMIO_CONFIG + 4, 0x01020305);
+	assert_int_not_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	/* And a device change in the area: the generation read after it differs. */
+	gen = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+	pthread_mutex_lock(&f->d.lock);
+	virtio_config_set(&f->d, 0, "\x7f", 1);
+	pthread_mutex_unlock(&f->d.lock);
+	assert_int_not_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG) & 0xff, 0x7f);
 }
 
 static void status_zero_resets(void **state)

@@ -1661,6 +1661,52 @@ static void config_write(void **state)
 	nfx_teardown(&f);
 }
 
+/* 5.1.4, 2.5: the MAC the driver sets with CTRL_MAC_ADDR_SET is a change of the configuration
+ * area, so the generation a driver reads afterwards differs from the one it read before, and
+ * never comes round to it however many times the MAC changes in between. */
+static void mac_set_moves_the_generation(void **state)
+{
+	struct nfx f;
+	struct virtio_net_config c;
+	uint8_t gen;
+
+	nfx_start(&f, DEFAULT);
+	gen = (uint8_t)virtio_config_generation(f.d);
+	assert_int_equal(ctrl(&f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, NEWMAC, 6),
+			 VIRTIO_NET_OK);
+	virtio_config_read(f.d, 0, (uint8_t *)&c, sizeof(c));
+	assert_memory_equal(c.mac, NEWMAC, 6);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* The same address again changes nothing. */
+	gen = (uint8_t)virtio_config_generation(f.d);
+	assert_int_equal(ctrl(&f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, NEWMAC, 6),
+			 VIRTIO_NET_OK);
+	assert_int_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* 256 changes between two reads: still a different value. */
+	for (unsigned i = 0; i < 256; i++)
+		assert_int_equal(ctrl(&f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET,
+				      i % 2 ? NEWMAC : OTHER, 6),
+				 VIRTIO_NET_OK);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* Reset puts the device's address back: a change too. */
+	gen = (uint8_t)virtio_config_generation(f.d);
+	nfx_reset(&f);
+	virtio_config_read(f.d, 0, (uint8_t *)&c, sizeof(c));
+	assert_memory_equal(c.mac, MAC, 6);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* A modern driver's write is undone: no change; a legacy one's is kept: a change. */
+	nfx_go(&f, DEFAULT);
+	gen = (uint8_t)virtio_config_generation(f.d);
+	virtio_config_write(f.d, 0, NEWMAC, 6);
+	assert_int_equal((uint8_t)virtio_config_generation(f.d), gen);
+	nfx_reset(&f);
+	nfx_go_legacy(&f, DEFAULT, true);
+	gen = (uint8_t)virtio_config_generation(f.d);
+	virtio_config_write(f.d, 0, NEWMAC, 6);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	nfx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1692,6 +1738,7 @@ int main(void)
 		cmocka_unit_test(ctrl_malformed_needs_reset),
 		cmocka_unit_test(reset_restores),
 		cmocka_unit_test(config_write),
+		cmocka_unit_test(mac_set_moves_the_generation),
 	};
 
 	signal(SIGALRM, hung);

@@ -379,6 +379,42 @@ static void common_cfg_tail_reads_zero(void **state)
 				 VIRTIO_STATUS_FEATURES_OK);
 }
 
+/* config_generation as the driver reads it, 8 bits: it moves with a change of the area and never
+ * comes round to the value read before, however many changes came in between. */
+static void config_generation_in_common_cfg(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gen_at = common(f, VIRTIO_PCI_COMMON_CFGGENERATION);
+	uint8_t before = (uint8_t)mem_read(f, gen_at, 1), v;
+
+	assert_int_equal(mem_read(f, gen_at, 1), before);
+	for (unsigned i = 0; i < 256; i++) {
+		pthread_mutex_lock(&f->dev.lock);
+		v = (uint8_t)(f->config[3] + 1);
+		virtio_config_set(&f->dev, 3, &v, 1);
+		pthread_mutex_unlock(&f->dev.lock);
+	}
+	assert_int_not_equal(mem_read(f, gen_at, 1), before);
+	before = (uint8_t)mem_read(f, gen_at, 1);
+	/* A driver's write through the device configuration that changes it. */
+	mem_write(f, region(f, VIRTIO_PCI_CAP_DEVICE_CFG, 0), 0x5a, 1);
+	assert_int_not_equal(mem_read(f, gen_at, 1), before);
+	/* Reads of other fields are no reads of the generation: 256 changes, each followed by a
+	 * read of device_status, still leave it changed. */
+	before = (uint8_t)mem_read(f, gen_at, 1);
+	for (unsigned i = 0; i < 256; i++) {
+		pthread_mutex_lock(&f->dev.lock);
+		v = (uint8_t)(f->config[3] + 1);
+		virtio_config_set(&f->dev, 3, &v, 1);
+		pthread_mutex_unlock(&f->dev.lock);
+		mem_read(f, common(f, VIRTIO_PCI_COMMON_STATUS), 1);
+	}
+	assert_int_not_equal(mem_read(f, gen_at, 1), before);
+	/* A wider read that covers it does count. */
+	before = (uint8_t)(mem_read(f, common(f, VIRTIO_PCI_COMMON_STATUS), 2) >> 8);
+	assert_int_equal(mem_read(f, gen_at, 1), before);
+}
+
 static void queues_are_set_up_and_kicked(void **state)
 {
 	struct fixture *f = *state;
@@ -815,6 +851,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(features_are_negotiated_through_common_cfg, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(common_cfg_tail_reads_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_generation_in_common_cfg, setup, teardown),
 		cmocka_unit_test_setup_teardown(queues_are_set_up_and_kicked, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_rings_need_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(msix_vectors_masking_and_pending_bits, setup,

@@ -1,6 +1,7 @@
 /* The virtio SCSI controller without a transport, over real image files: the test plays the
  * driver, building rings in guest memory, and runs the event loop by hand so the disk I/O
  * completes on this thread. */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -716,6 +717,29 @@ static void bad_geometry_is_refused(void **state)
 	scsi_destroy(&s);
 }
 
+/* The device puts sense_size and cdb_size back at reset (5.6.4): a change of the area, which the
+ * generation shows. */
+static void reset_moves_the_generation(void **state)
+{
+	struct fx f;
+	uint32_t v = htole32(200), gen;
+
+	fx_setup(&f, 1, false);
+	pthread_mutex_lock(&f.s.vdev.lock);
+	virtio_config_write(&f.s.vdev, offsetof(struct virtio_scsi_config, cdb_size),
+			    (uint8_t *)&v, 4);
+	gen = virtio_config_generation(&f.s.vdev);
+	virtio_reset(&f.s.vdev);
+	assert_int_equal(f.s.config.cdb_size, htole32(32));
+	assert_int_not_equal(virtio_config_generation(&f.s.vdev), gen);
+	/* Nothing to put back: no change. */
+	gen = virtio_config_generation(&f.s.vdev);
+	virtio_reset(&f.s.vdev);
+	assert_int_equal(virtio_config_generation(&f.s.vdev), gen);
+	pthread_mutex_unlock(&f.s.vdev.lock);
+	fx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +757,7 @@ int main(void)
 		cmocka_unit_test(queue_stop_drops_what_it_held),
 		cmocka_unit_test(second_request_queue),
 		cmocka_unit_test(bad_geometry_is_refused),
+		cmocka_unit_test(reset_moves_the_generation),
 	};
 	return RUN_ON_BOTH_RINGS(tests);
 }

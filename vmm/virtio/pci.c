@@ -174,7 +174,9 @@ static void vp_common_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, u
 	put_le(r + VIRTIO_PCI_COMMON_MSIX, 2, vp->config_vector);
 	put_le(r + VIRTIO_PCI_COMMON_NUMQ, 2, d->nr_queues);
 	r[VIRTIO_PCI_COMMON_STATUS] = d->status;
-	r[VIRTIO_PCI_COMMON_CFGGENERATION] = (uint8_t)d->config_generation;
+	/* Only a read that shows the driver the generation counts as reading it. */
+	if (overlaps(off, len, VIRTIO_PCI_COMMON_CFGGENERATION, 1))
+		r[VIRTIO_PCI_COMMON_CFGGENERATION] = (uint8_t)virtio_config_generation(d);
 	put_le(r + VIRTIO_PCI_COMMON_Q_SELECT, 2, vp->queue_sel);
 	put_le(r + VIRTIO_PCI_COMMON_Q_MSIX, 2, q ? q->msix_vector : VIRTIO_NO_VECTOR);
 	if (q) {

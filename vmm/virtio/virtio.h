@@ -114,7 +114,8 @@ struct virtio_dev {
 	int isr_fd;           /* eventfd: irqfd of the INTx / mmio line (level, with resample_fd) */
 	int resample_fd;      /* eventfd: KVM signals the line's EOI; re-raised while isr != 0 */
 	bool line_masked;     /* the transport has the line off (PCI: INTx disabled, or MSI-X) */
-	uint32_t config_generation;
+	uint32_t config_generation; /* the driver reads it through virtio_config_generation */
+	bool config_generation_fresh; /* it moved since the driver last read it */
 	uint8_t *config; /* the device-specific configuration area, owned by the type */
 	uint32_t config_len;
 	unsigned nr_queues;
@@ -154,9 +155,18 @@ void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val
 void virtio_set_status(struct virtio_dev *d, uint8_t status);
 void virtio_reset(struct virtio_dev *d);
 
-/* The configuration area. Out-of-range bytes read as 0 and are not written. */
+/* The configuration area as the driver accesses it. Out-of-range bytes read as 0 and are not
+ * written. A write that changes the area (after the type's config_write hook had its say) moves
+ * the generation. */
 void virtio_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len);
 void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len);
+/* The device changes its own configuration area, after init: every such change goes through here
+ * (or virtio_config_changed), so that the generation moves. Bytes [off, off + len) become data;
+ * a range outside the area is a bug and ignored. Returns whether anything changed. */
+bool virtio_config_set(struct virtio_dev *d, uint32_t off, const void *data, uint32_t len);
+/* The driver reads the configuration generation (virtio-pci shows its low 8 bits, virtio-mmio all
+ * 32): what the transports return for the register. */
+uint32_t virtio_config_generation(struct virtio_dev *d);
 
 /* The driver stopped queue q (virtio-mmio QueueReady 0, QueuePFN 0): the queue goes back to its
  * state after reset, with its maximum size, and the type drops what it held from it. */
@@ -179,7 +189,8 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e);
 
 /* Device types call these after virtq_push(): interrupt the driver for queue q if it wants one. */
 void virtio_notify(struct virtio_dev *d, unsigned q);
-/* The type changed d->config: bump the generation and tell the driver. */
+/* Tell the driver its configuration changed (a configuration change notification, after
+ * DRIVER_OK). Moves the generation too, for a change made without virtio_config_set. */
 void virtio_config_changed(struct virtio_dev *d);
 /* For transports without MSI-X: set an ISR bit and raise the line. */
 void virtio_raise_isr(struct virtio_dev *d, uint8_t bit);
