@@ -196,6 +196,33 @@ static void legacy_driver(void **state)
 	assert_true(virtio_live(&x->d));
 }
 
+/* A transitional device offers ANY_LAYOUT on the legacy interface (6.3), and a legacy driver that
+ * takes it runs with it; the modern interface never shows it, so a modern driver that accepts it
+ * anyway is refused like any bit not offered (VERSION_1 means any layout already). */
+static void any_layout_is_offered_to_legacy_drivers_only(void **state)
+{
+	struct dummy *x = *state;
+	uint8_t base = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+	uint32_t legacy = virtio_get_legacy_features(&x->d);
+
+	assert_true(legacy & 1u << VIRTIO_F_ANY_LAYOUT);
+	assert_int_equal(legacy & ~(1u << VIRTIO_F_ANY_LAYOUT), virtio_get_features(&x->d, 0));
+	assert_false(virtio_get_features(&x->d, 0) & 1u << VIRTIO_F_ANY_LAYOUT);
+	assert_false(x->d.features & 1ULL << VIRTIO_F_ANY_LAYOUT);
+
+	x->d.legacy_driver = true;
+	accept(&x->d, DUMMY_FEAT | 1ULL << VIRTIO_F_ANY_LAYOUT);
+	virtio_set_status(&x->d, base | VIRTIO_STATUS_DRIVER_OK);
+	assert_true(virtio_live(&x->d));
+	assert_int_equal(x->d.driver_features, DUMMY_FEAT | 1ULL << VIRTIO_F_ANY_LAYOUT);
+
+	virtio_reset(&x->d);
+	x->d.legacy_driver = false;
+	accept(&x->d, DUMMY_FEAT | 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_ANY_LAYOUT);
+	virtio_set_status(&x->d, base | VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(x->d.status, base);
+}
+
 static void status_bits_only_grow(void **state)
 {
 	struct dummy *x = *state;
@@ -405,6 +432,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(generation_moves_with_every_change, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(generation_cannot_wrap_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(any_layout_is_offered_to_legacy_drivers_only, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(doorbell_and_isr, setup, teardown),
 		cmocka_unit_test_setup_teardown(start_failure_needs_reset, setup, teardown),
 	};

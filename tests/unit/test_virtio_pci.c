@@ -745,11 +745,20 @@ static void legacy_features_queue_pfn_and_notify(void **state)
 	struct fixture *f = *state;
 	struct virtq *vq = &f->dev.queues[0].vq;
 
-	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_HOST_FEATURES, 4), (uint32_t)f->dev.features);
+	/* The legacy offer is the modern one's bits 0-31 and ANY_LAYOUT (6.3), which the modern
+	 * interface does not show. */
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_HOST_FEATURES, 4),
+			 (uint32_t)f->dev.features | 1u << VIRTIO_F_ANY_LAYOUT);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_DFSELECT), 0, 4);
+	assert_false(mem_read(f, common(f, VIRTIO_PCI_COMMON_DF), 4) & 1u << VIRTIO_F_ANY_LAYOUT);
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_HOST_FEATURES, 4),
+			 (uint32_t)f->dev.features | 1u << VIRTIO_F_ANY_LAYOUT);
 	assert_true(f->dev.legacy_driver);
 	io_write(f, VIRTIO_PCI_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-	io_write(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 1u << DUMMY_FEATURE, 4);
-	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 4), 1u << DUMMY_FEATURE);
+	io_write(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES,
+		 1u << DUMMY_FEATURE | 1u << VIRTIO_F_ANY_LAYOUT, 4);
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 4),
+			 1u << DUMMY_FEATURE | 1u << VIRTIO_F_ANY_LAYOUT);
 	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_SEL, 0, 2);
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_NUM, 2), QUEUE_MAX);
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, 4), 0);
@@ -766,7 +775,8 @@ static void legacy_features_queue_pfn_and_notify(void **state)
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_STATUS, 1), VIRTIO_STATUS_ACKNOWLEDGE |
 									  VIRTIO_STATUS_DRIVER |
 									  VIRTIO_STATUS_DRIVER_OK);
-	assert_int_equal(f->dev.driver_features, 1ULL << DUMMY_FEATURE);
+	assert_int_equal(f->dev.driver_features,
+			 1ULL << DUMMY_FEATURE | 1ULL << VIRTIO_F_ANY_LAYOUT);
 	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, 1, 2);
 	assert_true(fired(f->dev.queues[1].kick_fd));
 	assert_false(fired(f->dev.queues[0].kick_fd));

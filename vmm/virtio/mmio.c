@@ -83,6 +83,8 @@ static uint32_t features_read(struct virtio_mmio *t)
 {
 	if (t->device_features_sel > (t->legacy ? 0U : 1U))
 		return 0;
+	if (t->legacy)
+		return virtio_get_legacy_features(t->dev);
 	return virtio_get_features(t->dev, t->device_features_sel);
 }
 

@@ -485,7 +485,7 @@ void virtio_pci_legacy_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t
 		vp_legacy_header_write(vp, off, get_le(data, len), len);
 		goto out;
 	}
-	put_le(r + VIRTIO_PCI_LEGACY_HOST_FEATURES, 4, virtio_get_features(d, 0));
+	put_le(r + VIRTIO_PCI_LEGACY_HOST_FEATURES, 4, virtio_get_legacy_features(d));
 	put_le(r + VIRTIO_PCI_LEGACY_GUEST_FEATURES, 4, (uint32_t)d->driver_features);
 	if (q) {
 		put_le(r + VIRTIO_PCI_LEGACY_QUEUE_PFN, 4,

@@ -139,6 +139,13 @@ uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel)
 	return sel < 2 ? (uint32_t)(d->features >> (32 * sel)) : 0;
 }
 
+uint32_t virtio_get_legacy_features(struct virtio_dev *d)
+{
+	/* Every device type takes its requests framed any way (each parses the chain as a byte
+	 * stream), so a legacy driver may lay them out as it likes too. */
+	return (uint32_t)d->features | 1u << VIRTIO_F_ANY_LAYOUT;
+}
+
 void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val)
 {
 	uint64_t mask;
@@ -177,12 +184,13 @@ static bool features_acceptable(struct virtio_dev *d)
  * it accepted beyond the offer is dropped at DRIVER_OK. */
 static void legacy_features(struct virtio_dev *d)
 {
-	uint64_t extra = d->driver_features & ~(d->features & 0xffffffffULL);
+	uint64_t offer = virtio_get_legacy_features(d);
+	uint64_t extra = d->driver_features & ~offer;
 
 	if (extra)
 		virtio_log(d, LOG_WARN, "%s: driver accepted features %#llx that were not offered; "
 			   "ignored", d->name, (unsigned long long)extra);
-	d->driver_features &= d->features & 0xffffffffULL;
+	d->driver_features &= offer;
 }
 
 void virtio_set_status(struct virtio_dev *d, uint8_t status)

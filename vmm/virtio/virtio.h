@@ -41,7 +41,8 @@ struct virtio_dev;
 #define VIRTIO_STATUS_FAILED      0x80
 
 /* Reserved feature bits the core offers or handles (section 6); the ring bits are in virtqueue.h. */
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_ANY_LAYOUT 27 /* legacy interface only: VERSION_1 implies any layout */
+#define VIRTIO_F_VERSION_1  32
 
 /* ISR status bits (4.1.4.5, 4.2.2): what an INTx or virtio-mmio interrupt was for. */
 #define VIRTIO_ISR_QUEUE  1
@@ -105,7 +106,8 @@ struct virtio_dev {
 	const struct guest_mem *mem;
 	struct event_loop *loop;
 
-	uint64_t features;        /* offered: the type's bits plus the core's ring bits */
+	uint64_t features;        /* offered: the type's bits plus the core's ring bits (the modern
+				   * offer; the legacy one is virtio_get_legacy_features) */
 	uint64_t driver_features; /* accepted by the driver; only offered bits are kept */
 	uint8_t status;
 	bool legacy;          /* the transport offers the legacy interface (transitional / mmio v1) */
@@ -143,6 +145,10 @@ void virtio_dev_destroy(struct virtio_dev *d);
 /* Feature words as the transports present them (sel 0: bits 0-31, 1: bits 32-63). A driver
  * write after FEATURES_OK is ignored; bits that were not offered are dropped. */
 uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel);
+/* The one feature word of the legacy interface (transitional PCI BAR0, virtio-mmio version 1):
+ * bits 0-31 of the offer plus ANY_LAYOUT, which a transitional device must offer there (section
+ * 6.3) and the modern interface never shows (VERSION_1 implies it: 2.7.4). */
+uint32_t virtio_get_legacy_features(struct virtio_dev *d);
 void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val);
 
 /* A status write. 0 resets the device. Setting FEATURES_OK, through either interface of a
