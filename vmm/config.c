@@ -1417,6 +1417,14 @@ static int config_finish(struct vm_config *cfg)
 				return -EINVAL;
 			}
 		}
+		if (config_legacy(cfg, &f->v) && config_transport(cfg, &f->v) == TRANSPORT_PCI &&
+		    strlen(f->tag) > CONFIG_TAG_MAX_LEGACY_PCI) {
+			log_error("--fs number %u: a tag of %zu bytes does not fit the legacy "
+				  "interface of virtio-pci (at most %d): a shorter tag, legacy=off "
+				  "or transport=mmio",
+				  i + 1, strlen(f->tag), CONFIG_TAG_MAX_LEGACY_PCI);
+			return -EINVAL;
+		}
 	}
 	if (cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO) {
 		if (cfg->serial_set && cfg->serial == SERIAL_STDIO) {

@@ -21,6 +21,9 @@
 #define CONFIG_IFNAME_MAX      16  /* IFNAMSIZ, the NUL included */
 #define CONFIG_MAX_SHARES      8   /* --fs */
 #define CONFIG_TAG_MAX         255 /* --fs tag=: virtio-9p's mount tag, in bytes */
+/* A transitional virtio-pci device's configuration sits in its legacy I/O BAR, which decodes 256
+ * bytes at most: 24 of registers, the tag's le16 length, then the tag. */
+#define CONFIG_TAG_MAX_LEGACY_PCI (256 - 24 - 2)
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE, SERIAL_PTY };
 /* --on-panic: what a guest's panic (pvpanic, or KVM's crash event) does. */

@@ -101,8 +101,8 @@ static const unsigned long io_ioctls[] = { KVM_IRQ_LINE, FIONREAD, 0 };
 static const struct rule io_rules[] = {
 	ALLOW(epoll_wait),
 	ALLOW(epoll_ctl), /* watches follow what the guest wants (port input, output room) */
-	ALLOW(read),      /* eventfds, console input, --rng source=FILE */
-	ALLOW(readv),     /* console input, straight into the guest's buffers */
+	ALLOW(read),      /* eventfds, console input */
+	ALLOW(readv),     /* console input, --rng source=FILE: straight into the guest's buffers */
 	ALLOW(getrandom), /* the entropy device's default source */
 	ALLOW(sendto),    /* console output to a socket client (send, MSG_DONTWAIT) */
 	ALLOW(accept4),   /* a client connects to a console socket= port */

@@ -142,6 +142,45 @@ static bool tq_used(struct tq *t, uint32_t *id, uint32_t *len)
 	return true;
 }
 
+/* Framing (2.7.4): lays a stream of bytes out as n buffers of the lengths in cuts[], each at an
+ * address of its own (base + 0x2000 * i + 3 * i, with 0xa5 bytes around it), so that a device
+ * that reads a piece past its buffer's end finds garbage, not the next piece. data NULL (for
+ * writable buffers) fills them with 0xee. Fills b[0..n) and returns the bytes laid out. */
+static inline size_t tq_scatter(struct tq *t, uint64_t base, const void *data,
+				const uint32_t *cuts, unsigned n, bool write, struct tbuf *b)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t slot = base + 0x2000ULL * i;
+
+		assert_true(cuts[i] > 0 && cuts[i] + 3 * i < 0x2000);
+		memset(gp(t, slot, 0x2000), 0xa5, 0x2000);
+		b[i] = (struct tbuf){ slot + 3 * i, cuts[i], write };
+		if (data)
+			memcpy(gp(t, b[i].gpa, cuts[i]), (const uint8_t *)data + off, cuts[i]);
+		else
+			memset(gp(t, b[i].gpa, cuts[i]), 0xee, cuts[i]);
+		off += cuts[i];
+	}
+	return off;
+}
+
+/* The bytes of buffers b[0..n) one after the other into out, at most len. */
+static inline size_t tq_gather(struct tq *t, const struct tbuf *b, unsigned n, void *out,
+			       size_t len)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n && off < len; i++) {
+		size_t k = b[i].len < len - off ? b[i].len : len - off;
+
+		memcpy((uint8_t *)out + off, gp(t, b[i].gpa, k), k);
+		off += k;
+	}
+	return off;
+}
+
 /* Runs the tests on packed rings, then again on split rings; returns the failures of both. */
 static inline int run_on_both_rings(const struct CMUnitTest *tests, size_t n)
 {

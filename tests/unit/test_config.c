@@ -948,6 +948,26 @@ static void fs_options(void **state)
 		     "--fs tag 'a b': a mount tag has no blanks or control characters");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", "/a,tag=x,cache=loose"),
 		     "unknown item 'cache'");
+	/* A transitional virtio-pci device has 256 bytes of legacy I/O BAR for its registers and
+	 * the tag: a longer tag is for the modern interface or virtio-mmio. */
+	char tag[CONFIG_TAG_MAX + 8];
+	memset(tag, 't', sizeof(tag));
+	strcpy(tag + CONFIG_TAG_MAX_LEGACY_PCI, ",legacy=on");
+	snprintf(want, sizeof(want), "/a,tag=%s", tag);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--fs", want));
+	memset(tag, 't', sizeof(tag));
+	strcpy(tag + CONFIG_TAG_MAX_LEGACY_PCI + 1, ",legacy=on");
+	snprintf(want, sizeof(want), "/a,tag=%s", tag);
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--fs", want),
+		     "--fs number 1: a tag of 231 bytes does not fit the legacy interface of "
+		     "virtio-pci (at most 230): a shorter tag, legacy=off or transport=mmio");
+	tag[CONFIG_TAG_MAX_LEGACY_PCI + 1] = 0;
+	snprintf(want, sizeof(want), "/a,tag=%s", tag);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--fs", want));
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--legacy", "--fs", want),
+		     "does not fit the legacy interface");
+	snprintf(want, sizeof(want), "/a,tag=%s,legacy=on,transport=mmio", tag);
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--fs", want));
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[fs]\npath = d\nreadonly = maybe\n"),
 			  5, "readonly 'maybe'");
 }

@@ -196,6 +196,33 @@ static void legacy_driver(void **state)
 	assert_true(virtio_live(&x->d));
 }
 
+/* A transitional device offers ANY_LAYOUT on the legacy interface (6.3), and a legacy driver that
+ * takes it runs with it; the modern interface never shows it, so a modern driver that accepts it
+ * anyway is refused like any bit not offered (VERSION_1 means any layout already). */
+static void any_layout_is_offered_to_legacy_drivers_only(void **state)
+{
+	struct dummy *x = *state;
+	uint8_t base = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+	uint32_t legacy = virtio_get_legacy_features(&x->d);
+
+	assert_true(legacy & 1u << VIRTIO_F_ANY_LAYOUT);
+	assert_int_equal(legacy & ~(1u << VIRTIO_F_ANY_LAYOUT), virtio_get_features(&x->d, 0));
+	assert_false(virtio_get_features(&x->d, 0) & 1u << VIRTIO_F_ANY_LAYOUT);
+	assert_false(x->d.features & 1ULL << VIRTIO_F_ANY_LAYOUT);
+
+	x->d.legacy_driver = true;
+	accept(&x->d, DUMMY_FEAT | 1ULL << VIRTIO_F_ANY_LAYOUT);
+	virtio_set_status(&x->d, base | VIRTIO_STATUS_DRIVER_OK);
+	assert_true(virtio_live(&x->d));
+	assert_int_equal(x->d.driver_features, DUMMY_FEAT | 1ULL << VIRTIO_F_ANY_LAYOUT);
+
+	virtio_reset(&x->d);
+	x->d.legacy_driver = false;
+	accept(&x->d, DUMMY_FEAT | 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_ANY_LAYOUT);
+	virtio_set_status(&x->d, base | VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(x->d.status, base);
+}
+
 static void status_bits_only_grow(void **state)
 {
 	struct dummy *x = *state;
@@ -280,9 +307,70 @@ static void config_area(void **state)
 	assert_int_equal(x->config_writes, 1);
 	assert_memory_equal(x->config, "ab", 2);
 	/* A change the device makes: new generation; no interrupt before DRIVER_OK. */
+	gen = virtio_config_generation(&x->d);
 	virtio_config_changed(&x->d);
-	assert_int_equal(x->d.config_generation, gen + 1);
+	assert_int_equal(virtio_config_generation(&x->d), gen + 1);
 	assert_int_equal(x->signals_cfg, 0);
+}
+
+/* The generation as a driver sees it: after any change to the area (the device's own, or a write
+ * of the driver's that changed a byte), the generation it reads differs from the one it read
+ * before; with no change it stays, so a driver's read loop ends. */
+static void generation_moves_with_every_change(void **state)
+{
+	struct dummy *x = *state;
+	uint32_t gen = virtio_config_generation(&x->d);
+
+	assert_int_equal(virtio_config_generation(&x->d), gen);
+	assert_true(virtio_config_set(&x->d, 2, "xy", 2));
+	assert_memory_equal(x->config + 2, "xy", 2);
+	assert_int_not_equal(virtio_config_generation(&x->d), gen);
+	gen = virtio_config_generation(&x->d);
+	/* The same bytes again: no change, no new generation. */
+	assert_false(virtio_config_set(&x->d, 2, "xy", 2));
+	assert_int_equal(virtio_config_generation(&x->d), gen);
+	virtio_config_write(&x->d, 0, x->config, 4);
+	assert_int_equal(virtio_config_generation(&x->d), gen);
+	/* A driver's write that changes the area. */
+	virtio_config_write(&x->d, 0, (const uint8_t *)"\x99", 1);
+	assert_int_not_equal(virtio_config_generation(&x->d), gen);
+	gen = virtio_config_generation(&x->d);
+	/* Outside the area: nothing. */
+	x->config[7] = 8;
+	assert_false(virtio_config_set(&x->d, 7, "ab", 2));
+	assert_int_equal(x->config[7], 8);
+	assert_int_equal(virtio_config_generation(&x->d), gen);
+}
+
+/* 4.1.4.3.1: virtio-pci shows 8 bits of the generation, so however many changes the device makes
+ * while a driver reads the area (a host setting the balloon in a loop), the value the driver reads
+ * afterwards must not have come round to the one it read before. */
+static void generation_cannot_wrap_back(void **state)
+{
+	struct dummy *x = *state;
+	static const unsigned runs[] = { 1, 2, 255, 256, 257, 511, 512, 1000, 65536 };
+
+	for (unsigned r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		uint8_t before = (uint8_t)virtio_config_generation(&x->d);
+
+		for (unsigned i = 0; i < runs[r]; i++) {
+			uint8_t v = (uint8_t)(x->config[0] + 1); /* a change every time */
+
+			if (i % 2)
+				virtio_config_changed(&x->d);
+			else
+				virtio_config_set(&x->d, 0, &v, 1);
+		}
+		assert_int_not_equal((uint8_t)virtio_config_generation(&x->d), before);
+	}
+	/* And a driver that reads between every change sees each one. */
+	for (unsigned i = 0; i < 600; i++) {
+		uint8_t before = (uint8_t)virtio_config_generation(&x->d);
+		uint8_t v = (uint8_t)(x->config[1] + 1);
+
+		virtio_config_set(&x->d, 1, &v, 1);
+		assert_int_not_equal((uint8_t)virtio_config_generation(&x->d), before);
+	}
 }
 
 static void doorbell_and_isr(void **state)
@@ -341,6 +429,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reset_restores_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_queues_need_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_area, setup, teardown),
+		cmocka_unit_test_setup_teardown(generation_moves_with_every_change, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(generation_cannot_wrap_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(any_layout_is_offered_to_legacy_drivers_only, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(doorbell_and_isr, setup, teardown),
 		cmocka_unit_test_setup_teardown(start_failure_needs_reset, setup, teardown),
 	};

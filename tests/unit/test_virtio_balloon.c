@@ -179,6 +179,85 @@ static void pfns_split_anywhere_are_read_whole(void **state)
 	fx_teardown(&f);
 }
 
+/* Any layout (2.7.4): PFNs cut inside a number, each piece in a buffer somewhere of its own, and
+ * statistics entries cut inside a tag or a value, read whole. */
+static void any_layout(void **state)
+{
+	struct balloon_config c = { .stats_period = 60 };
+	static const uint32_t pfn_cuts[][4] = { { 3, 2, 3 }, { 1, 7 }, { 5, 1, 1, 1 } };
+	static const uint32_t stat_cuts[][4] = { { 7, 13, 10 }, { 1, 29 }, { 30 } };
+	uint32_t pfn0 = PAGE_GPA / BALLOON_PAGE, id, len;
+	struct tbuf b[4];
+	uint8_t buf[30];
+	struct fx f;
+
+	fx_setup(&f, &c, 1u << VIRTIO_BALLOON_F_STATS_VQ, 7);
+	for (unsigned k = 0; k < 3; k++) {
+		const uint32_t pfns[2] = { pfn0 + 3 * k, pfn0 + 3 * k + 2 };
+		unsigned n = pfn_cuts[k][3] ? 4 : pfn_cuts[k][2] ? 3 : 2;
+
+		for (unsigned i = 0; i < 3; i++)
+			memset(page(&f, 3 * k + i), 0xaa, BALLOON_PAGE);
+		tq_scatter(&f.q[0], 0x200000, pfns, pfn_cuts[k], n, false, b);
+		tq_add(&f.q[0], b, n);
+		virtio_process(&f.b.vdev, BALLOON_Q_INFLATE);
+		assert_true(tq_used(&f.q[0], &id, &len));
+		assert_true(all(page(&f, 3 * k), 0));
+		assert_true(all(page(&f, 3 * k + 1), 0xaa));
+		assert_true(all(page(&f, 3 * k + 2), 0));
+	}
+	for (unsigned k = 0; k < 3; k++) {
+		const uint16_t tags[] = { 4, 5, 6 };
+		const uint64_t vals[] = { 1000 + k, 2000 + k, 3000 + k };
+		unsigned n = stat_cuts[k][2] ? 3 : stat_cuts[k][1] ? 2 : 1;
+		struct balloon_stats st;
+
+		for (unsigned i = 0; i < 3; i++) {
+			memcpy(buf + 10 * i, &tags[i], 2);
+			memcpy(buf + 10 * i + 2, &vals[i], 8);
+		}
+		tq_scatter(&f.q[2], 0x300000, buf, stat_cuts[k], n, false, b);
+		tq_add(&f.q[2], b, n);
+		virtio_process(&f.b.vdev, BALLOON_Q_STATS);
+		st = stats_of(&f.b);
+		assert_int_equal(st.have, 1 << 4 | 1 << 5 | 1 << 6);
+		for (unsigned i = 0; i < 3; i++)
+			assert_int_equal(st.val[4 + i], vals[i]);
+	}
+	assert_false(f.b.vdev.status & VIRTIO_STATUS_NEEDS_RESET);
+	fx_teardown(&f);
+}
+
+/* num_pages (the host's), actual (the driver's) and their reset are changes of the configuration
+ * area: the generation moves with each, and 256 target changes between two of the driver's reads
+ * do not bring it back to the value it read (8 bits on virtio-pci). */
+static void config_changes_move_the_generation(void **state)
+{
+	struct fx f;
+	uint32_t a = htole32(5);
+	uint8_t gen;
+
+	fx_setup(&f, &plain, 0, 3);
+	gen = (uint8_t)virtio_config_generation(&f.b.vdev);
+	for (unsigned i = 0; i < 256; i++)
+		balloon_set_target(&f.b, (1 + i % 2) << 20);
+	assert_int_not_equal((uint8_t)virtio_config_generation(&f.b.vdev), gen);
+	assert_int_equal(f.config_signals, 256);
+	gen = (uint8_t)virtio_config_generation(&f.b.vdev);
+	pthread_mutex_lock(&f.b.vdev.lock);
+	virtio_config_write(&f.b.vdev, offsetof(struct virtio_balloon_config, actual),
+			    (uint8_t *)&a, 4);
+	pthread_mutex_unlock(&f.b.vdev.lock);
+	assert_int_not_equal((uint8_t)virtio_config_generation(&f.b.vdev), gen);
+	gen = (uint8_t)virtio_config_generation(&f.b.vdev);
+	pthread_mutex_lock(&f.b.vdev.lock);
+	virtio_reset(&f.b.vdev); /* actual back to 0 */
+	pthread_mutex_unlock(&f.b.vdev.lock);
+	assert_int_equal(f.b.config.actual, 0);
+	assert_int_not_equal((uint8_t)virtio_config_generation(&f.b.vdev), gen);
+	fx_teardown(&f);
+}
+
 static void a_partial_pfn_needs_reset(void **state)
 {
 	struct fx f;
@@ -389,6 +468,8 @@ int main(void)
 		cmocka_unit_test(reported_ranges_go_back_on_either_queue_number),
 		cmocka_unit_test(poisoned_reports_are_kept),
 		cmocka_unit_test(a_queue_without_a_role_needs_reset),
+		cmocka_unit_test(any_layout),
+		cmocka_unit_test(config_changes_move_the_generation),
 	};
 
 	return RUN_ON_BOTH_RINGS(tests);

@@ -900,6 +900,114 @@ static void held_request_goes_on_after_stale_completions(void **state)
 	fx_teardown(&f);
 }
 
+/* ---- framing ---- */
+
+#define SCAT_R_GPA 0x200000
+#define SCAT_W_GPA 0x280000
+
+/* One request framed as the cuts say (2.7.4; a legacy driver's with ANY_LAYOUT): its readable
+ * stream `out` (header, then any data) cut into rn buffers, its writable stream (data read, then
+ * the status byte) into wn, every buffer somewhere of its own. Returns the used length; the
+ * writable stream comes back in in[0..in_len). */
+static uint32_t framed(struct fx *f, const void *out, const uint32_t *rc, unsigned rn,
+		       const uint32_t *wc, unsigned wn, uint8_t *in, size_t in_len)
+{
+	struct tbuf b[12];
+	uint32_t id, len;
+	uint16_t head;
+	size_t wlen;
+
+	assert_true(rn + wn <= 12);
+	tq_scatter(&f->q, SCAT_R_GPA, out, rc, rn, false, b);
+	wlen = tq_scatter(&f->q, SCAT_W_GPA, NULL, wc, wn, true, b + rn);
+	assert_int_equal(wlen, in_len);
+	head = tq_add(&f->q, b, rn + wn);
+	virtio_process(&f->blk.vdev, 0);
+	assert_true(wait_used(f, &f->q, &id, &len));
+	assert_int_equal(id, head);
+	tq_gather(&f->q, b + rn, wn, in, in_len);
+	assert_false(f->blk.vdev.status & VIRTIO_STATUS_NEEDS_RESET);
+	return len;
+}
+
+#define NCUT(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
+
+/* Every request type framed in odd ways: the header in one buffer with the data, split anywhere
+ * (across two or three buffers, one byte at a time), the status byte sharing a buffer with the data
+ * read or the ID; the device must read the same request whatever the framing. */
+static void any_layout(void **state)
+{
+	struct fx f;
+	struct virtio_blk_outhdr h = { .type = VIRTIO_BLK_T_OUT, .sector = 3 };
+	uint8_t msg[16 + 1024], data[1024], in[1024 + 1], file[1024];
+	static const uint32_t one[] = { 1 };
+	static const uint32_t wr[][4] = { { 16 + 1024 },
+					  { 1, 15, 1024 },
+					  { 7, 9 + 100, 924 },
+					  { 15, 1, 512, 512 },
+					  { 16, 1000, 24 } };
+	static const uint32_t hdr_cuts[][3] = { { 16 }, { 3, 13 }, { 1, 1, 14 } };
+	static const uint32_t rd[][3] = { { 1025 }, { 1024, 1 }, { 100, 925 }, { 1, 1024 },
+					  { 511, 2, 512 } };
+	static const uint32_t id_cuts[][3] = { { 21 }, { 7, 14 }, { 20, 1 }, { 1, 19, 1 } };
+	static const uint32_t dwz_cuts[][3] = { { 32 }, { 20, 12 }, { 5, 14, 13 } };
+	uint32_t used;
+
+	fx_setup(&f);
+	for (unsigned c = 0; c < NCUT(wr); c++) {
+		unsigned n = wr[c][3] ? 4 : wr[c][2] ? 3 : wr[c][1] ? 2 : 1;
+
+		for (unsigned i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 7 + c * 31 + 5);
+		memcpy(msg, &h, 16);
+		memcpy(msg + 16, data, sizeof(data));
+		used = framed(&f, msg, wr[c], n, one, 1, in, 1);
+		assert_int_equal(used, 1);
+		assert_int_equal(in[0], VIRTIO_BLK_S_OK);
+		file_read(f.path, 3 * 512, file, sizeof(file));
+		assert_memory_equal(file, data, sizeof(data));
+	}
+	for (unsigned c = 0; c < NCUT(rd); c++) {
+		const uint32_t *hc = hdr_cuts[c % NCUT(hdr_cuts)];
+		unsigned hn = hc[2] ? 3 : hc[1] ? 2 : 1, n = rd[c][2] ? 3 : rd[c][1] ? 2 : 1;
+		struct virtio_blk_outhdr r = { .type = VIRTIO_BLK_T_IN, .sector = 3 };
+
+		used = framed(&f, &r, hc, hn, rd[c], n, in, sizeof(in));
+		assert_int_equal(used, sizeof(in));
+		assert_memory_equal(in, data, sizeof(data));
+		assert_int_equal(in[1024], VIRTIO_BLK_S_OK);
+	}
+	for (unsigned c = 0; c < NCUT(id_cuts); c++) {
+		struct virtio_blk_outhdr r = { .type = VIRTIO_BLK_T_GET_ID };
+		unsigned n = id_cuts[c][2] ? 3 : id_cuts[c][1] ? 2 : 1;
+
+		used = framed(&f, &r, (const uint32_t[]){ 4, 12 }, 2, id_cuts[c], n, in, 21);
+		assert_int_equal(used, 21);
+		assert_memory_equal(in, "serial-0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+		assert_int_equal(in[20], VIRTIO_BLK_S_OK);
+	}
+	{
+		struct virtio_blk_outhdr r = { .type = VIRTIO_BLK_T_FLUSH };
+
+		used = framed(&f, &r, (const uint32_t[]){ 8, 8 }, 2, one, 1, in, 1);
+		assert_int_equal(in[0], VIRTIO_BLK_S_OK);
+	}
+	for (unsigned c = 0; c < NCUT(dwz_cuts); c++) {
+		struct virtio_blk_outhdr r = { .type = VIRTIO_BLK_T_DISCARD };
+		struct virtio_blk_discard_write_zeroes seg = { .sector = 128 + 8 * c,
+							      .num_sectors = 8 };
+		unsigned n = dwz_cuts[c][2] ? 3 : dwz_cuts[c][1] ? 2 : 1;
+
+		memcpy(msg, &r, 16);
+		memcpy(msg + 16, &seg, 16);
+		assert_false(is_hole(f.path, (off_t)seg.sector * 512));
+		used = framed(&f, msg, dwz_cuts[c], n, one, 1, in, 1);
+		assert_int_equal(in[0], VIRTIO_BLK_S_OK);
+		assert_true(is_hole(f.path, (off_t)seg.sector * 512));
+	}
+	fx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -929,6 +1037,7 @@ int main(void)
 		cmocka_unit_test(without_flush_writes_go_through),
 		cmocka_unit_test(more_requests_than_the_disk_queue),
 		cmocka_unit_test(held_request_goes_on_after_stale_completions),
+		cmocka_unit_test(any_layout),
 	};
 	return RUN_ON_BOTH_RINGS(tests);
 }

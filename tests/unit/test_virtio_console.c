@@ -682,6 +682,146 @@ static void writable_buffer_in_transmitq_needs_reset(void **state)
 	cfx_teardown(&f);
 }
 
+/* ---- framing ---- */
+
+struct chain {
+	uint16_t head;
+	unsigned n;
+	struct tbuf b[4];
+};
+
+/* A chain on queue q framed as cuts[0..n) say, each buffer at a place of its own from base
+ * (readable ones hold data; writable ones are filled with 0xee), and the kick. */
+static void add_framed(struct cfx *f, unsigned q, uint64_t base, const void *data,
+		       const uint32_t *cuts, unsigned n, bool write, struct chain *c)
+{
+	c->n = n;
+	tq_scatter(&f->q[q], base, data, cuts, n, write, c->b);
+	c->head = tq_add(&f->q[q], c->b, n);
+	virtio_process(f->d, q);
+}
+
+/* The next used chain of q is one of c[0..nc): its bytes into out; returns the used length. */
+static uint32_t used_framed(struct cfx *f, unsigned q, const struct chain *c, unsigned nc,
+			    void *out, size_t cap)
+{
+	uint32_t id, len;
+
+	assert_true(tq_used(&f->q[q], &id, &len));
+	for (unsigned i = 0; i < nc; i++) {
+		if (c[i].head == id) {
+			assert_true(len <= cap);
+			assert_int_equal(tq_gather(&f->q[q], c[i].b, c[i].n, out, len), len);
+			return len;
+		}
+	}
+	fail_msg("used chain %u was not posted", id);
+	return 0;
+}
+
+static void expect_ctrl_framed(struct cfx *f, const struct chain *c, unsigned nc, uint32_t id,
+			       uint16_t event, uint16_t value, uint32_t extra)
+{
+	struct virtio_console_control m;
+	uint8_t buf[64];
+	uint32_t len = used_framed(f, 2, c, nc, buf, sizeof(buf));
+
+	assert_int_equal(len, sizeof(m) + extra);
+	memcpy(&m, buf, sizeof(m));
+	assert_int_equal(m.id, id);
+	assert_int_equal(m.event, event);
+	assert_int_equal(m.value, value);
+}
+
+/* Any layout on every queue (2.7.4; a legacy driver's with ANY_LAYOUT, whose control queues would
+ * otherwise use one buffer a message, 5.3.6.3): control messages from the driver split inside
+ * their header, control messages to it and input spread over the buffers of a chain as they fall,
+ * output gathered from several. */
+static void any_layout(void **state)
+{
+	const struct console_port_cfg ports[2] = { { NULL, CONSOLE_PTY, NULL, NULL },
+						   { "n", CONSOLE_NONE, NULL, NULL } };
+	static const uint32_t rx_cuts[] = { 3, 5, 56 };
+	struct virtio_console_control m = { 0, VIRTIO_CONSOLE_DEVICE_READY, 1 };
+	struct chain rx[5], tx, in;
+	uint8_t buf[64];
+	int slave;
+	struct cfx f;
+
+	assert_int_equal(cfx_init(&f, ports, 2), 0);
+	slave = open(ptsname(f.con.ports[0].in_fd), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_SIZE | 1u << VIRTIO_CONSOLE_F_MULTIPORT);
+	for (unsigned i = 0; i < 2; i++)
+		add_framed(&f, 2, 0x400000 + 0x10000 * i, NULL, rx_cuts, 3, true, &rx[i]);
+	add_framed(&f, 3, 0x480000, &m, (const uint32_t[]){ 3, 5 }, 2, false, &tx);
+	assert_true(virtio_live(f.d));
+	expect_ctrl_framed(&f, rx, 2, 0, VIRTIO_CONSOLE_DEVICE_ADD, 0, 0);
+	expect_ctrl_framed(&f, rx, 2, 1, VIRTIO_CONSOLE_DEVICE_ADD, 0, 0);
+	for (unsigned i = 2; i < 5; i++)
+		add_framed(&f, 2, 0x400000 + 0x10000 * i, NULL, rx_cuts, 3, true, &rx[i]);
+	m = (struct virtio_console_control){ 0, VIRTIO_CONSOLE_PORT_READY, 1 };
+	add_framed(&f, 3, 0x480000, &m, (const uint32_t[]){ 1, 1, 6 }, 3, false, &tx);
+	expect_ctrl_framed(&f, rx, 5, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1, 0);
+	expect_ctrl_framed(&f, rx, 5, 0, VIRTIO_CONSOLE_RESIZE, 0, 4);
+	expect_ctrl_framed(&f, rx, 5, 0, VIRTIO_CONSOLE_PORT_OPEN, 1, 0);
+	assert_true(virtio_live(f.d));
+
+	/* The guest opens port 0; typed input spreads over a chain of 2, 1 and 13 bytes. */
+	m = (struct virtio_console_control){ 0, VIRTIO_CONSOLE_PORT_OPEN, 1 };
+	add_framed(&f, 3, 0x480000, &m, (const uint32_t[]){ 7, 1 }, 2, false, &tx);
+	add_framed(&f, 0, 0x500000, NULL, (const uint32_t[]){ 2, 1, 13 }, 3, true, &in);
+	assert_int_equal(write(slave, "abcdef", 6), 6);
+	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
+	assert_int_equal(used_framed(&f, 0, &in, 1, buf, sizeof(buf)), 6);
+	assert_memory_equal(buf, "abcdef", 6);
+	/* Output from three buffers. */
+	add_framed(&f, 1, 0x580000, "xyzuvw", (const uint32_t[]){ 1, 2, 3 }, 3, false, &tx);
+	assert_int_equal(read(slave, buf, sizeof(buf)), 6);
+	assert_memory_equal(buf, "xyzuvw", 6);
+	assert_true(virtio_live(f.d));
+	close(slave);
+	cfx_teardown(&f);
+}
+
+/* The size is part of the configuration area: a resize is a change of it, and the generation
+ * moves whenever it happens, before the driver started the device too (a driver reading the area
+ * during its probe must see it), not only when the driver is told. */
+static void resize_moves_the_generation(void **state)
+{
+	const struct console_port_cfg port = { NULL, CONSOLE_PTY, NULL, NULL };
+	struct winsize ws = { .ws_row = 50, .ws_col = 120 };
+	struct cfx f;
+	uint32_t gen;
+	int slave;
+
+	assert_int_equal(cfx_init(&f, &port, 1), 0);
+	f.d->transport = &fake_transport;
+	slave = open(ptsname(f.con.ports[0].in_fd), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	gen = virtio_config_generation(f.d);
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	console_resize(&f.con);
+	assert_int_equal(f.con.config.cols, 120);
+	assert_int_equal(f.con.config.rows, 50);
+	assert_int_not_equal(virtio_config_generation(f.d), gen);
+	assert_int_equal(f.config_signals, 0); /* no driver to tell yet */
+	/* The same size again: no change. */
+	gen = virtio_config_generation(f.d);
+	console_resize(&f.con);
+	assert_int_equal(virtio_config_generation(f.d), gen);
+	/* Running: a change and an interrupt. */
+	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_SIZE);
+	gen = virtio_config_generation(f.d);
+	ws.ws_col = 90;
+	assert_int_equal(ioctl(slave, TIOCSWINSZ, &ws), 0);
+	console_resize(&f.con);
+	assert_int_not_equal(virtio_config_generation(f.d), gen);
+	assert_int_equal(f.config_signals, 2); /* one at start, one now */
+	close(slave);
+	cfx_teardown(&f);
+}
+
 static void bad_configurations_are_errors(void **state)
 {
 	char longp[200];
@@ -732,6 +872,8 @@ int main(void)
 		cmocka_unit_test(control_message_for_missing_port_needs_reset),
 		cmocka_unit_test(writable_buffer_in_transmitq_needs_reset),
 		cmocka_unit_test(bad_configurations_are_errors),
+		cmocka_unit_test(any_layout),
+		cmocka_unit_test(resize_moves_the_generation),
 	};
 
 	/* The stdio tests swap a pipe in as fd 0 and back: fd 0 must be open to start with. */

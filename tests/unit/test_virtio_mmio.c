@@ -182,6 +182,7 @@ static void features_v2(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES), 0);
 	assert_true(lo & (1U << DUMMY_F_ONE));
 	assert_true(lo & (1U << VIRTIO_F_EVENT_IDX));
+	assert_false(lo & (1U << VIRTIO_F_ANY_LAYOUT)); /* legacy only: VERSION_1 implies it */
 	assert_true(hi & (1U << (VIRTIO_F_VERSION_1 - 32)));
 
 	/* Without VERSION_1 a modern device refuses FEATURES_OK. */
@@ -221,16 +222,18 @@ static void features_v1(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES), 0);
 	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
 	assert_true(rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & (1U << DUMMY_F_ONE));
+	/* A legacy device offers ANY_LAYOUT (6.3). */
+	assert_true(rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & (1U << VIRTIO_F_ANY_LAYOUT));
 
 	/* No FEATURES_OK step: DRIVER_OK starts the device with what the driver wrote. */
 	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1U << (VIRTIO_F_VERSION_1 - 32));
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1U << DUMMY_F_ONE);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1U << DUMMY_F_ONE | 1U << VIRTIO_F_ANY_LAYOUT);
 	set_status(f, VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(f->dummy.starts, 1);
-	assert_int_equal(f->d.driver_features, 1ULL << DUMMY_F_ONE);
+	assert_int_equal(f->d.driver_features, 1ULL << DUMMY_F_ONE | 1ULL << VIRTIO_F_ANY_LAYOUT);
 	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
@@ -466,6 +469,19 @@ static void config_access(void **state)
 	virtio_config_changed(&f->d);
 	pthread_mutex_unlock(&f->d.lock);
 	assert_int_not_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	/* The driver's own write that changes the area moves it too; one that does not, not. */
+	gen = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+	wr(f, VIRTIO_MMIO_CONFIG + 4, 0x01020304);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	wr(f, VIRTIO_MMIO_CONFIG + 4, 0x01020305);
+	assert_int_not_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	/* And a device change in the area: the generation read after it differs. */
+	gen = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+	pthread_mutex_lock(&f->d.lock);
+	virtio_config_set(&f->d, 0, "\x7f", 1);
+	pthread_mutex_unlock(&f->d.lock);
+	assert_int_not_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG) & 0xff, 0x7f);
 }
 
 static void status_zero_resets(void **state)

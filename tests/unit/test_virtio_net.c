@@ -141,7 +141,9 @@ static void nfx_go_legacy(struct nfx *f, uint32_t features, bool legacy)
 	d->legacy_driver = legacy;
 	pthread_mutex_lock(&d->lock);
 	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	assert_int_equal(features & ~virtio_get_features(d, 0), 0);
+	assert_int_equal(features & ~(legacy ? virtio_get_legacy_features(d)
+					       : virtio_get_features(d, 0)),
+			 0);
 	virtio_set_driver_features(d, 0, features | RING_BITS);
 	if (!legacy) {
 		virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
@@ -1661,6 +1663,191 @@ static void config_write(void **state)
 	nfx_teardown(&f);
 }
 
+/* 5.1.4, 2.5: the MAC the driver sets with CTRL_MAC_ADDR_SET is a change of the configuration
+ * area, so the generation a driver reads afterwards differs from the one it read before, and
+ * never comes round to it however many times the MAC changes in between. */
+static void mac_set_moves_the_generation(void **state)
+{
+	struct nfx f;
+	struct virtio_net_config c;
+	uint8_t gen;
+
+	nfx_start(&f, DEFAULT);
+	gen = (uint8_t)virtio_config_generation(f.d);
+	assert_int_equal(ctrl(&f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, NEWMAC, 6),
+			 VIRTIO_NET_OK);
+	virtio_config_read(f.d, 0, (uint8_t *)&c, sizeof(c));
+	assert_memory_equal(c.mac, NEWMAC, 6);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* The same address again changes nothing. */
+	gen = (uint8_t)virtio_config_generation(f.d);
+	assert_int_equal(ctrl(&f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, NEWMAC, 6),
+			 VIRTIO_NET_OK);
+	assert_int_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* 256 changes between two reads: still a different value. */
+	for (unsigned i = 0; i < 256; i++)
+		assert_int_equal(ctrl(&f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET,
+				      i % 2 ? NEWMAC : OTHER, 6),
+				 VIRTIO_NET_OK);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* Reset puts the device's address back: a change too. */
+	gen = (uint8_t)virtio_config_generation(f.d);
+	nfx_reset(&f);
+	virtio_config_read(f.d, 0, (uint8_t *)&c, sizeof(c));
+	assert_memory_equal(c.mac, MAC, 6);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	/* A modern driver's write is undone: no change; a legacy one's is kept: a change. */
+	nfx_go(&f, DEFAULT);
+	gen = (uint8_t)virtio_config_generation(f.d);
+	virtio_config_write(f.d, 0, NEWMAC, 6);
+	assert_int_equal((uint8_t)virtio_config_generation(f.d), gen);
+	nfx_reset(&f);
+	nfx_go_legacy(&f, DEFAULT, true);
+	gen = (uint8_t)virtio_config_generation(f.d);
+	virtio_config_write(f.d, 0, NEWMAC, 6);
+	assert_int_not_equal((uint8_t)virtio_config_generation(f.d), gen);
+	nfx_teardown(&f);
+}
+
+/* A receive chain of writable buffers of these lengths; their addresses in gpa[]. */
+static uint16_t post_rx_split(struct nfx *f, const uint32_t *lens, unsigned n, uint64_t *gpa)
+{
+	struct tbuf b[8];
+
+	assert_true(n <= 8);
+	for (unsigned i = 0; i < n; i++) {
+		gpa[i] = nfx_alloc(f, lens[i]);
+		memset(gptr(f, gpa[i], lens[i]), 0xee, lens[i]);
+		b[i] = (struct tbuf){ gpa[i], lens[i], true };
+	}
+	return tq_add(&f->q[RXQ], b, n);
+}
+
+/* Any layout (2.7.4; a legacy driver with ANY_LAYOUT, 5.1.6 legacy framing): the header in a
+ * descriptor with the frame, split over several, or with the frame's start; on transmit, receive
+ * and the control queue. */
+static void any_layout(void **state)
+{
+	static const struct {
+		uint32_t features;
+		bool legacy;
+		unsigned hlen;
+	} drivers[] = {
+		{ DEFAULT | 1u << VIRTIO_F_ANY_LAYOUT, true, 10 },
+		{ DEFAULT | F(MRG_RXBUF) | 1u << VIRTIO_F_ANY_LAYOUT, true, 12 },
+		{ DEFAULT, false, 12 },
+	};
+	struct nfx f;
+
+	assert_int_equal(nfx_init_opts(&f, 1, 0, 1500), 0);
+	for (unsigned k = 0; k < sizeof(drivers) / sizeof(drivers[0]); k++) {
+		unsigned hlen = drivers[k].hlen;
+		struct virtio_net_hdr h = hdr(0, 0, 0, 0, 0, 0), got;
+		uint8_t frame[80], m[12 + 80], rx[12 + 80];
+		/* Transmit cuts: inside the header, at its end + 3 (the frame's start with it). */
+		const uint32_t cuts[][4] = { { 1, 2, hlen - 3 + 20, 80 - 20 },
+					     { hlen + 3, 1, 70, 6 },
+					     { 5, hlen - 5 + 80, 0, 0 } };
+		const uint32_t rx_cuts[][3] = { { 4, hlen - 4 + 7, 80 - 7 + 50 },
+						{ hlen + 80, 0, 0 },
+						{ 1, hlen, 200 } };
+		uint64_t gpa[8];
+		uint32_t id, len;
+
+		if (k)
+			nfx_reset(&f);
+		nfx_go_legacy(&f, drivers[k].features, drivers[k].legacy);
+		assert_int_equal(f.net.hdr_len, hlen);
+		if (drivers[k].legacy)
+			assert_true(f.d->driver_features & 1ULL << VIRTIO_F_ANY_LAYOUT);
+		frame_fill(frame, sizeof(frame), BCAST, 50 + k);
+		memcpy(m, &h, hlen);
+		memcpy(m + hlen, frame, sizeof(frame));
+		for (unsigned c = 0; c < 3; c++) {
+			struct tbuf b[4];
+			unsigned n = 0;
+			size_t off = 0;
+
+			for (unsigned i = 0; i < 4 && cuts[c][i]; i++, n++) {
+				b[i] = (struct tbuf){ put(&f, m + off, cuts[c][i]), cuts[c][i],
+						      false };
+				off += cuts[c][i];
+			}
+			assert_int_equal(off, hlen + sizeof(frame));
+			tx_chain(&f, b, n);
+			expect_tap(&f, &h, frame, sizeof(frame));
+		}
+		/* Receive: the header and frame spread over the chain's buffers as they fall. */
+		for (unsigned c = 0; c < 3; c++) {
+			unsigned n = rx_cuts[c][1] ? (rx_cuts[c][2] ? 3 : 2) : 1;
+			uint16_t head = post_rx_split(&f, rx_cuts[c], n, gpa);
+			size_t off = 0;
+
+			kick(&f, RXQ);
+			host_send(&f, NULL, MAC, sizeof(frame), 60 + c);
+			assert_true(tq_used(&f.q[RXQ], &id, &len));
+			assert_int_equal(id, head);
+			assert_int_equal(len, hlen + sizeof(frame));
+			for (unsigned i = 0; i < n && off < len; i++) {
+				uint32_t take = rx_cuts[c][i] < len - off ? rx_cuts[c][i]
+									   : (uint32_t)(len - off);
+
+				memcpy(rx + off, gptr(&f, gpa[i], take), take);
+				off += take;
+			}
+			memset(&got, 0, sizeof(got));
+			memcpy(&got, rx, hlen);
+			assert_int_equal(got.flags, 0);
+			assert_int_equal(got.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+			if (hlen == 12)
+				assert_int_equal(got.num_buffers, 1);
+			frame_fill(frame, sizeof(frame), MAC, 60 + c);
+			assert_memory_equal(rx + hlen, frame, sizeof(frame));
+		}
+		/* Control: MAC_ADDR_SET with the class alone, the command with two bytes of the
+		 * address, the rest; and MAC_TABLE_SET cut inside a count. */
+		{
+			uint8_t cmd[2 + 6] = { VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET };
+			uint64_t ack = nfx_alloc(&f, 1);
+			struct virtio_net_config c;
+
+			memcpy(cmd + 2, OTHER, 6);
+			const struct tbuf b[4] = { { put(&f, cmd, 1), 1, false },
+						   { put(&f, cmd + 1, 3), 3, false },
+						   { put(&f, cmd + 4, 4), 4, false },
+						   { ack, 1, true } };
+			*gptr(&f, ack, 1) = 0xee;
+			tq_add(&f.q[CTRLQ], b, 4);
+			kick(&f, CTRLQ);
+			assert_true(tq_used(&f.q[CTRLQ], &id, &len));
+			assert_int_equal(len, 1);
+			assert_int_equal(*gptr(&f, ack, 1), VIRTIO_NET_OK);
+			virtio_config_read(f.d, 0, (uint8_t *)&c, sizeof(c));
+			assert_memory_equal(c.mac, OTHER, 6);
+		}
+		{
+			uint8_t cmd[2 + 4 + 6 + 4] = { VIRTIO_NET_CTRL_MAC,
+						       VIRTIO_NET_CTRL_MAC_TABLE_SET, 1, 0, 0, 0 };
+			uint64_t ack = nfx_alloc(&f, 1);
+
+			memcpy(cmd + 6, NEWMAC, 6); /* one unicast address, no multicast */
+			const struct tbuf b[3] = { { put(&f, cmd, 4), 4, false },
+						   { put(&f, cmd + 4, sizeof(cmd) - 4),
+						     sizeof(cmd) - 4, false },
+						   { ack, 1, true } };
+			*gptr(&f, ack, 1) = 0xee;
+			tq_add(&f.q[CTRLQ], b, 3);
+			kick(&f, CTRLQ);
+			assert_true(tq_used(&f.q[CTRLQ], &id, &len));
+			assert_int_equal(*gptr(&f, ack, 1), VIRTIO_NET_OK);
+			assert_int_equal(f.net.nr_uni, 1);
+			assert_memory_equal(f.net.uni[0], NEWMAC, 6);
+		}
+		assert_false(needs_reset(&f));
+	}
+	nfx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1692,6 +1879,8 @@ int main(void)
 		cmocka_unit_test(ctrl_malformed_needs_reset),
 		cmocka_unit_test(reset_restores),
 		cmocka_unit_test(config_write),
+		cmocka_unit_test(mac_set_moves_the_generation),
+		cmocka_unit_test(any_layout),
 	};
 
 	signal(SIGALRM, hung);

@@ -15,7 +15,13 @@
 
 #include "boot/boot.h"
 #include "bus/pci.h"
+#include "virtio/9p.h"
+#include "virtio/balloon.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
+#include "virtio/scsi.h"
 #include "vm.h"
 
 #define DUMMY_FEATURE 5
@@ -298,7 +304,8 @@ static void modern_ids_and_capability_chain(void **state)
 		assert_false(cfg_read(f, PCI_BASE_ADDRESS_0 + 4 * r->bar, 4) & PCI_BAR_IO_FLAG);
 		assert_true((uint64_t)r->off + r->len <= bar_size(f, r->bar));
 	}
-	assert_true(f->cap[VIRTIO_PCI_CAP_COMMON_CFG].len >= 0x38);
+	/* struct virtio_pci_common_cfg whole, through admin_queue_num (4.1.4.3). */
+	assert_int_equal(f->cap[VIRTIO_PCI_CAP_COMMON_CFG].len, 0x40);
 	assert_int_equal(f->cap[VIRTIO_PCI_CAP_DEVICE_CFG].len, sizeof(f->config));
 	assert_int_equal(f->cap[VIRTIO_PCI_CAP_COMMON_CFG].off % 4, 0);
 	assert_int_equal(f->cap[VIRTIO_PCI_CAP_DEVICE_CFG].off % 4, 0);
@@ -350,6 +357,62 @@ static void features_are_negotiated_through_common_cfg(void **state)
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_STATUS), 0, 1);
 	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_STATUS), 1), 0);
 	assert_int_equal(f->dev.driver_features, 0);
+}
+
+/* The tail of the common configuration, fields of features vmm does not offer: there (the
+ * capability covers the whole structure), reading 0, and writes change nothing. */
+static void common_cfg_tail_reads_zero(void **state)
+{
+	struct fixture *f = *state;
+
+	negotiate(f, 1u << (VIRTIO_F_VERSION_1 - 32));
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SELECT), 1, 2);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), 8, 2);
+	for (uint32_t off = VIRTIO_PCI_COMMON_Q_NDATA; off < VIRTIO_PCI_COMMON_LEN; off += 2) {
+		mem_write(f, common(f, off), 1, 2);
+		assert_int_equal(mem_read(f, common(f, off), 2), 0);
+	}
+	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_ADM_Q_IDX), 4), 0);
+	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), 2), 8);
+	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_STATUS), 1),
+			 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				 VIRTIO_STATUS_FEATURES_OK);
+}
+
+/* config_generation as the driver reads it, 8 bits: it moves with a change of the area and never
+ * comes round to the value read before, however many changes came in between. */
+static void config_generation_in_common_cfg(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gen_at = common(f, VIRTIO_PCI_COMMON_CFGGENERATION);
+	uint8_t before = (uint8_t)mem_read(f, gen_at, 1), v;
+
+	assert_int_equal(mem_read(f, gen_at, 1), before);
+	for (unsigned i = 0; i < 256; i++) {
+		pthread_mutex_lock(&f->dev.lock);
+		v = (uint8_t)(f->config[3] + 1);
+		virtio_config_set(&f->dev, 3, &v, 1);
+		pthread_mutex_unlock(&f->dev.lock);
+	}
+	assert_int_not_equal(mem_read(f, gen_at, 1), before);
+	before = (uint8_t)mem_read(f, gen_at, 1);
+	/* A driver's write through the device configuration that changes it. */
+	mem_write(f, region(f, VIRTIO_PCI_CAP_DEVICE_CFG, 0), 0x5a, 1);
+	assert_int_not_equal(mem_read(f, gen_at, 1), before);
+	/* Reads of other fields are no reads of the generation: 256 changes, each followed by a
+	 * read of device_status, still leave it changed. */
+	before = (uint8_t)mem_read(f, gen_at, 1);
+	for (unsigned i = 0; i < 256; i++) {
+		pthread_mutex_lock(&f->dev.lock);
+		v = (uint8_t)(f->config[3] + 1);
+		virtio_config_set(&f->dev, 3, &v, 1);
+		pthread_mutex_unlock(&f->dev.lock);
+		mem_read(f, common(f, VIRTIO_PCI_COMMON_STATUS), 1);
+	}
+	assert_int_not_equal(mem_read(f, gen_at, 1), before);
+	/* A wider read that covers it does count. */
+	before = (uint8_t)(mem_read(f, common(f, VIRTIO_PCI_COMMON_STATUS), 2) >> 8);
+	assert_int_equal(mem_read(f, gen_at, 1), before);
 }
 
 static void queues_are_set_up_and_kicked(void **state)
@@ -602,7 +665,7 @@ static void transitional_ids_and_legacy_bar(void **state)
 	assert_int_equal(cfg_read(f, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_RNG);
 	assert_true(f->dev.legacy);
 	assert_true(cfg_read(f, PCI_BASE_ADDRESS_0, 4) & PCI_BAR_IO_FLAG);
-	assert_int_equal(bar_size(f, 0), 0x40);
+	assert_int_equal(bar_size(f, 0), VIRTIO_PCI_LEGACY_MIN_SIZE);
 	assert_true(bar_addr(f, 0) >= PCI_IO_BASE);
 	/* The modern interface is there too. */
 	parse_caps(f);
@@ -610,16 +673,92 @@ static void transitional_ids_and_legacy_bar(void **state)
 	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_NUMQ), 2), NR_QUEUES);
 }
 
+/* BAR0 of a transitional device holds the registers and, from 24 while MSI-X is on, the whole
+ * configuration area of its type: 0x40, or the power of two that holds 24 + the area. */
+static void legacy_bar_holds_the_config(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		uint32_t config_len, size;
+	} want[] = {
+		{ 0, 0x40 }, /* rng */
+		{ sizeof(struct virtio_net_config), 0x40 },
+		{ sizeof(struct virtio_console_config), 0x40 },
+		{ sizeof(struct virtio_balloon_config), 0x40 },
+		{ sizeof(struct virtio_scsi_config), 0x40 },
+		{ 40, 0x40 },
+		{ 41, 0x80 },
+		{ sizeof(struct virtio_blk_config), 0x80 },
+		{ 2 + 100, 0x80 },  /* 9p with a 100-byte tag */
+		{ 2 + 230, 0x100 }, /* the longest tag that fits (CONFIG_TAG_MAX_LEGACY_PCI) */
+	};
+	unsigned slot = f->slot;
+
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		uint32_t len = want[i].config_len;
+		struct virtio_dev d;
+		struct virtio_pci *vp;
+		uint8_t *config = malloc(len + 1);
+
+		assert_int_equal(virtio_dev_init(&d, &dummy_ops, f, "dummy1", &f->mem, NULL, 0, 1,
+						 QUEUE_MAX),
+				 0);
+		for (uint32_t b = 0; b < len; b++)
+			config[b] = (uint8_t)(b + 1);
+		d.config = config;
+		d.config_len = len;
+		assert_int_equal(virtio_pci_create(&f->host, &d, true, &vp), 0);
+		f->slot = vp->pci.slot;
+		assert_int_equal(bar_size(f, 0), want[i].size);
+		cfg_write(f, vp->msix_cap + 2, PCI_MSIX_FLAGS_ENABLE, 2);
+		if (len)
+			assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_CONFIG_MSIX + len - 1, 1),
+					 config[len - 1]);
+		f->slot = slot;
+		virtio_pci_destroy(vp);
+		virtio_dev_destroy(&d);
+		free(config);
+	}
+	/* More than an I/O BAR can hold: the device cannot be transitional (nor made half). */
+	for (uint32_t len = 2 + 231; len <= 2 + V9P_MAX_TAG; len += V9P_MAX_TAG - 231) {
+		struct virtio_dev d;
+		struct virtio_pci *vp = NULL;
+		uint8_t *config = calloc(1, len);
+
+		assert_int_equal(virtio_dev_init(&d, &dummy_ops, f, "dummy1", &f->mem, NULL, 0, 1,
+						 QUEUE_MAX),
+				 0);
+		d.config = config;
+		d.config_len = len;
+		assert_int_equal(virtio_pci_create(&f->host, &d, true, &vp), -EINVAL);
+		assert_null(vp);
+		assert_null(d.transport);
+		assert_int_equal(virtio_pci_create(&f->host, &d, false, &vp), 0);
+		virtio_pci_destroy(vp);
+		virtio_dev_destroy(&d);
+		free(config);
+	}
+}
+
 static void legacy_features_queue_pfn_and_notify(void **state)
 {
 	struct fixture *f = *state;
 	struct virtq *vq = &f->dev.queues[0].vq;
 
-	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_HOST_FEATURES, 4), (uint32_t)f->dev.features);
+	/* The legacy offer is the modern one's bits 0-31 and ANY_LAYOUT (6.3), which the modern
+	 * interface does not show. */
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_HOST_FEATURES, 4),
+			 (uint32_t)f->dev.features | 1u << VIRTIO_F_ANY_LAYOUT);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_DFSELECT), 0, 4);
+	assert_false(mem_read(f, common(f, VIRTIO_PCI_COMMON_DF), 4) & 1u << VIRTIO_F_ANY_LAYOUT);
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_HOST_FEATURES, 4),
+			 (uint32_t)f->dev.features | 1u << VIRTIO_F_ANY_LAYOUT);
 	assert_true(f->dev.legacy_driver);
 	io_write(f, VIRTIO_PCI_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-	io_write(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 1u << DUMMY_FEATURE, 4);
-	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 4), 1u << DUMMY_FEATURE);
+	io_write(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES,
+		 1u << DUMMY_FEATURE | 1u << VIRTIO_F_ANY_LAYOUT, 4);
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_GUEST_FEATURES, 4),
+			 1u << DUMMY_FEATURE | 1u << VIRTIO_F_ANY_LAYOUT);
 	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_SEL, 0, 2);
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_NUM, 2), QUEUE_MAX);
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, 4), 0);
@@ -636,7 +775,8 @@ static void legacy_features_queue_pfn_and_notify(void **state)
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_STATUS, 1), VIRTIO_STATUS_ACKNOWLEDGE |
 									  VIRTIO_STATUS_DRIVER |
 									  VIRTIO_STATUS_DRIVER_OK);
-	assert_int_equal(f->dev.driver_features, 1ULL << DUMMY_FEATURE);
+	assert_int_equal(f->dev.driver_features,
+			 1ULL << DUMMY_FEATURE | 1ULL << VIRTIO_F_ANY_LAYOUT);
 	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, 1, 2);
 	assert_true(fired(f->dev.queues[1].kick_fd));
 	assert_false(fired(f->dev.queues[0].kick_fd));
@@ -720,6 +860,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(modern_ids_and_capability_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(features_are_negotiated_through_common_cfg, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(common_cfg_tail_reads_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_generation_in_common_cfg, setup, teardown),
 		cmocka_unit_test_setup_teardown(queues_are_set_up_and_kicked, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_rings_need_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(msix_vectors_masking_and_pending_bits, setup,
@@ -731,6 +873,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_restores_transport_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(transitional_ids_and_legacy_bar, setup_legacy,
+						teardown),
+		cmocka_unit_test_setup_teardown(legacy_bar_holds_the_config, setup_legacy,
 						teardown),
 		cmocka_unit_test_setup_teardown(legacy_features_queue_pfn_and_notify, setup_legacy,
 						teardown),

@@ -1,6 +1,7 @@
 /* The virtio SCSI controller without a transport, over real image files: the test plays the
  * driver, building rings in guest memory, and runs the event loop by hand so the disk I/O
  * completes on this thread. */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -716,6 +717,140 @@ static void bad_geometry_is_refused(void **state)
 	scsi_destroy(&s);
 }
 
+/* ---- framing ---- */
+
+#define SCAT_R_GPA 0x200000
+#define SCAT_W_GPA 0x280000
+#define NCUT(a)	   (unsigned)(sizeof(a) / sizeof((a)[0]))
+
+static unsigned ncuts(const uint32_t *c, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && c[n])
+		n++;
+	return n;
+}
+
+/* One chain on queue q framed as the cuts say (2.7.4; a legacy driver's with ANY_LAYOUT): the
+ * readable stream `out` cut by rc, the writable stream by wc, every buffer somewhere of its own.
+ * Returns the used length; the writable stream comes back in in[0..in_len). */
+static uint32_t framed(struct fx *f, unsigned q, const void *out, const uint32_t *rc,
+		       const uint32_t *wc, uint8_t *in, size_t in_len)
+{
+	unsigned rn = ncuts(rc, 4), wn = ncuts(wc, 4);
+	struct tbuf b[8];
+	uint32_t id, len;
+	uint16_t head;
+
+	tq_scatter(&f->q[q], SCAT_R_GPA, out, rc, rn, false, b);
+	assert_int_equal(tq_scatter(&f->q[q], SCAT_W_GPA, NULL, wc, wn, true, b + rn), in_len);
+	head = tq_add(&f->q[q], b, rn + wn);
+	virtio_process(&f->s.vdev, q);
+	assert_true(wait_used(f, q, &id, &len));
+	assert_int_equal(id, head);
+	tq_gather(&f->q[q], b + rn, wn, in, in_len);
+	assert_false(f->s.vdev.status & VIRTIO_STATUS_NEEDS_RESET);
+	return len;
+}
+
+/* Requests framed in odd ways: the request header (LUN, tag, CDB) split anywhere, sharing a buffer
+ * with the data-out; the response header split, sharing a buffer with the data-in; control
+ * requests and their responses split too. The device must see the same request every time. */
+static void any_layout(void **state)
+{
+	static const uint32_t wr_cuts[][4] = { { HDR_LEN + 1024 },
+					       { 8, 11, 32 + 1024 },
+					       { 1, HDR_LEN - 1, 1024 },
+					       { 19 + 5, 27 + 100, 924 },
+					       { 30, 21 + 512, 512 } };
+	static const uint32_t resp_cuts[][4] = { { RESP_LEN }, { 12, 96 }, { 5, 103 },
+						 { 11, 1, 96 } };
+	static const uint32_t hdr_cuts[][4] = { { HDR_LEN }, { 2, 49 }, { 19, 32 }, { 25, 26 } };
+	static const uint32_t rd_cuts[][4] = { { RESP_LEN + 1024 },
+					       { 12, 96 + 1024 },
+					       { RESP_LEN + 10, 1014 },
+					       { 7, 101, 1024 },
+					       { 100, 8 + 512, 512 } };
+	static const uint32_t tmf_cuts[][4] = { { 24 }, { 4, 20 }, { 1, 3, 20 }, { 10, 14 } };
+	uint8_t msg[HDR_LEN + 1024], data[1024], in[RESP_LEN + 1024], back[1024];
+	struct req r = lun(0);
+	struct fx f;
+	uint32_t used;
+
+	fx_setup(&f, 1, false);
+	for (unsigned c = 0; c < NCUT(wr_cuts); c++) {
+		for (unsigned i = 0; i < sizeof(data); i++)
+			data[i] = (uint8_t)(i * 11 + c * 29 + 3);
+		rw10(&r, 0x2a, 5, 2);
+		memset(msg, 0, HDR_LEN);
+		memcpy(msg, r.lun, 8);
+		memcpy(msg + 19, r.cdb, 16);
+		memcpy(msg + HDR_LEN, data, sizeof(data));
+		used = framed(&f, f.rq, msg, wr_cuts[c], resp_cuts[c % NCUT(resp_cuts)], in,
+			      RESP_LEN);
+		assert_int_equal(used, 12); /* the response without sense */
+		assert_int_equal(in[11], 0); /* response OK */
+		assert_int_equal(in[10], 0); /* status GOOD */
+		assert_memory_equal(in, "\0\0\0\0\0\0\0\0", 8); /* no sense, no residual */
+		file_read(&f, 0, 5 * 512, back, sizeof(back));
+		assert_memory_equal(back, data, sizeof(data));
+	}
+	for (unsigned c = 0; c < NCUT(rd_cuts); c++) {
+		rw10(&r, 0x28, 5, 2);
+		memset(msg, 0, HDR_LEN);
+		memcpy(msg, r.lun, 8);
+		memcpy(msg + 19, r.cdb, 16);
+		used = framed(&f, f.rq, msg, hdr_cuts[c % NCUT(hdr_cuts)], rd_cuts[c], in,
+			      sizeof(in));
+		assert_int_equal(used, RESP_LEN + 1024);
+		assert_int_equal(in[11], 0);
+		assert_int_equal(in[10], 0);
+		assert_memory_equal(in + RESP_LEN, data, sizeof(data));
+	}
+	for (unsigned c = 0; c < NCUT(tmf_cuts); c++) {
+		uint8_t m[24] = { 0, 0, 0, 0, 5 }; /* TMF, LOGICAL UNIT RESET */
+
+		memcpy(m + 8, r.lun, 8);
+		used = framed(&f, 0, m, tmf_cuts[c], (const uint32_t[]){ 1, 0 }, in, 1);
+		assert_int_equal(used, 1);
+		assert_int_equal(in[0], 0); /* FUNCTION COMPLETE */
+	}
+	{
+		uint8_t m[16] = { 1 }; /* AN query */
+
+		memcpy(m + 4, r.lun, 8);
+		used = framed(&f, 0, m, (const uint32_t[]){ 3, 13, 0 },
+			      (const uint32_t[]){ 4, 1, 0 }, in, 5);
+		assert_int_equal(used, 5);
+		assert_memory_equal(in, "\0\0\0\0\0", 5);
+	}
+	fx_teardown(&f);
+}
+
+/* The device puts sense_size and cdb_size back at reset (5.6.4): a change of the area, which the
+ * generation shows. */
+static void reset_moves_the_generation(void **state)
+{
+	struct fx f;
+	uint32_t v = htole32(200), gen;
+
+	fx_setup(&f, 1, false);
+	pthread_mutex_lock(&f.s.vdev.lock);
+	virtio_config_write(&f.s.vdev, offsetof(struct virtio_scsi_config, cdb_size),
+			    (uint8_t *)&v, 4);
+	gen = virtio_config_generation(&f.s.vdev);
+	virtio_reset(&f.s.vdev);
+	assert_int_equal(f.s.config.cdb_size, htole32(32));
+	assert_int_not_equal(virtio_config_generation(&f.s.vdev), gen);
+	/* Nothing to put back: no change. */
+	gen = virtio_config_generation(&f.s.vdev);
+	virtio_reset(&f.s.vdev);
+	assert_int_equal(virtio_config_generation(&f.s.vdev), gen);
+	pthread_mutex_unlock(&f.s.vdev.lock);
+	fx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +868,8 @@ int main(void)
 		cmocka_unit_test(queue_stop_drops_what_it_held),
 		cmocka_unit_test(second_request_queue),
 		cmocka_unit_test(bad_geometry_is_refused),
+		cmocka_unit_test(any_layout),
+		cmocka_unit_test(reset_moves_the_generation),
 	};
 	return RUN_ON_BOTH_RINGS(tests);
 }

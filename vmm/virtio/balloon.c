@@ -258,10 +258,12 @@ static void balloon_reset(struct virtio_dev *d)
 {
 	struct balloon_dev *b = d->priv;
 
+	static const uint32_t zero;
+
 	b->stats_held = false;
 	memset(b->role, 0, sizeof(b->role));
-	b->config.actual = 0;
-	b->config.poison_val = 0;
+	virtio_config_set(d, offsetof(struct virtio_balloon_config, actual), &zero, 4);
+	virtio_config_set(d, offsetof(struct virtio_balloon_config, poison_val), &zero, 4);
 }
 
 static void balloon_queue_stop(struct virtio_dev *d, unsigned q)
@@ -378,9 +380,13 @@ void balloon_destroy(struct balloon_dev *b)
 
 void balloon_set_target(struct balloon_dev *b, uint64_t bytes)
 {
+	uint32_t num_pages;
+
 	pthread_mutex_lock(&b->vdev.lock);
 	b->target_pages = target_pages(b, bytes);
-	b->config.num_pages = htole32(b->target_pages);
+	num_pages = htole32(b->target_pages);
+	virtio_config_set(&b->vdev, offsetof(struct virtio_balloon_config, num_pages), &num_pages,
+			  4);
 	virtio_config_changed(&b->vdev);
 	pthread_mutex_unlock(&b->vdev.lock);
 }

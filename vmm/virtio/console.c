@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -866,11 +867,20 @@ static int console_winsize_fd(struct console_dev *c)
 static void console_read_size(struct console_dev *c)
 {
 	struct winsize ws;
+	uint16_t cols, rows;
 
-	if (c->winsize_fd >= 0 && ioctl(c->winsize_fd, TIOCGWINSZ, &ws) == 0) {
-		c->config.cols = htole16(ws.ws_col);
-		c->config.rows = htole16(ws.ws_row);
+	if (c->winsize_fd < 0 || ioctl(c->winsize_fd, TIOCGWINSZ, &ws) < 0)
+		return;
+	cols = htole16(ws.ws_col);
+	rows = htole16(ws.ws_row);
+	if (!c->vdev.config) { /* at init, before the area is the device's */
+		c->config.cols = cols;
+		c->config.rows = rows;
+		return;
 	}
+	/* A change: through the core, which moves the generation. */
+	virtio_config_set(&c->vdev, offsetof(struct virtio_console_config, cols), &cols, 2);
+	virtio_config_set(&c->vdev, offsetof(struct virtio_console_config, rows), &rows, 2);
 }
 
 int console_init(struct console_dev *c, const char *name, const struct console_port_cfg *ports,
@@ -1051,7 +1061,6 @@ void console_resize(struct console_dev *c)
 		/* With multiport the size of port 0 travels as a control message (5.3.6.2);
 		 * Linux only reads the configuration area without. */
 		if (console_has(c, VIRTIO_CONSOLE_F_MULTIPORT)) {
-			d->config_generation++; /* cols and rows changed all the same */
 			if (c->ports[0].ready)
 				ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
 		} else {

@@ -83,6 +83,8 @@ static uint32_t features_read(struct virtio_mmio *t)
 {
 	if (t->device_features_sel > (t->legacy ? 0U : 1U))
 		return 0;
+	if (t->legacy)
+		return virtio_get_legacy_features(t->dev);
 	return virtio_get_features(t->dev, t->device_features_sel);
 }
 
@@ -167,7 +169,7 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_SHM_BASE_HIGH:
 		return 0xffffffff; /* no shared memory regions: length and base read as -1 */
 	case VIRTIO_MMIO_CONFIG_GENERATION:
-		return d->config_generation;
+		return virtio_config_generation(d);
 	}
 	return 0; /* write-only or reserved (QueueReset: VIRTIO_F_RING_RESET is not offered) */
 }

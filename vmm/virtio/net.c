@@ -688,7 +688,8 @@ static uint8_t ctrl_command(struct net_dev *n, uint8_t class, uint8_t cmd, const
 			return mac_table_set(n, data, len);
 		if (cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET && has(d, VIRTIO_NET_F_CTRL_MAC_ADDR) &&
 		    len == 6) {
-			memcpy(n->config.mac, data, 6); /* before the command is used (5.1.6.5.2.1) */
+			/* Before the command is used (5.1.6.5.2.1); a configuration change. */
+			virtio_config_set(d, offsetof(struct virtio_net_config, mac), data, 6);
 			n->shadow = n->config;
 			return VIRTIO_NET_OK;
 		}
@@ -822,7 +823,7 @@ static void net_reset(struct virtio_dev *d)
 	n->promisc = true;
 	n->allmulti = n->uni_overflow = n->multi_overflow = false;
 	n->nr_uni = n->nr_multi = 0; /* an empty table (5.1.6.5.2.1) */
-	memcpy(n->config.mac, n->mac, 6);
+	virtio_config_set(d, offsetof(struct virtio_net_config, mac), n->mac, 6);
 	n->shadow = n->config;
 	set_offloads(n, 0);
 }

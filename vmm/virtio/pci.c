@@ -3,6 +3,7 @@
 #include "log.h"
 #include "vm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #define KVM_LOG(vp) ((vp)->vm->vm_fd >= 0 ? LOG_WARN : LOG_DEBUG)
 
 #define VIRTIO_PCI_MODERN_ID_BASE 0x1040
+
+static_assert(VIRTIO_PCI_COMMON_LEN == VIRTIO_PCI_COMMON_ADM_Q_NUM + 2,
+	      "struct virtio_pci_common_cfg ends with admin_queue_num (4.1.4.3)");
 
 static uint64_t get_le(const uint8_t *p, uint32_t len)
 {
@@ -170,7 +174,9 @@ static void vp_common_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, u
 	put_le(r + VIRTIO_PCI_COMMON_MSIX, 2, vp->config_vector);
 	put_le(r + VIRTIO_PCI_COMMON_NUMQ, 2, d->nr_queues);
 	r[VIRTIO_PCI_COMMON_STATUS] = d->status;
-	r[VIRTIO_PCI_COMMON_CFGGENERATION] = (uint8_t)d->config_generation;
+	/* Only a read that shows the driver the generation counts as reading it. */
+	if (overlaps(off, len, VIRTIO_PCI_COMMON_CFGGENERATION, 1))
+		r[VIRTIO_PCI_COMMON_CFGGENERATION] = (uint8_t)virtio_config_generation(d);
 	put_le(r + VIRTIO_PCI_COMMON_Q_SELECT, 2, vp->queue_sel);
 	put_le(r + VIRTIO_PCI_COMMON_Q_MSIX, 2, q ? q->msix_vector : VIRTIO_NO_VECTOR);
 	if (q) {
@@ -479,7 +485,7 @@ void virtio_pci_legacy_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t
 		vp_legacy_header_write(vp, off, get_le(data, len), len);
 		goto out;
 	}
-	put_le(r + VIRTIO_PCI_LEGACY_HOST_FEATURES, 4, virtio_get_features(d, 0));
+	put_le(r + VIRTIO_PCI_LEGACY_HOST_FEATURES, 4, virtio_get_legacy_features(d));
 	put_le(r + VIRTIO_PCI_LEGACY_GUEST_FEATURES, 4, (uint32_t)d->driver_features);
 	if (q) {
 		put_le(r + VIRTIO_PCI_LEGACY_QUEUE_PFN, 4,
@@ -721,9 +727,21 @@ int virtio_pci_create(struct pci_host *h, struct virtio_dev *d, bool legacy,
 	vp->pci.cfg_write = vp_cfg_write;
 	vp->pci.bar_moved = vp_bar_moved;
 	if (legacy) {
-		vp->legacy_size = (uint32_t)pow2_at_least(0x20 + d->config_len);
-		if (vp->legacy_size < 0x40)
-			vp->legacy_size = 0x40;
+		/* The registers and, after them at 24 while MSI-X is on, the whole configuration
+		 * area: the power of two (a BAR's size) that holds both, at least 0x40. */
+		vp->legacy_size = (uint32_t)pow2_at_least(VIRTIO_PCI_LEGACY_CONFIG_MSIX +
+							  (uint64_t)d->config_len);
+		if (vp->legacy_size < VIRTIO_PCI_LEGACY_MIN_SIZE)
+			vp->legacy_size = VIRTIO_PCI_LEGACY_MIN_SIZE;
+		if (vp->legacy_size > VIRTIO_PCI_LEGACY_MAX_SIZE) {
+			log_error("%s: the legacy interface has room for %u bytes of "
+				  "configuration, this device has %u: it can only be modern "
+				  "(legacy=off)", d->name,
+				  VIRTIO_PCI_LEGACY_MAX_SIZE - VIRTIO_PCI_LEGACY_CONFIG_MSIX,
+				  d->config_len);
+			ret = -EINVAL;
+			goto err_quiet;
+		}
 		ret = pci_dev_set_bar(&vp->pci, VIRTIO_PCI_LEGACY_BAR, PCI_BAR_IO, vp->legacy_size,
 				      virtio_pci_legacy_io, vp);
 		if (ret)
@@ -760,6 +778,7 @@ int virtio_pci_create(struct pci_host *h, struct virtio_dev *d, bool legacy,
 err:
 	if (ret == -ENOSPC || ret == -EINVAL)
 		log_error("%s: cannot lay out the PCI function: %s", d->name, strerror(-ret));
+err_quiet:
 	virtio_pci_destroy(vp);
 	return ret;
 }

@@ -3,7 +3,9 @@
  * device.
  *
  * Layout:
- *   BAR0  I/O, transitional only: the legacy registers, device config at 20 (24 with MSI-X on)
+ *   BAR0  I/O, transitional only: the legacy registers, device config at 20 (24 with MSI-X on);
+ *         0x40, or the power of two that holds 24 + the config size when that is more (at
+ *         most 0x100: a device with more than 232 bytes of config cannot be transitional)
  *   BAR1  mem32 (at least 4 KiB): MSI-X table at 0, PBA at VIRTIO_PCI_PBA_OFF
  *   BAR4  mem64, 16 KiB: common config at 0x0, ISR at 0x1000, device config at 0x2000,
  *         doorbells at 0x3000 + 4 * queue (notify_off_multiplier 4, queue_notify_off = index)
@@ -35,7 +37,7 @@
 #define VIRTIO_PCI_MODERN_BAR 4
 
 #define VIRTIO_PCI_COMMON_OFF  0x0000
-#define VIRTIO_PCI_COMMON_LEN  0x3c /* through admin_queue_num, which reads 0 */
+#define VIRTIO_PCI_COMMON_LEN  0x40 /* the whole struct, through admin_queue_num */
 #define VIRTIO_PCI_ISR_OFF     0x1000
 #define VIRTIO_PCI_DEVICE_OFF  0x2000
 #define VIRTIO_PCI_NOTIFY_OFF  0x3000
@@ -63,6 +65,12 @@
 #define VIRTIO_PCI_COMMON_Q_AVAILHI     0x2c
 #define VIRTIO_PCI_COMMON_Q_USEDLO      0x30
 #define VIRTIO_PCI_COMMON_Q_USEDHI      0x34
+/* The fields of features vmm does not offer (NOTIF_CONFIG_DATA, RING_RESET, ADMIN_VQ): read 0,
+ * writes ignored. */
+#define VIRTIO_PCI_COMMON_Q_NDATA       0x38
+#define VIRTIO_PCI_COMMON_Q_RESET       0x3a
+#define VIRTIO_PCI_COMMON_ADM_Q_IDX     0x3c
+#define VIRTIO_PCI_COMMON_ADM_Q_NUM     0x3e
 
 /* Legacy register block (4.1.4.8) in BAR0. */
 #define VIRTIO_PCI_LEGACY_HOST_FEATURES  0x00
@@ -79,6 +87,8 @@
 #define VIRTIO_PCI_LEGACY_CONFIG_MSIX    24
 #define VIRTIO_PCI_LEGACY_PFN_SHIFT      12
 #define VIRTIO_PCI_LEGACY_ALIGN          4096
+#define VIRTIO_PCI_LEGACY_MIN_SIZE       0x40 /* BAR0's least size; more for a large config */
+#define VIRTIO_PCI_LEGACY_MAX_SIZE       0x100 /* the most an I/O BAR decodes */
 
 /* MSI-X (PCI 3.0 6.8.2): the capability's message control bits and a table entry. */
 #define PCI_MSIX_FLAGS_ENABLE  0x8000

@@ -4,10 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* One queue_notify run fills at most this much, then re-kicks itself, so a driver that posts a
@@ -34,28 +36,46 @@ static void rng_wait_source(struct rng_dev *r)
 		r->watching = true;
 }
 
-/* Reads up to len bytes of entropy into p; returns the count, 0 when the source has nothing now.
- * The spec wants at least one byte per request (5.4.6.1), so a request the source cannot serve
- * waits (rng_queue_notify holds it) rather than completing empty. */
-static size_t rng_read(struct rng_dev *r, uint8_t *p, size_t len)
+/* Reads entropy into iov[0..n); returns the count, 0 when the source has nothing now. The spec
+ * wants at least one byte per request (5.4.6.1), so a request the source cannot serve waits
+ * (rng_queue_notify holds it) rather than completing empty. */
+static size_t rng_read(struct rng_dev *r, const struct iovec *iov, unsigned n)
 {
-	ssize_t n;
+	size_t done = 0;
+	ssize_t got = 0;
 
-	do {
+	if (r->fd >= 0) {
+		/* One read of a file or device per request, into all its buffers: it gives what it
+		 * has, however the driver split them. */
+		do
+			got = readv(r->fd, iov, (int)n);
+		while (got < 0 && errno == EINTR);
+		if (got > 0)
+			return (size_t)got; /* a short read: the driver takes what came */
+	} else {
 		/* getrandom blocks only before the host's pool is initialised, long before a VM
-		 * runs. */
-		n = r->fd < 0 ? getrandom(p, len, 0) : read(r->fd, p, len);
-	} while (n < 0 && errno == EINTR);
-	if (n > 0)
-		return (size_t)n; /* a short read: the driver takes what came */
-	if (n < 0 && errno == EAGAIN) {
+		 * runs; it fills one buffer a call. */
+		for (unsigned i = 0; i < n; i++) {
+			do
+				got = getrandom(iov[i].iov_base, iov[i].iov_len, 0);
+			while (got < 0 && errno == EINTR);
+			if (got <= 0)
+				break;
+			done += (size_t)got;
+			if ((size_t)got < iov[i].iov_len)
+				break;
+		}
+		if (done)
+			return done;
+	}
+	if (got < 0 && errno == EAGAIN) {
 		rng_wait_source(r);
 	} else if (!r->warned) {
 		/* A regular file that has run out, or an error: repeating bytes would hand the guest
 		 * entropy it has already seen, so its requests wait, and its reads of /dev/hwrng
 		 * block. */
 		log_warn("%s: %s: %s; entropy requests wait", r->vdev.name,
-			 r->path ? r->path : "getrandom", n == 0 ? "used up" : strerror(errno));
+			 r->path ? r->path : "getrandom", got == 0 ? "used up" : strerror(errno));
 		r->warned = true;
 	}
 	return 0;
@@ -64,20 +84,10 @@ static size_t rng_read(struct rng_dev *r, uint8_t *p, size_t len)
 /* Fills the chain's writable buffers, at most RNG_MAX_REQUEST bytes; returns the bytes written. */
 static size_t rng_fill(struct rng_dev *r, const struct virtq_elem *e)
 {
-	size_t done = 0;
+	struct iovec iov[IOV_MAX];
+	unsigned n = iov_slice(e->iov + e->out_num, e->in_num, 0, RNG_MAX_REQUEST, iov, IOV_MAX);
 
-	for (unsigned i = e->out_num; i < e->out_num + e->in_num && done < RNG_MAX_REQUEST; i++) {
-		size_t want = e->iov[i].iov_len;
-		size_t got;
-
-		if (want > RNG_MAX_REQUEST - done)
-			want = RNG_MAX_REQUEST - done;
-		got = rng_read(r, e->iov[i].iov_base, want);
-		done += got;
-		if (got < want || r->fd >= 0)
-			break; /* one read of a file or device per request: it gives what it has */
-	}
-	return done;
+	return rng_read(r, iov, n);
 }
 
 static void rng_queue_notify(struct virtio_dev *d, unsigned q)

@@ -4,6 +4,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,21 +605,19 @@ static int scsi_start(struct virtio_dev *d)
 	return 0;
 }
 
-static void config_defaults(struct scsi_dev *s, bool all)
+static void config_defaults(struct scsi_dev *s)
 {
 	struct virtio_scsi_config *c = &s->config;
 
-	if (all) {
-		c->num_queues = htole32(s->nr_rq);
-		/* Two descriptors go to the header and the response. */
-		c->seg_max = htole32(SCSI_QUEUE_SIZE - 2);
-		c->max_sectors = htole32(SCSI_MAX_XFER_BLOCKS);
-		c->cmd_per_lun = htole32(SCSI_QUEUE_SIZE);
-		c->event_info_size = htole32(EVENT_INFO_SIZE);
-		c->max_channel = 0;
-		c->max_target = 0;
-		c->max_lun = htole32(s->nr_luns - 1);
-	}
+	c->num_queues = htole32(s->nr_rq);
+	/* Two descriptors go to the header and the response. */
+	c->seg_max = htole32(SCSI_QUEUE_SIZE - 2);
+	c->max_sectors = htole32(SCSI_MAX_XFER_BLOCKS);
+	c->cmd_per_lun = htole32(SCSI_QUEUE_SIZE);
+	c->event_info_size = htole32(EVENT_INFO_SIZE);
+	c->max_channel = 0;
+	c->max_target = 0;
+	c->max_lun = htole32(s->nr_luns - 1);
 	c->sense_size = htole32(SCSI_SENSE_SIZE);
 	c->cdb_size = htole32(SCSI_CDB_SIZE);
 }
@@ -629,7 +628,7 @@ static void scsi_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
 	struct scsi_dev *s = d->priv;
 	struct virtio_scsi_config keep = s->config;
 
-	config_defaults(s, true);
+	config_defaults(s);
 	s->config.sense_size = keep.sense_size;
 	s->config.cdb_size = keep.cdb_size;
 }
@@ -688,6 +687,7 @@ static void scsi_queue_stop(struct virtio_dev *d, unsigned q)
 static void scsi_reset(struct virtio_dev *d)
 {
 	struct scsi_dev *s = d->priv;
+	uint32_t sense_size = htole32(SCSI_SENSE_SIZE), cdb_size = htole32(SCSI_CDB_SIZE);
 	unsigned abandoned = 0;
 
 	s->epoch++;
@@ -698,7 +698,9 @@ static void scsi_reset(struct virtio_dev *d)
 			   "disk, the driver gets no answer", d->name, abandoned);
 	memset(s->lun_busy, 0, s->nr_luns * sizeof(*s->lun_busy));
 	s->tmf_held = false;
-	config_defaults(s, false); /* 5.6.4: sense_size and cdb_size back to 96 and 32 */
+	/* 5.6.4: sense_size and cdb_size back to 96 and 32, a change of the area. */
+	virtio_config_set(d, offsetof(struct virtio_scsi_config, sense_size), &sense_size, 4);
+	virtio_config_set(d, offsetof(struct virtio_scsi_config, cdb_size), &cdb_size, 4);
 }
 
 static const struct virtio_dev_ops scsi_ops = {
@@ -760,7 +762,7 @@ int scsi_init(struct scsi_dev *s, const char *name, struct disk **luns, unsigned
 		}
 	}
 	s->nr_rq = nr_queues;
-	config_defaults(s, true);
+	config_defaults(s);
 	ret = virtio_dev_init(&s->vdev, &scsi_ops, s, name, mem, loop, 0, SCSI_REQUESTQ + nr_queues,
 			      SCSI_QUEUE_SIZE);
 	if (ret)

@@ -139,6 +139,13 @@ uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel)
 	return sel < 2 ? (uint32_t)(d->features >> (32 * sel)) : 0;
 }
 
+uint32_t virtio_get_legacy_features(struct virtio_dev *d)
+{
+	/* Every device type takes its requests framed any way (each parses the chain as a byte
+	 * stream), so a legacy driver may lay them out as it likes too. */
+	return (uint32_t)d->features | 1u << VIRTIO_F_ANY_LAYOUT;
+}
+
 void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val)
 {
 	uint64_t mask;
@@ -177,12 +184,13 @@ static bool features_acceptable(struct virtio_dev *d)
  * it accepted beyond the offer is dropped at DRIVER_OK. */
 static void legacy_features(struct virtio_dev *d)
 {
-	uint64_t extra = d->driver_features & ~(d->features & 0xffffffffULL);
+	uint64_t offer = virtio_get_legacy_features(d);
+	uint64_t extra = d->driver_features & ~offer;
 
 	if (extra)
 		virtio_log(d, LOG_WARN, "%s: driver accepted features %#llx that were not offered; "
 			   "ignored", d->name, (unsigned long long)extra);
-	d->driver_features &= d->features & 0xffffffffULL;
+	d->driver_features &= offer;
 }
 
 void virtio_set_status(struct virtio_dev *d, uint8_t status)
@@ -254,14 +262,64 @@ void virtio_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint3
 		memcpy(data, d->config + off, len);
 }
 
+/* The configuration generation must differ from the value the driver read before its reads of the
+ * area whenever the area changed in between (2.5, 4.1.4.3.1), and virtio-pci shows only 8 bits
+ * of it: a counter bumped on every change would come back to the driver's value after 256 changes
+ * (a host that sets the balloon target in a loop), and the driver would take a torn read for a
+ * whole one. So the generation moves at most once between two reads of it by the driver: the
+ * first change after a read bumps it, later ones find it already moved (fresh) and leave it. The
+ * value a driver reads after its reads of the area is then the one it read before, or that plus
+ * one, never the same value come round again, however many changes happened in between. (The
+ * spec's own suggestion, a bump on the driver's next read of the area, bounds the bumps by the
+ * driver's reads of the area instead, which 256 one-byte reads would still wrap.) */
+static void config_bump(struct virtio_dev *d)
+{
+	if (d->config_generation_fresh)
+		return;
+	d->config_generation++;
+	d->config_generation_fresh = true;
+}
+
+uint32_t virtio_config_generation(struct virtio_dev *d)
+{
+	d->config_generation_fresh = false;
+	return d->config_generation;
+}
+
 void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len)
 {
+	uint8_t before[64];
+	bool changed;
+
 	if (!d->ops->config_write || off >= d->config_len || len > d->config_len - off || !len) {
 		log_debug("%s: config write of %u bytes at %u ignored", d->name, len, off);
 		return;
 	}
+	/* Transports write at most 8 bytes at once; a longer write is compared as written. */
+	changed = memcmp(d->config + off, data, len) != 0;
+	if (len <= sizeof(before))
+		memcpy(before, d->config + off, len);
 	memcpy(d->config + off, data, len);
 	d->ops->config_write(d, off, len);
+	/* What the type kept of it (it may put read-only fields back) is what the driver sees. */
+	if (len <= sizeof(before))
+		changed = memcmp(before, d->config + off, len) != 0;
+	if (changed)
+		config_bump(d);
+}
+
+bool virtio_config_set(struct virtio_dev *d, uint32_t off, const void *data, uint32_t len)
+{
+	if (off > d->config_len || len > d->config_len - off) {
+		log_error("%s: configuration bytes %u-%u set outside the %u-byte area", d->name,
+			  off, off + len, d->config_len);
+		return false;
+	}
+	if (!len || !memcmp(d->config + off, data, len))
+		return false;
+	memcpy(d->config + off, data, len);
+	config_bump(d);
+	return true;
 }
 
 void virtio_queue_stop(struct virtio_dev *d, unsigned q)
@@ -332,7 +390,7 @@ void virtio_notify(struct virtio_dev *d, unsigned q)
 
 void virtio_config_changed(struct virtio_dev *d)
 {
-	d->config_generation++;
+	config_bump(d);
 	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->transport)
 		d->transport->signal(d, -1);
 }

@@ -41,7 +41,8 @@ struct virtio_dev;
 #define VIRTIO_STATUS_FAILED      0x80
 
 /* Reserved feature bits the core offers or handles (section 6); the ring bits are in virtqueue.h. */
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_ANY_LAYOUT 27 /* legacy interface only: VERSION_1 implies any layout */
+#define VIRTIO_F_VERSION_1  32
 
 /* ISR status bits (4.1.4.5, 4.2.2): what an INTx or virtio-mmio interrupt was for. */
 #define VIRTIO_ISR_QUEUE  1
@@ -105,7 +106,8 @@ struct virtio_dev {
 	const struct guest_mem *mem;
 	struct event_loop *loop;
 
-	uint64_t features;        /* offered: the type's bits plus the core's ring bits */
+	uint64_t features;        /* offered: the type's bits plus the core's ring bits (the modern
+				   * offer; the legacy one is virtio_get_legacy_features) */
 	uint64_t driver_features; /* accepted by the driver; only offered bits are kept */
 	uint8_t status;
 	bool legacy;          /* the transport offers the legacy interface (transitional / mmio v1) */
@@ -114,7 +116,8 @@ struct virtio_dev {
 	int isr_fd;           /* eventfd: irqfd of the INTx / mmio line (level, with resample_fd) */
 	int resample_fd;      /* eventfd: KVM signals the line's EOI; re-raised while isr != 0 */
 	bool line_masked;     /* the transport has the line off (PCI: INTx disabled, or MSI-X) */
-	uint32_t config_generation;
+	uint32_t config_generation; /* the driver reads it through virtio_config_generation */
+	bool config_generation_fresh; /* it moved since the driver last read it */
 	uint8_t *config; /* the device-specific configuration area, owned by the type */
 	uint32_t config_len;
 	unsigned nr_queues;
@@ -142,6 +145,10 @@ void virtio_dev_destroy(struct virtio_dev *d);
 /* Feature words as the transports present them (sel 0: bits 0-31, 1: bits 32-63). A driver
  * write after FEATURES_OK is ignored; bits that were not offered are dropped. */
 uint32_t virtio_get_features(struct virtio_dev *d, unsigned sel);
+/* The one feature word of the legacy interface (transitional PCI BAR0, virtio-mmio version 1):
+ * bits 0-31 of the offer plus ANY_LAYOUT, which a transitional device must offer there (section
+ * 6.3) and the modern interface never shows (VERSION_1 implies it: 2.7.4). */
+uint32_t virtio_get_legacy_features(struct virtio_dev *d);
 void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val);
 
 /* A status write. 0 resets the device. Setting FEATURES_OK, through either interface of a
@@ -154,9 +161,18 @@ void virtio_set_driver_features(struct virtio_dev *d, unsigned sel, uint32_t val
 void virtio_set_status(struct virtio_dev *d, uint8_t status);
 void virtio_reset(struct virtio_dev *d);
 
-/* The configuration area. Out-of-range bytes read as 0 and are not written. */
+/* The configuration area as the driver accesses it. Out-of-range bytes read as 0 and are not
+ * written. A write that changes the area (after the type's config_write hook had its say) moves
+ * the generation. */
 void virtio_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len);
 void virtio_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len);
+/* The device changes its own configuration area, after init: every such change goes through here
+ * (or virtio_config_changed), so that the generation moves. Bytes [off, off + len) become data;
+ * a range outside the area is a bug and ignored. Returns whether anything changed. */
+bool virtio_config_set(struct virtio_dev *d, uint32_t off, const void *data, uint32_t len);
+/* The driver reads the configuration generation (virtio-pci shows its low 8 bits, virtio-mmio all
+ * 32): what the transports return for the register. */
+uint32_t virtio_config_generation(struct virtio_dev *d);
 
 /* The driver stopped queue q (virtio-mmio QueueReady 0, QueuePFN 0): the queue goes back to its
  * state after reset, with its maximum size, and the type drops what it held from it. */
@@ -179,7 +195,8 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e);
 
 /* Device types call these after virtq_push(): interrupt the driver for queue q if it wants one. */
 void virtio_notify(struct virtio_dev *d, unsigned q);
-/* The type changed d->config: bump the generation and tell the driver. */
+/* Tell the driver its configuration changed (a configuration change notification, after
+ * DRIVER_OK). Moves the generation too, for a change made without virtio_config_set. */
 void virtio_config_changed(struct virtio_dev *d);
 /* For transports without MSI-X: set an ISR bit and raise the line. */
 void virtio_raise_isr(struct virtio_dev *d, uint8_t bit);
