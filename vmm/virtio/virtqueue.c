@@ -1,9 +1,24 @@
-/* Virtqueues, device side. The guest writes the rings while we read them, so:
+/* Virtqueues, device side: split rings (VIRTIO 1.x 2.7, "Split Virtqueues") and packed rings (2.8,
+ * "Packed Virtqueues"). virtq_enable() checks a queue's rings once, when the driver enables it;
+ * then one request, as a device model handles it:
+ *   virtq_pop()            takes the next chain the driver made available: reads the avail index
+ *                          (split) or the next descriptor's flags (packed), then copies and
+ *                          checks each descriptor into a virtq_elem of host iovecs;
+ *   virtq_elem_read/write  the device model reads the request, writes its answer;
+ *   virtq_push()           gives the chain back: the used element (split) or used descriptor
+ *                          (packed) first, then the used index or the first descriptor's flags,
+ *                          so the driver sees all of it or none;
+ *   virtq_should_notify()  whether the driver's suppression asks for an interrupt now;
+ *   virtq_enable_notify()  the device's own suppression, turned back on before it sleeps.
+ * docs/virtio-request.md follows one request through the driver's side and this one.
+ *
+ * The guest writes the rings while we read them, so:
  *  - a field the driver may change concurrently (avail idx, ring entries, packed flags, event
  *    suppression) is read once, with an __atomic load;
  *  - a descriptor is copied out once (desc_copy) and only the copy is checked and used;
  *  - the barriers are the ones VIRTIO 1.x 2.7.13 / 2.8.21 ask of the device, named where they are.
- * The host is x86: little-endian like the rings, so fields are used as they are. */
+ * The host is x86: little-endian like the rings, so fields are used as they are. A legacy driver
+ * writes them in its own byte order (2.7.3), which on an x86 guest is the same. */
 #include "virtio/virtqueue.h"
 
 #include <errno.h>
@@ -185,6 +200,7 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 		return 0;
 	/* Read barrier: the ring entry and descriptors were written before idx (2.7.13). */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	/* The entry the driver filled for this index: the head of its chain (2.7.6). */
 	head = load16(q->avail, RING_ENTS + 2 * (q->last_avail & (q->size - 1)));
 
 	/* Every pass adds a buffer, which add_buf() bounds, or enters the one indirect table: so
@@ -214,7 +230,7 @@ static int pop_split(struct virtq *q, struct virtq_elem *e)
 			break;
 		idx = d.id_or_next;
 	}
-	e->id = head;
+	e->id = head; /* what the used element will name */
 	q->last_avail++;
 	return 1;
 }
@@ -378,13 +394,15 @@ unsigned virtq_push_many(struct virtq *q, const struct virtq_used *u, unsigned n
 	if (!k)
 		return 0;
 	if (!q->packed) {
-		/* The release store orders the elements before idx (2.7.8.2: len before idx). */
+		/* The elements went at used_idx, used_idx + 1, ...; the index moves once, after all
+		 * of them. The release store orders them before it (2.7.8.2: len before idx). */
 		q->used_idx += (uint16_t)k;
 		__atomic_store_n(field16(q->used, RING_IDX), q->used_idx, __ATOMIC_RELEASE);
 		add_pending(q, k);
 		return k;
 	}
-	/* The first entry's flags last (2.8.6): the driver sees all of them or none. */
+	/* put_used stored the flags of every entry but the first as it went; the first entry's
+	 * flags go last (2.8.9), so the driver sees all of them or none. */
 	__atomic_store_n(field16((uint8_t *)q->desc + q->used_idx * sizeof(struct desc),
 				 offsetof(struct desc, flags)),
 			 first_flags, __ATOMIC_RELEASE);
