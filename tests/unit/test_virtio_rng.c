@@ -213,6 +213,22 @@ static void queue_stop_drops_the_held_request(void **state)
 	unlink(path);
 }
 
+/* A request of writable buffers cut as cut says (zero-ended, at most 4), each at its own address
+ * (tq_scatter), served: it comes back whole. Returns the number of buffers; len, the bytes. */
+static unsigned request_cut(struct fx *f, const uint32_t *cut, struct tbuf *b, uint32_t *len)
+{
+	unsigned n = cut[3] ? 4 : cut[2] ? 3 : cut[1] ? 2 : 1;
+	size_t want = tq_scatter(&f->q, 0x200000, NULL, cut, n, true, b);
+	uint16_t head = tq_add(&f->q, b, n);
+	uint32_t id;
+
+	virtio_process(&f->rng.vdev, 0);
+	assert_true(tq_used(&f->q, &id, len));
+	assert_int_equal(id, head);
+	assert_int_equal(*len, want);
+	return n;
+}
+
 /* Any layout (2.7.4): a request is its writable bytes however the driver split them. A file or
  * device source fills all of a request's buffers in its one read (it used to fill the first only,
  * so a request cut after one byte got one byte); getrandom fills them all too. */
@@ -223,8 +239,7 @@ static void any_layout(void **state)
 	int fd = mkstemp(path);
 	uint8_t bytes[500], got[400];
 	struct tbuf b[4];
-	uint32_t id, len;
-	uint16_t head;
+	uint32_t len;
 	struct fx f;
 
 	assert_true(fd >= 0);
@@ -235,14 +250,8 @@ static void any_layout(void **state)
 	assert_int_equal(fx_setup(&f, path), 0);
 	size_t at = 0;
 	for (unsigned c = 0; c < 4; c++) {
-		unsigned n = cuts[c][3] ? 4 : cuts[c][2] ? 3 : cuts[c][1] ? 2 : 1;
-		size_t want = tq_scatter(&f.q, 0x200000, NULL, cuts[c], n, true, b);
+		unsigned n = request_cut(&f, cuts[c], b, &len);
 
-		head = tq_add(&f.q, b, n);
-		virtio_process(&f.rng.vdev, 0);
-		assert_true(tq_used(&f.q, &id, &len));
-		assert_int_equal(id, head);
-		assert_int_equal(len, want);
 		tq_gather(&f.q, b, n, got, len);
 		assert_memory_equal(got, bytes + at, len);
 		at += len;
@@ -251,16 +260,8 @@ static void any_layout(void **state)
 	unlink(path);
 
 	assert_int_equal(fx_setup(&f, NULL), 0);
-	for (unsigned c = 0; c < 4; c++) {
-		unsigned n = cuts[c][3] ? 4 : cuts[c][2] ? 3 : cuts[c][1] ? 2 : 1;
-		size_t want = tq_scatter(&f.q, 0x200000, NULL, cuts[c], n, true, b);
-
-		head = tq_add(&f.q, b, n);
-		virtio_process(&f.rng.vdev, 0);
-		assert_true(tq_used(&f.q, &id, &len));
-		assert_int_equal(id, head);
-		assert_int_equal(len, want);
-	}
+	for (unsigned c = 0; c < 4; c++)
+		request_cut(&f, cuts[c], b, &len);
 	fx_teardown(&f);
 }
 
