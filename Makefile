@@ -21,10 +21,10 @@ FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 60
 
 .PHONY: all help check check-unit check-guest fuzz run clean install fmt
-all: $(BUILD)/vmm $(BUILD)/firmware/hello.elf
+all: $(BUILD)/vmm $(BUILD)/firmware/hello.elf $(BUILD)/firmware/virtio-test.elf
 
 help:
-	@echo "make              build $(BUILD)/vmm and the firmware test guest"
+	@echo "make              build $(BUILD)/vmm and the firmware test guests"
 	@echo "make run          boot a small default Debian guest to a shell (installs what it needs as root)"
 	@echo "make check        unit tests (ASan/UBSan) and guest tests (nested under QEMU without /dev/kvm)"
 	@echo "make check-unit   unit tests only"
@@ -72,12 +72,25 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 		-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus/$$n \
 		tests/fuzz/corpus/$$n; done
 
-# The freestanding test guest: built with the host compiler, no libc, entered in 64-bit mode.
-$(BUILD)/firmware/%.elf: firmware/%.c firmware/firmware.ld
+# The freestanding test guests: built with the host compiler, no libc, entered in 64-bit mode.
+# Each firmware/NAME.c is one program; the library in firmware/lib/ and firmware/virtio/ is linked
+# into those that use it, and --gc-sections leaves out what one does not.
+FW_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -ffreestanding -fno-pic -fno-pie \
+	     -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fcf-protection=none \
+	     -ffunction-sections -fdata-sections -Ifirmware -MMD -MP
+FW_LIB_OBJS := $(patsubst %.c,$(BUILD)/fwobj/%.o,$(sort $(wildcard firmware/lib/*.c firmware/virtio/*.c)))
+FW_OBJS     := $(patsubst %.c,$(BUILD)/fwobj/%.o,$(wildcard firmware/*.c)) $(FW_LIB_OBJS)
+
+$(BUILD)/fwobj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) -O2 -ffreestanding -fno-pic -fno-pie -no-pie -nostdlib -mno-red-zone -mgeneral-regs-only \
-		-fno-stack-protector -fcf-protection=none -static -Wl,-T,firmware/firmware.ld \
-		-Wl,--build-id=none -o $@ $<
+	$(CC) $(FW_CFLAGS) -c -o $@ $<
+
+$(BUILD)/firmware/virtio-test.elf: $(FW_LIB_OBJS)
+
+$(BUILD)/firmware/%.elf: $(BUILD)/fwobj/firmware/%.o firmware/firmware.ld
+	@mkdir -p $(@D)
+	$(CC) -nostdlib -static -no-pie -Wl,-T,firmware/firmware.ld -Wl,--gc-sections \
+		-Wl,--build-id=none -o $@ $(filter %.o,$^)
 
 check-unit: $(UNIT_BINS) $(REPLAYS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
@@ -106,6 +119,6 @@ clean:
 	rm -rf $(BUILD)
 
 # The sanitizer objects are only pattern-rule prerequisites: keep make from deleting them.
-.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS)
+.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS) $(FW_OBJS)
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FW_OBJS:.o=.d)
