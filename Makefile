@@ -92,6 +92,21 @@ $(BUILD)/firmware/%.elf: $(BUILD)/fwobj/firmware/%.o firmware/firmware.ld
 	$(CC) -nostdlib -static -no-pie -Wl,-T,firmware/firmware.ld -Wl,--gc-sections \
 		-Wl,--build-id=none -o $@ $(filter %.o,$^)
 
+# test_fw_rings: the firmware's rings against vmm's device side. The two cannot share a translation
+# unit (each has a virtio/virtqueue.h), so the firmware's ring code is built for the host with
+# -Ifirmware, the test too, and the device side is reached through tests/unit/fw_device.c.
+FW_HOST_OBJS := $(patsubst %.c,$(BUILD)/fwhost/%.o,$(addprefix firmware/virtio/,virtqueue.c split.c packed.c))
+FW_HOST_CFLAGS = $(filter-out -Ivmm,$(CFLAGS)) $(SAN) -Ifirmware
+
+$(BUILD)/fwhost/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(FW_HOST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/test_fw_rings: tests/unit/test_fw_rings.c $(FW_HOST_OBJS) $(BUILD)/san/tests/unit/fw_device.o \
+			     $(BUILD)/san/vmm/virtio/virtqueue.o $(BUILD)/san/vmm/memory.o
+	@mkdir -p $(@D)
+	$(CC) $(FW_HOST_CFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka
+
 check-unit: $(UNIT_BINS) $(REPLAYS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 	@set -e; for n in $(FUZZ_NAMES); do echo "== replay tests/fuzz/corpus/$$n"; \
@@ -119,6 +134,7 @@ clean:
 	rm -rf $(BUILD)
 
 # The sanitizer objects are only pattern-rule prerequisites: keep make from deleting them.
-.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS) $(FW_OBJS)
+.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS) $(FW_OBJS) $(FW_HOST_OBJS) $(BUILD)/san/tests/unit/fw_device.o
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FW_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FW_OBJS:.o=.d) \
+	   $(FW_HOST_OBJS:.o=.d) $(BUILD)/san/tests/unit/fw_device.d
