@@ -146,22 +146,23 @@ int split_get_used(struct vq *vq, void **token, uint32_t *len)
 	vq->token[e.id] = NULL;
 	vq->split.last_used++;
 	/* used_event counts from last_used: move it along. (A driver that sleeps until the
-	 * notification would then read idx once more, in case the device wrote an entry before it
-	 * saw the new used_event.) */
+	 * notification would then read idx once more, in case the device wrote the entry before
+	 * it saw the new used_event.) */
 	if (vq->event_idx)
 		split_interrupts(vq, vq->interrupts);
 	return 1;
 }
 
-/* Used buffer notifications (2.7.7). Without EVENT_IDX, a flag the device should honour; with
- * it, flags stay 0 and used_event names the used entry to be told of: `on`, the next one; off, the
- * one just behind, which the device would reach only 65536 buffers later (split_get_used moves
- * it along, so it never does). */
+/* Used buffer notifications (2.7.7). Without EVENT_IDX, a flag the device should honour. With it,
+ * flags stay 0 and used_event names the used entry to be told of: `on`, the next one we will
+ * read; off, one half the index space ahead of it. The device cannot get that far: no more than
+ * the ring's size of buffers can be used ahead of us. (Not the entry just behind, as one might
+ * think: the device may be writing a batch that started before it, and would cross it.) */
 void split_interrupts(struct vq *vq, bool on)
 {
 	vq->interrupts = on;
 	if (vq->event_idx)
-		WRITE_ONCE(*used_event(vq), (uint16_t)(vq->split.last_used - (on ? 0 : 1)));
+		WRITE_ONCE(*used_event(vq), (uint16_t)(vq->split.last_used + (on ? 0 : 0x7fff)));
 	else
 		WRITE_ONCE(vq->split.avail->flags, on ? 0 : VIRTQ_AVAIL_F_NO_INTERRUPT);
 }

@@ -73,7 +73,8 @@ static uint32_t serve(struct fw_device *d, const struct virtq_elem *e)
 	return fill;
 }
 
-int fw_device_run(struct fw_device *d, bool reverse, bool *notify)
+int fw_device_run(struct fw_device *d, bool reverse, void (*between)(void *), void *ctx,
+		  bool *notify, unsigned *pending)
 {
 	int served = 0, ret = 0;
 
@@ -84,18 +85,18 @@ int fw_device_run(struct fw_device *d, bool reverse, bool *notify)
 			n++;
 		if (ret < 0)
 			return ret;
-		for (unsigned i = 0; i < n; i++)
-			d->used[i] = virtq_used_of(&d->held[i], serve(d, &d->held[i]));
-		if (reverse) {
-			for (unsigned i = n; i-- > 0;)
-				virtq_push_many(&d->q, &d->used[i], 1);
-		} else {
-			virtq_push_many(&d->q, d->used, n);
+		for (unsigned i = 0; i < n; i++) {
+			unsigned k = reverse ? n - 1 - i : i;
+
+			d->used[k] = virtq_used_of(&d->held[k], serve(d, &d->held[k]));
+			virtq_push_many(&d->q, &d->used[k], 1);
+			between(ctx);
 		}
 		served += (int)n;
 		if (!virtq_enable_notify(&d->q, true))
 			break;
 	}
+	*pending = d->q.pending_used;
 	*notify = virtq_should_notify(&d->q);
 	return served;
 }

@@ -21,10 +21,13 @@ int fw_device_enable(struct fw_device *d, uint64_t features, uint16_t size, uint
 /* One run of a queue handler after a kick, as vmm's devices do it: take every available chain,
  * check each readable byte is the one before it plus one, write len - 1 bytes (all of a 1-byte
  * chain, none of a chain with nothing writable) of 0x5a, 0x5b, ... into its writable buffers, give
- * them back (last taken first, when `reverse`), re-enable notifications and go on while more
- * came. Returns the chains served, or -errno for a malformed ring; *notify: whether a used buffer
- * notification is due. */
-int fw_device_run(struct fw_device *d, bool reverse, bool *notify);
+ * them back one by one (last taken first, when `reverse`) calling between(ctx) after each, as a
+ * driver polling at the same time would look in, re-enable notifications and go on while more
+ * came; then decide on the notification. Returns the chains served, or -errno for a malformed
+ * ring; *notify: whether a used buffer notification is due; *pending: the used entries (packed:
+ * ring slots) it was decided on. */
+int fw_device_run(struct fw_device *d, bool reverse, void (*between)(void *), void *ctx,
+		  bool *notify, unsigned *pending);
 /* Readable bytes that broke the pattern, so far. */
 unsigned fw_device_bad_bytes(const struct fw_device *d);
 
