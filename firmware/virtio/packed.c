@@ -136,8 +136,21 @@ bool packed_kick_needed(struct vq *vq)
 	return vq_need_event(event, new_slot, old_slot);
 }
 
-/* Reclaim a used buffer (2.8.22): the descriptor at next_used, once the device has marked it used
- * in the lap we expect. */
+/* Whether the descriptor at next_used is used in the lap we expect: AVAIL and USED both equal to
+ * the wrap counter (2.8.1). */
+static bool used_in_lap(uint16_t flags, bool wrap)
+{
+	return !!(flags & VIRTQ_DESC_F_AVAIL) == wrap && !!(flags & VIRTQ_DESC_F_USED) == wrap;
+}
+
+bool packed_has_used(struct vq *vq)
+{
+	return used_in_lap(READ_ONCE(vq->packed.desc[vq->packed.next_used].flags),
+			   vq->packed.used_wrap);
+}
+
+/* Reclaim a used buffer (2.8.22): the descriptor at next_used, once the device has marked it
+ * used. */
 int packed_get_used(struct vq *vq, void **token, uint32_t *len)
 {
 	struct pvirtq_desc *d = &vq->packed.desc[vq->packed.next_used];
@@ -145,7 +158,7 @@ int packed_get_used(struct vq *vq, void **token, uint32_t *len)
 	bool wrap = vq->packed.used_wrap;
 	uint32_t written;
 
-	if (!!(flags & VIRTQ_DESC_F_AVAIL) != wrap || !!(flags & VIRTQ_DESC_F_USED) != wrap)
+	if (!used_in_lap(flags, wrap))
 		return 0;
 	/* The device wrote id and len before the flags: read them only after (2.8.22). */
 	virtio_rmb();

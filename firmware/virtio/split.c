@@ -118,13 +118,19 @@ bool split_kick_needed(struct vq *vq)
 	return !(READ_ONCE(vq->split.used->flags) & VIRTQ_USED_F_NO_NOTIFY);
 }
 
-/* Reclaim a used buffer (2.7.14): the next used entry, if the device's idx has passed it. */
+/* Whether the device's idx has passed the next used entry for us to read. */
+bool split_has_used(struct vq *vq)
+{
+	return READ_ONCE(vq->split.used->idx) != vq->split.last_used;
+}
+
+/* Reclaim a used buffer (2.7.14): the next used entry, if there is one. */
 int split_get_used(struct vq *vq, void **token, uint32_t *len)
 {
 	struct virtq_used_elem e;
 	uint16_t d, n = 1;
 
-	if (READ_ONCE(vq->split.used->idx) == vq->split.last_used)
+	if (!split_has_used(vq))
 		return 0;
 	/* The device wrote the entry before idx (2.7.8.2): read it only after idx. */
 	virtio_rmb();

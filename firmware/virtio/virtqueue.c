@@ -68,6 +68,11 @@ int vq_get_used(struct vq *vq, void **token, uint32_t *len)
 	return vq->packed_ring ? packed_get_used(vq, token, len) : split_get_used(vq, token, len);
 }
 
+bool vq_has_used(struct vq *vq)
+{
+	return vq->packed_ring ? packed_has_used(vq) : split_has_used(vq);
+}
+
 int vq_wait_used(struct vq *vq, void **token, uint32_t *len)
 {
 	for (unsigned spins = 1;; spins++) {

@@ -137,6 +137,8 @@ bool vq_kick(struct vq *vq);
 /* One used chain: 1 with its token and the bytes the device wrote, 0 when there is none yet,
  * VIRTIO_ERR_RING when the device gave back what was not in flight or wrote more than it held. */
 int vq_get_used(struct vq *vq, void **token, uint32_t *len);
+/* Whether there is a used chain to take, without taking it. */
+bool vq_has_used(struct vq *vq);
 /* vq_get_used until there is one: 0, or VIRTIO_ERR_DEVICE if the device gives up (NEEDS_RESET)
  * and VIRTIO_ERR_RING as vq_get_used. */
 int vq_wait_used(struct vq *vq, void **token, uint32_t *len);
@@ -149,11 +151,13 @@ void vq_interrupts(struct vq *vq, bool on);
 int split_init(struct vq *vq);
 int split_add_chain(struct vq *vq, const struct vq_buf *bufs, unsigned n, void *token);
 bool split_kick_needed(struct vq *vq);
+bool split_has_used(struct vq *vq);
 int split_get_used(struct vq *vq, void **token, uint32_t *len);
 void split_interrupts(struct vq *vq, bool on);
 int packed_init(struct vq *vq);
 int packed_add_chain(struct vq *vq, const struct vq_buf *bufs, unsigned n, void *token);
 bool packed_kick_needed(struct vq *vq);
+bool packed_has_used(struct vq *vq);
 int packed_get_used(struct vq *vq, void **token, uint32_t *len);
 void packed_interrupts(struct vq *vq, bool on);
 
