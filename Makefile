@@ -21,10 +21,10 @@ FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 60
 
 .PHONY: all help check check-unit check-guest fuzz run clean install fmt
-all: $(BUILD)/vmm $(BUILD)/firmware/hello.elf
+all: $(BUILD)/vmm $(BUILD)/firmware/hello.elf $(BUILD)/firmware/virtio-test.elf
 
 help:
-	@echo "make              build $(BUILD)/vmm and the firmware test guest"
+	@echo "make              build $(BUILD)/vmm and the firmware test guests"
 	@echo "make run          boot a small default Debian guest to a shell (installs what it needs as root)"
 	@echo "make check        unit tests (ASan/UBSan) and guest tests (nested under QEMU without /dev/kvm)"
 	@echo "make check-unit   unit tests only"
@@ -75,12 +75,40 @@ fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 		-artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus/$$n \
 		tests/fuzz/corpus/$$n; done
 
-# The freestanding test guest: built with the host compiler, no libc, entered in 64-bit mode.
-$(BUILD)/firmware/%.elf: firmware/%.c firmware/firmware.ld
+# The freestanding test guests: built with the host compiler, no libc, entered in 64-bit mode.
+# Each firmware/NAME.c is one program; the library in firmware/lib/ and firmware/virtio/ is linked
+# into those that use it, and --gc-sections leaves out what one does not.
+FW_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -ffreestanding -fno-pic -fno-pie \
+	     -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fcf-protection=none \
+	     -ffunction-sections -fdata-sections -Ifirmware -MMD -MP
+FW_LIB_OBJS := $(patsubst %.c,$(BUILD)/fwobj/%.o,$(sort $(wildcard firmware/lib/*.c firmware/virtio/*.c)))
+FW_OBJS     := $(patsubst %.c,$(BUILD)/fwobj/%.o,$(wildcard firmware/*.c)) $(FW_LIB_OBJS)
+
+$(BUILD)/fwobj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) -O2 -ffreestanding -fno-pic -fno-pie -no-pie -nostdlib -mno-red-zone -mgeneral-regs-only \
-		-fno-stack-protector -fcf-protection=none -static -Wl,-T,firmware/firmware.ld \
-		-Wl,--build-id=none -o $@ $<
+	$(CC) $(FW_CFLAGS) -c -o $@ $<
+
+$(BUILD)/firmware/virtio-test.elf: $(FW_LIB_OBJS)
+
+$(BUILD)/firmware/%.elf: $(BUILD)/fwobj/firmware/%.o firmware/firmware.ld
+	@mkdir -p $(@D)
+	$(CC) -nostdlib -static -no-pie -Wl,-T,firmware/firmware.ld -Wl,--gc-sections \
+		-Wl,--build-id=none -o $@ $(filter %.o,$^)
+
+# test_fw_rings: the firmware's rings against vmm's device side. The two cannot share a translation
+# unit (each has a virtio/virtqueue.h), so the firmware's ring code is built for the host with
+# -Ifirmware, the test too, and the device side is reached through tests/unit/fw_device.c.
+FW_HOST_OBJS := $(patsubst %.c,$(BUILD)/fwhost/%.o,$(addprefix firmware/virtio/,virtqueue.c split.c packed.c))
+FW_HOST_CFLAGS = $(filter-out -Ivmm,$(CFLAGS)) $(SAN) -Ifirmware
+
+$(BUILD)/fwhost/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(FW_HOST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/test_fw_rings: tests/unit/test_fw_rings.c $(FW_HOST_OBJS) $(BUILD)/san/tests/unit/fw_device.o \
+			     $(BUILD)/san/vmm/virtio/virtqueue.o $(BUILD)/san/vmm/memory.o
+	@mkdir -p $(@D)
+	$(CC) $(FW_HOST_CFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka
 
 check-unit: $(UNIT_BINS) $(REPLAYS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
@@ -109,6 +137,7 @@ clean:
 	rm -rf $(BUILD)
 
 # The sanitizer objects are only pattern-rule prerequisites: keep make from deleting them.
-.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS)
+.SECONDARY: $(SAN_OBJS) $(FUZZ_OBJS) $(FW_OBJS) $(FW_HOST_OBJS) $(BUILD)/san/tests/unit/fw_device.o
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FW_OBJS:.o=.d) \
+	   $(FW_HOST_OBJS:.o=.d) $(BUILD)/san/tests/unit/fw_device.d
