@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -100,6 +103,7 @@ int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *wh
 	int ret;
 
 	memset(t, 0, sizeof(*t));
+	t->link_fd = -1;
 	for (unsigned i = 0; i < TAP_MAX_QUEUES; i++)
 		t->fds[i] = -1;
 	if (nr_queues < 1 || nr_queues > TAP_MAX_QUEUES || strlen(name) >= sizeof(t->name)) {
@@ -149,6 +153,10 @@ int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *wh
 		log_error("%s: %s: TUNSETOFFLOAD: %s", what, t->name, strerror(-ret));
 		goto fail;
 	}
+	/* After it is up (when vmm made it) and attached: a tap has its carrier while a queue is. */
+	if ((ret = tap_link_watch(t)))
+		log_warn("%s: cannot follow %s's link state (%s): the guest sees the link always up",
+			 what, t->name, strerror(-ret));
 	return 0;
 fail:
 	tap_close(t);
@@ -162,6 +170,10 @@ void tap_close(struct tap *t)
 			close(t->fds[i]);
 		t->fds[i] = -1;
 	}
+	if (t->link_watched)
+		close(t->link_fd);
+	t->link_watched = false;
+	t->link_fd = -1;
 }
 
 int tap_set_offloads(struct tap *t, unsigned offloads)
@@ -188,4 +200,110 @@ int tap_get_mtu(const struct tap *t)
 	int ret = ifreq_ioctl(t->name, SIOCGIFMTU, &ifr);
 
 	return ret ? ret : ifr.ifr_mtu;
+}
+
+/* --- Link state -------------------------------------------------------------------------------- */
+
+static bool link_down_of(unsigned flags)
+{
+	return (flags & (IFF_UP | IFF_RUNNING)) != (IFF_UP | IFF_RUNNING);
+}
+
+int tap_link_watch(struct tap *t)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	struct ifreq ifr = { 0 };
+	int fd, ret;
+
+	t->link_watched = t->link_down = false;
+	t->link_fd = -1;
+	if (!(t->ifindex = (int)if_nametoindex(t->name)))
+		return -errno;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* Subscribed before the state is read: a change in between arrives as a message. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	if ((ret = ifreq_ioctl(t->name, SIOCGIFFLAGS, &ifr))) {
+		close(fd);
+		return ret;
+	}
+	t->link_fd = fd;
+	t->link_watched = true;
+	t->link_down = link_down_of((unsigned short)ifr.ifr_flags);
+	return 0;
+}
+
+/* The messages of one datagram from link_fd, buf[0, len): the last one about this tap wins. They
+ * come from the kernel (only a process with CAP_NET_ADMIN may send to another's rtnetlink
+ * socket), and are read with every length checked all the same. */
+static void link_parse(struct tap *t, const uint8_t *buf, size_t len)
+{
+	const size_t min = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	size_t off = 0;
+
+	while (len - off >= sizeof(struct nlmsghdr)) {
+		struct nlmsghdr h;
+		struct ifinfomsg ifi;
+
+		memcpy(&h, buf + off, sizeof(h));
+		if (h.nlmsg_len < sizeof(h))
+			return;
+		/* The flags are in the fixed part: a message cut off by the buffer still counts. */
+		if ((h.nlmsg_type == RTM_NEWLINK || h.nlmsg_type == RTM_DELLINK) &&
+		    h.nlmsg_len >= min && len - off >= min) {
+			memcpy(&ifi, buf + off + NLMSG_HDRLEN, sizeof(ifi));
+			if (ifi.ifi_index == t->ifindex)
+				t->link_down = h.nlmsg_type == RTM_DELLINK || link_down_of(ifi.ifi_flags);
+		}
+		/* nlmsg_len is at most len - off here, so its alignment cannot wrap. */
+		if (h.nlmsg_len > len - off || NLMSG_ALIGN(h.nlmsg_len) >= len - off)
+			return;
+		off += NLMSG_ALIGN(h.nlmsg_len);
+	}
+}
+
+int tap_link_update(struct tap *t)
+{
+	uint8_t buf[8192] __attribute__((aligned(4)));
+	bool was = t->link_down;
+
+	if (!t->link_watched)
+		return 0;
+	for (unsigned i = 0; i < TAP_LINK_BUDGET; i++) {
+		ssize_t n = read(t->link_fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == ENOBUFS) {
+			/* The socket's buffer overflowed: messages were lost, maybe this tap's. */
+			tap_link_query(t);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* EAGAIN: all read */
+		link_parse(t, buf, (size_t)n);
+	}
+	return t->link_down != was;
+}
+
+int tap_link_query(struct tap *t)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifinfomsg i;
+	} req = {
+		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
+		       .nlmsg_flags = NLM_F_REQUEST },
+		.i = { .ifi_family = AF_UNSPEC, .ifi_index = t->ifindex },
+	};
+
+	if (!t->link_watched)
+		return -EBADF;
+	/* write, as any thread may: the reply is an RTM_NEWLINK like the others. */
+	return write(t->link_fd, &req, sizeof(req)) == (ssize_t)sizeof(req) ? 0 : -errno;
 }
