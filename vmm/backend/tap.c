@@ -215,7 +215,7 @@ int tap_link_watch(struct tap *t)
 	struct ifreq ifr = { 0 };
 	int fd, ret;
 
-	t->link_watched = t->link_down = false;
+	t->link_watched = t->link_down = t->link_lost = false;
 	t->link_fd = -1;
 	if (!(t->ifindex = (int)if_nametoindex(t->name)))
 		return -errno;
@@ -279,11 +279,18 @@ int tap_link_update(struct tap *t)
 
 		if (n < 0 && errno == ENOBUFS) {
 			/* The socket's buffer overflowed: messages were lost, maybe this tap's. */
-			tap_link_query(t);
+			t->link_lost = true;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN && t->link_lost) {
+			/* Asked once all is read: into a full buffer the answer would be lost too.
+			 * It is queued before write returns, so this call reads it. */
+			t->link_lost = false;
+			tap_link_query(t);
+			continue;
+		}
 		if (n <= 0)
 			break; /* EAGAIN: all read */
 		link_parse(t, buf, (size_t)n);

@@ -34,6 +34,7 @@ struct tap {
 	int link_fd;
 	int ifindex;
 	bool link_down;
+	bool link_lost; /* a message may have been lost: ask the kernel once all is read */
 };
 
 /* Opens tap device `name` with nr_queues queues (a multi_queue tap when more than one), or
@@ -53,10 +54,11 @@ int tap_get_mtu(const struct tap *t);
 /* Opens link_fd for t->name and reads the link's state now (tap_open does; tests call it on
  * other devices). 0 or -errno, and then the link is taken as always up. */
 int tap_link_watch(struct tap *t);
-/* Takes in what link_fd holds, at most TAP_LINK_BUDGET reads a call (it is level-triggered: the
- * rest waits for the next turn): link_down follows the messages about this tap. 1 when
+/* Takes in what link_fd holds, at most TAP_LINK_BUDGET reads a call (watch it level-triggered:
+ * the rest waits for the next turn): link_down follows the messages about this tap. 1 when
  * link_down changed, else 0. Messages lost to a full socket buffer make it ask the kernel for the
- * tap's state again (tap_link_query). Only from the thread that serves the tap. */
+ * tap's state again (tap_link_query), once the buffer is read. Only from the thread that serves
+ * the tap. */
 int tap_link_update(struct tap *t);
 /* Asks the kernel for the tap's state; the answer arrives on link_fd. 0 or -errno. */
 int tap_link_query(struct tap *t);
