@@ -704,6 +704,7 @@ static void emergency_write_to_a_socket_client(void **state)
 	cl = connect_unix(sockp);
 	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
 	emerg(&f, 'y');
+	assert_int_equal(poll(&(struct pollfd){ cl, POLLIN, 0 }, 1, 2000), 1);
 	assert_int_equal(read(cl, out, sizeof(out)), 1);
 	assert_int_equal(out[0], 'y');
 	close(cl);
