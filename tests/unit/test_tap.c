@@ -67,7 +67,11 @@ static void another_kind_of_device(void **state)
 	assert_null(strstr(err, "ip tuntap add dev lo"));
 }
 
-#define UP (IFF_UP | IFF_RUNNING)
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000 /* linux/if.h */
+#endif
+/* What the kernel says of an interface that is up with its carrier. */
+#define UP (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)
 
 struct link_msg {
 	struct nlmsghdr h;
@@ -111,7 +115,7 @@ static void link_follows_messages(void **state)
 	send_msgs(host, m, sizeof(m[0]));
 	assert_int_equal(tap_link_update(&t), 0);
 	assert_false(t.link_down);
-	m[0] = link_msg(RTM_NEWLINK, 7, IFF_UP); /* up without its carrier */
+	m[0] = link_msg(RTM_NEWLINK, 7, IFF_UP | IFF_RUNNING); /* up without its carrier */
 	send_msgs(host, m, sizeof(m[0]));
 	assert_int_equal(tap_link_update(&t), 1);
 	assert_true(t.link_down);
@@ -202,7 +206,7 @@ static void link_watch_and_query_the_kernel(void **state)
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		skip(); /* no loopback device here */
 	close(s);
-	down = (ifr.ifr_flags & UP) != UP;
+	down = (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) != (IFF_UP | IFF_RUNNING);
 	ret = tap_link_watch(&t);
 	if (ret == -EAFNOSUPPORT || ret == -EPROTONOSUPPORT || ret == -EACCES)
 		skip(); /* no rtnetlink for us here */

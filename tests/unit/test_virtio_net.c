@@ -1696,7 +1696,7 @@ static uint16_t link_status(struct nfx *f)
  * gets the interrupt once it runs). A driver's write cannot bring back an old state. */
 static void link_state_follows_the_tap(void **state)
 {
-	const unsigned up = IFF_UP | IFF_RUNNING;
+	const unsigned up = IFF_UP | IFF_RUNNING | 0x10000; /* IFF_LOWER_UP: the carrier */
 	struct nfx f;
 	uint32_t gen;
 	int sv[2];
@@ -1722,12 +1722,12 @@ static void link_state_follows_the_tap(void **state)
 	virtio_config_write(f.d, 6, (const uint8_t[2]){ 0, 0 }, 2);
 	assert_int_equal(link_status(&f), VIRTIO_NET_S_LINK_UP);
 	link_message(sv[1], 6, 0); /* another interface */
-	link_message(sv[1], 5, IFF_UP); /* up, no carrier: down */
+	link_message(sv[1], 5, IFF_UP | IFF_RUNNING); /* up, no carrier: down */
 	pump(&f);
 	assert_int_equal(link_status(&f), 0);
 	assert_int_equal(f.d->config_generation, gen + 2);
 	assert_int_equal(f.config_signals, 2);
-	link_message(sv[1], 5, IFF_UP); /* no change: nothing to tell */
+	link_message(sv[1], 5, IFF_UP | IFF_RUNNING); /* no change: nothing to tell */
 	pump(&f);
 	assert_int_equal(f.d->config_generation, gen + 2);
 	assert_int_equal(f.config_signals, 2);

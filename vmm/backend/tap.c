@@ -170,6 +170,11 @@ void tap_close(struct tap *t)
 			close(t->fds[i]);
 		t->fds[i] = -1;
 	}
+	tap_close_link(t);
+}
+
+void tap_close_link(struct tap *t)
+{
 	if (t->link_watched)
 		close(t->link_fd);
 	t->link_watched = false;
@@ -204,15 +209,20 @@ int tap_get_mtu(const struct tap *t)
 
 /* --- Link state -------------------------------------------------------------------------------- */
 
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000 /* linux/if.h, which clashes with net/if.h */
+#endif
+
+/* Up, and with its carrier (IFF_LOWER_UP, which netif_carrier_on sets at once; IFF_RUNNING
+ * follows only when the kernel's link watch has run, a moment after a queue is attached). */
 static bool link_down_of(unsigned flags)
 {
-	return (flags & (IFF_UP | IFF_RUNNING)) != (IFF_UP | IFF_RUNNING);
+	return (flags & (IFF_UP | IFF_LOWER_UP)) != (IFF_UP | IFF_LOWER_UP);
 }
 
 int tap_link_watch(struct tap *t)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
-	struct ifreq ifr = { 0 };
 	int fd, ret;
 
 	t->link_watched = t->link_down = t->link_lost = false;
@@ -222,19 +232,21 @@ int tap_link_watch(struct tap *t)
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
-	/* Subscribed before the state is read: a change in between arrives as a message. */
+	/* Subscribed before the state is asked for: a change in between arrives as a message. */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;
 	}
-	if ((ret = ifreq_ioctl(t->name, SIOCGIFFLAGS, &ifr))) {
-		close(fd);
-		return ret;
-	}
 	t->link_fd = fd;
 	t->link_watched = true;
-	t->link_down = link_down_of((unsigned short)ifr.ifr_flags);
+	/* SIOCGIFFLAGS has no room for IFF_LOWER_UP: ask rtnetlink, whose answer is queued before
+	 * write returns. Without one, the link counts as up. */
+	if ((ret = tap_link_query(t))) {
+		tap_close_link(t);
+		return ret;
+	}
+	tap_link_update(t);
 	return 0;
 }
 
