@@ -153,9 +153,9 @@ int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *wh
 		log_error("%s: %s: TUNSETOFFLOAD: %s", what, t->name, strerror(-ret));
 		goto fail;
 	}
-	/* After it is up (when vmm made it) and attached: a tap has its carrier while a queue is. */
+	/* Once it is up (when vmm made it) and attached: a tap has its carrier while a queue is. */
 	if ((ret = tap_link_watch(t)))
-		log_warn("%s: cannot follow %s's link state (%s): the guest sees the link always up",
+		log_warn("%s: cannot follow %s's link state (%s): the guest sees it always up",
 			 what, t->name, strerror(-ret));
 	return 0;
 fail:
@@ -207,7 +207,7 @@ int tap_get_mtu(const struct tap *t)
 	return ret ? ret : ifr.ifr_mtu;
 }
 
-/* --- Link state -------------------------------------------------------------------------------- */
+/* --- Link state ------------------------------------------------------------------------------- */
 
 #ifndef IFF_LOWER_UP
 #define IFF_LOWER_UP 0x10000 /* linux/if.h, which clashes with net/if.h */
@@ -270,7 +270,8 @@ static void link_parse(struct tap *t, const uint8_t *buf, size_t len)
 		    h.nlmsg_len >= min && len - off >= min) {
 			memcpy(&ifi, buf + off + NLMSG_HDRLEN, sizeof(ifi));
 			if (ifi.ifi_index == t->ifindex)
-				t->link_down = h.nlmsg_type == RTM_DELLINK || link_down_of(ifi.ifi_flags);
+				t->link_down = h.nlmsg_type == RTM_DELLINK ||
+					       link_down_of(ifi.ifi_flags);
 		}
 		/* nlmsg_len is at most len - off here, so its alignment cannot wrap. */
 		if (h.nlmsg_len > len - off || NLMSG_ALIGN(h.nlmsg_len) >= len - off)

@@ -520,8 +520,9 @@ static void blk_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
 	if (!mode || v == b->writeback)
 		return;
 	if (!blk_has(d, VIRTIO_BLK_F_CONFIG_WCE) || v > 1) {
-		virtio_log(d, LOG_DEBUG, "%s: writeback %u written without CONFIG_WCE or out of range; "
-			   "ignored", d->name, v);
+		virtio_log(d, LOG_DEBUG,
+			   "%s: writeback %u written without CONFIG_WCE or out of range; ignored",
+			   d->name, v);
 		return;
 	}
 	set_cache_mode(b, v);

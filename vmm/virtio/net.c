@@ -931,8 +931,9 @@ int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t
 	memcpy(n->config.mac, mac, 6);
 	n->config.status = htole16(tap->link_down ? 0 : VIRTIO_NET_S_LINK_UP);
 	if (tap->link_down)
-		log_warn("%s: %s is down or has no carrier: the guest sees its link down until it is "
-			 "up (ip link set %s up)", name, tap->name, tap->name);
+		log_warn("%s: %s is down or has no carrier: the guest sees its link down until it "
+			 "is up (ip link set %s up)",
+			 name, tap->name, tap->name);
 	n->config.max_virtqueue_pairs = htole16((uint16_t)pairs);
 	n->config.mtu = htole16((uint16_t)mtu);
 	n->shadow = n->config;
