@@ -932,7 +932,7 @@ static void config_wce_writes_checked(void **state)
 	fx_teardown(&f);
 }
 
-/* 5.2.5: with CONFIG_WCE and without FLUSH, `writeback` is 0 as soon as the driver may read it
+/* 5.2.5.2: with CONFIG_WCE and without FLUSH, `writeback` is 0 as soon as the driver may read it
  * (FEATURES_OK, before DRIVER_OK), and the device is write-through. */
 static void config_wce_without_flush_starts_write_through(void **state)
 {
@@ -958,7 +958,7 @@ static void config_wce_without_flush_starts_write_through(void **state)
 	fx_teardown(&f);
 }
 
-/* The legacy interface (5.2.5.1): no FEATURES_OK. A driver with CONFIG_WCE (and FLUSH) may write
+/* The legacy interface (5.2.5.3): no FEATURES_OK. A driver with CONFIG_WCE (and FLUSH) may write
  * `writeback` before DRIVER_OK and keeps what it wrote; one without CONFIG_WCE (nor FLUSH) gets
  * the mode FLUSH gives, at DRIVER_OK. */
 static void config_wce_legacy_driver(void **state)

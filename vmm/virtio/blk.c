@@ -411,7 +411,7 @@ static void set_cache_mode(struct blk_dev *b, bool writeback)
 		b->queues[i].io.write_through = !writeback;
 }
 
-/* 5.2.5: with CONFIG_WCE but not FLUSH, `writeback` starts at 0, and the driver may read it from
+/* 5.2.5.2: with CONFIG_WCE but not FLUSH, `writeback` starts at 0, and the driver may read it from
  * FEATURES_OK on. (A legacy driver has no FEATURES_OK: its mode is settled at DRIVER_OK.) */
 static void blk_features_ok(struct virtio_dev *d)
 {
@@ -422,7 +422,7 @@ static void blk_features_ok(struct virtio_dev *d)
 /* Without CONFIG_WCE, the cache is writeback if and only if the driver negotiated FLUSH
  * (5.2.6.2): a driver that cannot flush gets every write on stable storage before its
  * completion. With it, the driver chose through `writeback`, which stays as it is (for a legacy
- * driver too, 5.2.5.1). Nothing is in flight before DRIVER_OK. */
+ * driver too, 5.2.5.3). Nothing is in flight before DRIVER_OK. */
 static int blk_start(struct virtio_dev *d)
 {
 	if (!blk_has(d, VIRTIO_BLK_F_CONFIG_WCE))
@@ -564,7 +564,7 @@ int blk_init(struct blk_dev *b, const char *name, struct disk *disk, const char 
 		memcpy(b->id, serial, strlen(serial)); /* NUL-padded by the memset */
 	b->disk = disk;
 	b->nr_queues = nr_queues;
-	b->writeback = true; /* FLUSH is offered (5.2.5); write_through starts false to match */
+	b->writeback = true; /* FLUSH is offered (5.2.5.2); write_through starts false to match */
 	if (disk->readonly)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	if (disk->can_discard && !disk->readonly)
