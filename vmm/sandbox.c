@@ -118,12 +118,13 @@ static const struct rule disk_rules[] = {
 	ALLOW(io_uring_enter),
 };
 
-/* A virtio-net device's loop: packets to and from its tap, the transmit timer, and what the
- * control queue changes (offloads, the number of queue pairs). */
+/* A virtio-net device's loop: packets to and from its tap, the transmit timer, what the control
+ * queue changes (offloads, the number of queue pairs), and the tap's link changes, read from an
+ * rtnetlink socket opened before (a lost one asked for again with the common write). */
 static const unsigned long net_ioctls[] = { TUNSETOFFLOAD, TUNSETQUEUE, 0 };
 static const struct rule net_rules[] = {
 	ALLOW(epoll_wait), ALLOW(epoll_ctl),
-	ALLOW(read), ALLOW(readv), ALLOW(writev), /* eventfds; packets */
+	ALLOW(read), ALLOW(readv), ALLOW(writev), /* eventfds, link changes; packets */
 	ALLOW(timerfd_settime),                   /* transmit interrupt coalescing */
 	ALLOW_IOCTLS(net_ioctls),
 };

@@ -231,7 +231,8 @@ static void features_and_config(void **state)
 		bool want = bit == VIRTIO_BLK_F_SIZE_MAX || bit == VIRTIO_BLK_F_SEG_MAX ||
 			    bit == VIRTIO_BLK_F_BLK_SIZE || bit == VIRTIO_BLK_F_FLUSH ||
 			    bit == VIRTIO_BLK_F_TOPOLOGY || bit == VIRTIO_BLK_F_MQ ||
-			    bit == VIRTIO_BLK_F_DISCARD || bit == VIRTIO_BLK_F_WRITE_ZEROES;
+			    bit == VIRTIO_BLK_F_DISCARD || bit == VIRTIO_BLK_F_WRITE_ZEROES ||
+			    bit == VIRTIO_BLK_F_CONFIG_WCE;
 		assert_int_equal(!!(feat & (1ULL << bit)), want);
 	}
 	assert_int_equal(f.blk.vdev.config_len, 60);
@@ -251,7 +252,7 @@ static void features_and_config(void **state)
 	assert_int_equal(c.max_write_zeroes_sectors, BLK_MAX_DWZ_SECTORS);
 	assert_int_equal(c.write_zeroes_may_unmap, 1);
 	assert_int_equal(c.unused0, 0);
-	assert_int_equal(c.writeback, 0);
+	assert_int_equal(c.writeback, 1); /* FLUSH is offered and the driver took it */
 	fx_teardown(&f);
 }
 
@@ -816,6 +817,184 @@ static void without_flush_writes_go_through(void **state)
 	fx_teardown(&f);
 }
 
+/* The SQE the queue's ring was last given, and how many it has been given. */
+static const struct io_uring_sqe *last_sqe(struct fx *f)
+{
+	struct io_uring *ring = &f->blk.queues[0].io.ring;
+
+	return &ring->sq.sqes[(ring->sq.sqe_tail - 1) & *ring->sq.kring_mask];
+}
+
+static unsigned sqes(struct fx *f)
+{
+	return f->blk.queues[0].io.ring.sq.sqe_tail;
+}
+
+/* The driver writes `writeback` (CONFIG_WCE), as Linux's cache_type attribute does. */
+static void set_writeback(struct fx *f, uint8_t v)
+{
+	pthread_mutex_lock(&f->blk.vdev.lock);
+	virtio_config_write(&f->blk.vdev, offsetof(struct virtio_blk_config, writeback), &v, 1);
+	pthread_mutex_unlock(&f->blk.vdev.lock);
+}
+
+static uint8_t writeback(struct fx *f)
+{
+	uint8_t v;
+
+	virtio_config_read(&f->blk.vdev, offsetof(struct virtio_blk_config, writeback), &v, 1);
+	return v;
+}
+
+/* CONFIG_WCE: the driver switches the cache to write-through at run time. From then on a write
+ * is handed to the kernel with RWF_DSYNC (its completion, and so the status, comes only once the
+ * data is on stable storage), and a write-zeroes is followed by an fdatasync before its status is
+ * written; back in writeback mode, neither. Seen in the requests the queue gives its ring. */
+static void config_wce_switches_to_write_through(void **state)
+{
+	const struct virtio_blk_discard_write_zeroes z = { .sector = 8, .num_sectors = 8 };
+	struct fx f;
+	unsigned before;
+
+	fx_setup(&f);
+	assert_true(f.blk.vdev.driver_features & (1ULL << VIRTIO_BLK_F_CONFIG_WCE));
+	assert_int_equal(writeback(&f), 1);
+	memset(gmem(&f, BUF_GPA, 512), 0x5a, 512);
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_OUT, 1, 512, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(last_sqe(&f)->opcode, IORING_OP_WRITEV);
+	assert_int_equal(last_sqe(&f)->rw_flags, 0);
+
+	set_writeback(&f, 0);
+	assert_int_equal(writeback(&f), 0);
+	before = sqes(&f);
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_OUT, 2, 512, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(sqes(&f) - before, 1);
+	assert_int_equal(last_sqe(&f)->opcode, IORING_OP_WRITEV);
+	assert_int_equal(last_sqe(&f)->rw_flags, RWF_DSYNC);
+	before = sqes(&f);
+	assert_int_equal(dwz(&f, VIRTIO_BLK_T_WRITE_ZEROES, &z, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(sqes(&f) - before, 2); /* the fallocate, then, before the status... */
+	assert_int_equal(last_sqe(&f)->opcode, IORING_OP_FSYNC); /* ...the fdatasync */
+	assert_int_equal(last_sqe(&f)->fsync_flags, IORING_FSYNC_DATASYNC);
+
+	set_writeback(&f, 1);
+	assert_int_equal(writeback(&f), 1);
+	before = sqes(&f);
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_OUT, 3, 512, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(last_sqe(&f)->rw_flags, 0);
+	assert_int_equal(dwz(&f, VIRTIO_BLK_T_WRITE_ZEROES, &z, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(sqes(&f) - before, 2); /* one write, one fallocate: no fdatasync */
+	assert_int_equal(last_sqe(&f)->opcode, IORING_OP_FALLOCATE);
+	fx_teardown(&f);
+}
+
+/* Only `writeback` is writable, only to 0 or 1, and only by a driver that took CONFIG_WCE; a
+ * reset goes back to writeback. */
+static void config_wce_writes_checked(void **state)
+{
+	struct virtio_blk_config c, before;
+	struct virtio_dev *d;
+	uint8_t junk[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct fx f;
+
+	fx_setup(&f);
+	d = &f.blk.vdev;
+	virtio_config_read(d, 0, (uint8_t *)&before, sizeof(before));
+	set_writeback(&f, 2);
+	assert_int_equal(writeback(&f), 1);
+	assert_false(f.blk.queues[0].io.write_through);
+	pthread_mutex_lock(&d->lock);
+	virtio_config_write(d, 0, junk, sizeof(junk)); /* capacity */
+	virtio_config_write(d, 30, junk, 4);           /* opt_io_size's end, writeback, unused0 */
+	pthread_mutex_unlock(&d->lock);
+	virtio_config_read(d, 0, (uint8_t *)&c, sizeof(c));
+	assert_memory_equal(&c, &before, sizeof(c)); /* 0xff is no mode: all undone */
+	set_writeback(&f, 0);
+	assert_true(f.blk.queues[0].io.write_through);
+	pthread_mutex_lock(&d->lock);
+	virtio_reset(d);
+	pthread_mutex_unlock(&d->lock);
+	assert_int_equal(writeback(&f), 1);
+	assert_false(f.blk.queues[0].io.write_through);
+	/* A driver that did not take CONFIG_WCE cannot change the mode. */
+	pthread_mutex_lock(&d->lock);
+	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(d, 0, virtio_get_features(d, 0) &
+					 ~(1u << VIRTIO_BLK_F_CONFIG_WCE));
+	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
+	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_setup(d, 0, &f.q, &f.mem);
+	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
+	pthread_mutex_unlock(&d->lock);
+	set_writeback(&f, 0);
+	assert_int_equal(writeback(&f), 1);
+	assert_false(f.blk.queues[0].io.write_through);
+	fx_teardown(&f);
+}
+
+/* 5.2.5.2: with CONFIG_WCE and without FLUSH, `writeback` is 0 as soon as the driver may read it
+ * (FEATURES_OK, before DRIVER_OK), and the device is write-through. */
+static void config_wce_without_flush_starts_write_through(void **state)
+{
+	struct virtio_dev *d;
+	struct fx f;
+
+	fx_setup(&f);
+	d = &f.blk.vdev;
+	pthread_mutex_lock(&d->lock);
+	virtio_set_status(d, 0);
+	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(d, 0, virtio_get_features(d, 0) & ~(1u << VIRTIO_BLK_F_FLUSH));
+	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
+	assert_int_equal(writeback(&f), 1);
+	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(writeback(&f), 0);
+	tq_setup(d, 0, &f.q, &f.mem);
+	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
+	pthread_mutex_unlock(&d->lock);
+	assert_true(virtio_live(d));
+	assert_int_equal(writeback(&f), 0);
+	assert_true(f.blk.queues[0].io.write_through);
+	fx_teardown(&f);
+}
+
+/* The legacy interface (5.2.5.3): no FEATURES_OK. A driver with CONFIG_WCE (and FLUSH) may write
+ * `writeback` before DRIVER_OK and keeps what it wrote; one without CONFIG_WCE (nor FLUSH) gets
+ * the mode FLUSH gives, at DRIVER_OK. */
+static void config_wce_legacy_driver(void **state)
+{
+	struct virtio_dev *d;
+	struct fx f;
+
+	fx_setup(&f);
+	d = &f.blk.vdev;
+	for (int wce = 1; wce >= 0; wce--) {
+		uint32_t feat = virtio_get_features(d, 0);
+
+		if (!wce)
+			feat &= ~(1u << VIRTIO_BLK_F_CONFIG_WCE | 1u << VIRTIO_BLK_F_FLUSH);
+		pthread_mutex_lock(&d->lock);
+		virtio_set_status(d, 0);
+		d->legacy_driver = true;
+		virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+		virtio_set_driver_features(d, 0, feat);
+		pthread_mutex_unlock(&d->lock);
+		assert_int_equal(writeback(&f), 1);
+		set_writeback(&f, 0); /* taken only with CONFIG_WCE */
+		assert_int_equal(writeback(&f), wce ? 0 : 1);
+		pthread_mutex_lock(&d->lock);
+		virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
+		pthread_mutex_unlock(&d->lock);
+		assert_true(virtio_live(d));
+		/* Either way write-through: chosen (though FLUSH would make it writeback), or for
+		 * want of FLUSH. */
+		assert_int_equal(writeback(&f), 0);
+		assert_true(f.blk.queues[0].io.write_through);
+	}
+	d->legacy_driver = false;
+	fx_teardown(&f);
+}
+
 static void republish(struct fx *f)
 {
 	uint16_t *ring = gp(&f->q, f->q.avail + 4 + 2 * (f->q.avail_idx % RING_SIZE), 2);
@@ -1035,6 +1214,10 @@ int main(void)
 		cmocka_unit_test(reset_waits_for_requests_in_flight),
 		cmocka_unit_test(queue_stopped_with_requests_in_flight),
 		cmocka_unit_test(without_flush_writes_go_through),
+		cmocka_unit_test(config_wce_switches_to_write_through),
+		cmocka_unit_test(config_wce_writes_checked),
+		cmocka_unit_test(config_wce_without_flush_starts_write_through),
+		cmocka_unit_test(config_wce_legacy_driver),
 		cmocka_unit_test(more_requests_than_the_disk_queue),
 		cmocka_unit_test(held_request_goes_on_after_stale_completions),
 		cmocka_unit_test(any_layout),

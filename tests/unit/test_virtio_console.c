@@ -230,8 +230,9 @@ static void tx_reaches_file(void **state)
 	uint32_t id, len;
 
 	assert_int_equal(cfx_init(&f, &port, 1), 0);
-	/* A file is no terminal and there are no named ports: no feature bits of the console's. */
-	assert_int_equal(virtio_get_features(f.d, 0) & 7, 0);
+	/* A file is no terminal and there are no named ports: of the console's feature bits, only
+	 * EMERG_WRITE, which is always offered. */
+	assert_int_equal(virtio_get_features(f.d, 0) & 7, 1u << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	cfx_go(&f, 0);
 	const struct tbuf b[2] = { { cfx_alloc(&f, 6), 6, false }, { cfx_alloc(&f, 5), 5, false } };
 	memcpy(cfx_ptr(&f, b[0].gpa, 6), "hello ", 6);
@@ -374,7 +375,7 @@ static void multiport_resize_message(void **state)
 	int slave;
 
 	assert_int_equal(cfx_init(&f, ports, 2), 0);
-	assert_int_equal(virtio_get_features(f.d, 0) & 7, 3);
+	assert_int_equal(virtio_get_features(f.d, 0) & 7, 7);
 	slave = open(ptsname(f.con.ports[0].in_fd), O_RDWR | O_NOCTTY);
 	assert_true(slave >= 0);
 	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_SIZE | 1u << VIRTIO_CONSOLE_F_MULTIPORT);
@@ -415,7 +416,8 @@ static void multiport_handshake_and_socket_port(void **state)
 	int cl;
 
 	assert_int_equal(cfx_init(&f, ports, 3), 0);
-	assert_int_equal(virtio_get_features(f.d, 0) & 7, 1u << VIRTIO_CONSOLE_F_MULTIPORT);
+	assert_int_equal(virtio_get_features(f.d, 0) & 7,
+			 1u << VIRTIO_CONSOLE_F_MULTIPORT | 1u << VIRTIO_CONSOLE_F_EMERG_WRITE);
 	assert_int_equal(f.con.config.max_nr_ports, 3);
 	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_MULTIPORT);
 	for (int i = 0; i < 14; i++)
@@ -637,6 +639,76 @@ static void a_reader_that_does_not_read_never_stops_the_io_thread(void **state)
 	close(rfd);
 	unlink(path);
 	free(got);
+}
+
+/* A 32-bit write of emerg_wr, as a driver makes it. */
+static void emerg(struct cfx *f, uint32_t ch)
+{
+	pthread_mutex_lock(&f->d->lock);
+	virtio_config_write(f->d, offsetof(struct virtio_console_config, emerg_wr),
+			    (const uint8_t *)&ch, 4);
+	pthread_mutex_unlock(&f->d->lock);
+}
+
+/* EMERG_WRITE: the lower byte of each write to emerg_wr is on port 0's host side when the write
+ * returns, before the driver has set the device up, after it did and after the device broke;
+ * emerg_wr reads 0 and the rest of the area cannot be written. */
+static void emergency_write_reaches_port_0(void **state)
+{
+	char path[64], out[64];
+	const struct console_port_cfg port = { NULL, CONSOLE_FILE,
+					       tmp_path(path, sizeof(path), "emerg"), NULL };
+	struct virtio_console_config c, before;
+	const uint8_t junk[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct cfx f;
+
+	assert_int_equal(cfx_init(&f, &port, 1), 0);
+	virtio_config_read(f.d, 0, (uint8_t *)&before, sizeof(before));
+	emerg(&f, 'o');
+	emerg(&f, 0x1200 | 'k'); /* only the lower byte */
+	read_file(path, out, sizeof(out));
+	assert_string_equal(out, "ok");
+	cfx_go(&f, 0);
+	send_tx(&f, 1, " queue", 6);
+	emerg(&f, '!');
+	pthread_mutex_lock(&f.d->lock);
+	virtio_fail(f.d, "a test breaks it");
+	pthread_mutex_unlock(&f.d->lock);
+	emerg(&f, '\n');
+	read_file(path, out, sizeof(out));
+	assert_string_equal(out, "ok queue!\n");
+	pthread_mutex_lock(&f.d->lock);
+	virtio_config_write(f.d, 0, junk, sizeof(junk)); /* cols, rows, max_nr_ports */
+	virtio_config_write(f.d, 9, junk, 3);            /* emerg_wr without its lower byte */
+	pthread_mutex_unlock(&f.d->lock);
+	virtio_config_read(f.d, 0, (uint8_t *)&c, sizeof(c));
+	assert_memory_equal(&c, &before, sizeof(c));
+	assert_int_equal(c.emerg_wr, 0);
+	read_file(path, out, sizeof(out));
+	assert_string_equal(out, "ok queue!\n");
+	cfx_teardown(&f);
+	unlink(path);
+}
+
+/* The same on a socket port 0: the client gets it; with no client it is dropped. */
+static void emergency_write_to_a_socket_client(void **state)
+{
+	char sockp[64], out[8];
+	const struct console_port_cfg port = { NULL, CONSOLE_SOCKET,
+					       tmp_path(sockp, sizeof(sockp), "esock"), NULL };
+	struct cfx f;
+	int cl;
+
+	assert_int_equal(cfx_init(&f, &port, 1), 0);
+	emerg(&f, 'x'); /* nobody there */
+	cl = connect_unix(sockp);
+	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
+	emerg(&f, 'y');
+	assert_int_equal(poll(&(struct pollfd){ cl, POLLIN, 0 }, 1, 2000), 1);
+	assert_int_equal(read(cl, out, sizeof(out)), 1);
+	assert_int_equal(out[0], 'y');
+	close(cl);
+	cfx_teardown(&f);
 }
 
 static void short_control_message_needs_reset(void **state)
@@ -868,6 +940,8 @@ int main(void)
 		cmocka_unit_test(socket_backpressure_loses_nothing),
 		cmocka_unit_test(queue_stop_drops_the_held_transmit_chain),
 		cmocka_unit_test(a_reader_that_does_not_read_never_stops_the_io_thread),
+		cmocka_unit_test(emergency_write_reaches_port_0),
+		cmocka_unit_test(emergency_write_to_a_socket_client),
 		cmocka_unit_test(short_control_message_needs_reset),
 		cmocka_unit_test(control_message_for_missing_port_needs_reset),
 		cmocka_unit_test(writable_buffer_in_transmitq_needs_reset),

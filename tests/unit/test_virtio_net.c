@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -85,9 +88,10 @@ static void hung(int sig)
 	_exit(1);
 }
 
-static int nfx_init_opts(struct nfx *f, unsigned nr_queues, unsigned offloads, unsigned mtu)
+/* Everything but the device: guest memory, the loop, the stand-in tap. */
+static void nfx_prepare(struct nfx *f, unsigned nr_queues, unsigned offloads)
 {
-	int sv[2], ret;
+	int sv[2];
 
 	memset(f, 0, sizeof(*f));
 	cur = f;
@@ -103,6 +107,13 @@ static int nfx_init_opts(struct nfx *f, unsigned nr_queues, unsigned offloads, u
 		f->tap.fds[i] = i ? -1 : sv[0];
 	f->tap.offloads = offloads;
 	f->host = sv[1];
+}
+
+static int nfx_init_opts(struct nfx *f, unsigned nr_queues, unsigned offloads, unsigned mtu)
+{
+	int ret;
+
+	nfx_prepare(f, nr_queues, offloads);
 	ret = net_init(&f->net, "net0", &f->tap, MAC, mtu, &f->mem, &f->loop);
 	f->net.tx_hold_ns = 0; /* transmit signals at once, but in tx_hold */
 	return ret;
@@ -1848,6 +1859,79 @@ static void any_layout(void **state)
 	nfx_teardown(&f);
 }
 
+/* As the kernel tells the tap's rtnetlink socket: one RTM_NEWLINK for interface `index`. */
+static void link_message(int fd, int index, unsigned flags)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifinfomsg i;
+	} m = { { sizeof(m), RTM_NEWLINK, 0, 0, 0 }, { AF_UNSPEC, 0, 1, index, flags, 0 } };
+
+	assert_int_equal(write(fd, &m, sizeof(m)), sizeof(m));
+}
+
+static uint16_t link_status(struct nfx *f)
+{
+	struct virtio_net_config c;
+
+	virtio_config_read(f->d, 0, (uint8_t *)&c, sizeof(c));
+	return c.status;
+}
+
+/* `status` follows the tap's link: it starts as the tap is (here down), and each change the
+ * tap's rtnetlink socket reports is a configuration change (the generation moves on; the driver
+ * gets the interrupt once it runs). A driver's write cannot bring back an old state. */
+static void link_state_follows_the_tap(void **state)
+{
+	const unsigned up = IFF_UP | IFF_RUNNING | 0x10000; /* IFF_LOWER_UP: the carrier */
+	struct nfx f;
+	uint32_t gen;
+	int sv[2];
+
+	nfx_prepare(&f, 1, 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	f.tap.link_watched = true;
+	f.tap.link_fd = sv[0];
+	f.tap.ifindex = 5;
+	f.tap.link_down = true;
+	assert_int_equal(net_init(&f.net, "net0", &f.tap, MAC, 1500, &f.mem, &f.loop), 0);
+	assert_int_equal(link_status(&f), 0);
+	nfx_go(&f, DEFAULT);
+	gen = virtio_config_generation(f.d); /* as the driver reads it */
+	f.config_signals = 0;
+
+	link_message(sv[1], 5, up);
+	pump(&f);
+	assert_int_equal(link_status(&f), VIRTIO_NET_S_LINK_UP);
+	assert_int_equal(virtio_config_generation(f.d), ++gen);
+	assert_int_equal(f.config_signals, 1);
+	/* A driver's write to the area is undone to the link as it is now. */
+	virtio_config_write(f.d, 6, (const uint8_t[2]){ 0, 0 }, 2);
+	assert_int_equal(link_status(&f), VIRTIO_NET_S_LINK_UP);
+	link_message(sv[1], 6, 0); /* another interface */
+	link_message(sv[1], 5, IFF_UP | IFF_RUNNING); /* up, no carrier: down */
+	pump(&f);
+	assert_int_equal(link_status(&f), 0);
+	assert_int_equal(virtio_config_generation(f.d), ++gen);
+	assert_int_equal(f.config_signals, 2);
+	link_message(sv[1], 5, IFF_UP | IFF_RUNNING); /* no change: nothing to tell */
+	pump(&f);
+	assert_int_equal(virtio_config_generation(f.d), gen);
+	assert_int_equal(f.config_signals, 2);
+	virtio_config_write(f.d, 6, (const uint8_t[2]){ VIRTIO_NET_S_LINK_UP, 0 }, 2);
+	assert_int_equal(link_status(&f), 0);
+	/* Before DRIVER_OK: the generation moves, there is no interrupt. */
+	nfx_reset(&f);
+	link_message(sv[1], 5, up);
+	pump(&f);
+	assert_int_equal(link_status(&f), VIRTIO_NET_S_LINK_UP);
+	assert_int_not_equal(virtio_config_generation(f.d), gen);
+	assert_int_equal(f.config_signals, 2);
+	nfx_teardown(&f);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1881,6 +1965,7 @@ int main(void)
 		cmocka_unit_test(config_write),
 		cmocka_unit_test(mac_set_moves_the_generation),
 		cmocka_unit_test(any_layout),
+		cmocka_unit_test(link_state_follows_the_tap),
 	};
 
 	signal(SIGALRM, hung);

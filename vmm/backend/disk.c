@@ -26,7 +26,10 @@ struct disk_req {
 	uint64_t len;   /* read/write: bytes asked for */
 	uint64_t done;  /* read/write: bytes transferred so far */
 	int mode;       /* fallocate */
-	bool sync;      /* fallocate: an fdatasync follows before it completes (write-through) */
+	/* Write-through, as io->write_through was when the request was queued: a write goes with
+	 * RWF_DSYNC (each part of a short one too); an fdatasync follows a fallocate before it
+	 * completes. Taken once, so a mode change cannot leave part of a request volatile. */
+	bool sync;
 	struct iovec *iov; /* read/write: a copy of the caller's, advanced past what is done */
 	unsigned niov, iov_cap;
 };
@@ -174,7 +177,7 @@ static void prep(struct disk_io *io, struct disk_req *r)
 		break;
 	case DISK_WRITE:
 		io_uring_prep_writev(sqe, fd, r->iov, r->niov, r->off + r->done);
-		if (io->write_through)
+		if (r->sync)
 			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case DISK_FLUSH:
@@ -488,6 +491,7 @@ static struct disk_req *req_get(struct disk_io *io, enum disk_op op, disk_done_f
 	r->off = r->len = r->done = 0;
 	r->mode = 0;
 	r->niov = 0;
+	r->sync = io->write_through && (op == DISK_WRITE || op == DISK_FALLOCATE);
 	return r;
 }
 
@@ -558,7 +562,6 @@ static int simple(struct disk_io *io, enum disk_op op, int mode, uint64_t off, u
 		ret = -EAGAIN;
 	} else {
 		r->mode = mode;
-		r->sync = op == DISK_FALLOCATE && io->write_through;
 		r->off = off;
 		r->len = len;
 		prep(io, r);

@@ -66,7 +66,8 @@ struct disk_io {
 	bool ring_init;
 	/* Write-through: a write, discard or write-zeroes completes only once it is on stable
 	 * storage (RWF_DSYNC; fdatasync after a fallocate). Off: the page cache may hold it until
-	 * a flush. The device sets it from what the driver negotiated. */
+	 * a flush. The device sets it from its cache mode, which may change at run time; each
+	 * request takes the setting in force when it is queued. */
 	bool write_through;
 
 	/* Private to disk.c. The lock serialises the ring between the loop's thread, which reaps,

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -100,6 +103,7 @@ int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *wh
 	int ret;
 
 	memset(t, 0, sizeof(*t));
+	t->link_fd = -1;
 	for (unsigned i = 0; i < TAP_MAX_QUEUES; i++)
 		t->fds[i] = -1;
 	if (nr_queues < 1 || nr_queues > TAP_MAX_QUEUES || strlen(name) >= sizeof(t->name)) {
@@ -149,6 +153,10 @@ int tap_open(struct tap *t, const char *name, unsigned nr_queues, const char *wh
 		log_error("%s: %s: TUNSETOFFLOAD: %s", what, t->name, strerror(-ret));
 		goto fail;
 	}
+	/* Once it is up (when vmm made it) and attached: a tap has its carrier while a queue is. */
+	if ((ret = tap_link_watch(t)))
+		log_warn("%s: cannot follow %s's link state (%s): the guest sees it always up",
+			 what, t->name, strerror(-ret));
 	return 0;
 fail:
 	tap_close(t);
@@ -162,6 +170,15 @@ void tap_close(struct tap *t)
 			close(t->fds[i]);
 		t->fds[i] = -1;
 	}
+	tap_close_link(t);
+}
+
+void tap_close_link(struct tap *t)
+{
+	if (t->link_watched)
+		close(t->link_fd);
+	t->link_watched = false;
+	t->link_fd = -1;
 }
 
 int tap_set_offloads(struct tap *t, unsigned offloads)
@@ -188,4 +205,125 @@ int tap_get_mtu(const struct tap *t)
 	int ret = ifreq_ioctl(t->name, SIOCGIFMTU, &ifr);
 
 	return ret ? ret : ifr.ifr_mtu;
+}
+
+/* --- Link state ------------------------------------------------------------------------------- */
+
+#ifndef IFF_LOWER_UP
+#define IFF_LOWER_UP 0x10000 /* linux/if.h, which clashes with net/if.h */
+#endif
+
+/* Up, and with its carrier (IFF_LOWER_UP, which netif_carrier_on sets at once; IFF_RUNNING
+ * follows only when the kernel's link watch has run, a moment after a queue is attached). */
+static bool link_down_of(unsigned flags)
+{
+	return (flags & (IFF_UP | IFF_LOWER_UP)) != (IFF_UP | IFF_LOWER_UP);
+}
+
+int tap_link_watch(struct tap *t)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	int fd, ret;
+
+	t->link_watched = t->link_down = t->link_lost = false;
+	t->link_fd = -1;
+	if (!(t->ifindex = (int)if_nametoindex(t->name)))
+		return -errno;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* Subscribed before the state is asked for: a change in between arrives as a message. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	t->link_fd = fd;
+	t->link_watched = true;
+	/* SIOCGIFFLAGS has no room for IFF_LOWER_UP: ask rtnetlink, whose answer is queued before
+	 * write returns. Without one, the link counts as up. */
+	if ((ret = tap_link_query(t))) {
+		tap_close_link(t);
+		return ret;
+	}
+	tap_link_update(t);
+	return 0;
+}
+
+/* The messages of one datagram from link_fd, buf[0, len): the last one about this tap wins. They
+ * come from the kernel (only a process with CAP_NET_ADMIN may send to another's rtnetlink
+ * socket), and are read with every length checked all the same. */
+static void link_parse(struct tap *t, const uint8_t *buf, size_t len)
+{
+	const size_t min = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+	size_t off = 0;
+
+	while (len - off >= sizeof(struct nlmsghdr)) {
+		struct nlmsghdr h;
+		struct ifinfomsg ifi;
+
+		memcpy(&h, buf + off, sizeof(h));
+		if (h.nlmsg_len < sizeof(h))
+			return;
+		/* The flags are in the fixed part: a message cut off by the buffer still counts. */
+		if ((h.nlmsg_type == RTM_NEWLINK || h.nlmsg_type == RTM_DELLINK) &&
+		    h.nlmsg_len >= min && len - off >= min) {
+			memcpy(&ifi, buf + off + NLMSG_HDRLEN, sizeof(ifi));
+			if (ifi.ifi_index == t->ifindex)
+				t->link_down = h.nlmsg_type == RTM_DELLINK ||
+					       link_down_of(ifi.ifi_flags);
+		}
+		/* nlmsg_len is at most len - off here, so its alignment cannot wrap. */
+		if (h.nlmsg_len > len - off || NLMSG_ALIGN(h.nlmsg_len) >= len - off)
+			return;
+		off += NLMSG_ALIGN(h.nlmsg_len);
+	}
+}
+
+int tap_link_update(struct tap *t)
+{
+	uint8_t buf[8192] __attribute__((aligned(4)));
+	bool was = t->link_down;
+
+	if (!t->link_watched)
+		return 0;
+	for (unsigned i = 0; i < TAP_LINK_BUDGET; i++) {
+		ssize_t n = read(t->link_fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == ENOBUFS) {
+			/* The socket's buffer overflowed: messages were lost, maybe this tap's. */
+			t->link_lost = true;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && t->link_lost) {
+			/* Asked once all is read: into a full buffer the answer would be lost too.
+			 * It is queued before write returns, so this call reads it. */
+			t->link_lost = false;
+			tap_link_query(t);
+			continue;
+		}
+		if (n <= 0)
+			break; /* EAGAIN: all read */
+		link_parse(t, buf, (size_t)n);
+	}
+	return t->link_down != was;
+}
+
+int tap_link_query(struct tap *t)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifinfomsg i;
+	} req = {
+		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
+		       .nlmsg_flags = NLM_F_REQUEST },
+		.i = { .ifi_family = AF_UNSPEC, .ifi_index = t->ifindex },
+	};
+
+	if (!t->link_watched)
+		return -EBADF;
+	/* write, as any thread may: the reply is an RTM_NEWLINK like the others. */
+	return write(t->link_fd, &req, sizeof(req)) == (ssize_t)sizeof(req) ? 0 : -errno;
 }

@@ -395,16 +395,38 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned index)
 	blk_run(&b->queues[index]);
 }
 
-/* The cache is writeback if and only if the driver negotiated FLUSH (5.2.6.2): a driver that
- * cannot flush gets every write on stable storage before its completion. Set while the queues
- * are idle (nothing is in flight before DRIVER_OK). */
+static bool blk_has(const struct virtio_dev *d, unsigned bit)
+{
+	return d->driver_features >> bit & 1;
+}
+
+/* The cache mode, as `writeback` shows it: the requests queued from now on follow it (each takes
+ * the mode when it is queued: one in flight when the driver switches may end either way, as
+ * 5.2.6.2 allows). Lock held. */
+static void set_cache_mode(struct blk_dev *b, bool writeback)
+{
+	b->writeback = writeback;
+	b->config.writeback = writeback;
+	for (unsigned i = 0; b->queues && i < b->nr_queues; i++)
+		b->queues[i].io.write_through = !writeback;
+}
+
+/* 5.2.5.2: with CONFIG_WCE but not FLUSH, `writeback` starts at 0, and the driver may read it from
+ * FEATURES_OK on. (A legacy driver has no FEATURES_OK: its mode is settled at DRIVER_OK.) */
+static void blk_features_ok(struct virtio_dev *d)
+{
+	if (blk_has(d, VIRTIO_BLK_F_CONFIG_WCE) && !blk_has(d, VIRTIO_BLK_F_FLUSH))
+		set_cache_mode(d->priv, false);
+}
+
+/* Without CONFIG_WCE, the cache is writeback if and only if the driver negotiated FLUSH
+ * (5.2.6.2): a driver that cannot flush gets every write on stable storage before its
+ * completion. With it, the driver chose through `writeback`, which stays as it is (for a legacy
+ * driver too, 5.2.5.3). Nothing is in flight before DRIVER_OK. */
 static int blk_start(struct virtio_dev *d)
 {
-	struct blk_dev *b = d->priv;
-	bool wt = !(d->driver_features & (1ULL << VIRTIO_BLK_F_FLUSH));
-
-	for (unsigned i = 0; i < b->nr_queues; i++)
-		b->queues[i].io.write_through = wt;
+	if (!blk_has(d, VIRTIO_BLK_F_CONFIG_WCE))
+		set_cache_mode(d->priv, blk_has(d, VIRTIO_BLK_F_FLUSH));
 	return 0;
 }
 
@@ -435,6 +457,7 @@ static void blk_reset(struct virtio_dev *d)
 
 	for (unsigned i = 0; i < b->nr_queues; i++)
 		abandoned += queue_abandon(&b->queues[i]);
+	set_cache_mode(b, true); /* FLUSH is offered: writeback until the driver says otherwise */
 	if (abandoned)
 		virtio_log(d, LOG_INFO, "%s: reset with %u requests under way: they finished on the "
 			   "disk, the driver gets no answer", d->name, abandoned);
@@ -449,16 +472,6 @@ static void blk_queue_stop(struct virtio_dev *d, unsigned q)
 		virtio_log(d, LOG_INFO, "%s: queue %u stopped with %u requests under way: they "
 			   "finished on the disk, the driver gets no answer", d->name, q, abandoned);
 }
-
-static const struct virtio_dev_ops blk_ops = {
-	.name = "blk",
-	.device_id = VIRTIO_ID_BLOCK,
-	.pci_class = 0x018000, /* mass storage, "other" */
-	.start = blk_start,
-	.queue_notify = blk_queue_notify,
-	.reset = blk_reset,
-	.queue_stop = blk_queue_stop,
-};
 
 static void config_init(struct blk_dev *b)
 {
@@ -479,6 +492,7 @@ static void config_init(struct blk_dev *b)
 	/* No optimal size: an image file has no stripe, and a value here makes mkfs.xfs and md
 	 * align to it. */
 	c->opt_io_size = 0;
+	c->writeback = b->writeback;
 	c->num_queues = htole16((uint16_t)b->nr_queues);
 	if (disk->can_discard) {
 		c->max_discard_sectors = htole32(BLK_MAX_DWZ_SECTORS);
@@ -492,12 +506,49 @@ static void config_init(struct blk_dev *b)
 	}
 }
 
+/* Only `writeback` is writable, and only with CONFIG_WCE (as far as the driver has accepted it:
+ * a legacy driver may write it before DRIVER_OK), to 0 or 1; any other byte written, or another
+ * value, is undone. */
+static void blk_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
+{
+	struct blk_dev *b = d->priv;
+	const uint32_t at = offsetof(struct virtio_blk_config, writeback);
+	uint8_t v = b->config.writeback;
+	bool mode = off <= at && at - off < len;
+
+	config_init(b); /* every field as the device has it, `writeback` too */
+	if (!mode || v == b->writeback)
+		return;
+	if (!blk_has(d, VIRTIO_BLK_F_CONFIG_WCE) || v > 1) {
+		virtio_log(d, LOG_DEBUG,
+			   "%s: writeback %u written without CONFIG_WCE or out of range; ignored",
+			   d->name, v);
+		return;
+	}
+	set_cache_mode(b, v);
+	virtio_log(d, LOG_INFO, "%s: the driver set the cache to %s", d->name,
+		   v ? "writeback" : "write-through");
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.name = "blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.pci_class = 0x018000, /* mass storage, "other" */
+	.start = blk_start,
+	.features_ok = blk_features_ok,
+	.queue_notify = blk_queue_notify,
+	.config_write = blk_config_write,
+	.reset = blk_reset,
+	.queue_stop = blk_queue_stop,
+};
+
 int blk_init(struct blk_dev *b, const char *name, struct disk *disk, const char *serial,
 	     unsigned nr_queues, const struct guest_mem *mem, struct event_loop *loop)
 {
 	uint64_t features = 1ULL << VIRTIO_BLK_F_SIZE_MAX | 1ULL << VIRTIO_BLK_F_SEG_MAX |
 			    1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_FLUSH |
-			    1ULL << VIRTIO_BLK_F_TOPOLOGY | 1ULL << VIRTIO_BLK_F_MQ;
+			    1ULL << VIRTIO_BLK_F_TOPOLOGY | 1ULL << VIRTIO_BLK_F_MQ |
+			    1ULL << VIRTIO_BLK_F_CONFIG_WCE;
 	int ret;
 
 	memset(b, 0, sizeof(*b));
@@ -513,6 +564,7 @@ int blk_init(struct blk_dev *b, const char *name, struct disk *disk, const char 
 		memcpy(b->id, serial, strlen(serial)); /* NUL-padded by the memset */
 	b->disk = disk;
 	b->nr_queues = nr_queues;
+	b->writeback = true; /* FLUSH is offered (5.2.5.2); write_through starts false to match */
 	if (disk->readonly)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	if (disk->can_discard && !disk->readonly)

@@ -25,13 +25,14 @@
 #define BLK_MAX_DWZ_SECTORS (1u << 22)
 #define BLK_ID_BYTES        20 /* GET_ID: the serial, NUL-padded, no NUL when 20 long */
 
-/* Feature bits (5.2.3). GEOMETRY, CONFIG_WCE, LIFETIME, SECURE_ERASE and ZONED are not offered. */
+/* Feature bits (5.2.3). GEOMETRY, LIFETIME, SECURE_ERASE and ZONED are not offered. */
 #define VIRTIO_BLK_F_SIZE_MAX     1
 #define VIRTIO_BLK_F_SEG_MAX      2
 #define VIRTIO_BLK_F_RO           5
 #define VIRTIO_BLK_F_BLK_SIZE     6
 #define VIRTIO_BLK_F_FLUSH        9
 #define VIRTIO_BLK_F_TOPOLOGY     10
+#define VIRTIO_BLK_F_CONFIG_WCE   11
 #define VIRTIO_BLK_F_MQ           12
 #define VIRTIO_BLK_F_DISCARD      13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
@@ -65,7 +66,7 @@ struct virtio_blk_config {
 	uint8_t alignment_offset;
 	uint16_t min_io_size;
 	uint32_t opt_io_size;
-	uint8_t writeback;
+	uint8_t writeback; /* CONFIG_WCE: 1 writeback, 0 write-through; the driver may write it */
 	uint8_t unused0;
 	uint16_t num_queues;
 	uint32_t max_discard_sectors;
@@ -111,6 +112,7 @@ struct blk_dev {
 	unsigned nr_queues;
 	struct blk_queue *queues;
 	bool warned; /* an I/O error was logged at warn level; later ones at debug */
+	bool writeback; /* the cache mode: writes may sit in the page cache until a flush */
 	struct virtio_blk_config config;
 };
 

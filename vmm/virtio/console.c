@@ -705,12 +705,49 @@ static void console_queue_stop(struct virtio_dev *d, unsigned q)
 	}
 }
 
+/* EMERG_WRITE (5.3.4): a byte for port 0's host side, written at once by the vCPU that wrote
+ * emerg_wr, whatever state the device is in (it is for output before the queues exist and after
+ * they broke). It never waits: what the host side cannot take now (a pty nobody reads, a socket
+ * client that does not read, a full output queue) is lost. It may land inside the output of a
+ * transmit chain that waits for a slow reader. Lock held. */
+static void emerg_write(struct console_port *p, uint8_t ch)
+{
+	ssize_t n = 1;
+
+	if (p->out_fd < 0)
+		return;
+	if (p->kind == CONSOLE_STDIO || p->kind == CONSOLE_FILE)
+		n = outq_write(&p->out, &ch, 1) == 1 ? 1 : 0;
+	else /* a pty's master or a socket client: both non-blocking; SIGPIPE is ignored */
+		while ((n = write(p->out_fd, &ch, 1)) < 0 && errno == EINTR)
+			;
+	if (n != 1 && !p->out_warned) {
+		log_warn("%s: port 0 cannot take emergency output now: dropped", p->c->vdev.name);
+		p->out_warned = true;
+	}
+}
+
+/* Only emerg_wr may be written (and reads back 0): its lower byte is output. Every other byte
+ * written is undone. */
+static void console_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
+{
+	struct console_dev *c = d->priv;
+	const uint32_t at = offsetof(struct virtio_console_config, emerg_wr);
+	uint8_t ch = ((uint8_t *)&c->config)[at];
+	bool emerg = off <= at && at - off < len;
+
+	c->config = c->shadow;
+	if (emerg)
+		emerg_write(&c->ports[0], ch);
+}
+
 static const struct virtio_dev_ops console_ops = {
 	.name = "console",
 	.device_id = VIRTIO_ID_CONSOLE,
 	.pci_class = 0x078000, /* simple communication controller, other */
 	.start = console_start_op,
 	.queue_notify = console_queue_notify,
+	.config_write = console_config_write,
 	.reset = console_reset,
 	.queue_stop = console_queue_stop,
 };
@@ -876,18 +913,21 @@ static void console_read_size(struct console_dev *c)
 	if (!c->vdev.config) { /* at init, before the area is the device's */
 		c->config.cols = cols;
 		c->config.rows = rows;
+		c->shadow = c->config;
 		return;
 	}
 	/* A change: through the core, which moves the generation. */
 	virtio_config_set(&c->vdev, offsetof(struct virtio_console_config, cols), &cols, 2);
 	virtio_config_set(&c->vdev, offsetof(struct virtio_console_config, rows), &rows, 2);
+	c->shadow = c->config;
 }
 
 int console_init(struct console_dev *c, const char *name, const struct console_port_cfg *ports,
 		 unsigned nr_ports, const struct guest_mem *mem, struct event_loop *loop,
 		 void (*quit)(void *), void *quit_opaque)
 {
-	uint64_t features = 0;
+	/* EMERG_WRITE always: with no host side on port 0 its output is discarded, as hvc0's is. */
+	uint64_t features = 1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
@@ -952,6 +992,7 @@ int console_init(struct console_dev *c, const char *name, const struct console_p
 		features |= 1ULL << VIRTIO_CONSOLE_F_MULTIPORT;
 		c->config.max_nr_ports = htole32(nr_ports);
 	}
+	c->shadow = c->config;
 	ret = virtio_dev_init(&c->vdev, &console_ops, c, name, mem, loop, features,
 			      nr_ports > 1 ? 2 * nr_ports + 2 : 2, CONSOLE_QUEUE_SIZE);
 	if (ret) {

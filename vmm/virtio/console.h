@@ -17,9 +17,10 @@
 #define CONSOLE_MAX_NAME   127 /* bytes of a port name */
 #define CONSOLE_OUT_QUEUE  65536 /* stdio and file ports: output held for a slow reader */
 
-/* Feature bits (5.3.3). EMERG_WRITE (2) is not offered. */
-#define VIRTIO_CONSOLE_F_SIZE      0
-#define VIRTIO_CONSOLE_F_MULTIPORT 1
+/* Feature bits (5.3.3). */
+#define VIRTIO_CONSOLE_F_SIZE        0
+#define VIRTIO_CONSOLE_F_MULTIPORT   1
+#define VIRTIO_CONSOLE_F_EMERG_WRITE 2
 
 /* Control events (5.3.6.2). */
 #define VIRTIO_CONSOLE_DEVICE_READY  0
@@ -96,6 +97,7 @@ struct console_ctrl_msg {
 struct console_dev {
 	struct virtio_dev vdev; /* what the transports attach to */
 	struct virtio_console_config config;
+	struct virtio_console_config shadow; /* config as the device set it: driver writes undone */
 	struct console_port *ports;
 	unsigned nr_ports;
 	bool started; /* between the start op and reset */

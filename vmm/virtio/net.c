@@ -766,6 +766,38 @@ static void ctrl_run(struct net_dev *n)
 		virtio_notify(d, q);
 }
 
+/* --- Link ------------------------------------------------------------------------------------ */
+
+/* `status` (5.1.4) says what the tap's link is: LINK_UP while the tap is up and has its carrier.
+ * A change is a configuration change: the generation moves on and, once the driver is running,
+ * it gets the configuration interrupt (Linux's driver then turns its carrier on or off). Frames
+ * still go both ways while it is down, if the tap takes them: the guest's stack stops sending.
+ * Lock held. */
+static void link_set(struct net_dev *n)
+{
+	uint16_t status = n->tap->link_down ? 0 : VIRTIO_NET_S_LINK_UP;
+
+	if (le16toh(n->config.status) == status)
+		return;
+	n->config.status = n->shadow.status = htole16(status);
+	log_info("%s: %s: link %s", n->vdev.name, n->tap->name, status ? "up" : "down");
+	virtio_config_changed(&n->vdev);
+}
+
+/* The tap's rtnetlink socket (backend/tap.h) has news: read it (only this thread does), then
+ * tell the driver if the link changed. */
+static void link_event(void *opaque, uint32_t events)
+{
+	struct net_dev *n = opaque;
+
+	(void)events;
+	if (!tap_link_update(n->tap))
+		return;
+	pthread_mutex_lock(&n->vdev.lock);
+	link_set(n);
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
 /* --- Device ---------------------------------------------------------------------------------- */
 
 static void net_queue_notify(struct virtio_dev *d, unsigned q)
@@ -898,7 +930,11 @@ int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t
 	n->curr_pairs = 1;
 	memcpy(n->mac, mac, 6);
 	memcpy(n->config.mac, mac, 6);
-	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+	n->config.status = htole16(tap->link_down ? 0 : VIRTIO_NET_S_LINK_UP);
+	if (tap->link_down)
+		log_warn("%s: %s is down or has no carrier: the guest sees its link down until it "
+			 "is up (ip link set %s up)",
+			 name, tap->name, tap->name);
 	n->config.max_virtqueue_pairs = htole16((uint16_t)pairs);
 	n->config.mtu = htole16((uint16_t)mtu);
 	n->shadow = n->config;
@@ -953,6 +989,9 @@ int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t
 		if (ret)
 			goto fail;
 	}
+	if (tap->link_watched && (ret = event_add(loop, tap->link_fd, EPOLLIN, link_event, n)))
+		goto fail;
+	n->link_registered = tap->link_watched;
 	return 0;
 fail:
 	log_error("%s: %s", name, strerror(-ret));
@@ -990,6 +1029,9 @@ void net_destroy(struct net_dev *n)
 	}
 	free(n->pairs);
 	n->pairs = NULL;
+	if (n->link_registered)
+		event_del(n->vdev.loop, n->tap->link_fd);
+	n->link_registered = false;
 	free(n->ctrl_elem);
 	n->ctrl_elem = NULL;
 	free(n->ctrl_buf);

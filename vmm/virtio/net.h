@@ -49,7 +49,7 @@
 #define VIRTIO_NET_F_MQ                  22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR       23
 
-#define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_S_LINK_UP 1 /* status: the tap is up and has its carrier */
 
 /* struct virtio_net_hdr flags and gso_type (5.1.6). */
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
@@ -126,6 +126,7 @@ struct net_dev {
 	struct tap *tap; /* the caller's; open for as long as the device lives */
 	unsigned max_pairs, curr_pairs;
 	struct net_pair *pairs;
+	bool link_registered; /* the tap's link_fd is in the loop */
 	uint8_t mac[6];       /* the one the device was made with: reset goes back to it */
 	unsigned offloads;    /* TAP_OFFLOAD_* in force */
 	unsigned hdr_len;     /* the guest's header: 10 (legacy without MRG_RXBUF) or 12 */

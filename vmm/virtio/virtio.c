@@ -212,6 +212,8 @@ void virtio_set_status(struct virtio_dev *d, uint8_t status)
 	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(d))
 		added &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
 	d->status |= added;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && d->ops->features_ok)
+		d->ops->features_ok(d);
 	if (added & VIRTIO_STATUS_FAILED)
 		virtio_log(d, LOG_INFO, "%s: the driver gave up on the device (status FAILED)",
 			   d->name);

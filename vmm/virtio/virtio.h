@@ -57,6 +57,10 @@ struct virtio_dev_ops {
 	/* The driver set DRIVER_OK; d->driver_features holds what was negotiated and every queue the
 	 * driver uses is enabled. 0, or a negative errno that puts the device in NEEDS_RESET. */
 	int (*start)(struct virtio_dev *d);
+	/* The driver set FEATURES_OK and the core accepted it: d->driver_features is final, and the
+	 * driver may read the configuration area for what depends on it before DRIVER_OK.
+	 * Optional. */
+	void (*features_ok)(struct virtio_dev *d);
 	/* Queue q was kicked (I/O thread, lock held; only after start and while not NEEDS_RESET). */
 	void (*queue_notify)(struct virtio_dev *d, unsigned q);
 	/* The driver wrote the configuration area at [off, off + len), already bounds-checked and
