@@ -93,6 +93,8 @@ static const struct rule vcpu_rules[] = {
 	ALLOW_IF(tgkill, KICK), /* a poweroff stops the other vCPUs */
 	ALLOW(epoll_ctl),       /* a queue or port the driver enables gets watched */
 	ALLOW(read),            /* eventfds: a doorbell drained when its queue is set up */
+	ALLOW(sendto), /* the UART's output queue on a socket (send, MSG_DONTWAIT): vmm's stdout
+			* under systemd's journal; and a console port's emergency write */
 };
 
 /* The shared I/O loop: doorbells, the entropy device, the console's ttys, files and sockets, the

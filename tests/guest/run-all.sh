@@ -959,6 +959,11 @@ vmm=$tmp/vmm-no-kvm bad no-kvm-fs 'empty-initrd: Not a directory\|empty-initrd: 
 # --- The firmware test guest: the fastest boot there is, for what needs no Linux. ---------------
 expect firmware 0 --kernel "$fw" --timeout "$t"
 grep -q 'vmm firmware: hello' "$logs/firmware.log" && pass firmware-output || fail firmware-output "no greeting"
+# vmm's stdout a socket, as under systemd's journal (socat's EXEC gives the program one end of a
+# socketpair): the UART's bytes leave through send(), on the vCPU's thread.
+socat -u EXEC:"$vmm --kernel $fw --timeout $t",stderr - >"$logs/firmware-stdout-socket.log" 2>&1
+grep -q 'vmm firmware: hello' "$logs/firmware-stdout-socket.log" && pass firmware-stdout-socket ||
+	fail firmware-stdout-socket "no greeting through a socket: $(tail -n 3 "$logs/firmware-stdout-socket.log" | tr '\n' ' ')"
 expect serial-file 0 --kernel "$fw" --serial "file=$logs/serial-file.console"
 grep -q 'vmm firmware: hello' "$logs/serial-file.console" && [[ ! -s $logs/serial-file.log ]] &&
 	pass serial-file-output || fail serial-file-output "the console did not go (only) to the file"
