@@ -31,7 +31,8 @@
 #             "GUESTDATA\n" lines at 8 MiB with dd conv=fsync, drops the caches, reads them back:
 #             "VMMTEST disk-DEV-rw=ok"; prints "VMMTEST disk-DEV-serial=S" and
 #             "VMMTEST disk-DEV-ro=0|1" and "VMMTEST disk-DEV-queues=N" (blk-mq hardware
-#             queues) from sysfs
+#             queues) from sysfs; a virtio disk's cache is write-through for that write (its
+#             cache_type, then back): "VMMTEST disk-DEV-cache=write through/write back"
 #   rodisk=DEV  a read-only DEV: "VMMTEST rodisk-DEV-ro=1" from sysfs, and "...-refused=ok" when
 #             a write fails
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
@@ -339,7 +340,11 @@ for step in $(echo "$steps" | tr , ' '); do
 		d=${step#disk=}
 		want=$(yes HOSTDATA | head -c 1048576 | md5sum)
 		[ "$(head -c 1048576 /dev/$d | md5sum)" = "$want" ] && echo "VMMTEST disk-$d-host=ok"
+		# virtio-blk's CONFIG_WCE: the write below with the device's cache write-through
+		c=/sys/block/$d/cache_type
+		[ -f $c ] && echo "write through" >$c 2>/dev/null && wt=$(cat $c)
 		yes GUESTDATA | head -c 4194304 | dd of=/dev/$d bs=1M seek=8 conv=fsync 2>/dev/null
+		[ -f $c ] && echo "write back" >$c 2>/dev/null && echo "VMMTEST disk-$d-cache=$wt/$(cat $c)"
 		echo 3 >/proc/sys/vm/drop_caches
 		want=$(yes GUESTDATA | head -c 4194304 | md5sum)
 		got=$(dd if=/dev/$d bs=1M skip=8 count=4 2>/dev/null | md5sum)

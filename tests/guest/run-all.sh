@@ -775,6 +775,9 @@ device_check() {
 			pass "$name-$d-in-file" || fail "$name-$d-in-file" "the guest's write is not in $d.img"
 	done
 	grep -q "^VMMTEST disk-vda-serial=VMM-$mode" "$s" && pass "$name-vda-serial" || fail "$name-vda-serial" "no serial VMM-$mode in sysfs"
+	# CONFIG_WCE: the driver's cache_type writes reach the device's writeback field, which keeps them
+	grep -q '^VMMTEST disk-vda-cache=write through/write back' "$s" && pass "$name-vda-cache-type" ||
+		fail "$name-vda-cache-type" "vda's cache did not switch to write-through and back: $(grep -h 'disk-vda-cache' "$s")"
 	grep -q "^VMMTEST disk-vda-queues=$queues" "$s" && grep -q "^VMMTEST disk-sda-queues=$queues" "$s" &&
 		pass "$name-disk-queues" || fail "$name-disk-queues" "expected $queues request queues per disk: $(grep -h 'queues=' "$s" | tr '\n' ' ')"
 	grep -q '^VMMTEST rodisk-vdb-ro=1' "$s" && grep -q '^VMMTEST rodisk-vdb-refused=ok' "$s" &&
