@@ -252,7 +252,10 @@ int tap_link_watch(struct tap *t)
 
 /* The messages of one datagram from link_fd, buf[0, len): the last one about this tap wins. They
  * come from the kernel (only a process with CAP_NET_ADMIN may send to another's rtnetlink
- * socket), and are read with every length checked all the same. */
+ * socket), and are read with every length checked all the same. Only two fixed headers are read,
+ * with the kernel's own macros; libmnl's walk (1.0.4, Debian 12's) was tried instead and spins
+ * for ever on a message whose nlmsg_len is 0xffffffff (mnl_nlmsg_ok casts it to -1, and the
+ * aligned length it then steps by is 0): test_tap's link_malformed_messages. */
 static void link_parse(struct tap *t, const uint8_t *buf, size_t len)
 {
 	const size_t min = NLMSG_LENGTH(sizeof(struct ifinfomsg));
