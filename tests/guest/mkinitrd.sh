@@ -38,6 +38,8 @@
 #   discard=DEV  blkdiscard 16 MiB at 32 MiB: "VMMTEST discard-DEV=ok" when it succeeds
 #   sync=DEV  like disk's write, then "VMMTEST synced" and wait forever (the host kills vmm)
 #   bench=DEV:MIB:SECONDS  run diskbench on DEV (bench/disk.sh): "VMMBENCH name=value" lines
+#   link      eth0's carrier as the host takes tap0 down and up again: "VMMTEST link-ready
+#             carrier=C", then (within 30 s each) "VMMTEST link-down=C" and "VMMTEST link-up=C"
 #   oom       print "VMMTEST oom-ready", read a line from hvc0 (the host waits for the balloon to
 #             fill), write 256 MiB to a tmpfs: "VMMTEST oom-written=ok" if that worked, "VMMTEST
 #             oom-done", then read a line from hvc0 (the host reads the balloon's counters)
@@ -406,6 +408,14 @@ for step in $(echo "$steps" | tr , ' '); do
 		echo "VMMTEST net-mac=$(cat /sys/class/net/eth0/address)"
 		echo "VMMTEST net-mtu=$(cat /sys/class/net/eth0/mtu)"
 		ping -c 1 -W 10 10.0.2.2 >/dev/null && echo "VMMTEST net-ping=ok"
+		;;
+	link)
+		c=/sys/class/net/eth0/carrier
+		echo "VMMTEST link-ready carrier=$(cat $c)"
+		for i in $(seq 300); do [ "$(cat $c)" = 0 ] && break; sleep 0.1; done
+		echo "VMMTEST link-down=$(cat $c)"
+		for i in $(seq 300); do [ "$(cat $c)" = 1 ] && break; sleep 0.1; done
+		echo "VMMTEST link-up=$(cat $c)"
 		;;
 	netrx)
 		nc 10.0.2.2 5001 </dev/null >/tmp/net.data

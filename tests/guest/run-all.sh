@@ -275,7 +275,7 @@ net_mac=52:54:00:12:34:56
 # (in a network namespace of the boot's own). Sets $status.
 device_boot() {
 	local name=$1 mode=$2 f=$3 sock=$tmp/$1.sock port_in port_out line cmd
-	local args=() extra= queues=1 tx=nettx mtu=1500 item= term= port=",port=test.port"
+	local args=() extra= queues=1 tx=nettx mtu=1500 item= term= port=",port=test.port" link
 	case $mode in
 	pci) args=(--cpus 2) queues=2 tx=nettx2 term=1 ;;
 	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
@@ -290,7 +290,9 @@ device_boot() {
 	blocks=$(stat -c %b "$tmp/vda.img")
 	rm -f "$tmp"/50*.md5
 	t=$((device_factor * $(limit "$f")))
-	line="$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,rng,hvc$port,balloon,disk=vda,rodisk=vdb,discard=vda,disk=sda,net,netrx,$tx${term:+,hvcsize},poweroff"
+	link=,link # virtio-net's status follows the tap (vmm's; QEMU's follows its own link setting)
+	[[ ${VMM_TEST_VMM:-vmm} == qemu ]] && link=
+	line="$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,rng,hvc$port,balloon,disk=vda,rodisk=vdb,discard=vda,disk=sda,net,netrx,$tx${term:+,hvcsize}$link,poweroff"
 	if [[ ${VMM_TEST_VMM:-vmm} == qemu ]]; then
 		qemu_cmd "$name" "$mode" "$f" "$line"
 	else
@@ -337,6 +339,13 @@ device_boot() {
 	done
 	echo "${full:-0} ${freed:-0}" >"$logs/$name.balloon"
 	put 3 'freed\n'
+	# The tap's link, taken down and up again in its namespace (vmm's): the guest's eth0 follows.
+	if [[ -n $link ]]; then
+		wait_for "$logs/$name.serial" 'VMMTEST link-ready'
+		nsenter --net="/proc/$vpid/ns/net" ip link set tap0 down
+		wait_for "$logs/$name.serial" 'VMMTEST link-down='
+		nsenter --net="/proc/$vpid/ns/net" ip link set tap0 up
+	fi
 	finish "$name"
 	exec 3>&-
 	[[ -n ${PORT_PID:-} ]] && kill "$PORT_PID" 2>/dev/null
@@ -796,6 +805,11 @@ device_check() {
 	grep -q "^VMMTEST net-mac=$net_mac\s*$" "$s" && pass "$name-net-mac" || fail "$name-net-mac" "eth0's address is not $net_mac"
 	grep -q "^VMMTEST net-mtu=$mtu\s*$" "$s" && pass "$name-net-mtu" || fail "$name-net-mtu" "eth0's MTU is not $mtu"
 	grep -q '^VMMTEST net-ping=ok' "$s" && pass "$name-net-ping" || fail "$name-net-ping" "the host did not answer ping"
+	if [[ ${VMM_TEST_VMM:-vmm} != qemu ]]; then
+		grep -q '^VMMTEST link-ready carrier=1' "$s" && grep -q '^VMMTEST link-down=0' "$s" &&
+			grep -q '^VMMTEST link-up=1' "$s" && pass "$name-net-link" ||
+			fail "$name-net-link" "eth0's carrier did not follow tap0 down and up: $(grep 'VMMTEST link-' "$s" | tr '\n' ' ')"
+	fi
 	grep -q "^VMMTEST net-rx-md5=$net_md5" "$s" && pass "$name-net-rx" ||
 		fail "$name-net-rx" "the guest did not receive the host's 64 MiB intact: $(grep 'VMMTEST net-rx' "$s" | tr '\n' ' ')"
 	for port in 5002 5003 5004; do
