@@ -362,6 +362,23 @@ static void flush(void **state)
 	fx_teardown(&f);
 }
 
+/* 5.2.6.3: a legacy driver's FLUSH_OUT (5) is a flush; from a driver of VERSION_1 it is an
+ * unknown type. */
+static void flush_out_is_a_legacy_flush(void **state)
+{
+	struct fx f;
+	uint32_t used;
+
+	fx_setup(&f);
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_FLUSH_OUT, 0, 0, false, &used),
+			 VIRTIO_BLK_S_UNSUPP);
+	f.blk.vdev.driver_features &= ~(1ULL << VIRTIO_F_VERSION_1); /* as a legacy driver's */
+	assert_int_equal(simple(&f, VIRTIO_BLK_T_FLUSH_OUT, 0, 0, false, &used), VIRTIO_BLK_S_OK);
+	assert_int_equal(used, 1);
+	f.blk.vdev.driver_features |= 1ULL << VIRTIO_F_VERSION_1;
+	fx_teardown(&f);
+}
+
 static void get_id(void **state)
 {
 	struct fx f;
@@ -1196,6 +1213,7 @@ int main(void)
 		cmocka_unit_test(write_then_read_pattern),
 		cmocka_unit_test(read_last_sector_and_empty_read),
 		cmocka_unit_test(flush),
+		cmocka_unit_test(flush_out_is_a_legacy_flush),
 		cmocka_unit_test(get_id),
 		cmocka_unit_test(readonly_refuses_writes),
 		cmocka_unit_test(discard_makes_a_hole),

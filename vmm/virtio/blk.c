@@ -284,6 +284,9 @@ static struct blk_req *req_parse(struct blk_queue *q, const struct virtq_elem *e
 	virtq_elem_read(e, 0, &hdr, hdr_len);
 	r->type = le32toh(hdr.type);
 	sector = le64toh(hdr.sector);
+	/* 5.2.6.3: FLUSH_OUT was a legacy synonym of FLUSH (no driver of VERSION_1 sends it). */
+	if (r->type == VIRTIO_BLK_T_FLUSH_OUT && !(d->driver_features & 1ULL << VIRTIO_F_VERSION_1))
+		r->type = VIRTIO_BLK_T_FLUSH;
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
