@@ -855,6 +855,11 @@ static int set_net_legacy(struct vm_config *cfg, const struct config_src *src, c
 	return parse_bool(src, value, &cur_net(cfg)->v.legacy);
 }
 
+static int set_net_vhost(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cur_net(cfg)->vhost);
+}
+
 static int net_begin(struct vm_config *cfg)
 {
 	struct net_config *n;
@@ -877,6 +882,7 @@ static const struct config_option net_keys[] = {
 	{ "mtu", 0, set_net_mtu },
 	{ "transport", 0, set_net_transport },
 	{ "legacy", 0, set_net_legacy },
+	{ "vhost", 0, set_net_vhost },
 };
 
 /* --rng source=x,legacy=on: each item through the section's key table. A bare word is the value
@@ -957,7 +963,7 @@ static int set_console(struct vm_config *cfg, const struct config_src *src, cons
 	"path=FILE, readonly=on|off, serial=STR, queues=N, transport=pci|mmio, legacy=on|off"
 #define SCSI_USAGE "path=FILE, readonly=on|off, transport=pci|mmio, legacy=on|off"
 #define NET_USAGE                                                                                  \
-	"tap=NAME, mac=MAC, queues=N, mtu=N, transport=pci|mmio, legacy=on|off"
+	"tap=NAME, mac=MAC, queues=N, mtu=N, vhost=on|off, transport=pci|mmio, legacy=on|off"
 
 static int set_disk(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
@@ -1681,10 +1687,11 @@ const char *config_usage(void)
 	       "  --scsi path=FILE[,readonly=on]\n"
 	       "                     a disk LUN of one virtio-scsi controller (sda, ...).\n"
 	       "                     May be repeated\n"
-	       "  --net tap=NAME[,mac=MAC][,queues=N][,mtu=N]\n"
+	       "  --net tap=NAME[,mac=MAC][,queues=N][,mtu=N][,vhost=on]\n"
 	       "                     virtio-net on an existing tap device (tap= creates\n"
 	       "                     one: needs CAP_NET_ADMIN). queues=N: N queue pairs on\n"
-	       "                     a multi_queue tap. May be repeated\n"
+	       "                     a multi_queue tap. vhost=on: the host kernel's\n"
+	       "                     vhost-net moves the packets. May be repeated\n"
 	       "  --fs path=DIR,tag=TAG[,readonly=on]\n"
 	       "                     virtio-9p: DIR shared with the guest, which mounts it\n"
 	       "                     with mount -t 9p -o trans=virtio TAG /mnt. May be\n"

@@ -80,6 +80,7 @@ struct net_config {
 	bool mac_set;    /* else a stable locally administered address is made up */
 	unsigned queues; /* queue pairs, 1..CONFIG_MAX_NET_QUEUES; 0: 1 */
 	unsigned mtu;    /* 0: the tap's */
+	int vhost;       /* 1: the queues are served by the kernel's vhost-net, 0 (default): by vmm */
 	struct virtio_opts v;
 };
 

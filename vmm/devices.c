@@ -21,6 +21,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,26 @@ static void default_mac(uint8_t mac[6], const char *tap, unsigned index)
 	mac[5] = (uint8_t)h;
 }
 
+/* vhost=on: /dev/vhost-net for each queue pair, opened now, before the sandbox closes the door.
+ * A host without it is told so: vmm does not quietly fall back to its own datapath. */
+static int open_vhost_net(const struct net_config *c, unsigned pairs, int *fds)
+{
+	for (unsigned i = 0; i < pairs; i++) {
+		if ((fds[i] = open("/dev/vhost-net", O_RDWR | O_CLOEXEC)) < 0) {
+			int ret = -errno;
+
+			log_error("%s: vhost=on: /dev/vhost-net: %s%s", c->origin, strerror(-ret),
+				  ret == -ENOENT ? " (load the module: modprobe vhost_net; or vhost=off)"
+				  : ret == -EACCES ? " (vmm's user needs read and write access to it)"
+						   : "");
+			while (i)
+				close(fds[--i]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* The network devices: each tap opened (or made), then its device on its own I/O thread. */
 static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 {
@@ -272,9 +293,19 @@ static int create_nets(struct vm_devices *d, const struct vm_config *cfg)
 		if ((ret = net_init(&s->net, name, &s->tap, mac, c->mtu, vm->mem, &s->loop)))
 			return ret;
 		s->net_init = true;
-		log_info("%s: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue pair(s)", name,
+		if (c->vhost) {
+			int fds[TAP_MAX_QUEUES];
+
+			if ((ret = open_vhost_net(c, s->tap.nr_queues, fds))) {
+				vm->bad_config = ret != -ENOMEM;
+				return ret;
+			}
+			if ((ret = net_set_vhost(&s->net, fds)))
+				return ret;
+		}
+		log_info("%s: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue pair(s)%s", name,
 			 s->tap.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-			 s->tap.nr_queues);
+			 s->tap.nr_queues, c->vhost ? ", vhost-net" : "");
 	}
 	return 0;
 }
@@ -397,7 +428,13 @@ static int check_taps(const struct vm_config *cfg)
 
 	for (unsigned i = 0; i < cfg->nr_nets; i++) {
 		const struct net_config *c = &cfg->nets[i];
+		int fd;
 
+		if (c->vhost) {
+			if ((ret = open_vhost_net(c, 1, &fd)))
+				return ret;
+			close(fd);
+		}
 		if (!c->tap[0])
 			continue;
 		if ((ret = tap_open(&t, c->tap, c->queues ? c->queues : 1, c->origin)))

@@ -17,6 +17,7 @@
 #include <linux/filter.h>
 #include <linux/if_tun.h>
 #include <linux/seccomp.h>
+#include <linux/vhost.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -86,6 +87,11 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, TUNSETOFFLOAD,
 	KVM_KVMCLOCK_CTRL, /* vm.pause: the guest's watchdogs are told */
 	TUNSETQUEUE, /* a virtio-net reset detaches the tap's extra queues */
+	/* vhost=on: DRIVER_OK hands the rings to the kernel (the tap's header size follows the
+	 * guest's), a reset or a virtio-mmio queue stop takes them back */
+	TUNSETVNETHDRSZ, VHOST_SET_FEATURES, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,
+	VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL, VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK,
+	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE,
 	0,
 };
 static const struct rule vcpu_rules[] = {
@@ -122,8 +128,16 @@ static const struct rule disk_rules[] = {
 
 /* A virtio-net device's loop: packets to and from its tap, the transmit timer, what the control
  * queue changes (offloads, the number of queue pairs), and the tap's link changes, read from an
- * rtnetlink socket opened before (a lost one asked for again with the common write). */
-static const unsigned long net_ioctls[] = { TUNSETOFFLOAD, TUNSETQUEUE, 0 };
+ * rtnetlink socket opened before (a lost one asked for again with the common write). With
+ * vhost=on: a ring error the kernel reports stops the rings, and a queue the driver enables
+ * after DRIVER_OK (or again, after a virtio-mmio queue stop) is handed to the kernel at its
+ * first kick. */
+static const unsigned long net_ioctls[] = {
+	TUNSETOFFLOAD, TUNSETQUEUE,
+	VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL,
+	VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK, VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE,
+	0,
+};
 static const struct rule net_rules[] = {
 	ALLOW(epoll_wait), ALLOW(epoll_ctl),
 	ALLOW(read), ALLOW(readv), ALLOW(writev), /* eventfds, link changes; packets */
@@ -180,6 +194,8 @@ static const unsigned long main_ioctls[] = {
 	KVM_GET_CLOCK, /* --on-panic pause: the guest's clock is saved as for vm.pause */
 	/* a restart: the interrupt controllers as created; the devices' reset (a driver's) */
 	KVM_SET_IRQCHIP, KVM_SET_PIT2, TUNSETQUEUE, TUNSETOFFLOAD,
+	/* ... and vhost=on's rings taken back from the kernel (also at exit) */
+	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE, VHOST_SET_VRING_KICK,
 	/* ... and each vCPU's initial state */
 	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XCRS, KVM_SET_LAPIC, KVM_SET_MSRS,
 	KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE,

@@ -861,26 +861,31 @@ static void net_options(void **state)
 
 	/* Order kept; a bare word is the tap; "tap=" (empty) asks for a new tap; defaults. */
 	assert_ok(fx, PARSE(fx, "--kernel", "k", "--net", "tap0", "--net",
-			    "tap=,mac=52:54:00:AB:cd:ef,queues=4,mtu=9000,transport=mmio"));
+			    "tap=,mac=52:54:00:AB:cd:ef,queues=4,mtu=9000,transport=mmio,vhost=on"));
 	assert_int_equal(fx->cfg.nr_nets, 2);
 	n = fx->cfg.nets;
 	assert_string_equal(n[0].tap, "tap0");
 	assert_false(n[0].mac_set);
 	assert_int_equal(n[0].queues, 0);
 	assert_int_equal(n[0].mtu, 0);
+	assert_false(n[0].vhost);
 	assert_int_equal(config_transport(&fx->cfg, &n[0].v), TRANSPORT_PCI);
 	assert_string_equal(n[1].tap, "");
 	assert_true(n[1].mac_set);
 	assert_memory_equal(n[1].mac, mac, 6);
 	assert_int_equal(n[1].queues, 4);
 	assert_int_equal(n[1].mtu, 9000);
+	assert_true(n[1].vhost);
 	assert_int_equal(config_transport(&fx->cfg, &n[1].v), TRANSPORT_MMIO);
 
 	/* Sections: each one more device; an empty tap is allowed there too. */
-	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[net]\ntap = tap1\nlegacy = on\n[net]\ntap =\n"));
+	assert_ok(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[net]\ntap = tap1\nlegacy = on\nvhost = on\n"
+				     "[net]\ntap =\n"));
 	assert_int_equal(fx->cfg.nr_nets, 2);
 	assert_string_equal(fx->cfg.nets[0].tap, "tap1");
 	assert_true(config_legacy(&fx->cfg, &fx->cfg.nets[0].v));
+	assert_true(fx->cfg.nets[0].vhost);
+	assert_false(fx->cfg.nets[1].vhost);
 	assert_string_equal(fx->cfg.nets[1].tap, "");
 
 	/* Errors name the option and the item. */
@@ -902,8 +907,10 @@ static void net_options(void **state)
 		     "--net queues '17': out of range: must be 1..16");
 	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,mtu=67"),
 		     "--net mtu '67': out of range: must be 68..65535");
-	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,vhost=on"),
-		     "unknown item 'vhost'");
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--net", "tap0,vhost=bogus"),
+		     "--net vhost 'bogus': use on or off");
+	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[net]\ntap = t\nvhost = maybe\n"), 5,
+			  "vhost 'maybe': use on or off");
 	assert_file_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\n[net]\ntap = t\nqueues = many\n"), 5,
 			  "queues 'many': not a number");
 }

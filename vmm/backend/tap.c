@@ -190,6 +190,12 @@ int tap_set_offloads(struct tap *t, unsigned offloads)
 	return ioctl(t->fds[0], TUNSETOFFLOAD, offloads & t->offloads) < 0 ? -errno : 0;
 }
 
+int tap_set_vnet_hdr(struct tap *t, int len)
+{
+	/* The size is the device's, as the offloads are: queue 0 sets it for all. */
+	return ioctl(t->fds[0], TUNSETVNETHDRSZ, &len) < 0 ? -errno : 0;
+}
+
 int tap_enable_queue(struct tap *t, unsigned q, bool enable)
 {
 	struct ifreq ifr = { .ifr_flags = enable ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };

@@ -46,6 +46,10 @@ void tap_close(struct tap *t);
 /* TUNSETOFFLOAD: the device-wide offloads (TAP_OFFLOAD_*) of frames the tap hands us, within
  * t->offloads (none: nothing to do, and so a tap stand-in, a socket, works in tests). */
 int tap_set_offloads(struct tap *t, unsigned offloads);
+/* TUNSETVNETHDRSZ: the header before each frame, TAP_VNET_HDR as tap_open leaves it, or the 12
+ * bytes of a guest's header with num_buffers when the kernel's vhost-net hands the tap the
+ * guest's frames as they are. 0 or -errno. */
+int tap_set_vnet_hdr(struct tap *t, int len);
 /* Attaches queue q to the device, or detaches it: the kernel steers no frames to a detached
  * queue, and its fd must not be read. A single-queue tap has nothing to do. 0 or -errno. */
 int tap_enable_queue(struct tap *t, unsigned q, bool enable);

@@ -798,6 +798,81 @@ static void link_event(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&n->vdev.lock);
 }
 
+/* --- vhost-net ------------------------------------------------------------------------------- */
+
+/* A kick vmm's loop saw on a queue the kernel should serve: the driver enabled it after DRIVER_OK,
+ * or again after stopping it (virtio-mmio). Its ring starts, and the kick is passed on. */
+static void vhost_kick(struct net_dev *n, unsigned q)
+{
+	struct vhost *vh = &n->vhost[q / 2];
+	int ret;
+
+	if (vhost_ring_running(vh, q))
+		return;
+	if ((ret = vhost_ring_start(vh, q))) {
+		virtio_fail(&n->vdev, "queue %u: vhost-net cannot serve it: %s", q, strerror(-ret));
+		return;
+	}
+	virtio_kick(&n->vdev, q);
+}
+
+static int vhost_net_start(struct net_dev *n)
+{
+	struct virtio_dev *d = &n->vdev;
+	int ret;
+
+	/* The tap gets the guest's header as it is: the tap's size must be the guest's. */
+	if ((ret = tap_set_vnet_hdr(n->tap, (int)n->hdr_len))) {
+		log_error("%s: %s: TUNSETVNETHDRSZ %u: %s", d->name, n->tap->name, n->hdr_len,
+			  strerror(-ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < n->max_pairs; i++) {
+		if ((ret = vhost_start(&n->vhost[i]))) {
+			while (i)
+				vhost_stop(&n->vhost[--i]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int net_set_vhost(struct net_dev *n, const int *vhost_fds)
+{
+	struct virtio_dev *d = &n->vdev;
+	unsigned opened = 0;
+	int ret = 0;
+
+	if (!(n->vhost = calloc(n->max_pairs, sizeof(*n->vhost)))) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (; opened < n->max_pairs; opened++) {
+		if ((ret = vhost_open(&n->vhost[opened], vhost_fds[opened], d, rxq(opened), 2,
+				      n->pairs[opened].tap_fd)))
+			goto fail;
+	}
+	/* vmm no longer reads the tap: the kernel does. */
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		event_del(d->loop, n->pairs[i].tap_fd);
+	pthread_mutex_lock(&d->lock);
+	d->features = vhost_offer(&n->vhost[0], d->features, 1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	d->features &= ~(1ULL << VIRTIO_NET_F_CTRL_RX);
+	pthread_mutex_unlock(&d->lock);
+	log_debug("%s: vhost-net features %#llx; offering %#llx", d->name,
+		  (unsigned long long)n->vhost[0].features, (unsigned long long)d->features);
+	return 0;
+fail:
+	/* The descriptors not yet taken are closed too, as promised. */
+	for (unsigned i = n->vhost ? opened + 1 : 0; i < n->max_pairs; i++)
+		close(vhost_fds[i]);
+	for (unsigned i = 0; n->vhost && i < opened; i++)
+		vhost_close(&n->vhost[i]);
+	free(n->vhost);
+	n->vhost = NULL;
+	return ret;
+}
+
 /* --- Device ---------------------------------------------------------------------------------- */
 
 static void net_queue_notify(struct virtio_dev *d, unsigned q)
@@ -810,6 +885,10 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 		return;
 	}
 	p = &n->pairs[q / 2];
+	if (n->vhost) {
+		vhost_kick(n, q);
+		return;
+	}
 	if (q % 2) {
 		tx_run(p);
 		return;
@@ -834,6 +913,8 @@ static int net_start(struct virtio_dev *d)
 		return -EIO;
 	n->pairs[0].active = true;
 	n->curr_pairs = 1;
+	if (n->vhost)
+		return vhost_net_start(n);
 	/* The fds are edge-triggered: frames that came before now need a first read. */
 	virtio_kick(d, rxq(0));
 	return 0;
@@ -842,6 +923,10 @@ static int net_start(struct virtio_dev *d)
 static void net_reset(struct virtio_dev *d)
 {
 	struct net_dev *n = d->priv;
+
+	/* The kernel first: when this returns, nothing touches the old rings. */
+	for (unsigned i = 0; n->vhost && i < n->max_pairs; i++)
+		vhost_stop(&n->vhost[i]);
 
 	for (unsigned i = 0; i < n->max_pairs; i++) {
 		struct net_pair *p = &n->pairs[i];
@@ -858,6 +943,15 @@ static void net_reset(struct virtio_dev *d)
 	virtio_config_set(d, offsetof(struct virtio_net_config, mac), n->mac, 6);
 	n->shadow = n->config;
 	set_offloads(n, 0);
+}
+
+static void net_queue_stop(struct virtio_dev *d, unsigned q)
+{
+	struct net_dev *n = d->priv;
+
+	/* vmm's own queues hold nothing between turns that virtq_push would not drop. */
+	if (n->vhost && q != ctrlq(n))
+		vhost_ring_stop(&n->vhost[q / 2], q);
 }
 
 /* A legacy driver may write the MAC (5.1.4.2); nothing else in the area is writable, so any
@@ -879,8 +973,11 @@ static void net_log_state(struct virtio_dev *d)
 	for (unsigned i = 0; i < n->max_pairs; i++) {
 		const struct net_pair *p = &n->pairs[i];
 
-		log_info("%s: pair %u: %s%s", d->name, i, p->active ? "active" : "inactive",
-			 p->waiting ? ", a frame waits for receive buffers" : "");
+		log_info("%s: pair %u: %s%s%s", d->name, i, p->active ? "active" : "inactive",
+			 p->waiting ? ", a frame waits for receive buffers" : "",
+			 !n->vhost ? ""
+			 : vhost_ring_running(&n->vhost[i], rxq(i)) ? ", vhost-net serves it"
+								    : ", vhost-net stopped");
 	}
 }
 
@@ -892,6 +989,7 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.config_write = net_config_write,
 	.reset = net_reset,
+	.queue_stop = net_queue_stop,
 	.log_state = net_log_state,
 };
 
@@ -1027,6 +1125,10 @@ void net_destroy(struct net_dev *n)
 		free(p->iov);
 		free(p->rx_iov);
 	}
+	for (unsigned i = 0; n->vhost && i < n->max_pairs; i++)
+		vhost_close(&n->vhost[i]);
+	free(n->vhost);
+	n->vhost = NULL;
 	free(n->pairs);
 	n->pairs = NULL;
 	if (n->link_registered)

@@ -8,7 +8,11 @@
  * Receive copies each frame from the tap into as many receive buffers as it needs (MRG_RXBUF).
  * When the driver has not given enough, the frame waits in the pair's buffer and the tap queue
  * is not read until the driver adds buffers: a slow guest slows the sender (the tap's queue fills
- * and the host drops there, as on a real link), never a frame already taken. */
+ * and the host drops there, as on a real link), never a frame already taken.
+ *
+ * With net_set_vhost, the kernel's vhost-net moves the frames instead, one /dev/vhost-net per
+ * queue pair on that pair's tap queue (backend/vhost.h); vmm keeps the control queue, the link
+ * status and the configuration area. */
 #ifndef VMM_VIRTIO_NET_H
 #define VMM_VIRTIO_NET_H
 
@@ -16,6 +20,7 @@
 #include <stdint.h>
 
 #include "backend/tap.h"
+#include "backend/vhost.h"
 #include "virtio/virtio.h"
 
 #define NET_QUEUE_SIZE     256
@@ -124,6 +129,7 @@ struct net_pair {
 struct net_dev {
 	struct virtio_dev vdev;
 	struct tap *tap; /* the caller's; open for as long as the device lives */
+	struct vhost *vhost; /* max_pairs of them with net_set_vhost, else NULL */
 	unsigned max_pairs, curr_pairs;
 	struct net_pair *pairs;
 	bool link_registered; /* the tap's link_fd is in the loop */
@@ -145,6 +151,12 @@ struct net_dev {
  * queue pairs. mac: the address the guest gets. mtu: 0 for the tap's. 0 or -errno. */
 int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t mac[6],
 	     unsigned mtu, const struct guest_mem *mem, struct event_loop *loop);
+/* The kernel's vhost-net serves the queue pairs: vhost_fds[i] (open /dev/vhost-net descriptors,
+ * max_pairs of them, each taken and closed here, also on failure) on tap queue i. Call after
+ * net_init, before the guest runs. The offer loses what vhost-net cannot honour: the ring bits
+ * the kernel lacks (the packed ring on Linux 6.1) and CTRL_RX, whose receive filter is vmm's
+ * and vmm no longer sees the frames. 0 or -errno. */
+int net_set_vhost(struct net_dev *n, const int *vhost_fds);
 /* Logs the counters (info level) and frees the device (not the tap). The loop must be stopped.
  * Safe on a zeroed or half-initialised device. */
 void net_destroy(struct net_dev *n);

@@ -115,7 +115,7 @@ void virtio_dev_destroy(struct virtio_dev *d)
 	for (unsigned i = 0; d->queues && i < d->nr_queues; i++) {
 		if (d->queues[i].kick_fd < 0)
 			continue;
-		if (d->loop)
+		if (d->loop && !d->queues[i].kick_lent)
 			event_del(d->loop, d->queues[i].kick_fd);
 		close(d->queues[i].kick_fd);
 	}
@@ -355,6 +355,39 @@ int virtio_queue_enable(struct virtio_dev *d, unsigned q)
 	return ret;
 }
 
+int virtio_queue_lend_kick(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_queue *vq;
+	int ret;
+
+	if (q >= d->nr_queues)
+		return -EINVAL;
+	vq = &d->queues[q];
+	if (vq->kick_lent)
+		return 0;
+	if (d->loop && (ret = event_del(d->loop, vq->kick_fd)))
+		return ret;
+	vq->kick_lent = true;
+	return 0;
+}
+
+int virtio_queue_reclaim_kick(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_queue *vq;
+	int ret;
+
+	if (q >= d->nr_queues)
+		return -EINVAL;
+	vq = &d->queues[q];
+	if (!vq->kick_lent)
+		return 0;
+	/* Level-triggered: a kick the kernel left unread is served at once. */
+	if (d->loop && (ret = event_add(d->loop, vq->kick_fd, EPOLLIN, kick_ready, vq)))
+		return ret;
+	vq->kick_lent = false;
+	return 0;
+}
+
 void virtio_kick(struct virtio_dev *d, unsigned q)
 {
 	if (q < d->nr_queues)
@@ -385,6 +418,14 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e)
 void virtio_notify(struct virtio_dev *d, unsigned q)
 {
 	if (q < d->nr_queues && virtq_should_notify(&d->queues[q].vq) && d->transport) {
+		d->queues[q].interrupts++;
+		d->transport->signal(d, (int)q);
+	}
+}
+
+void virtio_signal_queue(struct virtio_dev *d, unsigned q)
+{
+	if (q < d->nr_queues && d->transport) {
 		d->queues[q].interrupts++;
 		d->transport->signal(d, (int)q);
 	}

@@ -97,6 +97,7 @@ struct virtio_queue {
 	uint16_t max_size;
 	uint16_t msix_vector; /* virtio-pci: the driver's choice, VIRTIO_NO_VECTOR when none */
 	int kick_fd;          /* eventfd: the transport binds it to the queue's doorbell */
+	bool kick_lent;       /* the kernel's vhost serves kick_fd; vmm's loop does not watch it */
 	struct virtio_dev *dev;
 	unsigned index;
 	uint64_t kicks, interrupts; /* for virtio_log_state: wake-ups served, interrupts sent */
@@ -186,6 +187,12 @@ void virtio_queue_stop(struct virtio_dev *d, unsigned q);
  * d->queues[q].vq. A ring outside RAM puts the device in NEEDS_RESET. 0 or -errno. */
 int virtio_queue_enable(struct virtio_dev *d, unsigned q);
 
+/* The kernel's vhost takes over queue q's doorbell (backend/vhost.h): vmm's loop stops watching
+ * kick_fd, which stays bound to the doorbell, until virtio_queue_reclaim_kick. Both do nothing
+ * when already done. 0 or -errno. */
+int virtio_queue_lend_kick(struct virtio_dev *d, unsigned q);
+int virtio_queue_reclaim_kick(struct virtio_dev *d, unsigned q);
+
 /* Doorbell: a notify write that did not go through the ioeventfd (or a test) rings the queue's
  * eventfd, so the work still happens on the I/O thread. Any thread, no lock needed. */
 void virtio_kick(struct virtio_dev *d, unsigned q);
@@ -199,6 +206,9 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e);
 
 /* Device types call these after virtq_push(): interrupt the driver for queue q if it wants one. */
 void virtio_notify(struct virtio_dev *d, unsigned q);
+/* Interrupt the driver for queue q now, without looking at the ring's suppression: for a ring
+ * served elsewhere (the kernel's vhost decided the driver wants it). */
+void virtio_signal_queue(struct virtio_dev *d, unsigned q);
 /* Tell the driver its configuration changed (a configuration change notification, after
  * DRIVER_OK). Moves the generation too, for a change made without virtio_config_set. */
 void virtio_config_changed(struct virtio_dev *d);
