@@ -218,6 +218,8 @@ struct vfx {
 	int host[MAX_FAKES];
 	unsigned pairs;
 	int signals[2 * MAX_FAKES + 1], config_signals;
+	int irqfd[2 * MAX_FAKES + 1]; /* the transport's direct eventfd per queue, when direct */
+	bool direct[2 * MAX_FAKES + 1];
 };
 
 static struct vfx *cur;
@@ -230,7 +232,15 @@ static void fake_signal(struct virtio_dev *d, int q)
 		cur->signals[q]++;
 }
 
-static const struct virtio_transport_ops fake_transport = { .signal = fake_signal };
+static int fake_queue_irqfd(struct virtio_dev *d, unsigned q)
+{
+	return cur->direct[q] ? cur->irqfd[q] : -1;
+}
+
+static const struct virtio_transport_ops fake_transport = {
+	.signal = fake_signal,
+	.queue_irqfd = fake_queue_irqfd,
+};
 
 static void pump(struct vfx *f)
 {
@@ -619,6 +629,49 @@ static void multiqueue(void **state)
 	vfx_teardown(&f);
 }
 
+/* Where the transport has a direct eventfd for a queue (an unmasked MSI-X vector), the kernel
+ * writes it; where not, vmm relays. A change of routing moves the kernel's writer at once, a
+ * non-change costs no call, and a stopped ring is left alone. */
+static void irq_direct_and_relayed(void **state)
+{
+	struct vfx f;
+	struct fake *fk;
+
+	vfx_init(&f, 1, KERNEL_61);
+	fk = &k.fakes[0];
+	f.irqfd[0] = 100; /* never written: only passed on */
+	f.irqfd[1] = 101;
+	f.direct[0] = true;
+	vfx_go(&f, MODERN, false);
+	assert_int_equal(fk->ring[0].call, 100);
+	assert_int_equal(fk->ring[1].call, f.net.vhost[0].rings[1].call_fd);
+
+	/* The vector is masked: its pending bit needs vmm. */
+	fk->log[0] = 0;
+	f.direct[0] = false;
+	pthread_mutex_lock(&f.d->lock);
+	virtio_irq_route_changed(f.d);
+	pthread_mutex_unlock(&f.d->lock);
+	assert_string_equal(fk->log, "call0");
+	assert_int_equal(fk->ring[0].call, f.net.vhost[0].rings[0].call_fd);
+	f.direct[1] = true;
+	pthread_mutex_lock(&f.d->lock);
+	virtio_irq_route_changed(f.d);
+	virtio_irq_route_changed(f.d);
+	pthread_mutex_unlock(&f.d->lock);
+	assert_string_equal(fk->log, "call0 call1");
+	assert_int_equal(fk->ring[1].call, 101);
+
+	vfx_reset(&f);
+	fk->log[0] = 0;
+	f.direct[0] = true;
+	pthread_mutex_lock(&f.d->lock);
+	virtio_irq_route_changed(f.d);
+	pthread_mutex_unlock(&f.d->lock);
+	assert_string_equal(fk->log, "");
+	vfx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +684,7 @@ int main(void)
 		cmocka_unit_test(ring_error_needs_reset),
 		cmocka_unit_test(start_failure),
 		cmocka_unit_test(multiqueue),
+		cmocka_unit_test(irq_direct_and_relayed),
 	};
 
 	test_ring_packed = false; /* the kernel of Debian 12 has split rings only */

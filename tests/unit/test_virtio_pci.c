@@ -42,6 +42,7 @@ struct fixture {
 	struct virtio_pci *vp;
 	uint8_t config[8];
 	int config_writes;
+	int irq_routes; /* the device's irq_route calls */
 	unsigned slot;
 	/* What the driver found, as virtio_pci_modern finds it. */
 	struct region cap[VIRTIO_PCI_CAP_PCI_CFG + 1];
@@ -56,11 +57,19 @@ static void dummy_config_write(struct virtio_dev *d, uint32_t off, uint32_t len)
 	f->config_writes++;
 }
 
+static void dummy_irq_route(struct virtio_dev *d)
+{
+	struct fixture *f = d->priv;
+
+	f->irq_routes++;
+}
+
 static const struct virtio_dev_ops dummy_ops = {
 	.name = "dummy",
 	.device_id = VIRTIO_ID_RNG, /* one of the types with a transitional ID */
 	.pci_class = 0xff0000,
 	.config_write = dummy_config_write,
+	.irq_route = dummy_irq_route,
 };
 
 static int setup_common(void **state, bool legacy)
@@ -545,6 +554,47 @@ static void msix_vectors_masking_and_pending_bits(void **state)
 	assert_int_equal(pba(f), 0);
 }
 
+/* A queue's interrupt may bypass vmm (the kernel's vhost writes the irqfd) exactly where vp_fire
+ * would write the vector's irqfd at once: MSI-X on, neither the function nor the vector masked.
+ * Every change of that tells the device (irq_route), so it can move its writer. */
+static void queue_irqfd_follows_msix(void **state)
+{
+	struct fixture *f = *state;
+	int fd1 = f->vp->vectors[1].fd;
+	int routes;
+
+	parse_caps(f);
+	assert_true(f->vp->vectors[1].has_gsi);
+	pthread_mutex_lock(&f->dev.lock);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), -1); /* INTx: the ISR first */
+	pthread_mutex_unlock(&f->dev.lock);
+	cfg_write(f, f->msix_cap + 2, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_int_equal(f->irq_routes, 1);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SELECT), 0, 2);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_MSIX), 1, 2);
+	assert_int_equal(f->irq_routes, 2);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), -1); /* vector 1 masked: its PBA bit */
+	mem_write(f, msix_entry(f, 1, PCI_MSIX_ENTRY_CTRL), 0, 4);
+	assert_int_equal(f->irq_routes, 3);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), fd1);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 1), -1); /* no vector */
+	/* Writing the same mask bit again changes nothing. */
+	mem_write(f, msix_entry(f, 1, PCI_MSIX_ENTRY_CTRL), 0, 4);
+	assert_int_equal(f->irq_routes, 3);
+	cfg_write(f, f->msix_cap + 2, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
+	assert_int_equal(f->irq_routes, 4);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), -1);
+	cfg_write(f, f->msix_cap + 2, PCI_MSIX_FLAGS_ENABLE, 2);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), fd1);
+	routes = f->irq_routes;
+	mem_write(f, msix_entry(f, 1, PCI_MSIX_ENTRY_CTRL), 1, 4);
+	assert_int_equal(f->irq_routes, routes + 1);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), -1);
+	cfg_write(f, f->msix_cap + 2, 0, 2);
+	assert_int_equal(f->irq_routes, routes + 2);
+	assert_int_equal(virtio_queue_irqfd(&f->dev, 0), -1);
+}
+
 static void intx_with_read_to_clear_isr(void **state)
 {
 	struct fixture *f = *state;
@@ -872,6 +922,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(moving_bar4_moves_the_registers_and_doorbells,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_restores_transport_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(queue_irqfd_follows_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(transitional_ids_and_legacy_bar, setup_legacy,
 						teardown),
 		cmocka_unit_test_setup_teardown(legacy_bar_holds_the_config, setup_legacy,

@@ -115,7 +115,8 @@ int vhost_open(struct vhost *vh, int fd, struct virtio_dev *d, unsigned first_q,
 	vh->backend_fd = backend_fd;
 	vh->err_fd = -1;
 	for (unsigned i = 0; i < VHOST_MAX_RINGS; i++)
-		vh->rings[i] = (struct vhost_ring){ .vh = vh, .q = first_q + i, .call_fd = -1 };
+		vh->rings[i] = (struct vhost_ring){ .vh = vh, .q = first_q + i, .call_fd = -1,
+						     .kernel_call = -1 };
 	if (nr_rings == 0 || nr_rings > VHOST_MAX_RINGS || first_q + nr_rings > d->nr_queues) {
 		ret = -EINVAL;
 		goto fail;
@@ -207,6 +208,38 @@ static int ring_addr(struct vhost *vh, const struct virtq *vq, unsigned index,
 	return 0;
 }
 
+/* The ring's interrupt: the transport's irqfd when it has one for the queue, else the relay. */
+static int set_call(struct vhost *vh, struct vhost_ring *r, bool force)
+{
+	int fd = virtio_queue_irqfd(vh->dev, r->q), ret;
+
+	if (fd < 0)
+		fd = r->call_fd;
+	if (fd == r->kernel_call && !force)
+		return 0;
+	if ((ret = ring_file(vh, VHOST_SET_VRING_CALL, ring_index(vh, r), fd)))
+		return ret;
+	r->kernel_call = fd;
+	return 0;
+}
+
+void vhost_irq_route(struct vhost *vh)
+{
+	struct virtio_dev *d = vh->dev;
+	int ret;
+
+	for (unsigned i = 0; i < vh->nr_rings; i++) {
+		struct vhost_ring *r = &vh->rings[i];
+
+		/* A ring that failed here keeps signalling the old eventfd: the relay is right
+		 * everywhere, an irqfd that is no longer right gets an interrupt the driver finds
+		 * nothing for. Worth a message, not the device. */
+		if (r->running && (ret = set_call(vh, r, false)))
+			virtio_log(d, LOG_WARN, "%s: vhost: queue %u: VHOST_SET_VRING_CALL: %s",
+				   d->name, r->q, strerror(-ret));
+	}
+}
+
 static int ring_start(struct vhost *vh, struct vhost_ring *r)
 {
 	struct virtio_dev *d = vh->dev;
@@ -243,7 +276,7 @@ static int ring_start(struct vhost *vh, struct vhost_ring *r)
 	if ((ret = vh_ioctl(vh, VHOST_SET_VRING_ADDR, &addr)))
 		goto fail;
 	step = "VHOST_SET_VRING_CALL";
-	if ((ret = ring_file(vh, VHOST_SET_VRING_CALL, index, r->call_fd)))
+	if ((ret = set_call(vh, r, true)))
 		goto fail;
 	step = "VHOST_SET_VRING_ERR";
 	if ((ret = ring_file(vh, VHOST_SET_VRING_ERR, index, vh->err_fd)))

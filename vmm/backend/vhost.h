@@ -13,10 +13,14 @@
  *   - at reset, a queue stop, or a ring error the kernel reports: the backend detached, the
  *     doorbell given back to vmm's loop.
  *
- * Interrupts: the kernel signals a per-ring eventfd that vmm's loop watches, and vmm sends the
- * transport's interrupt (virtio_signal_queue): correct on every transport mode (MSI-X masked or
- * not, INTx and virtio-mmio, whose ISR byte must be set before the line rises). The kernel does
- * the EVENT_IDX suppression itself, so each signal is one the driver asked for.
+ * Interrupts: where the transport has an eventfd that interrupts the driver with nothing more to
+ * do (virtio_queue_irqfd: an unmasked MSI-X vector's irqfd), the kernel writes it and KVM injects
+ * the interrupt, with no vmm thread in between. Everywhere else (INTx and virtio-mmio, whose ISR
+ * byte must be set before the line rises; a masked vector, whose pending bit must be set; no
+ * vector) the kernel signals a per-ring eventfd that vmm's loop watches, and vmm sends the
+ * transport's interrupt (virtio_signal_queue). The transport says when its answer may have
+ * changed (the type's irq_route op calls vhost_irq_route), and the kernel is told the new one.
+ * The kernel does the EVENT_IDX suppression itself, so each signal is one the driver asked for.
  *
  * Locking: every function but vhost_open and vhost_close runs with the device's lock held. */
 #ifndef VMM_BACKEND_VHOST_H
@@ -41,7 +45,8 @@ struct vhost;
 struct vhost_ring {
 	struct vhost *vh;
 	unsigned q;       /* the device's queue index */
-	int call_fd;      /* eventfd: the kernel's "used buffers" for this ring */
+	int call_fd;      /* eventfd: the kernel's "used buffers" for this ring, relayed by vmm */
+	int kernel_call;  /* what the kernel signals now: call_fd or the transport's irqfd */
 	bool running;     /* the kernel serves the queue (it has the kick_fd) */
 };
 
@@ -82,6 +87,9 @@ void vhost_stop(struct vhost *vh);
 /* The driver stopped device queue q alone: its ring stops, its doorbell is vmm's again. Nothing
  * when q is not one of this vhost's rings or not running. */
 void vhost_ring_stop(struct vhost *vh, unsigned q);
+/* The transport's interrupt routing may have changed: each running ring's interrupt goes to the
+ * transport's irqfd where there is one, else to vmm's relay. */
+void vhost_irq_route(struct vhost *vh);
 /* Whether device queue q is one of this vhost's rings, and running. */
 bool vhost_ring_running(const struct vhost *vh, unsigned q);
 

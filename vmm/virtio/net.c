@@ -945,6 +945,14 @@ static void net_reset(struct virtio_dev *d)
 	set_offloads(n, 0);
 }
 
+static void net_irq_route(struct virtio_dev *d)
+{
+	struct net_dev *n = d->priv;
+
+	for (unsigned i = 0; n->vhost && i < n->max_pairs; i++)
+		vhost_irq_route(&n->vhost[i]);
+}
+
 static void net_queue_stop(struct virtio_dev *d, unsigned q)
 {
 	struct net_dev *n = d->priv;
@@ -990,6 +998,7 @@ static const struct virtio_dev_ops net_ops = {
 	.config_write = net_config_write,
 	.reset = net_reset,
 	.queue_stop = net_queue_stop,
+	.irq_route = net_irq_route,
 	.log_state = net_log_state,
 };
 

@@ -139,10 +139,25 @@ static int vp_describe(struct virtio_dev *d, unsigned q, char *buf, size_t len)
 			vp->vectors[v].pending ? ", pending" : "");
 }
 
+/* Where vp_fire would write the vector's irqfd at once, a writer of that eventfd (the kernel's
+ * vhost) may too; wherever it would set the pending bit, or without MSI-X, every interrupt must
+ * come through vp_signal. */
+static int vp_queue_irqfd(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_pci *vp = d->transport_priv;
+	uint16_t v = d->queues[q].msix_vector;
+
+	if (!vp->msix_enabled || vp->msix_masked || v >= vp->nr_vectors ||
+	    (vp->vectors[v].ctrl & PCI_MSIX_ENTRY_MASKED) || !vp->vectors[v].has_gsi)
+		return -1;
+	return vp->vectors[v].fd;
+}
+
 static const struct virtio_transport_ops vp_transport = {
 	.signal = vp_signal,
 	.reset = vp_reset,
 	.describe = vp_describe,
+	.queue_irqfd = vp_queue_irqfd,
 };
 
 /* A vector the driver asks for: one beyond the table cannot be mapped, which the driver learns by
@@ -244,6 +259,7 @@ static void vp_common_write(struct virtio_pci *vp, uint32_t off, const uint8_t *
 	}
 	if (off == VIRTIO_PCI_COMMON_Q_MSIX && len == 2) {
 		q->msix_vector = vp_vector(vp, v);
+		virtio_irq_route_changed(d);
 		return;
 	}
 	if (q->vq.enabled) {
@@ -354,6 +370,8 @@ static void vp_msix_dword(struct virtio_pci *vp, uint32_t off, uint8_t *data, bo
 			vec->ctrl = v & PCI_MSIX_ENTRY_MASKED; /* the other bits are reserved */
 			if (was_masked && !(vec->ctrl & PCI_MSIX_ENTRY_MASKED))
 				vp_msix_flush(vp);
+			if (was_masked != !!(vec->ctrl & PCI_MSIX_ENTRY_MASKED))
+				virtio_irq_route_changed(vp->vdev);
 			return;
 		}
 		if (*field[f] == v)
@@ -449,6 +467,7 @@ static void vp_legacy_header_write(struct virtio_pci *vp, uint32_t off, uint64_t
 		vp->config_vector = vp_vector(vp, v);
 	} else if (off == VIRTIO_PCI_LEGACY_QUEUE_VECTOR && len == 2 && vp->msix_enabled && q) {
 		q->msix_vector = vp_vector(vp, v);
+		virtio_irq_route_changed(d);
 	} else {
 		log_debug("%s: %u-byte legacy write at %#x ignored", d->name, len, off);
 	}
@@ -551,17 +570,21 @@ static void vp_cfg_write(struct pci_dev *pd, uint32_t off, uint32_t len)
 	struct virtio_pci *vp = pd->opaque;
 	struct virtio_dev *d = vp->vdev;
 	uint16_t ctrl = pci_get16(pd->cfg + vp->msix_cap + 2);
-	bool intx_was_disabled;
+	bool intx_was_disabled, msix_was_enabled, msix_was_masked;
 
 	if (overlaps(off, len, (uint32_t)vp->cfg_cap + 16, 4))
 		vp_cfg_window(vp, true);
 	pthread_mutex_lock(&d->lock);
 	intx_was_disabled = vp->intx_disabled;
+	msix_was_enabled = vp->msix_enabled;
+	msix_was_masked = vp->msix_masked;
 	vp->intx_disabled = pci_get16(pd->cfg + PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE;
 	vp->msix_enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
 	vp->msix_masked = ctrl & PCI_MSIX_FLAGS_MASKALL;
 	d->line_masked = vp->intx_disabled || vp->msix_enabled;
 	vp_msix_flush(vp);
+	if (vp->msix_enabled != msix_was_enabled || vp->msix_masked != msix_was_masked)
+		virtio_irq_route_changed(d);
 	/* An interrupt that came while INTx was disabled is still owed. */
 	if (intx_was_disabled && !vp->intx_disabled && !vp->msix_enabled && d->isr &&
 	    eventfd_write(d->isr_fd, 1))

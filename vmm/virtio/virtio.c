@@ -423,6 +423,19 @@ void virtio_notify(struct virtio_dev *d, unsigned q)
 	}
 }
 
+int virtio_queue_irqfd(struct virtio_dev *d, unsigned q)
+{
+	if (q >= d->nr_queues || !d->transport || !d->transport->queue_irqfd)
+		return -1;
+	return d->transport->queue_irqfd(d, q);
+}
+
+void virtio_irq_route_changed(struct virtio_dev *d)
+{
+	if (d->ops->irq_route)
+		d->ops->irq_route(d);
+}
+
 void virtio_signal_queue(struct virtio_dev *d, unsigned q)
 {
 	if (q < d->nr_queues && d->transport) {

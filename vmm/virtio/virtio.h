@@ -78,6 +78,11 @@ struct virtio_dev_ops {
 	/* Logs (info level) what the device holds or waits for, after the core's queue states. Lock
 	 * held. Optional. */
 	void (*log_state)(struct virtio_dev *d);
+	/* The transport's answer to virtio_queue_irqfd may have changed for some queue (MSI-X
+	 * enabled or masked, a vector masked or unmasked, a queue given another vector): a type
+	 * whose interrupts something else sends (the kernel's vhost) asks again. Lock held.
+	 * Optional. */
+	void (*irq_route)(struct virtio_dev *d);
 };
 
 /* What the core needs from a transport. */
@@ -90,6 +95,12 @@ struct virtio_transport_ops {
 	/* How queue q's interrupt is delivered now (vector, masked, pending), for virtio_log_state.
 	 * Like snprintf. Optional. */
 	int (*describe)(struct virtio_dev *d, unsigned q, char *buf, size_t len);
+	/* An eventfd that, written, interrupts the driver for queue q with nothing more for the
+	 * transport to do (MSI-X on, the function and q's vector unmasked and routed), or -1 when
+	 * the transport must see each interrupt (INTx and virtio-mmio set the ISR byte first, a
+	 * masked vector its pending bit). It is valid until the device's irq_route is called.
+	 * Optional: without it, always -1. */
+	int (*queue_irqfd)(struct virtio_dev *d, unsigned q);
 };
 
 struct virtio_queue {
@@ -206,6 +217,10 @@ int virtio_pop(struct virtio_dev *d, unsigned q, struct virtq_elem *e);
 
 /* Device types call these after virtq_push(): interrupt the driver for queue q if it wants one. */
 void virtio_notify(struct virtio_dev *d, unsigned q);
+/* The transport's queue_irqfd for queue q, or -1. */
+int virtio_queue_irqfd(struct virtio_dev *d, unsigned q);
+/* Transports call it when what queue_irqfd answers may have changed: the type's irq_route. */
+void virtio_irq_route_changed(struct virtio_dev *d);
 /* Interrupt the driver for queue q now, without looking at the ring's suppression: for a ring
  * served elsewhere (the kernel's vhost decided the driver wants it). */
 void virtio_signal_queue(struct virtio_dev *d, unsigned q);
