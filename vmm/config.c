@@ -518,6 +518,40 @@ static const struct config_option balloon_keys[] = {
 	{ "legacy", 0, set_balloon_legacy },
 };
 
+/* ---- [vsock] and --vsock ---- */
+
+static int set_vsock_cid(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	/* 0, 1 and 2 are reserved (2 is the host), and so is 0xffffffff (5.10.4). */
+	int ret = parse_count(src, value, 3, 0xfffffffe, &cfg->vsock.cid);
+
+	return ret ? ret : set_origin(&cfg->vsock.origin, src, value);
+}
+
+static int set_vsock_transport(struct vm_config *cfg, const struct config_src *src,
+			       const char *value)
+{
+	return parse_transport(src, value, &cfg->vsock.v.transport);
+}
+
+static int set_vsock_legacy(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	return parse_bool(src, value, &cfg->vsock.v.legacy);
+}
+
+static int vsock_begin(struct vm_config *cfg)
+{
+	free(cfg->vsock.origin);
+	cfg->vsock = (struct vsock_config){ .enabled = true, .v = { -1, -1 } };
+	return 0;
+}
+
+static const struct config_option vsock_keys[] = {
+	{ "cid", 0, set_vsock_cid },
+	{ "transport", 0, set_vsock_transport },
+	{ "legacy", 0, set_vsock_legacy },
+};
+
 /* The port the current [console] section or --console option describes: the last one. */
 static struct console_port_config *cur_port(struct vm_config *cfg)
 {
@@ -951,6 +985,16 @@ static int set_balloon(struct vm_config *cfg, const struct config_src *src, cons
 				       NULL, BALLOON_USAGE);
 }
 
+#define VSOCK_USAGE "cid=N (3 to 4294967294), transport=pci|mmio, legacy=on|off"
+
+static int set_vsock(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+	int ret = vsock_begin(cfg);
+
+	return ret ? ret : apply_items(cfg, src, value, vsock_keys, ARRAY_SIZE(vsock_keys), "cid",
+				       VSOCK_USAGE);
+}
+
 static int set_console(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	int ret = console_begin(cfg);
@@ -1029,6 +1073,7 @@ static const struct config_option vm_options[] = {
 	{ "net", OPT_ARGV_ONLY, set_net },
 	{ "fs", OPT_ARGV_ONLY, set_fs },
 	{ "balloon", OPT_ARGV_ONLY | OPT_VALUE_OPTIONAL, set_balloon },
+	{ "vsock", OPT_ARGV_ONLY, set_vsock },
 	{ "timeout", 0, set_timeout },
 	{ "log-level", 0, set_log_level },
 	{ "sandbox", 0, set_sandbox },
@@ -1056,6 +1101,7 @@ static const struct config_section sections[] = {
 	{ "net", net_keys, ARRAY_SIZE(net_keys), true, net_begin },
 	{ "fs", fs_keys, ARRAY_SIZE(fs_keys), true, fs_begin },
 	{ "balloon", balloon_keys, ARRAY_SIZE(balloon_keys), false, balloon_begin },
+	{ "vsock", vsock_keys, ARRAY_SIZE(vsock_keys), false, vsock_begin },
 };
 
 #define MAX_SECTION_KEYS 32
@@ -1122,7 +1168,7 @@ static int section_begin(struct file_ctx *ctx, const char *name, size_t len)
 	if (!s) {
 		src_error(&ctx->src,
 			  "unknown section [%.*s] (known: [vm], [rng], [console], [disk], [scsi], [net], "
-			  "[fs], [balloon])",
+			  "[fs], [balloon], [vsock])",
 			  (int)len, name);
 		return -EINVAL;
 	}
@@ -1432,6 +1478,18 @@ static int config_finish(struct vm_config *cfg)
 			return -EINVAL;
 		}
 	}
+	if (cfg->vsock.enabled && !cfg->vsock.cid) {
+		log_error("--vsock (or [vsock] section) has no cid=N (the guest's address, 3 or more)");
+		return -EINVAL;
+	}
+	/* 4.1.2.1 gives transitional PCI IDs to the older types only: no legacy driver knows a
+	 * socket device. virtio-mmio version 1 has no such list. */
+	if (cfg->vsock.enabled && config_legacy(cfg, &cfg->vsock.v) &&
+	    config_transport(cfg, &cfg->vsock.v) == TRANSPORT_PCI) {
+		log_error("--vsock: virtio-vsock has no transitional virtio-pci device (legacy=on): "
+			  "legacy=off, or transport=mmio for virtio-mmio version 1");
+		return -EINVAL;
+	}
 	if (cfg->nr_ports && cfg->ports[0].mode == CONS_STDIO) {
 		if (cfg->serial_set && cfg->serial == SERIAL_STDIO) {
 			log_error("--console stdio and --serial stdio: only one of them can have the "
@@ -1475,6 +1533,7 @@ int config_parse(struct vm_config *cfg, int argc, char **argv)
 		.scsi_v = { -1, -1 },
 		.console_v = { -1, -1 },
 		.balloon.v = { -1, -1 },
+		.vsock.v = { -1, -1 },
 	};
 
 	/* Check the whole command line and find --config first: the file is read before the other
@@ -1544,6 +1603,7 @@ void config_free(struct vm_config *cfg)
 	free(cfg->serial_origin);
 	free(cfg->rng.source);
 	free(cfg->rng.origin);
+	free(cfg->vsock.origin);
 	free(cfg->api_socket);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
 		free(cfg->ports[i].name);
@@ -1583,6 +1643,7 @@ void config_free(struct vm_config *cfg)
 	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->serial_log = cfg->rng.source = NULL;
 	cfg->kernel_origin = cfg->initrd_origin = cfg->serial_origin = cfg->rng.origin = NULL;
 	cfg->api_socket = NULL;
+	cfg->vsock.origin = NULL;
 	cfg->ports = NULL;
 	cfg->nr_ports = 0;
 }
@@ -1672,7 +1733,7 @@ const char *config_usage(void)
 	       "  --version          print the version and exit\n"
 	       "\n"
 	       "Devices (each also a config file section, [rng], [console], [disk], [scsi],\n"
-	       "[net], [fs], [balloon], whose keys are the items; every device takes\n"
+	       "[net], [fs], [balloon], [vsock], whose keys are the items; every device takes\n"
 	       "transport=pci|mmio and legacy=on|off):\n"
 	       "  --rng [source=PATH]\n"
 	       "                     virtio entropy device; default source getrandom(2)\n"
@@ -1701,6 +1762,9 @@ const char *config_usage(void)
 	       "                     virtio memory balloon: the guest gives SIZE back at\n"
 	       "                     start (default 0); reported free pages go back too;\n"
 	       "                     guest memory statistics every SECONDS\n"
+	       "  --vsock cid=N      virtio-vsock on the host kernel's vhost-vsock: AF_VSOCK\n"
+	       "                     sockets between the guest, at CID N (3 or more), and\n"
+	       "                     the host, at CID 2\n"
 	       "\n"
 	       "Write --opt VALUE or --opt=VALUE; the last of a repeated option wins.\n"
 	       "Relative paths are relative to the working directory on the command line,\n"

@@ -92,6 +92,14 @@ struct fs_config {
 	struct virtio_opts v;
 };
 
+/* --vsock: one virtio-vsock device on the kernel's vhost-vsock. */
+struct vsock_config {
+	bool enabled;
+	unsigned cid;  /* the guest's context ID, VSOCK_CID_MIN..VSOCK_CID_MAX; 0: not given */
+	char *origin;  /* see struct vm_config: "--vsock cid=N", for the host's refusal of it */
+	struct virtio_opts v;
+};
+
 struct console_port_config {
 	char *name; /* NULL for port 0, the console (hvc0) */
 	enum cons_mode mode;
@@ -117,6 +125,7 @@ struct vm_config {
 	enum virtio_transport transport; /* --transport: the default for virtio devices */
 	bool legacy;                     /* --legacy: transitional virtio-pci, virtio-mmio v1 */
 	struct rng_config rng;
+	struct vsock_config vsock;
 	/* The virtio console: one device, port 0 first, then the named ports. nr_ports == 0: no
 	 * console device. */
 	struct console_port_config *ports;

@@ -16,6 +16,7 @@
 #include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "virtio/scsi.h"
 #include "vm.h"
 
@@ -31,7 +32,8 @@
 
 /* The virtio devices, in the order they are made (and laid out on PCI and virtio-mmio): the
  * entropy device, the console, the disks in the order given, the SCSI controller, the network
- * devices in the order given, the balloon, the shared directories in the order given. */
+ * devices in the order given, the balloon, the shared directories in the order given, the socket
+ * device. */
 enum {
 	VDEV_RNG,
 	VDEV_CONSOLE,
@@ -40,7 +42,8 @@ enum {
 	VDEV_NET0,
 	VDEV_BALLOON = VDEV_NET0 + CONFIG_MAX_NETS,
 	VDEV_FS0,
-	VDEV_MAX = VDEV_FS0 + CONFIG_MAX_SHARES
+	VDEV_VSOCK = VDEV_FS0 + CONFIG_MAX_SHARES,
+	VDEV_MAX
 };
 
 /* A --disk: its image, its device and its own I/O thread, so that one busy disk does not hold up
@@ -83,6 +86,7 @@ struct vm_devices {
 	struct rng_dev *rng;
 	struct console_dev *console;
 	struct balloon_dev *balloon;
+	struct vsock_dev *vsock;
 	struct disk_slot *disks; /* cfg->nr_disks of them */
 	unsigned nr_disks;
 	/* The SCSI controller, its LUNs' images and its I/O thread. */
@@ -111,6 +115,8 @@ static const struct virtio_opts *vdev_opts(const struct vm_config *cfg, unsigned
 		return cfg->nr_luns ? &cfg->scsi_v : NULL;
 	if (i == VDEV_BALLOON)
 		return cfg->balloon.enabled ? &cfg->balloon.v : NULL;
+	if (i == VDEV_VSOCK)
+		return cfg->vsock.enabled ? &cfg->vsock.v : NULL;
 	if (i >= VDEV_FS0)
 		return i - VDEV_FS0 < cfg->nr_shares ? &cfg->shares[i - VDEV_FS0].v : NULL;
 	if (i >= VDEV_NET0)
@@ -129,6 +135,8 @@ static struct virtio_dev *vdev_of(struct vm_devices *d, unsigned i)
 		return d->scsi ? &d->scsi->vdev : NULL;
 	if (i == VDEV_BALLOON)
 		return d->balloon ? &d->balloon->vdev : NULL;
+	if (i == VDEV_VSOCK)
+		return d->vsock ? &d->vsock->vdev : NULL;
 	if (i >= VDEV_FS0)
 		return i - VDEV_FS0 < d->nr_shares && d->shares[i - VDEV_FS0].fs_init
 			       ? &d->shares[i - VDEV_FS0].fs.vdev
@@ -470,6 +478,13 @@ int devices_check(const struct vm_config *cfg)
 			return ret;
 		p9_close(&srv);
 	}
+	if (cfg->vsock.enabled) {
+		int fd;
+
+		if ((ret = vsock_open_vhost(cfg->vsock.cid, cfg->vsock.origin, &fd)))
+			return ret;
+		close(fd);
+	}
 	if ((ret = check_images(cfg)))
 		return ret;
 	return check_taps(cfg);
@@ -591,6 +606,19 @@ static int create_virtio_types(struct vm_devices *d, const struct vm_config *cfg
 			return -ENOMEM;
 		if ((ret = balloon_init(d->balloon, "balloon0", &bc, vm->mem, &d->io)))
 			return ret;
+	}
+	if (cfg->vsock.enabled) {
+		int fd;
+
+		if (!(d->vsock = calloc(1, sizeof(*d->vsock))))
+			return -ENOMEM;
+		if ((ret = vsock_open_vhost(cfg->vsock.cid, cfg->vsock.origin, &fd))) {
+			vm->bad_config = ret != -ENOMEM;
+			return ret;
+		}
+		if ((ret = vsock_init(d->vsock, "vsock0", cfg->vsock.cid, fd, vm->mem, &d->io)))
+			return ret;
+		log_info("vsock0: CID %u, on vhost-vsock", cfg->vsock.cid);
 	}
 	if (cfg->nr_ports) {
 		struct console_port_cfg ports[CONSOLE_MAX_PORTS];
@@ -865,6 +893,10 @@ void devices_destroy(struct vm *vm)
 	if (d->balloon) {
 		balloon_destroy(d->balloon);
 		free(d->balloon);
+	}
+	if (d->vsock) {
+		vsock_destroy(d->vsock);
+		free(d->vsock);
 	}
 	for (unsigned i = 0; i < d->nr_disks; i++) {
 		struct disk_slot *s = &d->disks[i];

@@ -92,6 +92,7 @@ static const unsigned long vcpu_ioctls[] = {
 	TUNSETVNETHDRSZ, VHOST_SET_FEATURES, VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE,
 	VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL, VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK,
 	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE,
+	VHOST_VSOCK_SET_RUNNING, /* --vsock: the same, and the sockets' traffic on and off */
 	0,
 };
 static const struct rule vcpu_rules[] = {
@@ -104,8 +105,16 @@ static const struct rule vcpu_rules[] = {
 };
 
 /* The shared I/O loop: doorbells, the entropy device, the console's ttys, files and sockets, the
- * UART's output queue (whose room raises the UART's interrupt line). */
-static const unsigned long io_ioctls[] = { KVM_IRQ_LINE, FIONREAD, 0 };
+ * UART's output queue (whose room raises the UART's interrupt line). The socket device's rings
+ * are the kernel's (vhost-vsock): a ring error it reports stops them, and a queue the driver
+ * enables after DRIVER_OK (or again, after a virtio-mmio queue stop) is handed over at its first
+ * kick. */
+static const unsigned long io_ioctls[] = {
+	KVM_IRQ_LINE, FIONREAD,
+	VHOST_SET_VRING_NUM, VHOST_SET_VRING_BASE, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_CALL,
+	VHOST_SET_VRING_ERR, VHOST_SET_VRING_KICK, VHOST_GET_VRING_BASE, VHOST_VSOCK_SET_RUNNING,
+	0,
+};
 static const struct rule io_rules[] = {
 	ALLOW(epoll_wait),
 	ALLOW(epoll_ctl), /* watches follow what the guest wants (port input, output room) */
@@ -195,7 +204,7 @@ static const unsigned long main_ioctls[] = {
 	/* a restart: the interrupt controllers as created; the devices' reset (a driver's) */
 	KVM_SET_IRQCHIP, KVM_SET_PIT2, TUNSETQUEUE, TUNSETOFFLOAD,
 	/* ... and vhost=on's rings taken back from the kernel (also at exit) */
-	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE, VHOST_SET_VRING_KICK,
+	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE, VHOST_SET_VRING_KICK, VHOST_VSOCK_SET_RUNNING,
 	/* ... and each vCPU's initial state */
 	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XCRS, KVM_SET_LAPIC, KVM_SET_MSRS,
 	KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE,

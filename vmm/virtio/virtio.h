@@ -31,6 +31,7 @@ struct virtio_dev;
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_SCSI    8
 #define VIRTIO_ID_9P      9
+#define VIRTIO_ID_VSOCK   19
 
 /* Device status bits (section 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
