@@ -16,6 +16,8 @@
  */
 #include <stdint.h>
 
+#include "lib/io.h"
+
 #define UART_BASE        0x3f8
 #define UART_LSR         5
 #define LSR_THRE         0x20
@@ -25,18 +27,6 @@
 #define BOOT_CS          0x10  /* the code segment vmm enters the guest with */
 #define PVPANIC_PORT     0x505
 #define PVPANIC_PANICKED 1
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-	uint8_t v;
-	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
 
 static void putc_uart(char c)
 {
@@ -133,7 +123,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(uint64_t rdi, cons
 	(void)rdi;
 	puts_uart("vmm firmware: hello\n");
 	if (starts(cmdline, "mmio=", &arg))
-		*(volatile uint8_t *)EXIT_MMIO = number(arg);
+		mmio_write8(EXIT_MMIO, (uint8_t)number(arg));
 	else if (starts(cmdline, "hang", &arg)) {
 		__asm__ volatile("cli");
 		idt_setup(idt);

@@ -47,6 +47,16 @@ static void *gp(struct tq *t, uint64_t gpa, uint64_t len)
 	return p;
 }
 
+/* A modern driver's negotiation (3.1.1), lock held: ACKNOWLEDGE and DRIVER, the device bits
+ * `low` (0-31), VERSION_1 and the ring layout of this run, then FEATURES_OK. */
+static inline void tq_negotiate(struct virtio_dev *d, uint32_t low)
+{
+	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(d, 0, low);
+	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
+	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+}
+
 /* Call with the device's features negotiated and its lock held. */
 static void tq_setup(struct virtio_dev *d, unsigned q, struct tq *t, struct guest_mem *m)
 {

@@ -49,10 +49,7 @@ static void driver_start(struct fx *f)
 	struct virtio_dev *d = &f->v.vdev;
 
 	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, 1u << VIRTIO_9P_MOUNT_TAG);
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_negotiate(d, 1u << VIRTIO_9P_MOUNT_TAG);
 	tq_setup(d, 0, &f->q, &f->mem);
 	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
 	assert_true(virtio_live(d));

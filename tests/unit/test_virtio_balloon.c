@@ -54,11 +54,8 @@ static void fx_begin(struct fx *f, const struct balloon_config *cfg, uint32_t ac
 	assert_int_equal(balloon_init(&f->b, "balloon0", cfg, &f->mem, &f->loop), 0);
 	d->transport = &fake_transport;
 	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	assert_int_equal(virtio_get_features(d, 0) & accept, accept);
-	virtio_set_driver_features(d, 0, accept);
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_negotiate(d, accept);
 	for (unsigned q = 0; q < BALLOON_QUEUES; q++) {
 		if (queues >> q & 1)
 			tq_setup(d, q, &f->q[q], &f->mem);

@@ -74,10 +74,7 @@ static void negotiate(struct fx *f, unsigned nq, struct tq *qs)
 	struct virtio_dev *d = &f->blk.vdev;
 
 	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, virtio_get_features(d, 0));
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_negotiate(d, virtio_get_features(d, 0));
 	assert_true(d->status & VIRTIO_STATUS_FEATURES_OK);
 	for (unsigned i = 0; i < nq; i++)
 		tq_setup(d, i, &qs[i], &f->mem);
@@ -817,10 +814,7 @@ static void without_flush_writes_go_through(void **state)
 	assert_false(f.blk.queues[0].io.write_through);
 	pthread_mutex_lock(&d->lock);
 	virtio_set_status(d, 0);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, virtio_get_features(d, 0) & ~(1u << VIRTIO_BLK_F_FLUSH));
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_negotiate(d, virtio_get_features(d, 0) & ~(1u << VIRTIO_BLK_F_FLUSH));
 	tq_setup(d, 0, &f.q, &f.mem);
 	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
 	pthread_mutex_unlock(&d->lock);
@@ -935,11 +929,7 @@ static void config_wce_writes_checked(void **state)
 	assert_false(f.blk.queues[0].io.write_through);
 	/* A driver that did not take CONFIG_WCE cannot change the mode. */
 	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, virtio_get_features(d, 0) &
-					 ~(1u << VIRTIO_BLK_F_CONFIG_WCE));
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_negotiate(d, virtio_get_features(d, 0) & ~(1u << VIRTIO_BLK_F_CONFIG_WCE));
 	tq_setup(d, 0, &f.q, &f.mem);
 	virtio_set_status(d, d->status | VIRTIO_STATUS_DRIVER_OK);
 	pthread_mutex_unlock(&d->lock);

@@ -80,10 +80,7 @@ static void cfx_go(struct cfx *f, uint32_t features)
 	f->nq = (features & (1u << VIRTIO_CONSOLE_F_MULTIPORT)) ? 2 * f->con.nr_ports + 2 : 2;
 	assert_true(f->nq <= NQ);
 	pthread_mutex_lock(&d->lock);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(d, 0, features);
-	virtio_set_driver_features(d, 1, (uint32_t)((test_ring_features() >> 32) | 1));
-	virtio_set_status(d, d->status | VIRTIO_STATUS_FEATURES_OK);
+	tq_negotiate(d, features);
 	assert_true(d->status & VIRTIO_STATUS_FEATURES_OK);
 	for (unsigned q = 0; q < f->nq; q++)
 		tq_setup(d, q, &f->q[q], &f->mem);
