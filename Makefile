@@ -53,6 +53,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 $(BUILD)/unit/test_features_doc: LDLIBS += -Wl,--wrap=tap_enable_queue
 # The vhost plumbing against a stand-in kernel: its ioctls are answered by the test.
 $(BUILD)/unit/test_vhost: LDLIBS += -Wl,--wrap=ioctl
+$(BUILD)/unit/test_virtio_vsock: LDLIBS += -Wl,--wrap=ioctl
 
 # libFuzzer targets: tests/fuzz/fuzz_<name>.c, built with clang against the vmm objects. `make fuzz`
 # starts from tests/fuzz/corpus/<name>/ and keeps what it finds in $(BUILD)/fuzz/corpus/<name>/.

@@ -54,7 +54,7 @@ static struct {
 	unsigned nr;
 	uint64_t kernel_features;
 	unsigned long fail_req; /* this request fails with EIO */
-} k;
+} vk;
 
 /* Requests to descriptors that are not fakes; returns -errno, or 1 for "not mine". */
 static int (*fake_other_ioctl)(int fd, unsigned long req, void *arg);
@@ -64,9 +64,9 @@ int __real_ioctl(int fd, unsigned long req, ...);
 /* A new fake device whose kernel offers `features`; returns its descriptor. */
 static int fake_vhost_new(void)
 {
-	struct fake *f = &k.fakes[k.nr++];
+	struct fake *f = &vk.fakes[vk.nr++];
 
-	assert_true(k.nr <= MAX_FAKES);
+	assert_true(vk.nr <= MAX_FAKES);
 	memset(f, 0, sizeof(*f));
 	f->fd = eventfd(0, EFD_CLOEXEC);
 	assert_true(f->fd >= 0);
@@ -77,9 +77,9 @@ static int fake_vhost_new(void)
 
 static struct fake *fake_of(int fd)
 {
-	for (unsigned i = 0; i < k.nr; i++) {
-		if (k.fakes[i].fd == fd)
-			return &k.fakes[i];
+	for (unsigned i = 0; i < vk.nr; i++) {
+		if (vk.fakes[i].fd == fd)
+			return &vk.fakes[i];
 	}
 	return NULL;
 }
@@ -99,7 +99,7 @@ static int fake_ioctl(struct fake *f, unsigned long req, void *arg)
 	struct fake_ring *r = NULL;
 	unsigned idx = 0;
 
-	if (req == k.fail_req)
+	if (req == vk.fail_req)
 		return -EIO;
 	if (req == VHOST_SET_VRING_NUM || req == VHOST_SET_VRING_BASE ||
 	    req == VHOST_GET_VRING_BASE)
@@ -120,10 +120,10 @@ static int fake_ioctl(struct fake *f, unsigned long req, void *arg)
 		note(f, "owner", 0);
 		return 0;
 	case VHOST_GET_FEATURES:
-		*(uint64_t *)arg = k.kernel_features;
+		*(uint64_t *)arg = vk.kernel_features;
 		return 0;
 	case VHOST_SET_FEATURES:
-		if (*(uint64_t *)arg & ~k.kernel_features)
+		if (*(uint64_t *)arg & ~vk.kernel_features)
 			return -EOPNOTSUPP;
 		f->acked = *(uint64_t *)arg;
 		f->features_set = true;
@@ -221,8 +221,8 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 /* Empties the log of every fake. */
 static inline void fake_log_clear(void)
 {
-	for (unsigned i = 0; i < k.nr; i++)
-		k.fakes[i].log[0] = 0;
+	for (unsigned i = 0; i < vk.nr; i++)
+		vk.fakes[i].log[0] = 0;
 }
 
 #endif

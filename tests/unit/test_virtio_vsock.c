@@ -4,6 +4,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #undef VRING_PACKED_DESC_F_AVAIL
 #undef VRING_PACKED_DESC_F_USED
 #include "driver_ring.h"
+
+#define BUF_GPA 0x20000
 
 /* Linux 6.1's vhost-vsock: its ring bits and SEQPACKET. */
 #define KERNEL_VSOCK (KERNEL_61_RINGS | B(VIRTIO_VSOCK_F_SEQPACKET))
@@ -58,13 +61,13 @@ static void fx_init(struct fx *f, uint64_t kernel)
 	int fd;
 
 	memset(f, 0, sizeof(*f));
-	memset(&k, 0, sizeof(k));
+	memset(&vk, 0, sizeof(vk));
 	cur = f;
-	k.kernel_features = kernel;
+	vk.kernel_features = kernel;
 	assert_int_equal(gmem_init(&f->mem, 4 << 20), 0);
 	assert_int_equal(event_loop_init(&f->loop, "test"), 0);
 	fd = fake_vhost_new();
-	f->fk = &k.fakes[0];
+	f->fk = &vk.fakes[0];
 	assert_int_equal(vsock_init(&f->v, "vsock0", 42, fd, &f->mem, &f->loop), 0);
 	f->d = &f->v.vdev;
 	f->d->transport = &fake_transport;
@@ -229,12 +232,12 @@ static void start_failure(void **state)
 	struct fx f;
 
 	fx_init(&f, KERNEL_VSOCK);
-	k.fail_req = VHOST_VSOCK_SET_RUNNING;
+	vk.fail_req = VHOST_VSOCK_SET_RUNNING;
 	fx_go(&f);
 	assert_true(f.d->status & VIRTIO_STATUS_NEEDS_RESET);
 	assert_false(f.fk->running);
 	assert_false(f.d->queues[VSOCK_RXQ].kick_lent || f.d->queues[VSOCK_TXQ].kick_lent);
-	k.fail_req = 0;
+	vk.fail_req = 0;
 	pthread_mutex_lock(&f.d->lock);
 	virtio_set_status(f.d, 0);
 	pthread_mutex_unlock(&f.d->lock);
