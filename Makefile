@@ -49,8 +49,9 @@ $(BUILD)/unit/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 # Checks docs/virtio-reference.md against the devices; it makes a network device with several
-# queue pairs on a stand-in tap, whose queues it attaches and detaches itself.
-$(BUILD)/unit/test_features_doc: LDLIBS += -Wl,--wrap=tap_enable_queue
+# queue pairs on a stand-in tap, whose queues it attaches and detaches itself, and a socket device
+# on a stand-in /dev/vhost-vsock.
+$(BUILD)/unit/test_features_doc: LDLIBS += -Wl,--wrap=tap_enable_queue -Wl,--wrap=ioctl
 # The vhost plumbing against a stand-in kernel: its ioctls are answered by the test.
 $(BUILD)/unit/test_vhost: LDLIBS += -Wl,--wrap=ioctl
 $(BUILD)/unit/test_virtio_vsock: LDLIBS += -Wl,--wrap=ioctl
