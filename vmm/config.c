@@ -1483,8 +1483,9 @@ static int config_finish(struct vm_config *cfg)
 		return -EINVAL;
 	}
 	/* 4.1.2.1 gives transitional PCI IDs to the older types only: no legacy driver knows a
-	 * socket device. virtio-mmio version 1 has no such list. */
-	if (cfg->vsock.enabled && config_legacy(cfg, &cfg->vsock.v) &&
+	 * socket device. virtio-mmio version 1 has no such list. Asked of the device itself, that
+	 * is an error; --legacy, for all devices, leaves it modern on virtio-pci (devices.c). */
+	if (cfg->vsock.enabled && cfg->vsock.v.legacy == 1 &&
 	    config_transport(cfg, &cfg->vsock.v) == TRANSPORT_PCI) {
 		log_error("--vsock: virtio-vsock has no transitional virtio-pci device (legacy=on): "
 			  "legacy=off, or transport=mmio for virtio-mmio version 1");

@@ -664,6 +664,10 @@ static int attach_virtio(struct vm_devices *d, const struct vm_config *cfg)
 		if (!v || !vdev)
 			continue;
 		legacy = config_legacy(cfg, v);
+		/* No transitional PCI ID exists for a socket device (4.1.2.1): --legacy leaves it
+		 * modern there (legacy=on on the device itself is refused by config_parse). */
+		if (i == VDEV_VSOCK && config_transport(cfg, v) == TRANSPORT_PCI)
+			legacy = false;
 		if (config_transport(cfg, v) == TRANSPORT_PCI) {
 			ret = virtio_pci_create(&d->pci, vdev, legacy, &d->vpci[i]);
 		} else {
