@@ -35,27 +35,47 @@ bench_runs() {
 	done
 }
 
-# pair FN: inside, FN vmm then FN qemu on odd runs, the other way round on even ones, so that
-# neither always comes first to a fresh nested guest.
+# pair FN [A B]: inside, FN A then FN B (default vmm and qemu) on odd runs, the other way round
+# on even ones, so that neither always comes first to a fresh nested guest.
 pair() {
+	local a=${2:-vmm} b=${3:-qemu}
 	if ((${BENCH_RUN:-1} % 2)); then
-		"$1" vmm
-		"$1" qemu
+		"$1" "$a"
+		"$1" "$b"
 	else
-		"$1" qemu
-		"$1" vmm
+		"$1" "$b"
+		"$1" "$a"
 	fi
 }
 
-# row LABEL METRIC: the medians of METRIC for vmm and QEMU in $results and their ratio, with LABEL
-# in a column $label_width wide.
-row() {
-	local v q
-	v=$(awk -v m="$2" '$1 == "vmm" && $2 == m { print $3 }' "$results" | median)
-	q=$(awk -v m="$2" '$1 == "qemu" && $2 == m { print $3 }' "$results" | median)
-	awk -v f="%-${label_width}s %10.1f %10.1f %8.2f\n" -v m="$1" -v a="$v" -v b="$q" \
-		'BEGIN { printf f, m, a, b, (b > 0 ? a / b : 0) }'
+# figure NAME METRIC: the median of METRIC for NAME in $results; nothing if it has none.
+figure() {
+	local v
+	v=$(awk -v n="$1" -v m="$2" '$1 == n && $2 == m { print $3 }' "$results")
+	[[ -z $v ]] || median <<<"$v"
 }
 
-# header: the table's column heads.
-header() { printf "%-${label_width}s %10s %10s %8s\n" "" vmm qemu vmm/qemu; }
+# row LABEL METRIC: for each pair A:B of names in $pairs (default vmm:qemu), the medians of METRIC
+# for A and B and their ratio ("-" for a name without figures), with LABEL in a column
+# $label_width wide.
+row() {
+	local p
+	printf "%-${label_width}s" "$1"
+	for p in ${pairs:-vmm:qemu}; do
+		awk -v a="$(figure "${p%:*}" "$2")" -v b="$(figure "${p#*:}" "$2")" 'BEGIN {
+			if (a == "") printf " %10s", "-"; else printf " %10.1f", a
+			if (b == "") printf " %10s", "-"; else printf " %10.1f", b
+			if (a == "" || b == "" || b <= 0) printf " %8s", "-"; else printf " %8.2f", a / b }'
+	done
+	echo
+}
+
+# header: the table's column heads, a pair's names with "_" as a blank.
+header() {
+	local p
+	printf "%-${label_width}s" ""
+	for p in ${pairs:-vmm:qemu}; do
+		printf " %10s %10s %8s" "${p%:*}" "${p#*:}" "vmm/qemu"
+	done | tr _ ' '
+	echo
+}

@@ -62,6 +62,12 @@
 #             net-tx2=done", and each virtio queue interrupt's count as "VMMTEST net-irq-QUEUE=N"
 #   netbench=MIB  eth0 up as for net, then netbench.c (bench/net.sh): the host's port 5001 to its
 #             end, then MIB MiB to port 5002: "VMMBENCH name=value" lines
+#   vsock-listen=PORT:MIB  vsock.c on virtio-vsock: listen on PORT, read what the host's one
+#             connection sends until it shuts its side, then send MIB MiB of vsock.c's pattern back:
+#             "VMMTEST vsock-cid=N" (the guest's own), "vsock-listening=PORT", "vsock-rx-bytes=N",
+#             "vsock-rx-md5=SUM", "vsock-tx-bytes=N", "vsock-tx-md5=SUM", "vsock-done=ok"
+#   vsock-connect=CID:PORT:MIB  the same over a connection the guest makes to CID:PORT (the host
+#             is CID 2), "vsock-connected=PORT" for "vsock-listening"
 #   share=TAG mount the virtio-9p share TAG (run-all.sh's share_prepare made it) on /mnt/TAG and
 #             work in it, printing "VMMTEST share-KEY=VALUE" lines the host checks with what it
 #             finds in the directory afterwards (share_check): the host's file's md5, a file the
@@ -91,7 +97,7 @@ set -euo pipefail
 out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
 shift
 . "$(dirname "$0")/lib.sh"
-virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod virtio_net virtio_balloon"
+virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod virtio_net virtio_balloon vmw_vsock_virtio_transport"
 busybox=/bin/busybox
 [[ -x $busybox ]] || { echo "mkinitrd.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 if ldd "$busybox" >/dev/null 2>&1; then
@@ -106,6 +112,7 @@ cp "$busybox" "$stage/bin/busybox"
 ${CC:-cc} -O2 -static -o "$stage/bin/outb" "$(dirname "$0")/outb.c"
 ${CC:-cc} -O2 -static -o "$stage/bin/diskbench" "$(dirname "$0")/diskbench.c"
 ${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
+${CC:-cc} -O2 -static -o "$stage/bin/vsock" "$(dirname "$0")/vsock.c" -lm
 for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
@@ -436,6 +443,16 @@ for step in $(echo "$steps" | tr , ' '); do
 	netbench=*)
 		net_up
 		netbench 10.0.2.2 5001 5002 ${step#netbench=}
+		;;
+	vsock-listen=* | vsock-connect=*)
+		# The driver binds as its module loads (from the device's modalias), but be sure.
+		modprobe -q vmw_vsock_virtio_transport
+		for i in $(seq 50); do [ -e /dev/vsock ] && break; sleep 0.1; done
+		set -- $(echo "${step#*=}" | tr : ' ')
+		case $step in
+		vsock-listen=*) vsock listen "$@" ;;
+		*) vsock connect "$@" ;;
+		esac
 		;;
 	share=*)
 		share_test "${step#share=}"

@@ -131,7 +131,11 @@ poweroff -f
 EOF
 }
 
-mods="kvm_amd 9p 9pnet_virtio virtio_pci tun" # tun: the network tests make taps
+# tun: the network tests make taps; vhost_net and vhost_vsock: /dev/vhost-net and /dev/vhost-vsock
+# for vhost=on and --vsock (mods_stage adds vhost, vhost_iotlb, tap, vsock and
+# vmw_vsock_virtio_transport_common before them). vhost_vsock also makes this kernel the vsock host,
+# CID 2, for the tests' socat.
+mods="kvm_amd 9p 9pnet_virtio virtio_pci tun vhost_net vhost_vsock"
 hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat /bin/busybox "$here/kvmpin.c") | sha256sum | cut -c1-12)
 initrd=$cache/initrd-$kver-$hash.cpio
 if [[ ! -f $initrd ]]; then
