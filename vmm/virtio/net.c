@@ -816,6 +816,16 @@ static void vhost_kick(struct net_dev *n, unsigned q)
 	virtio_kick(&n->vdev, q);
 }
 
+/* vmm found the device broken (a bad control command, a ring the kernel could not take): the
+ * kernel's rings stop too, as vmm's own queues do on NEEDS_RESET. */
+static void vhost_stop_if_broken(struct net_dev *n)
+{
+	if (!n->vhost || !(n->vdev.status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		vhost_stop(&n->vhost[i]);
+}
+
 static int vhost_net_start(struct net_dev *n)
 {
 	struct virtio_dev *d = &n->vdev;
@@ -882,11 +892,13 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 
 	if (q == ctrlq(n)) {
 		ctrl_run(n);
+		vhost_stop_if_broken(n);
 		return;
 	}
 	p = &n->pairs[q / 2];
 	if (n->vhost) {
 		vhost_kick(n, q);
+		vhost_stop_if_broken(n);
 		return;
 	}
 	if (q % 2) {
