@@ -672,6 +672,23 @@ static void irq_direct_and_relayed(void **state)
 	vfx_teardown(&f);
 }
 
+/* The control queue (vmm's) breaks the device: the kernel's rings stop with it. */
+static void ctrl_failure_stops_the_rings(void **state)
+{
+	struct vfx f;
+	struct tbuf b = { DATA_GPA, 4, false }; /* no writable ack byte */
+
+	vfx_init(&f, 1, KERNEL_61);
+	vfx_go(&f, MODERN, false);
+	tq_add(&f.q[2], &b, 1);
+	virtio_kick(f.d, 2);
+	pump(&f);
+	assert_true(needs_reset(&f));
+	ring_stopped(&f, 0, 0);
+	ring_stopped(&f, 0, 1);
+	vfx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +702,7 @@ int main(void)
 		cmocka_unit_test(start_failure),
 		cmocka_unit_test(multiqueue),
 		cmocka_unit_test(irq_direct_and_relayed),
+		cmocka_unit_test(ctrl_failure_stops_the_rings),
 	};
 
 	test_ring_packed = false; /* the kernel of Debian 12 has split rings only */
