@@ -1,8 +1,7 @@
-/* The vhost plumbing (backend/vhost.c) on a virtio-net device, with the kernel replaced: this
- * test is linked with -Wl,--wrap=ioctl, and the /dev/vhost-net descriptors it hands the device
- * are eventfds that __wrap_ioctl answers as a Linux 6.1 vhost-net would (no packed ring), keeping
- * what it was told per ring. The tap is a socket pair, as in test_virtio_net; its TUNSETVNETHDRSZ
- * and TUNSETQUEUE are answered here too. The test plays the driver through the device core and
+/* The vhost plumbing (backend/vhost.c) on a virtio-net device, with the kernel replaced
+ * (fake_vhost.h: linked with -Wl,--wrap=ioctl, the /dev/vhost-net descriptors it hands the device
+ * are answered as a Linux 6.1 vhost-net would, no packed ring). The tap is a socket pair, as in
+ * test_virtio_net; its TUNSETVNETHDRSZ and TUNSETQUEUE are answered here. The test plays the driver through the device core and
  * runs the event loop by hand. */
 #include <errno.h>
 #include <stdarg.h>
@@ -28,182 +27,24 @@
 #undef VRING_PACKED_DESC_F_USED
 #include "driver_ring.h"
 
-#define MAX_FAKES 4
-#define F(bit)    (1ULL << VIRTIO_NET_F_##bit)
-#define B(bit)    (1ULL << (bit))
+#include "fake_vhost.h"
 
-/* What Linux 6.1's vhost-net answers to VHOST_GET_FEATURES: VHOST_FEATURES (NOTIFY_ON_EMPTY,
- * INDIRECT_DESC, EVENT_IDX, LOG_ALL, ANY_LAYOUT, VERSION_1), VHOST_NET_F_VIRTIO_NET_HDR,
- * MRG_RXBUF and ACCESS_PLATFORM. No packed ring. */
-#define KERNEL_61                                                                                  \
-	(B(24) | B(VIRTIO_F_INDIRECT_DESC) | B(VIRTIO_F_EVENT_IDX) | B(26) |                      \
-	 B(VIRTIO_F_ANY_LAYOUT) | B(VIRTIO_F_VERSION_1) | B(VHOST_NET_F_VIRTIO_NET_HDR) |          \
-	 F(MRG_RXBUF) | B(33))
+#define F(bit) (1ULL << VIRTIO_NET_F_##bit)
 
-struct fake_ring {
-	unsigned num, base;
-	bool num_set, base_set;
-	struct vhost_vring_addr addr;
-	bool addr_set;
-	int kick, call, err, backend;
-};
+/* What Linux 6.1's vhost-net answers to VHOST_GET_FEATURES: the ring bits, its
+ * VHOST_NET_F_VIRTIO_NET_HDR and MRG_RXBUF. */
+#define KERNEL_61 (KERNEL_61_RINGS | B(VHOST_NET_F_VIRTIO_NET_HDR) | F(MRG_RXBUF))
 
-/* One /dev/vhost-net as the test's kernel sees it. */
-struct fake {
-	int fd;
-	bool owner;
-	uint64_t features, acked;
-	bool features_set;
-	struct vhost_memory_region regions[GMEM_MAX_REGIONS];
-	unsigned nregions;
-	struct fake_ring ring[2];
-	char log[1024]; /* the requests in order, by short name */
-};
+static int vnet_hdr_sz; /* the stand-in tap's, as TUNSETVNETHDRSZ set it */
 
-static struct {
-	struct fake fakes[MAX_FAKES];
-	unsigned nr;
-	uint64_t kernel_features;
-	unsigned long fail_req; /* this request fails with EIO */
-	int vnet_hdr_sz;
-} k;
-
-int __real_ioctl(int fd, unsigned long req, ...);
-
-static struct fake *fake_of(int fd)
+/* The stand-in tap is a socket: the tap's own requests are answered here. */
+static int tap_ioctl(int fd, unsigned long req, void *arg)
 {
-	for (unsigned i = 0; i < k.nr; i++) {
-		if (k.fakes[i].fd == fd)
-			return &k.fakes[i];
-	}
-	return NULL;
-}
-
-static void note(struct fake *f, const char *what, unsigned index)
-{
-	size_t at = strlen(f->log);
-
-	snprintf(f->log + at, sizeof(f->log) - at, "%s%s%u", at ? " " : "", what, index);
-}
-
-static int fake_ioctl(struct fake *f, unsigned long req, void *arg)
-{
-	struct vhost_vring_state *s = arg;
-	struct vhost_vring_file *file = arg;
-	struct vhost_vring_addr *a = arg;
-	struct fake_ring *r = NULL;
-	unsigned idx = 0;
-
-	if (req == k.fail_req)
-		return -EIO;
-	if (req == VHOST_SET_VRING_NUM || req == VHOST_SET_VRING_BASE ||
-	    req == VHOST_GET_VRING_BASE)
-		idx = s->index;
-	else if (req == VHOST_SET_VRING_ADDR)
-		idx = a->index;
-	else if (req == VHOST_SET_VRING_KICK || req == VHOST_SET_VRING_CALL ||
-		 req == VHOST_SET_VRING_ERR || req == VHOST_NET_SET_BACKEND)
-		idx = file->index;
-	if (idx >= 2)
-		return -ENOBUFS;
-	r = &f->ring[idx];
-	switch (req) {
-	case VHOST_SET_OWNER:
-		if (f->owner)
-			return -EBUSY;
-		f->owner = true;
-		note(f, "owner", 0);
-		return 0;
-	case VHOST_GET_FEATURES:
-		*(uint64_t *)arg = k.kernel_features;
-		return 0;
-	case VHOST_SET_FEATURES:
-		if (*(uint64_t *)arg & ~k.kernel_features)
-			return -EOPNOTSUPP;
-		f->acked = *(uint64_t *)arg;
-		f->features_set = true;
-		note(f, "features", 0);
-		return 0;
-	case VHOST_SET_MEM_TABLE: {
-		const struct vhost_memory *m = arg;
-
-		assert_true(m->nregions <= GMEM_MAX_REGIONS);
-		f->nregions = m->nregions;
-		memcpy(f->regions, m->regions, m->nregions * sizeof(m->regions[0]));
-		note(f, "mem", 0);
-		return 0;
-	}
-	}
-	/* The kernel's rule: a ring with a backend cannot be resized or moved. */
-	if ((req == VHOST_SET_VRING_NUM || req == VHOST_SET_VRING_BASE ||
-	     req == VHOST_SET_VRING_ADDR) && r->backend >= 0)
-		return -EBUSY;
-	switch (req) {
-	case VHOST_SET_VRING_NUM:
-		r->num = s->num;
-		r->num_set = true;
-		note(f, "num", idx);
-		return 0;
-	case VHOST_SET_VRING_BASE:
-		r->base = s->num;
-		r->base_set = true;
-		note(f, "base", idx);
-		return 0;
-	case VHOST_GET_VRING_BASE:
-		s->num = r->base;
-		note(f, "getbase", idx);
-		return 0;
-	case VHOST_SET_VRING_ADDR:
-		r->addr = *a;
-		r->addr_set = true;
-		note(f, "addr", idx);
-		return 0;
-	case VHOST_SET_VRING_KICK:
-		r->kick = file->fd;
-		note(f, file->fd < 0 ? "unkick" : "kick", idx);
-		return 0;
-	case VHOST_SET_VRING_CALL:
-		r->call = file->fd;
-		note(f, "call", idx);
-		return 0;
-	case VHOST_SET_VRING_ERR:
-		r->err = file->fd;
-		note(f, "err", idx);
-		return 0;
-	case VHOST_NET_SET_BACKEND:
-		r->backend = file->fd;
-		note(f, file->fd < 0 ? "detach" : "backend", idx);
-		return 0;
-	}
-	return -ENOTTY;
-}
-
-int __wrap_ioctl(int fd, unsigned long req, ...)
-{
-	va_list ap;
-	void *arg;
-	struct fake *f;
-	int ret;
-
-	va_start(ap, req);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if ((f = fake_of(fd))) {
-		ret = fake_ioctl(f, req, arg);
-		if (ret < 0) {
-			errno = -ret;
-			return -1;
-		}
-		return 0;
-	}
-	/* The stand-in tap is a socket: the tap's own requests are answered here. */
 	if (req == TUNSETVNETHDRSZ) {
-		k.vnet_hdr_sz = *(int *)arg;
+		vnet_hdr_sz = *(int *)arg;
 		return 0;
 	}
-	if (req == TUNSETQUEUE)
-		return 0;
-	return __real_ioctl(fd, req, arg);
+	return req == TUNSETQUEUE ? 0 : 1;
 }
 
 /* ---- fixture ---- */
@@ -258,11 +99,12 @@ static void vfx_init(struct vfx *f, unsigned pairs, uint64_t kernel)
 	int fds[MAX_FAKES];
 
 	memset(f, 0, sizeof(*f));
-	memset(&k, 0, sizeof(k));
+	memset(&vk, 0, sizeof(vk));
+	fake_other_ioctl = tap_ioctl;
 	cur = f;
 	f->d = &f->net.vdev;
 	f->pairs = pairs;
-	k.kernel_features = kernel;
+	vk.kernel_features = kernel;
 	assert_int_equal(gmem_init(&f->mem, 16 << 20), 0);
 	assert_int_equal(event_loop_init(&f->loop, "test"), 0);
 	strcpy(f->tap.name, "test0");
@@ -278,16 +120,8 @@ static void vfx_init(struct vfx *f, unsigned pairs, uint64_t kernel)
 		f->host[i] = sv[1];
 	}
 	assert_int_equal(net_init(&f->net, "net0", &f->tap, mac, 1500, &f->mem, &f->loop), 0);
-	for (unsigned i = 0; i < pairs; i++) {
-		struct fake *fk = &k.fakes[k.nr++];
-
-		fds[i] = eventfd(0, EFD_CLOEXEC);
-		assert_true(fds[i] >= 0);
-		fk->fd = fds[i];
-		for (int r = 0; r < 2; r++)
-			fk->ring[r].kick = fk->ring[r].call = fk->ring[r].err =
-				fk->ring[r].backend = -1;
-	}
+	for (unsigned i = 0; i < pairs; i++)
+		fds[i] = fake_vhost_new();
 	assert_int_equal(net_set_vhost(&f->net, fds), 0);
 	f->d->transport = &fake_transport;
 }
@@ -346,7 +180,7 @@ static uint64_t eventfd_count(int fd)
 
 static void ring_running(struct vfx *f, unsigned pair, unsigned r)
 {
-	struct fake *fk = &k.fakes[pair];
+	struct fake *fk = &vk.fakes[pair];
 	unsigned q = 2 * pair + r;
 
 	assert_int_equal(fk->ring[r].kick, f->d->queues[q].kick_fd);
@@ -357,7 +191,7 @@ static void ring_running(struct vfx *f, unsigned pair, unsigned r)
 
 static void ring_stopped(struct vfx *f, unsigned pair, unsigned r)
 {
-	struct fake *fk = &k.fakes[pair];
+	struct fake *fk = &vk.fakes[pair];
 	unsigned q = 2 * pair + r;
 
 	assert_int_equal(fk->ring[r].kick, -1);
@@ -381,7 +215,7 @@ static void setup_and_offer(void **state)
 
 	assert_int_equal(test_ring_features(), 0); /* split rings only, below */
 	vfx_init(&f, 1, KERNEL_61);
-	fk = &k.fakes[0];
+	fk = &vk.fakes[0];
 	assert_true(fk->owner);
 	assert_string_equal(fk->log, "owner0 mem0");
 	assert_int_equal(fk->nregions, (unsigned)f.mem.nr);
@@ -417,13 +251,13 @@ static void start_sequence(void **state)
 	struct fake *fk;
 
 	vfx_init(&f, 1, KERNEL_61);
-	fk = &k.fakes[0];
+	fk = &vk.fakes[0];
 	vfx_go(&f, MODERN, false);
 	assert_true(virtio_live(f.d));
 	assert_string_equal(fk->log, "owner0 mem0 features0 num0 base0 addr0 call0 err0 kick0 "
 				     "backend0 num1 base1 addr1 call1 err1 kick1 backend1");
 	assert_int_equal(fk->acked, MODERN & KERNEL_61 & ~B(VHOST_NET_F_VIRTIO_NET_HDR));
-	assert_int_equal(k.vnet_hdr_sz, 12);
+	assert_int_equal(vnet_hdr_sz, 12);
 	for (unsigned r = 0; r < 2; r++) {
 		struct virtq *vq = &f.d->queues[r].vq;
 
@@ -458,9 +292,9 @@ static void start_legacy(void **state)
 	vfx_init(&f, 1, KERNEL_61);
 	vfx_go(&f, F(CSUM) | F(CTRL_VQ) | B(VIRTIO_F_ANY_LAYOUT), true);
 	assert_true(virtio_live(f.d));
-	assert_int_equal(k.vnet_hdr_sz, 10);
-	assert_true(k.fakes[0].features_set);
-	assert_int_equal(k.fakes[0].acked, 0);
+	assert_int_equal(vnet_hdr_sz, 10);
+	assert_true(vk.fakes[0].features_set);
+	assert_int_equal(vk.fakes[0].acked, 0);
 	ring_running(&f, 0, 0);
 	vfx_teardown(&f);
 }
@@ -498,7 +332,7 @@ static void reset_and_restart(void **state)
 	struct fake *fk;
 
 	vfx_init(&f, 1, KERNEL_61);
-	fk = &k.fakes[0];
+	fk = &vk.fakes[0];
 	vfx_go(&f, MODERN, false);
 	fk->log[0] = 0;
 	vfx_reset(&f);
@@ -580,15 +414,15 @@ static void start_failure(void **state)
 	struct vfx f;
 
 	vfx_init(&f, 1, KERNEL_61);
-	k.fail_req = VHOST_NET_SET_BACKEND;
+	vk.fail_req = VHOST_NET_SET_BACKEND;
 	vfx_go(&f, MODERN, false);
 	assert_true(needs_reset(&f));
 	ring_stopped(&f, 0, 0);
 	ring_stopped(&f, 0, 1);
-	k.fail_req = 0;
+	vk.fail_req = 0;
 	vfx_reset(&f);
 
-	k.fail_req = VHOST_SET_VRING_ADDR;
+	vk.fail_req = VHOST_SET_VRING_ADDR;
 	vfx_go(&f, MODERN, false);
 	assert_true(needs_reset(&f));
 	ring_stopped(&f, 0, 0);
@@ -638,7 +472,7 @@ static void irq_direct_and_relayed(void **state)
 	struct fake *fk;
 
 	vfx_init(&f, 1, KERNEL_61);
-	fk = &k.fakes[0];
+	fk = &vk.fakes[0];
 	f.irqfd[0] = 100; /* never written: only passed on */
 	f.irqfd[1] = 101;
 	f.direct[0] = true;
@@ -672,6 +506,23 @@ static void irq_direct_and_relayed(void **state)
 	vfx_teardown(&f);
 }
 
+/* The control queue (vmm's) breaks the device: the kernel's rings stop with it. */
+static void ctrl_failure_stops_the_rings(void **state)
+{
+	struct vfx f;
+	struct tbuf b = { DATA_GPA, 4, false }; /* no writable ack byte */
+
+	vfx_init(&f, 1, KERNEL_61);
+	vfx_go(&f, MODERN, false);
+	tq_add(&f.q[2], &b, 1);
+	virtio_kick(f.d, 2);
+	pump(&f);
+	assert_true(needs_reset(&f));
+	ring_stopped(&f, 0, 0);
+	ring_stopped(&f, 0, 1);
+	vfx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +536,7 @@ int main(void)
 		cmocka_unit_test(start_failure),
 		cmocka_unit_test(multiqueue),
 		cmocka_unit_test(irq_direct_and_relayed),
+		cmocka_unit_test(ctrl_failure_stops_the_rings),
 	};
 
 	test_ring_packed = false; /* the kernel of Debian 12 has split rings only */

@@ -816,6 +816,16 @@ static void vhost_kick(struct net_dev *n, unsigned q)
 	virtio_kick(&n->vdev, q);
 }
 
+/* vmm found the device broken (a bad control command, a ring the kernel could not take): the
+ * kernel's rings stop too, as vmm's own queues do on NEEDS_RESET. */
+static void vhost_stop_if_broken(struct net_dev *n)
+{
+	if (!n->vhost || !(n->vdev.status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		vhost_stop(&n->vhost[i]);
+}
+
 static int vhost_net_start(struct net_dev *n)
 {
 	struct virtio_dev *d = &n->vdev;
@@ -882,11 +892,13 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 
 	if (q == ctrlq(n)) {
 		ctrl_run(n);
+		vhost_stop_if_broken(n);
 		return;
 	}
 	p = &n->pairs[q / 2];
 	if (n->vhost) {
 		vhost_kick(n, q);
+		vhost_stop_if_broken(n);
 		return;
 	}
 	if (q % 2) {
@@ -1119,14 +1131,23 @@ void net_destroy(struct net_dev *n)
 		}
 		if (p->tx_timer >= 0)
 			close(p->tx_timer);
-		log_info("%s: pair %u: rx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
-			 " copied, %" PRIu64 " dropped, %" PRIu64 " filtered, %" PRIu64
-			 " interrupts), tx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
-			 " dropped, %" PRIu64 " interrupts)",
-			 n->vdev.name, i, s->rx_packets, s->rx_bytes, s->rx_copied, s->rx_dropped,
-			 s->rx_filtered, n->vdev.queues ? n->vdev.queues[rxq(i)].interrupts : 0,
-			 s->tx_packets, s->tx_bytes, s->tx_dropped,
-			 n->vdev.queues ? n->vdev.queues[txq(i)].interrupts : 0);
+		if (n->vhost && n->vdev.queues) {
+			/* The frames never passed through vmm: only what it relayed is its own. */
+			log_info("%s: pair %u: served by vhost-net; %" PRIu64 " rx and %" PRIu64
+				 " tx interrupts relayed by vmm (none where MSI-X goes straight)",
+				 n->vdev.name, i, n->vdev.queues[rxq(i)].interrupts,
+				 n->vdev.queues[txq(i)].interrupts);
+		} else {
+			log_info("%s: pair %u: rx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
+				 " copied, %" PRIu64 " dropped, %" PRIu64 " filtered, %" PRIu64
+				 " interrupts), tx %" PRIu64 " packets (%" PRIu64 " bytes, %" PRIu64
+				 " dropped, %" PRIu64 " interrupts)",
+				 n->vdev.name, i, s->rx_packets, s->rx_bytes, s->rx_copied,
+				 s->rx_dropped, s->rx_filtered,
+				 n->vdev.queues ? n->vdev.queues[rxq(i)].interrupts : 0, s->tx_packets,
+				 s->tx_bytes, s->tx_dropped,
+				 n->vdev.queues ? n->vdev.queues[txq(i)].interrupts : 0);
+		}
 		free(p->rxbuf);
 		free(p->elem);
 		free(p->first);
