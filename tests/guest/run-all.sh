@@ -717,17 +717,25 @@ vhost_boot() {
 		launch "$name" "${cmd[@]}"
 	fi
 	main=$pid
+	# vmm's vhost workers, counted as soon as its devices are set up (the guest's first step after
+	# the driver bound), so that a later step that fails does not hide them.
+	if [[ -n $net ]]; then
+		wait_for "$s" 'VMMTEST step=net '
+	else
+		wait_for "$s" 'VMMTEST step=vsock-listen'
+	fi
+	vpid=$(below "$pid" vmm)
+	[[ -z $vpid ]] || threads=$(vhost_threads "$vpid")
 	if [[ -n $net ]]; then
 		wait_for "$s" 'VMMTEST link-ready'
-		vpid=$(below "$pid" vmm)
-		threads=$(vhost_threads "$vpid")
-		nsenter --net="/proc/$vpid/ns/net" ip link set tap0 down
-		wait_for "$s" 'VMMTEST link-down='
-		nsenter --net="/proc/$vpid/ns/net" ip link set tap0 up
+		if kill -0 "$pid" 2>/dev/null; then
+			nsenter --net="/proc/$vpid/ns/net" ip link set tap0 down
+			wait_for "$s" 'VMMTEST link-down='
+			nsenter --net="/proc/$vpid/ns/net" ip link set tap0 up
+		fi
 	fi
 	if [[ -n $vsock ]]; then
 		wait_for "$s" 'VMMTEST vsock-listening'
-		[[ -n $net ]] || { vpid=$(below "$pid" vmm); threads=$(vhost_threads "$vpid"); }
 		# A second VM may not take a CID this one holds: one clear message, exit 2.
 		if ! kill -0 "$pid" 2>/dev/null; then
 			fail "$f-$mode-vsock-cid-in-use" "the first vmm ended before its guest listened"
