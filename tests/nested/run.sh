@@ -253,11 +253,23 @@ stuck_cpus() {
 	done
 }
 
-# Wait for QEMU; meanwhile, every 5 s, the guest's jiffies.
-stall=${NESTED_STALL:-60} last= since=$SECONDS tick=0
+# Wait for QEMU; meanwhile, every 5 s, the guest's jiffies. Once the command's status is in, the
+# guest has a minute to power off: one that cannot (a CPU of its stopped for good, which the
+# poweroff waits for; the clock runs on the others) is stopped, and the status stands.
+stall=${NESTED_STALL:-60} last= since=$SECONDS tick=0 done_at=
 while kill -0 "$qpid" 2>/dev/null; do
 	sleep 1
 	((++tick % 5 == 0)) || continue
+	if [[ -s $ctl/status ]]; then
+		: "${done_at:=$SECONDS}"
+		if ((SECONDS - done_at >= 60)); then
+			echo "nested: the nested guest did not power off in 60 s after the command ended; stopped:" >&2
+			stuck_cpus >&2
+			kill "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			exit "$(<"$ctl/status")"
+		fi
+	fi
 	now=$(jiffies)
 	if [[ -z $now || $now != "$last" ]]; then
 		last=$now since=$SECONDS
