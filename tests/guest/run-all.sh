@@ -724,7 +724,7 @@ vhost_threads() {
 # workers and starts a second vmm with the same CID. Checks as it goes; sets $status.
 vhost_boot() {
 	local name=$1 mode=$2 f=$3 vsock=$4 net=$5 s=$logs/$1.serial args=() extra= queues=1 tx=nettx mtu=1500
-	local item= cid hport lpid main vpid threads=0 want=0 steps=virtio v1=1 conf
+	local item= cid hport lpid main main_launched vpid threads=0 want=0 steps=virtio v1=1 conf
 	case $mode in
 	pci) args=(--cpus 2) queues=2 tx=nettx2 ;;
 	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 v1=0 ;;
@@ -761,7 +761,7 @@ vhost_boot() {
 	else
 		launch "$name" "${cmd[@]}"
 	fi
-	main=$pid
+	main=$pid main_launched=$launched
 	# vmm's vhost workers, counted as soon as its devices are set up (the guest's first step after
 	# the driver bound), so that a later step that fails does not hide them.
 	if [[ -n $net ]]; then
@@ -791,7 +791,7 @@ vhost_boot() {
 		else
 			fail "$f-$mode-vsock-cid-in-use" "exit status $status, expected 2 with one line that names CID $cid as in use: $(head -n 3 "$logs/$name-cid-in-use.log" | tr '\n' ' ')"
 		fi
-		pid=$main
+		pid=$main launched=$main_launched
 		kill -0 "$pid" 2>/dev/null &&
 			timeout "$t" socat -t "$t" - "VSOCK-CONNECT:$cid:1234" <"$tmp/data" >"$tmp/vsock.h2g" 2>"$logs/$name.connector"
 	fi
