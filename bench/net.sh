@@ -74,12 +74,7 @@ measure() {
 run=
 pair measure
 if [[ -c /dev/vhost-net ]]; then
-	if build/vmm --help 2>&1 | grep -q 'vhost='; then
-		pair measure vmm_vhost qemu_vhost
-	else
-		measure qemu_vhost
-		run+=" (vmm_vhost: build/vmm has no vhost=on yet)"
-	fi
+	pair measure vmm_vhost qemu_vhost
 else
 	run+=" (no /dev/vhost-net: no vhost figures)"
 fi
