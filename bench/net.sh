@@ -10,7 +10,7 @@
 # `-device virtio-net-pci`: the device in the VMM's process, as in vmm. Beside that, in the same
 # run, both with vhost-net (the data path in the host kernel's vhost worker): vmm with
 # `--net tap=tap0,vhost=on` and QEMU with `-netdev tap,...,vhost=on`, where /dev/vhost-net is there
-# (vmm's only once its --help has vhost=; until then its column says "-"). RUNS runs (default 3)
+# (without it, those columns say "-"). RUNS runs (default 3)
 # of those boots; medians in MB/s and vmm/QEMU ratios (above 1 is vmm faster), in-process and
 # vhost side by side, then what each direction cost the guest (netbench.c: interrupts, CPU time),
 # the why of a ratio.
