@@ -42,7 +42,7 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 		# device boots.)
 		case $g in
 		basic | calibrate) boots=$(wc -w <<<"$flavours") device=0 ;;
-		pci-*) boots=0 device=11 ;; # 3 device boots, 3 balloon, 1 oom, 2 shares, 2 vhost
+		pci-*) boots=0 device=12 ;; # 3 device boots, 3 balloon, 1 oom, 2 shares, 3 vhost
 		mmio-*) boots=1 device=5 ;;
 		*) boots=$((2 * $(wc -w <<<"$cpu_counts") + 6)) device=1 ;;
 		esac
@@ -722,6 +722,7 @@ vhost_boot() {
 	case $mode in
 	pci) args=(--cpus 2) queues=2 tx=nettx2 ;;
 	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 v1=0 ;;
+	pci-intx) args=(--legacy) extra=pci=nomsi ;; # INTx: every interrupt relayed by vmm (ISR)
 	mmio) args=(--transport mmio) mtu=1400 item=,mtu=1400 ;;
 	esac
 	t=$((device_factor * $(limit "$f")))
@@ -1353,14 +1354,17 @@ if [[ $f == generic ]]; then
 		[[ $mode == pci || $mode == pci-legacy || $mode == mmio ]] && share_boot "$f-$mode-share" "$mode" "$f"
 	done
 fi
-# vhost: virtio-vsock and vhost-net on pci, pci-legacy and mmio. A host without /dev/vhost-* skips
-# them (SKIP, with the reason); the nested harness must have them.
+# vhost: virtio-vsock and vhost-net on pci, pci-legacy and mmio, and with the first kernel on
+# pci-intx (no MSI-X: the kernel's interrupts all go through vmm, as on mmio, but on PCI's INTx
+# line). A host without /dev/vhost-* skips them (SKIP, with the reason); the nested harness must
+# have them.
 if [[ -z ${VMM_TEST_RECORD:-} ]]; then
 	why_vsock=$(vhost_missing vsock) why_net=$(vhost_missing vhost-net) vs= vn=
 	[[ -n $why_vsock ]] || vs=on
 	[[ -n $why_net ]] || vn=on
 	for mode in $modes; do
-		[[ $mode == pci || $mode == pci-legacy || $mode == mmio ]] || continue
+		[[ $mode == pci || $mode == pci-legacy || $mode == mmio ||
+			($mode == pci-intx && $f == "${flavours%% *}") ]] || continue
 		for why in "$why_vsock" "$why_net"; do
 			[[ -n $why ]] || continue
 			if [[ -n ${VMM_NESTED_TCG:-} ]]; then
