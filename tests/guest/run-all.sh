@@ -166,7 +166,7 @@ unkillable() {
 	# The launched process is timeout(1), vmm under it (perhaps under a wrapper or two).
 	for _ in 1 2 3 4; do
 		[[ $(cat /proc/"$v"/comm 2>/dev/null) == vmm ]] && break
-		v=$(pgrep -P "$v" | head -n 1)
+		v=$(pgrep -n -P "$v")
 	done
 	{
 		echo "run-all: vmm (pid ${v:-?}) still there $((SECONDS - launched - t - 30)) s after its SIGKILL; its threads:"

@@ -121,6 +121,14 @@ mount -t tmpfs tmpfs /host/dev/shm
 # A vCPU held for the whole run, so that KVM does not rewrite its code at every test VM, which
 # TCG does not always survive (kvmpin.c).
 kvmpin || die "kvmpin failed"
+# A heartbeat per CPU for run.sh's watchdog: a CPU that stops for good (TCG has left one halted,
+# deaf to the interrupts that would wake it) freezes everything queued on it, the command too,
+# while the clock goes on on the others.
+n=0
+while [ "$n" -lt "$(grep -c ^processor /proc/cpuinfo)" ]; do
+	taskset -c "$n" sh -c "while :; do : >/ctl/beat$n; sleep 5; done" </dev/null >/dev/null 2>&1 &
+	n=$((n + 1))
+done
 cp /ctl/cmd.sh /host/tmp/.nested-cmd.sh
 in=/dev/null
 [ -e /ctl/tty ] && in=/dev/console
@@ -270,6 +278,17 @@ while kill -0 "$qpid" 2>/dev/null; do
 			exit "$(<"$ctl/status")"
 		fi
 	fi
+	for b in "$ctl"/beat*; do
+		[[ -e $b ]] || continue
+		age=$(($(date +%s) - $(stat -c %Y "$b" 2>/dev/null || date +%s)))
+		if ((age >= stall)) && [[ ! -s $ctl/status ]]; then
+			echo "nested: CPU ${b##*beat} of the nested guest stopped: its heartbeat is $age s old, and what is queued on it stands still:" >&2
+			stuck_cpus >&2
+			kill "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			exit 125
+		fi
+	done
 	now=$(jiffies)
 	if [[ -z $now || $now != "$last" ]]; then
 		last=$now since=$SECONDS
