@@ -261,6 +261,15 @@ stuck_cpus() {
 	done
 }
 
+# give_up STATUS WHY: says WHY and where each CPU of the nested guest is, stops it, exits STATUS.
+give_up() {
+	echo "nested: $2" >&2
+	stuck_cpus >&2
+	kill "$qpid" 2>/dev/null
+	wait "$qpid" 2>/dev/null
+	exit "$1"
+}
+
 # Wait for QEMU; meanwhile, every 5 s, the guest's jiffies. Once the command's status is in, the
 # guest has a minute to power off: one that cannot (a CPU of its stopped for good, which the
 # poweroff waits for; the clock runs on the others) is stopped, and the status stands.
@@ -271,33 +280,21 @@ while kill -0 "$qpid" 2>/dev/null; do
 	if [[ -s $ctl/status ]]; then
 		: "${done_at:=$SECONDS}"
 		if ((SECONDS - done_at >= 60)); then
-			echo "nested: the nested guest did not power off in 60 s after the command ended; stopped:" >&2
-			stuck_cpus >&2
-			kill "$qpid" 2>/dev/null
-			wait "$qpid" 2>/dev/null
-			exit "$(<"$ctl/status")"
+			give_up "$(<"$ctl/status")" "the nested guest did not power off in 60 s after the command ended; stopped:"
 		fi
 	fi
 	for b in "$ctl"/beat*; do
 		[[ -e $b ]] || continue
 		age=$(($(date +%s) - $(stat -c %Y "$b" 2>/dev/null || date +%s)))
 		if ((age >= stall)) && [[ ! -s $ctl/status ]]; then
-			echo "nested: CPU ${b##*beat} of the nested guest stopped: its heartbeat is $age s old, and what is queued on it stands still:" >&2
-			stuck_cpus >&2
-			kill "$qpid" 2>/dev/null
-			wait "$qpid" 2>/dev/null
-			exit 125
+			give_up 125 "CPU ${b##*beat} of the nested guest stopped: its heartbeat is $age s old, and what is queued on it stands still:"
 		fi
 	done
 	now=$(jiffies)
 	if [[ -z $now || $now != "$last" ]]; then
 		last=$now since=$SECONDS
 	elif ((SECONDS - since >= stall)); then
-		echo "nested: the nested guest's clock stopped: jiffies $now for $stall s; its kernel is stuck:" >&2
-		stuck_cpus >&2
-		kill "$qpid" 2>/dev/null
-		wait "$qpid" 2>/dev/null
-		exit 125
+		give_up 125 "the nested guest's clock stopped: jiffies $now for $stall s; its kernel is stuck:"
 	fi
 done
 rc=0
