@@ -246,6 +246,37 @@ static void start_failure(void **state)
 	fx_teardown(&f);
 }
 
+/* NEEDS_RESET found by the core, not by the socket device: on virtio-mmio the driver sets the
+ * event queue up again too large. The kernel's rings stop as vmm's own queues do: the traffic
+ * off, then both rings back with vmm. */
+static void failure_stops_rings(void **state)
+{
+	struct fx f;
+	struct virtio_queue *eq;
+
+	fx_init(&f, KERNEL_VSOCK);
+	fx_go(&f);
+	fake_log_clear();
+	eq = &f.d->queues[VSOCK_EVENTQ];
+	pthread_mutex_lock(&f.d->lock);
+	virtio_queue_stop(f.d, VSOCK_EVENTQ);
+	eq->vq.size = eq->max_size * 2;
+	assert_int_equal(virtio_queue_enable(f.d, VSOCK_EVENTQ), -EINVAL);
+	pthread_mutex_unlock(&f.d->lock);
+	assert_true(f.d->status & VIRTIO_STATUS_NEEDS_RESET);
+	assert_string_equal(f.fk->log, "halt0 getbase0 unkick0 getbase1 unkick1");
+	assert_false(f.fk->running);
+	assert_false(f.d->queues[VSOCK_RXQ].kick_lent || f.d->queues[VSOCK_TXQ].kick_lent);
+	/* The driver's reset, and it all works again. */
+	pthread_mutex_lock(&f.d->lock);
+	virtio_set_status(f.d, 0);
+	pthread_mutex_unlock(&f.d->lock);
+	fx_go(&f);
+	assert_true(live(&f));
+	assert_true(f.fk->running);
+	fx_teardown(&f);
+}
+
 /* Interrupts the kernel signals are the transport's (no direct irqfd here: relayed). */
 static void call_relayed(void **state)
 {
@@ -267,7 +298,7 @@ int main(void)
 		cmocka_unit_test(config_and_offer),   cmocka_unit_test(start_sequence),
 		cmocka_unit_test(event_queue_kept),   cmocka_unit_test(reset_and_restart),
 		cmocka_unit_test(queue_stop_and_again), cmocka_unit_test(start_failure),
-		cmocka_unit_test(call_relayed),
+		cmocka_unit_test(call_relayed),       cmocka_unit_test(failure_stops_rings),
 	};
 
 	/* Split rings only: the kernel has no packed ring, and the device does not offer it. */

@@ -56,7 +56,7 @@ static void call_ready(void *opaque, uint32_t events)
 }
 
 /* The kernel met a ring it cannot use (an address outside the memory table, a malformed chain):
- * the guest broke the device. Its rings stop, as vmm's own queues do on NEEDS_RESET. */
+ * the guest broke the device: NEEDS_RESET, whose `failed` op (the device type's) stops the rings. */
 static void err_ready(void *opaque, uint32_t events)
 {
 	struct vhost *vh = opaque;
@@ -70,7 +70,6 @@ static void err_ready(void *opaque, uint32_t events)
 	if (virtio_live(d)) {
 		virtio_fail(d, "vhost: the kernel found a malformed ring among queues %u-%u",
 			    vh->rings[0].q, vh->rings[vh->nr_rings - 1].q);
-		vhost_stop(vh);
 	}
 	pthread_mutex_unlock(&d->lock);
 }

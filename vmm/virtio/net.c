@@ -816,13 +816,13 @@ static void vhost_kick(struct net_dev *n, unsigned q)
 	virtio_kick(&n->vdev, q);
 }
 
-/* vmm found the device broken (a bad control command, a ring the kernel could not take): the
- * kernel's rings stop too, as vmm's own queues do on NEEDS_RESET. */
-static void vhost_stop_if_broken(struct net_dev *n)
+/* The device is in NEEDS_RESET (a bad control command, a ring the kernel could not take, a queue
+ * the transport refused): the kernel's rings stop too, as vmm's own queues do. */
+static void net_failed(struct virtio_dev *d)
 {
-	if (!n->vhost || !(n->vdev.status & VIRTIO_STATUS_NEEDS_RESET))
-		return;
-	for (unsigned i = 0; i < n->max_pairs; i++)
+	struct net_dev *n = d->priv;
+
+	for (unsigned i = 0; n->vhost && i < n->max_pairs; i++)
 		vhost_stop(&n->vhost[i]);
 }
 
@@ -892,13 +892,11 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 
 	if (q == ctrlq(n)) {
 		ctrl_run(n);
-		vhost_stop_if_broken(n);
 		return;
 	}
 	p = &n->pairs[q / 2];
 	if (n->vhost) {
 		vhost_kick(n, q);
-		vhost_stop_if_broken(n);
 		return;
 	}
 	if (q % 2) {
@@ -1012,6 +1010,7 @@ static const struct virtio_dev_ops net_ops = {
 	.queue_stop = net_queue_stop,
 	.irq_route = net_irq_route,
 	.log_state = net_log_state,
+	.failed = net_failed,
 };
 
 int net_init(struct net_dev *n, const char *name, struct tap *tap, const uint8_t mac[6],

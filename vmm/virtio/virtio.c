@@ -499,6 +499,8 @@ void virtio_fail(struct virtio_dev *d, const char *fmt, ...)
 	va_end(ap);
 	virtio_log(d, LOG_ERROR, "%s: %s: device needs reset", d->name, msg);
 	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if (d->ops->failed)
+		d->ops->failed(d);
 	/* 2.1.2: after DRIVER_OK, the device sends a configuration change notification. */
 	if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->transport)
 		d->transport->signal(d, -1);

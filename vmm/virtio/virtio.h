@@ -84,6 +84,10 @@ struct virtio_dev_ops {
 	 * whose interrupts something else sends (the kernel's vhost) asks again. Lock held.
 	 * Optional. */
 	void (*irq_route)(struct virtio_dev *d);
+	/* The device was just put in NEEDS_RESET (virtio_fail, from the transport, the core or the
+	 * type itself; lock held): the core's own queues stop there, so a type whose queues
+	 * something else serves (the kernel's vhost) stops that too. Optional. */
+	void (*failed)(struct virtio_dev *d);
 };
 
 /* What the core needs from a transport. */

@@ -56,8 +56,7 @@ static void vsock_queue_notify(struct virtio_dev *d, unsigned q)
 	 * kernel takes it now, and the kick is passed on. */
 	if ((ret = vhost_ring_start(&v->vhost, q)) || (ret = run_if_ready(v))) {
 		virtio_fail(d, "queue %u: vhost-vsock cannot serve it: %s", q, strerror(-ret));
-		stop_rings(v);
-		return;
+		return; /* vsock_failed stopped the rings */
 	}
 	virtio_kick(d, q);
 }
@@ -75,6 +74,12 @@ static int vsock_start(struct virtio_dev *d)
 }
 
 static void vsock_reset(struct virtio_dev *d)
+{
+	stop_rings(d->priv);
+}
+
+/* NEEDS_RESET, whoever found it: the kernel's rings stop, as vmm's own queues do. */
+static void vsock_failed(struct virtio_dev *d)
 {
 	stop_rings(d->priv);
 }
@@ -115,6 +120,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.queue_stop = vsock_queue_stop,
 	.irq_route = vsock_irq_route,
 	.log_state = vsock_log_state,
+	.failed = vsock_failed,
 };
 
 int vsock_open_vhost(uint64_t cid, const char *what, int *fd)
