@@ -8,7 +8,9 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -W
 LDLIBS  += -linih -luring -lseccomp -lcap-ng -lmicrohttpd -ljansson -lpthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRCS      := $(shell find vmm -name '*.c' | sort)
+# One architecture's directory is built in: vmm/arch/$(ARCH)/, from the compiler's target.
+ARCH      ?= $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))))
+SRCS      := $(shell find vmm -name '*.c' -not -path 'vmm/arch/*' | sort) $(sort $(wildcard vmm/arch/$(ARCH)/*.c))
 LIB_SRCS  := $(filter-out vmm/main.c,$(SRCS))
 OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)

@@ -1,7 +1,7 @@
 #include "devices.h"
 #include "backend/term.h"
 #include "bus/pci.h"
-#include "bus/platform.h"
+#include "arch.h"
 #include "bus/uart.h"
 #include "config.h"
 #include "event.h"

@@ -1,5 +1,5 @@
 /* vmm: command line -> config -> guest memory and boot images -> VM -> run -> exit status. */
-#include "boot/boot.h"
+#include "arch.h"
 #include "config.h"
 #include "devices.h"
 #include "log.h"

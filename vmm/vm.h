@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "arch.h"
 #include "bus/bus.h"
 #include "memory.h"
 
@@ -34,7 +35,6 @@ struct vm {
 	int kvm_fd, vm_fd;
 	int run_size; /* mmap size of struct kvm_run */
 	unsigned max_vcpus;
-	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
 	struct guest_mem *mem;
 	struct bus pio, mmio;
 	struct vm_devices *dev;
@@ -44,8 +44,7 @@ struct vm {
 	int pause_fd; /* eventfd: main pauses or restarts the VM, as asked on a vCPU */
 	atomic_bool restart; /* ... restarts it (vm_request_restart) */
 	struct boot_image *boot_image; /* what a restart loads again; NULL: no restarts */
-	struct kvm_irqchip chips[3];   /* PIC master, PIC slave, IOAPIC as created */
-	struct kvm_pit_state2 pit;     /* the PIT as created */
+	struct arch_vm arch;           /* the architecture's own (arch.h) */
 	pthread_mutex_t gsi_lock; /* guards the routing table below */
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */

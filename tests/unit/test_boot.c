@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
+#include "arch/x86/boot.h"
 
 #define MiB (1ULL << 20)
 

@@ -1,5 +1,5 @@
 #include "virtio/pci.h"
-#include "boot/boot.h"
+#include "arch.h"
 #include "log.h"
 #include "vm.h"
 

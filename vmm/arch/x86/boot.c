@@ -1,9 +1,9 @@
 /* The Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry: the kernel is
  * loaded, boot_params filled, and the vCPU starts in long mode with an identity map. ELF64 images
  * (vmlinux, the firmware test guests) are loaded at their physical addresses instead. */
-#include "boot/boot.h"
-#include "boot/acpi.h"
-#include "boot/mptable.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/mptable.h"
 #include "log.h"
 
 #include <asm/bootparam.h>

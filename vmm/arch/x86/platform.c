@@ -1,6 +1,6 @@
-#include "bus/platform.h"
-#include "boot/acpi.h"
-#include "boot/boot.h"
+#include "arch/x86/platform.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
 #include "log.h"
 
 #include <string.h>
