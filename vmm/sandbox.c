@@ -6,6 +6,7 @@
  * ends vmm with exit 1. The filters are compiled once, in sandbox_prepare(), and each thread loads
  * its own with one seccomp(2) call, which cannot half-succeed. */
 #include "sandbox.h"
+#include "arch.h"
 #include "log.h"
 
 #include <errno.h>
@@ -79,13 +80,13 @@ static const struct rule common_rules[] = {
 	ALLOW_IOCTLS(tty_restore_ioctls), /* that handler puts the terminal back as it was */
 };
 
-/* KVM requests a vCPU makes while it runs: the run itself, the register dump of --timeout and
- * of a failure, the NMI of --timeout, the UART's interrupt line, and what a driver's register
- * writes set up (doorbells, interrupt eventfds, MSI routes, a tap's offloads at DRIVER_OK). */
+/* KVM requests a vCPU makes while it runs: the run itself, the architecture's (the register
+ * dump of --timeout and of a failure, what --timeout and vm.pause tell the guest: arch.h), the
+ * UART's interrupt line, and what a driver's register writes set up (doorbells, interrupt
+ * eventfds, MSI routes, a tap's offloads at DRIVER_OK). */
 static const unsigned long vcpu_ioctls[] = {
-	KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE, KVM_NMI, KVM_IRQ_LINE,
+	KVM_RUN, ARCH_VCPU_IOCTLS, KVM_IRQ_LINE,
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, TUNSETOFFLOAD,
-	KVM_KVMCLOCK_CTRL, /* vm.pause: the guest's watchdogs are told */
 	TUNSETQUEUE, /* a virtio-net reset detaches the tap's extra queues */
 	/* vhost=on: DRIVER_OK hands the rings to the kernel (the tap's header size follows the
 	 * guest's), a reset or a virtio-mmio queue stop takes them back */
@@ -201,13 +202,12 @@ static const unsigned long main_ioctls[] = {
 	TIOCGWINSZ, /* SIGWINCH: the console learns the terminal's new size */
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING,
 	KVM_GET_CLOCK, /* --on-panic pause: the guest's clock is saved as for vm.pause */
-	/* a restart: the interrupt controllers as created; the devices' reset (a driver's) */
-	KVM_SET_IRQCHIP, KVM_SET_PIT2, TUNSETQUEUE, TUNSETOFFLOAD,
+	/* a restart: the devices' reset (a driver's) */
+	TUNSETQUEUE, TUNSETOFFLOAD,
 	/* ... and vhost=on's rings taken back from the kernel (also at exit) */
 	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE, VHOST_SET_VRING_KICK, VHOST_VSOCK_SET_RUNNING,
-	/* ... and each vCPU's initial state */
-	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XCRS, KVM_SET_LAPIC, KVM_SET_MSRS,
-	KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE,
+	/* ... and the architecture's: interrupt controllers as created, each vCPU's initial state */
+	ARCH_RESTART_IOCTLS,
 	0,
 };
 static const struct rule main_rules[] = {
