@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #if defined(__x86_64__)
-#include "arch/x86/boot.h"     /* the memory map, the boot path (boot_load) */
+#include "arch/x86/layout.h"     /* the memory map, the boot path (boot_load) */
 #include "arch/x86/machine.h"  /* struct arch_vm */
 #include "arch/x86/platform.h" /* the platform devices */
 #define ARCH_IRQ_ROUTES (16 + VM_IOAPIC_PINS) /* arch_irq_routes' most */

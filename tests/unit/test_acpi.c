@@ -15,7 +15,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/aml.h"
-#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 
 #define MiB (1ULL << 20)
 

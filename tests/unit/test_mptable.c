@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "arch/x86/acpi.h"
-#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
 
 #define MiB (1ULL << 20)

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "arch/x86/acpi.h"
-#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 #include "arch/x86/platform.h"
 
 static int stops, last_status;

@@ -5,7 +5,7 @@
 #include "arch/x86/acpi.h"
 #include "arch/x86/platform.h"
 #include "arch/x86/aml.h"
-#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 
 #include <errno.h>
 #include <stddef.h>

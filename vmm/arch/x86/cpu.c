@@ -206,7 +206,7 @@ static int vcpu_set_boot_regs(struct vcpu *c, const struct boot_info *boot)
 	struct kvm_regs regs = {
 		.rflags = 0x2,
 		.rip = boot->entry,
-		.rsi = boot->boot_params,
+		.rsi = boot->arg,
 		.rsp = boot->stack,
 		.rbp = boot->stack,
 	};

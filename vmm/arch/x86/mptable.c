@@ -15,7 +15,7 @@
  * APIC's LINT0 and LINT1. It lies in the range e820 reserves below 1 MiB, before the ACPI tables. */
 #include "arch/x86/mptable.h"
 #include "arch/x86/acpi.h"
-#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 
 #include <errno.h>
 #include <string.h>

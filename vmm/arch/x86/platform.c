@@ -1,6 +1,6 @@
 #include "arch/x86/platform.h"
 #include "arch/x86/acpi.h"
-#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 #include "log.h"
 
 #include <string.h>
