@@ -5,7 +5,7 @@ VERSION := 0.1.0
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -Werror=implicit-function-declaration \
 	   -D_GNU_SOURCE -DVMM_VERSION='"$(VERSION)"' -Ivmm -MMD -MP
-LDLIBS  += -linih -luring -lseccomp -lcap-ng -lmicrohttpd -ljansson -lpthread
+LDLIBS  += -linih -luring -lseccomp -lcap-ng -lmicrohttpd -ljansson -lfdt -lpthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # One architecture's directory is built in: vmm/arch/$(ARCH)/, from the compiler's target.
