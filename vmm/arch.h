@@ -9,18 +9,37 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "boot.h" /* boot_load, which each architecture's boot.c implements */
+
 #if defined(__x86_64__)
-#include "arch/x86/layout.h"     /* the memory map, the boot path (boot_load) */
-#include "arch/x86/machine.h"  /* struct arch_vm */
+#include "arch/x86/layout.h"   /* the memory map */
+#include "arch/x86/machine.h"  /* struct arch_vm, ARCH_*_IOCTLS */
 #include "arch/x86/platform.h" /* the platform devices */
-#define ARCH_IRQ_ROUTES (16 + VM_IOAPIC_PINS) /* arch_irq_routes' most */
+#define ARCH_IRQ_PINS   24                   /* the IOAPIC's pins: GSIs below are theirs */
+#define ARCH_IRQ_ROUTES (16 + ARCH_IRQ_PINS) /* arch_irq_routes' most: the PIC's too */
+#define ARCH_UART_MMIO  0                    /* ttyS0 on port I/O, COM1, IRQ 4 */
+#define ARCH_UART_ADDR  UART_COM1_PORT /* bus/uart.h */
+#define ARCH_UART_GSI   UART_COM1_IRQ
+#define ARCH_PLATFORM_GSI ACPI_GED_GSI /* the platform devices' line (the power button) */
+#define ARCH_PIO_WINDOW 0              /* port I/O is the CPU's own */
+#elif defined(__aarch64__)
+#include "arch/arm64/layout.h"
+#include "arch/arm64/machine.h"
+#include "arch/arm64/platform.h"
+#define ARCH_IRQ_PINS   NR_SPIS
+#define ARCH_IRQ_ROUTES NR_SPIS
+#define ARCH_UART_MMIO  1
+#define ARCH_UART_ADDR  UART_MMIO_BASE
+#define ARCH_UART_GSI   UART_GSI
+#define ARCH_PLATFORM_GSI RTC_GSI
+#define ARCH_PIO_WINDOW PCI_PIO_WINDOW /* port p is MMIO at ARCH_PIO_WINDOW + p */
 #else
-#error "vmm is built for x86-64 only so far (arm64: issue 24)"
+#error "vmm is built for x86-64 and arm64"
 #endif
 
 struct vm;
 struct vcpu;
-struct boot_info;
+struct vm_config;
 
 /* KVM capabilities the architecture needs beyond the shared list (vm_open_kvm checks both). */
 struct vm_cap {
@@ -33,6 +52,9 @@ extern const unsigned arch_nr_caps;
 /* Right after KVM_CREATE_VM: the in-kernel interrupt controllers and whatever else the
  * architecture's VM needs before memory and vCPUs. 0 or -errno (logged). */
 int arch_vm_init(struct vm *vm);
+/* The vCPUs and devices exist: what must come after them (arm64: the GIC's initialisation, and
+ * the device tree, which says what the host's KVM gave). 0 or -errno (logged). */
+int arch_vm_finish(struct vm *vm, const struct vm_config *cfg, const struct boot_info *boot);
 /* A restart: the interrupt controllers as arch_vm_init left them. */
 void arch_vm_reset(struct vm *vm);
 void arch_vm_destroy(struct vm *vm);

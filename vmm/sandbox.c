@@ -346,6 +346,14 @@ static const char *hex(char *buf, size_t size, unsigned long long n)
 	return &buf[i];
 }
 
+/* Argument n (0-2) of the system call a SIGSYS stopped, from the signal's saved registers. */
+#if defined(__x86_64__)
+#define SYSCALL_ARG(uc, n)                                                                        \
+	((unsigned long long)(uc)->uc_mcontext.gregs[(n) == 0 ? REG_RDI : (n) == 1 ? REG_RSI : REG_RDX])
+#elif defined(__aarch64__)
+#define SYSCALL_ARG(uc, n) ((unsigned long long)(uc)->uc_mcontext.regs[n])
+#endif
+
 static void sigsys_handler(int sig, siginfo_t *si, void *ucontext)
 {
 	char buf[320], num[24];
@@ -365,17 +373,12 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucontext)
 	at = append(buf, at, sizeof(buf), name ? name : "unknown");
 	at = append(buf, at, sizeof(buf), " (");
 	at = append(buf, at, sizeof(buf), &num[i]);
-#ifdef __x86_64__
 	/* What it was called with: for ioctl, the request is what the list would need. */
 	at = append(buf, at, sizeof(buf), ", arguments ");
-	at = append(buf, at, sizeof(buf), hex(num, sizeof(num), uc->uc_mcontext.gregs[REG_RDI]));
-	at = append(buf, at, sizeof(buf), " ");
-	at = append(buf, at, sizeof(buf), hex(num, sizeof(num), uc->uc_mcontext.gregs[REG_RSI]));
-	at = append(buf, at, sizeof(buf), " ");
-	at = append(buf, at, sizeof(buf), hex(num, sizeof(num), uc->uc_mcontext.gregs[REG_RDX]));
-#else
-	(void)uc;
-#endif
+	for (unsigned a = 0; a < 3; a++) {
+		at = append(buf, at, sizeof(buf), a ? " " : "");
+		at = append(buf, at, sizeof(buf), hex(num, sizeof(num), SYSCALL_ARG(uc, a)));
+	}
 	at = append(buf, at, sizeof(buf), "); stopping\r\n");
 	if (write(STDERR_FILENO, buf, at) < 0) {
 		/* nothing more to say */

@@ -157,13 +157,19 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 			return ret;
 		}
 	}
-	return 0;
+	return arch_vm_finish(vm, cfg, boot);
 }
 
 int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uint64_t *datamatch,
 		 int fd, bool assign)
 {
-	struct kvm_ioeventfd io = {
+	struct kvm_ioeventfd io;
+
+	if (pio && ARCH_PIO_WINDOW) { /* the port is an address in the window, for the CPU */
+		addr += ARCH_PIO_WINDOW;
+		pio = false;
+	}
+	io = (struct kvm_ioeventfd){
 		.addr = addr,
 		.len = len,
 		.fd = fd,
@@ -229,7 +235,7 @@ out:
 	return ret;
 }
 
-int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid)
 {
 	struct kvm_irq_routing_entry *e;
 	int ret = 0;
@@ -243,8 +249,9 @@ int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
 		e = &vm->routes->entries[vm->routes->nr++];
 	*e = (struct kvm_irq_routing_entry){
 		.gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
+		.flags = vm->msi_devid ? KVM_MSI_VALID_DEVID : 0,
 		.u.msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
-			   .data = data }
+			   .data = data, .devid = vm->msi_devid ? devid : 0 }
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
 		ret = -errno;

@@ -48,6 +48,7 @@ struct vm {
 	pthread_mutex_t gsi_lock; /* guards the routing table below */
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
+	bool msi_devid;                 /* MSI routes carry the requester ID (arch_vm_init) */
 	atomic_bool stopping;
 	/* vm.pause: the vCPUs park on run_cond at their next return from KVM_RUN. */
 	pthread_mutex_t pause_lock; /* one vm_pause or vm_resume at a time (api, main) */
@@ -96,8 +97,7 @@ void vm_request_restart(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* KVM's fast paths for devices (unit tests link a fake of these). All return 0 or -errno. */
-#define VM_IOAPIC_PINS   24
-#define VM_MSI_GSI_BASE  VM_IOAPIC_PINS
+#define VM_MSI_GSI_BASE  ARCH_IRQ_PINS /* below: the interrupt controller's pins */
 #define VM_MSI_GSI_LIMIT 1024
 
 /* A guest write of `len` bytes at addr (port I/O when pio) signals fd instead of exiting;
@@ -108,9 +108,10 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uin
  * until the guest's EOI, which then signals resample_fd. assign false removes it. */
 int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 /* MSI routes: a GSI whose irqfd sends the message (addr, data). vm_msi_alloc reserves a GSI
- * with a route that delivers nothing until vm_msi_set gives it a message. */
+ * with a route that delivers nothing until vm_msi_set gives it a message. devid is the sender's
+ * PCI requester ID, which an interrupt translation service (arm64's ITS: vm->msi_devid) needs. */
 int vm_msi_alloc(struct vm *vm, uint32_t *gsi);
-int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data);
+int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid);
 void vm_msi_free(struct vm *vm, uint32_t gsi);
 
 #endif

@@ -78,6 +78,11 @@ int arch_vm_init(struct vm *vm)
 	return 0;
 }
 
+int arch_vm_finish(struct vm *vm, const struct vm_config *cfg, const struct boot_info *boot)
+{
+	return 0; /* the ACPI and MP tables were written with the kernel (boot_load) */
+}
+
 void arch_vm_reset(struct vm *vm)
 {
 	for (unsigned i = 0; i < 3; i++)
@@ -98,7 +103,7 @@ unsigned arch_irq_routes(struct kvm_irq_routing_entry *e)
 {
 	unsigned n = 0;
 
-	for (uint32_t gsi = 0; gsi < VM_IOAPIC_PINS; gsi++) {
+	for (uint32_t gsi = 0; gsi < ARCH_IRQ_PINS; gsi++) {
 		if (gsi < 16 && gsi != 2)
 			e[n++] = (struct kvm_irq_routing_entry){
 				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,

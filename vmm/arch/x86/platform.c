@@ -24,8 +24,7 @@ void platform_init(struct platform *p, void (*event)(void *, enum platform_event
 {
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
-	p->event = event;
-	p->opaque = opaque;
+	p->sink = (struct platform_sink){ event, opaque };
 	p->ged = ged;
 	p->cmos[RTC_REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz periodic rate: the usual values */
 	p->cmos[RTC_REG_B] = RTC_B_24H;
@@ -43,19 +42,6 @@ void platform_power_button(struct platform *p)
 	irq_line_set(&p->ged, 0);
 }
 
-void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	struct platform *p = opaque;
-
-	if (!is_write) {
-		memset(data, 0, len);
-		return;
-	}
-	if (offset == 0) {
-		log_info("exit device: guest asked for status %u", data[0]);
-		p->event(p->opaque, PLATFORM_EXIT, data[0]);
-	}
-}
 
 void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
@@ -69,7 +55,7 @@ void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t le
 	}
 	if (offset == I8042_CMD - I8042_DATA && data[0] == I8042_RESET) {
 		log_info("i8042: guest pulsed the reset line");
-		p->event(p->opaque, PLATFORM_RESET, 0);
+		p->sink.event(p->sink.opaque, PLATFORM_RESET, 0);
 	}
 }
 
@@ -85,13 +71,13 @@ void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	if (offset == 0 && (v & ACPI_SLP_EN)) {
 		if (ACPI_SLP_TYP(v) == ACPI_S5_SLP_TYP) {
 			log_info("ACPI: guest powered off");
-			p->event(p->opaque, PLATFORM_POWEROFF, 0);
+			p->sink.event(p->sink.opaque, PLATFORM_POWEROFF, 0);
 		} else {
 			log_debug("ACPI: sleep type %u not supported, ignored", ACPI_SLP_TYP(v));
 		}
 	} else if (offset == ACPI_RESET_PORT - ACPI_SLEEP_CTL_PORT && v == ACPI_RESET_VALUE) {
 		log_info("ACPI: guest reset");
-		p->event(p->opaque, PLATFORM_RESET, 0);
+		p->sink.event(p->sink.opaque, PLATFORM_RESET, 0);
 	}
 }
 
@@ -107,9 +93,9 @@ void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 		return;
 	}
 	if (data[0] & PVPANIC_PANICKED)
-		p->event(p->opaque, PLATFORM_PANIC, 0);
+		p->sink.event(p->sink.opaque, PLATFORM_PANIC, 0);
 	else if (data[0] & PVPANIC_CRASH_LOADED)
-		p->event(p->opaque, PLATFORM_CRASH_LOADED, 0);
+		p->sink.event(p->sink.opaque, PLATFORM_CRASH_LOADED, 0);
 }
 
 static uint8_t rtc_encode(const struct platform *p, int v)

@@ -1,14 +1,15 @@
 /* The small legacy devices a PC guest expects beside the UART: the exit device (port 0xf4 and an
  * MMIO page), the i8042's reset line, the hardware-reduced ACPI sleep and reset registers and
  * power button, a CMOS RTC that shows the host's time, and pvpanic. */
-#ifndef VMM_PLATFORM_H
-#define VMM_PLATFORM_H
+#ifndef VMM_X86_PLATFORM_H
+#define VMM_X86_PLATFORM_H
 
 #include <pthread.h>
 #include <stdint.h>
 
 #include "bus/bus.h"
 #include "bus/irq.h"
+#include "bus/platform.h"
 
 #define CMOS_PORT     0x70 /* index at 0x70 (bit 7: NMI disable), data at 0x71 */
 #define CMOS_SIZE     128
@@ -19,37 +20,19 @@
 #define PVPANIC_PANICKED      1 /* the guest panicked */
 #define PVPANIC_CRASH_LOADED  2 /* ... and a crash kernel takes over */
 
-/* What the guest asked of the machine. */
-enum platform_event {
-	PLATFORM_POWEROFF,     /* ACPI S5 */
-	PLATFORM_RESET,        /* ACPI reset register, i8042 reset line */
-	PLATFORM_EXIT,         /* the exit device, with its status */
-	PLATFORM_PANIC,        /* pvpanic: the guest panicked */
-	PLATFORM_CRASH_LOADED, /* pvpanic: the guest panicked and kexecs its crash kernel */
-};
-
 struct platform {
-	/* An event, with the exit device's status (0 for the others). Any vCPU thread. */
-	void (*event)(void *opaque, enum platform_event ev, int status);
-	void *opaque;
+	struct platform_sink sink; /* first: the exit device's handler takes either */
 	struct irq_line ged; /* the Generic Event Device's interrupt (ACPI_GED_GSI) */
 	pthread_mutex_t lock;
 	uint8_t cmos_index;
 	uint8_t cmos[CMOS_SIZE]; /* plain RAM except the clock and status registers */
 };
 
-void platform_init(struct platform *p, void (*event)(void *, enum platform_event, int),
-		   void *opaque, struct irq_line ged);
-void platform_destroy(struct platform *p);
-/* Claims the platform's ports and its MMIO page: 0 or the bus's -errno. */
-int platform_register(struct platform *p, struct bus *pio, struct bus *mmio);
 
-/* The power button is pressed: an edge on the GED's interrupt, whose _EVT notifies the PNP0C0C
- * button in the DSDT (boot/acpi.c). Any thread. */
-void platform_power_button(struct platform *p);
+/* platform_power_button: an edge on the GED's interrupt, whose _EVT notifies the PNP0C0C button
+ * in the DSDT (acpi.c). */
 
 /* Bus handlers, exposed for the unit tests. */
-void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
