@@ -9,6 +9,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <libfdt.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,20 @@ int arch_vm_init(struct vm *vm)
 	return create_gic(vm);
 }
 
+/* --dump-dtb FILE: the blob, as the guest gets it. */
+static int dump(const char *path, const void *blob, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), ret = 0;
+
+	if (fd < 0 || write(fd, blob, len) != (ssize_t)len)
+		ret = -errno;
+	if (fd >= 0 && close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret)
+		log_error("--dump-dtb %s: %s", path, strerror(-ret));
+	return ret;
+}
+
 /* The device tree of this VM, at boot->arg (boot_load kept ARM64_DTB_MAX bytes there). */
 static int write_dtb(struct vm *vm, const struct vm_config *cfg, const struct boot_info *boot)
 {
@@ -155,6 +170,10 @@ static int write_dtb(struct vm *vm, const struct vm_config *cfg, const struct bo
 	if ((ret = arm64_fdt_build(&m, dtb, ARM64_DTB_MAX))) {
 		log_error("the device tree does not fit in %u KiB: %s", (unsigned)(ARM64_DTB_MAX >> 10),
 			  strerror(-ret));
+		return ret;
+	}
+	if (cfg->dump_dtb && (ret = dump(cfg->dump_dtb, dtb, fdt_totalsize(dtb)))) {
+		vm->bad_config = true;
 		return ret;
 	}
 	return 0;
