@@ -55,6 +55,10 @@ struct rule {
 #define ALLOW_IF(call, check)  { SCMP_SYS(call), check, NULL }
 #define ALLOW_IOCTLS(list)     { SCMP_SYS(ioctl), IOCTLS, list }
 
+/* Where a call has an older name and a newer one (epoll_wait and epoll_pwait, poll and ppoll,
+ * unlink and unlinkat), the lists allow both: arm64 has only the newer, which its C library
+ * calls for either. */
+
 /* Every thread: locks, memory, time, log lines, thread and process end. */
 static const unsigned long tty_restore_ioctls[] = { TCSETSF, TCGETS, 0 }; /* tcsetattr checks */
 static const struct rule common_rules[] = {
@@ -117,7 +121,7 @@ static const unsigned long io_ioctls[] = {
 	0,
 };
 static const struct rule io_rules[] = {
-	ALLOW(epoll_wait),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait),
 	ALLOW(epoll_ctl), /* watches follow what the guest wants (port input, output room) */
 	ALLOW(read),      /* eventfds, console input */
 	ALLOW(readv),     /* console input, --rng source=FILE: straight into the guest's buffers */
@@ -131,7 +135,7 @@ static const struct rule io_rules[] = {
 /* A disk's loop (each virtio-blk disk's, the SCSI controller's): requests go to its io_uring,
  * flushes and write-through included, so nothing else touches the image. */
 static const struct rule disk_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
 	ALLOW(read), /* eventfds: doorbells, the ring's completions */
 	ALLOW(io_uring_enter),
 };
@@ -149,7 +153,7 @@ static const unsigned long net_ioctls[] = {
 	0,
 };
 static const struct rule net_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
 	ALLOW(read), ALLOW(readv), ALLOW(writev), /* eventfds, link changes; packets */
 	ALLOW(timerfd_settime),                   /* transmit interrupt coalescing */
 	ALLOW_IOCTLS(net_ioctls),
@@ -158,7 +162,7 @@ static const struct rule net_rules[] = {
 /* The terminal's input thread: keys to the UART or the console, Ctrl-A x to stop the VM. */
 static const unsigned long input_ioctls[] = { KVM_IRQ_LINE, 0 };
 static const struct rule input_rules[] = {
-	ALLOW(poll), ALLOW(read),
+	ALLOW(poll), ALLOW(ppoll), ALLOW(read),
 	ALLOW(epoll_ctl),           /* console input waits for the guest's buffers */
 	ALLOW_IOCTLS(input_ioctls), /* a key raises the UART's interrupt line */
 	ALLOW_IF(tgkill, KICK),     /* Ctrl-A x stops the vCPUs */
@@ -169,7 +173,7 @@ static const struct rule input_rules[] = {
  * vm.pause saves the guest's clock and vm.resume sets it back; vm.power-button raises a line. */
 static const unsigned long api_ioctls[] = { KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_IRQ_LINE, 0 };
 static const struct rule api_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
 	ALLOW(accept4),                     /* a client connects */
 	ALLOW(recvfrom), ALLOW(sendto), ALLOW(sendmsg), /* requests in, replies out */
 	ALLOW(shutdown), ALLOW(close),      /* a client is done; the server stops */
@@ -181,7 +185,7 @@ static const struct rule api_rules[] = {
 /* A shared directory's loop: its 9P server resolves, opens, reads, writes, makes and removes
  * files beneath the share (descriptors only, never a path from the root: backend/p9.h). */
 static const struct rule fs_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
 	ALLOW(read),   /* eventfds: doorbells */
 	ALLOW(openat2), /* every name the guest sends, resolved beneath its directory */
 	ALLOW(openat),  /* an O_PATH descriptor reopened through /proc/self/fd; a walk's ".." */
@@ -211,13 +215,13 @@ static const unsigned long main_ioctls[] = {
 	0,
 };
 static const struct rule main_rules[] = {
-	ALLOW(poll), ALLOW(read),
+	ALLOW(poll), ALLOW(ppoll), ALLOW(read),
 	ALLOW_IF(tgkill, KICK),
 	ALLOW_IOCTLS(main_ioctls),
 	ALLOW(epoll_ctl), ALLOW(close),
 	ALLOW(io_uring_enter), /* a disk's requests still in flight are waited for */
 	ALLOW(sendto),         /* the console's output queue, flushed at exit */
-	ALLOW(unlink),         /* a console socket= port's socket goes with vmm */
+	ALLOW(unlink), ALLOW(unlinkat), /* a console socket= port's socket goes with vmm */
 	ALLOW(timerfd_settime), /* a restart resets the devices: their timers stop */
 };
 

@@ -23,7 +23,6 @@
 static const struct vm_cap required_caps[] = {
 	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
 	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-	{ KVM_CAP_HLT, "KVM_CAP_HLT" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
 	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
@@ -144,8 +143,6 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		KVM_TRY(ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region),
 			"KVM_SET_USER_MEMORY_REGION");
 	}
-	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial)))
-		return ret;
 	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
@@ -157,7 +154,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 			return ret;
 		}
 	}
-	return arch_vm_finish(vm, cfg, boot);
+	/* The devices last: on arm64 KVM takes interrupt eventfds only once the GIC is initialised,
+	 * which is after the vCPUs (arch_vm_finish). */
+	if ((ret = arch_vm_finish(vm, cfg, boot)))
+		return ret;
+	return devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial);
 }
 
 int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uint64_t *datamatch,
