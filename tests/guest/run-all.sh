@@ -1464,7 +1464,7 @@ for mode in pci pci-legacy mmio mmio-v1; do
 	s=$logs/$name.serial
 	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
 	for dev in 0x0004:virtio_rng 0x0003:virtio_console 0x0002:virtio_blk; do
-		grep -q "^VMMTEST virtio=$dev:$v1:0" "$s" && pass "$name-${dev#*:}" ||
+		grep -q "^VMMTEST virtio=$dev:$v1:[01]" "$s" && pass "$name-${dev#*:}" ||
 			fail "$name-${dev#*:}" "no $dev with VERSION_1=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
 	done
 	grep -q '^VMMTEST rng=fresh' "$s" && pass "$name-rng" || fail "$name-rng" "/dev/hwrng gave nothing fresh"
