@@ -10,9 +10,11 @@ packages=(
 	liburing-dev                      # disk I/O: io_uring for the block devices
 	libseccomp-dev libcap-ng-dev      # the sandbox: seccomp filters, dropping capabilities
 	libmicrohttpd-dev libjansson-dev  # the control socket: HTTP server, JSON
+	libfdt-dev                        # the arm64 device tree, written with libfdt
 	libcmocka-dev                     # unit tests
 	clang libclang-rt-dev             # make fuzz: libFuzzer (the runtime is only "recommended")
 	acpica-tools                      # iasl: the unit tests disassemble the ACPI tables
+	device-tree-compiler              # dtc: the unit tests decompile the arm64 device tree
 	busybox-static cpio               # the test guests' initramfs
 	kmod xz-utils zstd                # depmod and module decompression for test initramfs
 	qemu-system-x86                   # nested harness without /dev/kvm, and the QEMU side of bench/

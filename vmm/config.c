@@ -344,6 +344,16 @@ static int set_api_socket(struct vm_config *cfg, const struct config_src *src, c
 	return set_path(&cfg->api_socket, NULL, src, value);
 }
 
+static int set_dump_dtb(struct vm_config *cfg, const struct config_src *src, const char *value)
+{
+#ifdef __aarch64__
+	return set_path(&cfg->dump_dtb, NULL, src, value);
+#else
+	(void)cfg;
+	return bad_value(src, value, "an x86 guest has no device tree (its machine is in ACPI tables)");
+#endif
+}
+
 static int set_log_level(struct vm_config *cfg, const struct config_src *src, const char *value)
 {
 	if (log_parse_level(value, &cfg->log_level))
@@ -1080,6 +1090,7 @@ static const struct config_option vm_options[] = {
 	{ "on-panic", 0, set_on_panic },
 	{ "on-reboot", 0, set_on_reboot },
 	{ "api-socket", 0, set_api_socket },
+	{ "dump-dtb", 0, set_dump_dtb },
 	{ "help", OPT_FLAG | OPT_ARGV_ONLY, set_help },
 	{ "version", OPT_FLAG | OPT_ARGV_ONLY, set_version },
 };
@@ -1606,6 +1617,7 @@ void config_free(struct vm_config *cfg)
 	free(cfg->rng.origin);
 	free(cfg->vsock.origin);
 	free(cfg->api_socket);
+	free(cfg->dump_dtb);
 	for (unsigned i = 0; i < cfg->nr_ports; i++) {
 		free(cfg->ports[i].name);
 		free(cfg->ports[i].path);
@@ -1644,6 +1656,7 @@ void config_free(struct vm_config *cfg)
 	cfg->kernel = cfg->initrd = cfg->cmdline = cfg->serial_path = cfg->serial_log = cfg->rng.source = NULL;
 	cfg->kernel_origin = cfg->initrd_origin = cfg->serial_origin = cfg->rng.origin = NULL;
 	cfg->api_socket = NULL;
+	cfg->dump_dtb = NULL;
 	cfg->vsock.origin = NULL;
 	cfg->ports = NULL;
 	cfg->nr_ports = 0;
@@ -1728,6 +1741,7 @@ const char *config_usage(void)
 	       "                     debug (default: warn)\n"
 	       "  --api-socket PATH  serve the control API (HTTP/JSON) on a unix socket at\n"
 	       "                     PATH, mode 0600; `vmm ctl PATH COMMAND` is its client\n"
+	       "  --dump-dtb FILE    arm64: also write the guest's device tree to FILE\n"
 	       "  --sandbox on|off   once set up, run without capabilities, under seccomp\n"
 	       "                     and Landlock (default: on; off is for debugging)\n"
 	       "  --help             print this help and exit\n"

@@ -147,6 +147,7 @@ struct vm_config {
 	enum panic_action on_panic;
 	enum reboot_action on_reboot;
 	char *api_socket; /* --api-socket: the control socket's path, or NULL */
+	char *dump_dtb;   /* --dump-dtb: where arm64's device tree is written too, or NULL */
 	bool help, version; /* --help / --version: main prints and exits 0 */
 };
 

@@ -1,7 +1,7 @@
 #include "devices.h"
 #include "backend/term.h"
 #include "bus/pci.h"
-#include "bus/platform.h"
+#include "arch.h"
 #include "bus/uart.h"
 #include "config.h"
 #include "event.h"
@@ -697,22 +697,22 @@ int devices_create(struct vm *vm, const struct vm_config *cfg, struct irq_line i
 		return -ENOMEM;
 	vm->dev = d;
 	d->vm = vm;
-	ged.gsi = ACPI_GED_GSI;
+	ged.gsi = ARCH_PLATFORM_GSI;
 	d->on_panic = cfg->on_panic;
 	d->on_reboot = cfg->on_reboot;
 	platform_init(&d->platform, devices_platform_event, d, ged);
 	if ((ret = event_loop_init(&d->io, "io")))
 		return ret;
 	d->io_init = true;
-	com1.gsi = UART_COM1_IRQ;
+	com1.gsi = ARCH_UART_GSI;
 	if ((ret = uart_init(&d->uart, com1, serial->out, serial->log, &d->io))) {
 		log_error("serial: %s", strerror(-ret));
 		return ret;
 	}
 	d->uart_ready = true;
 	if ((ret = platform_register(&d->platform, &vm->pio, &vm->mmio)) ||
-	    (ret = bus_register(&vm->pio, UART_COM1_PORT, UART_NR_REGS, uart_io, &d->uart,
-				"ttyS0"))) {
+	    (ret = bus_register(ARCH_UART_MMIO ? &vm->mmio : &vm->pio, ARCH_UART_ADDR,
+				UART_NR_REGS, uart_io, &d->uart, "ttyS0"))) {
 		log_error("platform devices: %s", strerror(-ret));
 		return ret;
 	}

@@ -2,7 +2,7 @@
 #ifndef VMM_DEVICES_H
 #define VMM_DEVICES_H
 
-#include "boot/boot.h"
+#include "arch.h"
 #include "bus/irq.h"
 
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /* vmm: command line -> config -> guest memory and boot images -> VM -> run -> exit status. */
-#include "boot/boot.h"
+#include "arch.h"
 #include "config.h"
 #include "devices.h"
 #include "log.h"
@@ -293,6 +293,15 @@ int main(int argc, char **argv)
 		status = VMM_EXIT_ERROR;
 		goto out_vm;
 	}
+	if (vm_check_config(&vm, &cfg)) {
+		status = VMM_EXIT_USAGE;
+		goto out_vm;
+	}
+	if (vm_create(&vm, &cfg, &mem, &boot, &serial)) {
+		status = vm.bad_config ? VMM_EXIT_USAGE : VMM_EXIT_ERROR;
+		goto out_vm;
+	}
+	/* Guest memory as the boot finds it (on arm64 the device tree, written by vm_create, too). */
 	if (config_restarts(&cfg)) {
 		if (boot_keep(&mem, &boot, &boot_image)) {
 			log_error("cannot keep the boot images for --on-reboot/--on-panic restart: out "
@@ -301,14 +310,6 @@ int main(int argc, char **argv)
 			goto out_vm;
 		}
 		vm.boot_image = &boot_image;
-	}
-	if (vm_check_config(&vm, &cfg)) {
-		status = VMM_EXIT_USAGE;
-		goto out_vm;
-	}
-	if (vm_create(&vm, &cfg, &mem, &boot, &serial)) {
-		status = vm.bad_config ? VMM_EXIT_USAGE : VMM_EXIT_ERROR;
-		goto out_vm;
 	}
 	if (cfg.api_socket && (ret = api_open(&api, cfg.api_socket, &cfg, &vm_api_ops, &vm))) {
 		status = ret == -ENOMEM || ret == -EIO ? VMM_EXIT_ERROR : VMM_EXIT_USAGE;

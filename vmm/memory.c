@@ -1,4 +1,5 @@
 #include "memory.h"
+#include "arch.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 int gmem_init(struct guest_mem *m, uint64_t ram_size)
 {
-	uint64_t low = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START, head;
+	uint64_t low = ram_size < MEM_HOLE_START - RAM_BASE ? ram_size : MEM_HOLE_START - RAM_BASE, head;
 	uint8_t *p;
 
 	memset(m, 0, sizeof(*m));
@@ -31,7 +32,7 @@ int gmem_init(struct guest_mem *m, uint64_t ram_size)
 	madvise(p, ram_size, MADV_HUGEPAGE); /* a hint: fails only where THP is not built in */
 	m->mapping = p;
 	m->ram_size = ram_size;
-	m->r[m->nr++] = (struct gmem_region){ .gpa = 0, .size = low, .host = p };
+	m->r[m->nr++] = (struct gmem_region){ .gpa = RAM_BASE, .size = low, .host = p };
 	if (ram_size > low)
 		m->r[m->nr++] = (struct gmem_region){
 			.gpa = MEM_HOLE_END, .size = ram_size - low, .host = (uint8_t *)p + low
@@ -68,5 +69,5 @@ void *gmem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 
 uint64_t gmem_low_end(const struct guest_mem *m)
 {
-	return m->nr ? m->r[0].size : 0;
+	return m->nr ? m->r[0].gpa + m->r[0].size : 0;
 }

@@ -5,10 +5,6 @@
 
 #include <stdint.h>
 
-/* x86 physical layout. RAM starts at 0; what does not fit below the 32-bit hole starts at 4 GiB. */
-#define MEM_HOLE_START 0xc0000000ULL  /* 32-bit PCI/MMIO hole: [3 GiB, 4 GiB) is never RAM */
-#define MEM_HOLE_END   0x100000000ULL
-
 #define GMEM_MAX_REGIONS 2
 
 struct gmem_region {
@@ -25,7 +21,7 @@ struct guest_mem {
 };
 
 /* Maps ram_size bytes (MAP_NORESERVE, 2 MiB-aligned, huge pages advised: memory.c) and lays them
- * out below and above the hole. ram_size: whole 4 KiB pages, as KVM maps them. 0 or -errno. */
+ * out from the architecture's RAM_BASE, below and above its hole (MEM_HOLE_START, _END). ram_size: whole 4 KiB pages, as KVM maps them. 0 or -errno. */
 int gmem_init(struct guest_mem *m, uint64_t ram_size);
 void gmem_free(struct guest_mem *m);
 /* Host pointer for [gpa, gpa + len), or NULL unless the range lies wholly inside one region.

@@ -6,6 +6,7 @@
  * ends vmm with exit 1. The filters are compiled once, in sandbox_prepare(), and each thread loads
  * its own with one seccomp(2) call, which cannot half-succeed. */
 #include "sandbox.h"
+#include "arch.h"
 #include "log.h"
 
 #include <errno.h>
@@ -54,6 +55,10 @@ struct rule {
 #define ALLOW_IF(call, check)  { SCMP_SYS(call), check, NULL }
 #define ALLOW_IOCTLS(list)     { SCMP_SYS(ioctl), IOCTLS, list }
 
+/* Where a call has an older name and a newer one (epoll_wait and epoll_pwait, poll and ppoll,
+ * unlink and unlinkat), the lists allow both: arm64 has only the newer, which its C library
+ * calls for either. */
+
 /* Every thread: locks, memory, time, log lines, thread and process end. */
 static const unsigned long tty_restore_ioctls[] = { TCSETSF, TCGETS, 0 }; /* tcsetattr checks */
 static const struct rule common_rules[] = {
@@ -79,13 +84,13 @@ static const struct rule common_rules[] = {
 	ALLOW_IOCTLS(tty_restore_ioctls), /* that handler puts the terminal back as it was */
 };
 
-/* KVM requests a vCPU makes while it runs: the run itself, the register dump of --timeout and
- * of a failure, the NMI of --timeout, the UART's interrupt line, and what a driver's register
- * writes set up (doorbells, interrupt eventfds, MSI routes, a tap's offloads at DRIVER_OK). */
+/* KVM requests a vCPU makes while it runs: the run itself, the architecture's (the register
+ * dump of --timeout and of a failure, what --timeout and vm.pause tell the guest: arch.h), the
+ * UART's interrupt line, and what a driver's register writes set up (doorbells, interrupt
+ * eventfds, MSI routes, a tap's offloads at DRIVER_OK). */
 static const unsigned long vcpu_ioctls[] = {
-	KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_TRANSLATE, KVM_NMI, KVM_IRQ_LINE,
+	KVM_RUN, ARCH_VCPU_IOCTLS, KVM_IRQ_LINE,
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, TUNSETOFFLOAD,
-	KVM_KVMCLOCK_CTRL, /* vm.pause: the guest's watchdogs are told */
 	TUNSETQUEUE, /* a virtio-net reset detaches the tap's extra queues */
 	/* vhost=on: DRIVER_OK hands the rings to the kernel (the tap's header size follows the
 	 * guest's), a reset or a virtio-mmio queue stop takes them back */
@@ -116,7 +121,7 @@ static const unsigned long io_ioctls[] = {
 	0,
 };
 static const struct rule io_rules[] = {
-	ALLOW(epoll_wait),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait),
 	ALLOW(epoll_ctl), /* watches follow what the guest wants (port input, output room) */
 	ALLOW(read),      /* eventfds, console input */
 	ALLOW(readv),     /* console input, --rng source=FILE: straight into the guest's buffers */
@@ -130,7 +135,7 @@ static const struct rule io_rules[] = {
 /* A disk's loop (each virtio-blk disk's, the SCSI controller's): requests go to its io_uring,
  * flushes and write-through included, so nothing else touches the image. */
 static const struct rule disk_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
 	ALLOW(read), /* eventfds: doorbells, the ring's completions */
 	ALLOW(io_uring_enter),
 };
@@ -148,7 +153,7 @@ static const unsigned long net_ioctls[] = {
 	0,
 };
 static const struct rule net_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
 	ALLOW(read), ALLOW(readv), ALLOW(writev), /* eventfds, link changes; packets */
 	ALLOW(timerfd_settime),                   /* transmit interrupt coalescing */
 	ALLOW_IOCTLS(net_ioctls),
@@ -157,7 +162,7 @@ static const struct rule net_rules[] = {
 /* The terminal's input thread: keys to the UART or the console, Ctrl-A x to stop the VM. */
 static const unsigned long input_ioctls[] = { KVM_IRQ_LINE, 0 };
 static const struct rule input_rules[] = {
-	ALLOW(poll), ALLOW(read),
+	ALLOW(poll), ALLOW(ppoll), ALLOW(read),
 	ALLOW(epoll_ctl),           /* console input waits for the guest's buffers */
 	ALLOW_IOCTLS(input_ioctls), /* a key raises the UART's interrupt line */
 	ALLOW_IF(tgkill, KICK),     /* Ctrl-A x stops the vCPUs */
@@ -168,7 +173,7 @@ static const struct rule input_rules[] = {
  * vm.pause saves the guest's clock and vm.resume sets it back; vm.power-button raises a line. */
 static const unsigned long api_ioctls[] = { KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_IRQ_LINE, 0 };
 static const struct rule api_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
 	ALLOW(accept4),                     /* a client connects */
 	ALLOW(recvfrom), ALLOW(sendto), ALLOW(sendmsg), /* requests in, replies out */
 	ALLOW(shutdown), ALLOW(close),      /* a client is done; the server stops */
@@ -180,7 +185,7 @@ static const struct rule api_rules[] = {
 /* A shared directory's loop: its 9P server resolves, opens, reads, writes, makes and removes
  * files beneath the share (descriptors only, never a path from the root: backend/p9.h). */
 static const struct rule fs_rules[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_ctl),
+	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
 	ALLOW(read),   /* eventfds: doorbells */
 	ALLOW(openat2), /* every name the guest sends, resolved beneath its directory */
 	ALLOW(openat),  /* an O_PATH descriptor reopened through /proc/self/fd; a walk's ".." */
@@ -201,23 +206,22 @@ static const unsigned long main_ioctls[] = {
 	TIOCGWINSZ, /* SIGWINCH: the console learns the terminal's new size */
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING,
 	KVM_GET_CLOCK, /* --on-panic pause: the guest's clock is saved as for vm.pause */
-	/* a restart: the interrupt controllers as created; the devices' reset (a driver's) */
-	KVM_SET_IRQCHIP, KVM_SET_PIT2, TUNSETQUEUE, TUNSETOFFLOAD,
+	/* a restart: the devices' reset (a driver's) */
+	TUNSETQUEUE, TUNSETOFFLOAD,
 	/* ... and vhost=on's rings taken back from the kernel (also at exit) */
 	VHOST_NET_SET_BACKEND, VHOST_GET_VRING_BASE, VHOST_SET_VRING_KICK, VHOST_VSOCK_SET_RUNNING,
-	/* ... and each vCPU's initial state */
-	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XCRS, KVM_SET_LAPIC, KVM_SET_MSRS,
-	KVM_SET_VCPU_EVENTS, KVM_SET_MP_STATE,
+	/* ... and the architecture's: interrupt controllers as created, each vCPU's initial state */
+	ARCH_RESTART_IOCTLS,
 	0,
 };
 static const struct rule main_rules[] = {
-	ALLOW(poll), ALLOW(read),
+	ALLOW(poll), ALLOW(ppoll), ALLOW(read),
 	ALLOW_IF(tgkill, KICK),
 	ALLOW_IOCTLS(main_ioctls),
 	ALLOW(epoll_ctl), ALLOW(close),
 	ALLOW(io_uring_enter), /* a disk's requests still in flight are waited for */
 	ALLOW(sendto),         /* the console's output queue, flushed at exit */
-	ALLOW(unlink),         /* a console socket= port's socket goes with vmm */
+	ALLOW(unlink), ALLOW(unlinkat), /* a console socket= port's socket goes with vmm */
 	ALLOW(timerfd_settime), /* a restart resets the devices: their timers stop */
 };
 
@@ -346,6 +350,14 @@ static const char *hex(char *buf, size_t size, unsigned long long n)
 	return &buf[i];
 }
 
+/* Argument n (0-2) of the system call a SIGSYS stopped, from the signal's saved registers. */
+#if defined(__x86_64__)
+#define SYSCALL_ARG(uc, n)                                                                        \
+	((unsigned long long)(uc)->uc_mcontext.gregs[(n) == 0 ? REG_RDI : (n) == 1 ? REG_RSI : REG_RDX])
+#elif defined(__aarch64__)
+#define SYSCALL_ARG(uc, n) ((unsigned long long)(uc)->uc_mcontext.regs[n])
+#endif
+
 static void sigsys_handler(int sig, siginfo_t *si, void *ucontext)
 {
 	char buf[320], num[24];
@@ -365,17 +377,12 @@ static void sigsys_handler(int sig, siginfo_t *si, void *ucontext)
 	at = append(buf, at, sizeof(buf), name ? name : "unknown");
 	at = append(buf, at, sizeof(buf), " (");
 	at = append(buf, at, sizeof(buf), &num[i]);
-#ifdef __x86_64__
 	/* What it was called with: for ioctl, the request is what the list would need. */
 	at = append(buf, at, sizeof(buf), ", arguments ");
-	at = append(buf, at, sizeof(buf), hex(num, sizeof(num), uc->uc_mcontext.gregs[REG_RDI]));
-	at = append(buf, at, sizeof(buf), " ");
-	at = append(buf, at, sizeof(buf), hex(num, sizeof(num), uc->uc_mcontext.gregs[REG_RSI]));
-	at = append(buf, at, sizeof(buf), " ");
-	at = append(buf, at, sizeof(buf), hex(num, sizeof(num), uc->uc_mcontext.gregs[REG_RDX]));
-#else
-	(void)uc;
-#endif
+	for (unsigned a = 0; a < 3; a++) {
+		at = append(buf, at, sizeof(buf), a ? " " : "");
+		at = append(buf, at, sizeof(buf), hex(num, sizeof(num), SYSCALL_ARG(uc, a)));
+	}
 	at = append(buf, at, sizeof(buf), "); stopping\r\n");
 	if (write(STDERR_FILENO, buf, at) < 0) {
 		/* nothing more to say */

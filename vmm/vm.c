@@ -1,5 +1,5 @@
 #include "vm.h"
-#include "boot/boot.h"
+#include "arch.h"
 #include "config.h"
 #include "cpu/vcpu.h"
 #include "devices.h"
@@ -19,21 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Below the 4 GiB boundary and inside the hole, never RAM: KVM's private pages for VMX. */
-#define KVM_TSS_ADDR          0xfffbd000ULL
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
-
-static const struct {
-	int cap;
-	const char *name;
-} required_caps[] = {
+/* What every architecture's KVM must have; arch_caps adds its own. */
+static const struct vm_cap required_caps[] = {
 	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
 	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-	{ KVM_CAP_HLT, "KVM_CAP_HLT" },
-	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
-	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
-	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
 	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
@@ -75,10 +64,13 @@ int vm_open_kvm(struct vm *vm)
 		log_error("%s: KVM API version %d, vmm needs %d", path, ret, KVM_API_VERSION);
 		return -ENOTSUP;
 	}
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-			log_error("%s: this KVM lacks %s, which vmm needs", path,
-				  required_caps[i].name);
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]) + arch_nr_caps; i++) {
+		const struct vm_cap *c = i < sizeof(required_caps) / sizeof(required_caps[0])
+						 ? &required_caps[i]
+						 : &arch_caps[i - sizeof(required_caps) / sizeof(required_caps[0])];
+
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, c->cap) <= 0) {
+			log_error("%s: this KVM lacks %s, which vmm needs", path, c->name);
 			missing = true;
 		}
 	}
@@ -106,35 +98,10 @@ int vm_check_config(struct vm *vm, const struct vm_config *cfg)
 	return 0;
 }
 
-static int vm_get_cpuid(struct vm *vm)
-{
-	for (unsigned n = 64; n <= 4096; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			return -ENOMEM;
-		c->nent = n;
-		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
-			/* KVM emulates the TSC deadline timer but leaves offering it to the VMM
-			 * (KVM_CAP_TSC_DEADLINE_TIMER). QEMU and Firecracker offer it too. */
-			struct kvm_cpuid_entry2 *leaf1 = cpuid_find(c, 1, 0);
-
-			if (leaf1 &&
-			    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
-				leaf1->ecx |= 1U << 24;
-			vm->cpuid = c;
-			return 0;
-		}
-		free(c);
-		if (errno != E2BIG)
-			return -errno;
-	}
-	return -E2BIG;
-}
-
 static void vm_irq_set(void *opaque, uint32_t gsi, int level)
 {
 	struct vm *vm = opaque;
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+	struct kvm_irq_level irq = { .irq = arch_irq_line(gsi), .level = (uint32_t)level };
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
@@ -152,7 +119,6 @@ static void vm_irq_set(void *opaque, uint32_t gsi, int level)
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	      const struct boot_info *boot, const struct serial_host *serial)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int ret;
 
 	vm->mem = mem;
@@ -165,19 +131,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 	KVM_TRY(vm->pause_fd, "eventfd");
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	KVM_TRY(vm->vm_fd, "KVM_CREATE_VM");
-	KVM_TRY(ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR), "KVM_SET_TSS_ADDR");
-	{
-		uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-		KVM_TRY(ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap),
-			"KVM_SET_IDENTITY_MAP_ADDR");
-	}
-	KVM_TRY(ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0), "KVM_CREATE_IRQCHIP");
-	KVM_TRY(ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit), "KVM_CREATE_PIT2");
-	for (unsigned i = 0; i < 3; i++) { /* as they are now, for a restart */
-		vm->chips[i].chip_id = i;
-		KVM_TRY(ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &vm->chips[i]), "KVM_GET_IRQCHIP");
-	}
-	KVM_TRY(ioctl(vm->vm_fd, KVM_GET_PIT2, &vm->pit), "KVM_GET_PIT2");
+	if ((ret = arch_vm_init(vm)))
+		return ret;
 	for (int i = 0; i < mem->nr; i++) {
 		struct kvm_userspace_memory_region region = {
 			.slot = (uint32_t)i,
@@ -188,30 +143,34 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 		KVM_TRY(ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region),
 			"KVM_SET_USER_MEMORY_REGION");
 	}
-	if ((ret = vm_get_cpuid(vm))) {
-		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
-		return ret;
-	}
-	if ((ret = devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial)))
-		return ret;
 	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
 	for (unsigned i = 0; i < cfg->cpus; i++) {
 		vm->vcpus[i].fd = -1;
 		if ((ret = vcpu_create(&vm->vcpus[i], vm, i, boot)) ||
-		    (config_restarts(cfg) && (ret = vcpu_keep(&vm->vcpus[i])))) {
+		    (config_restarts(cfg) && (ret = arch_vcpu_keep(&vm->vcpus[i])))) {
 			log_error("vcpu%u: setup failed: %s", i, strerror(-ret));
 			return ret;
 		}
 	}
-	return 0;
+	/* The devices last: on arm64 KVM takes interrupt eventfds only once the GIC is initialised,
+	 * which is after the vCPUs (arch_vm_finish). */
+	if ((ret = arch_vm_finish(vm, cfg, boot)))
+		return ret;
+	return devices_create(vm, cfg, (struct irq_line){ vm_irq_set, vm, 0 }, serial);
 }
 
 int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uint64_t *datamatch,
 		 int fd, bool assign)
 {
-	struct kvm_ioeventfd io = {
+	struct kvm_ioeventfd io;
+
+	if (pio && ARCH_PIO_WINDOW) { /* the port is an address in the window, for the CPU */
+		addr += ARCH_PIO_WINDOW;
+		pio = false;
+	}
+	io = (struct kvm_ioeventfd){
 		.addr = addr,
 		.len = len,
 		.fd = fd,
@@ -238,26 +197,15 @@ int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign)
 }
 
 /* KVM_SET_GSI_ROUTING replaces the whole table, so the table always holds the default
- * irqchip routes (GSI n to IOAPIC pin n, and to the PIC for n < 16 but 2) and then the MSIs. */
+ * irqchip routes (arch_irq_routes) and then the MSIs. */
 static int vm_routes_init(struct vm *vm)
 {
-	unsigned max = 16 + VM_IOAPIC_PINS + VM_MSI_GSI_LIMIT;
+	unsigned max = ARCH_IRQ_ROUTES + VM_MSI_GSI_LIMIT;
 	struct kvm_irq_routing *r = calloc(1, sizeof(*r) + max * sizeof(r->entries[0]));
 
 	if (!r)
 		return -ENOMEM;
-	for (uint32_t gsi = 0; gsi < VM_IOAPIC_PINS; gsi++) {
-		if (gsi < 16 && gsi != 2)
-			r->entries[r->nr++] = (struct kvm_irq_routing_entry){
-				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-					       gsi % 8 }
-			};
-		r->entries[r->nr++] = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { KVM_IRQCHIP_IOAPIC, gsi }
-		};
-	}
+	r->nr = arch_irq_routes(r->entries);
 	vm->routes = r;
 	vm->next_gsi = VM_MSI_GSI_BASE;
 	return 0;
@@ -288,7 +236,7 @@ out:
 	return ret;
 }
 
-int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid)
 {
 	struct kvm_irq_routing_entry *e;
 	int ret = 0;
@@ -302,8 +250,9 @@ int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
 		e = &vm->routes->entries[vm->routes->nr++];
 	*e = (struct kvm_irq_routing_entry){
 		.gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
+		.flags = vm->msi_devid ? KVM_MSI_VALID_DEVID : 0,
 		.u.msi = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
-			   .data = data }
+			   .data = data, .devid = vm->msi_devid ? devid : 0 }
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
 		ret = -errno;
@@ -440,13 +389,9 @@ static void vm_restart(struct vm *vm)
 	log_info("restart: resetting the devices, reloading the kernel");
 	devices_reset(vm);
 	boot_reload(vm->mem, vm->boot_image);
-	for (unsigned i = 0; i < 3; i++)
-		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &vm->chips[i]) < 0)
-			log_warn("restart: KVM_SET_IRQCHIP %u: %s", i, strerror(errno));
-	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &vm->pit) < 0)
-		log_warn("restart: KVM_SET_PIT2: %s", strerror(errno));
+	arch_vm_reset(vm);
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		if (vcpu_reset(&vm->vcpus[i]))
+		if (arch_vcpu_reset(&vm->vcpus[i]))
 			vm_request_stop(vm, VMM_EXIT_KVM);
 	unpark_vcpus(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
@@ -610,7 +555,7 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	devices_destroy(vm);
-	free(vm->cpuid);
+	arch_vm_destroy(vm);
 	free(vm->routes);
 	vm->routes = NULL;
 	if (vm->vm_fd >= 0)
@@ -629,6 +574,5 @@ void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->run_lock);
 	pthread_cond_destroy(&vm->run_cond);
 	vm->vcpus = NULL;
-	vm->cpuid = NULL;
 	vm->vm_fd = vm->kvm_fd = vm->stop_fd = vm->pause_fd = -1;
 }

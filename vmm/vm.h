@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "arch.h"
 #include "bus/bus.h"
 #include "memory.h"
 
@@ -34,7 +35,6 @@ struct vm {
 	int kvm_fd, vm_fd;
 	int run_size; /* mmap size of struct kvm_run */
 	unsigned max_vcpus;
-	struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
 	struct guest_mem *mem;
 	struct bus pio, mmio;
 	struct vm_devices *dev;
@@ -44,11 +44,11 @@ struct vm {
 	int pause_fd; /* eventfd: main pauses or restarts the VM, as asked on a vCPU */
 	atomic_bool restart; /* ... restarts it (vm_request_restart) */
 	struct boot_image *boot_image; /* what a restart loads again; NULL: no restarts */
-	struct kvm_irqchip chips[3];   /* PIC master, PIC slave, IOAPIC as created */
-	struct kvm_pit_state2 pit;     /* the PIT as created */
+	struct arch_vm arch;           /* the architecture's own (arch.h) */
 	pthread_mutex_t gsi_lock; /* guards the routing table below */
 	struct kvm_irq_routing *routes; /* the IOAPIC/PIC pins plus one MSI route per vector */
 	uint32_t next_gsi;              /* MSI GSIs are handed out from VM_MSI_GSI_BASE up */
+	bool msi_devid;                 /* MSI routes carry the requester ID (arch_vm_init) */
 	atomic_bool stopping;
 	/* vm.pause: the vCPUs park on run_cond at their next return from KVM_RUN. */
 	pthread_mutex_t pause_lock; /* one vm_pause or vm_resume at a time (api, main) */
@@ -97,8 +97,7 @@ void vm_request_restart(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* KVM's fast paths for devices (unit tests link a fake of these). All return 0 or -errno. */
-#define VM_IOAPIC_PINS   24
-#define VM_MSI_GSI_BASE  VM_IOAPIC_PINS
+#define VM_MSI_GSI_BASE  ARCH_IRQ_PINS /* below: the interrupt controller's pins */
 #define VM_MSI_GSI_LIMIT 1024
 
 /* A guest write of `len` bytes at addr (port I/O when pio) signals fd instead of exiting;
@@ -109,9 +108,10 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool pio, const uin
  * until the guest's EOI, which then signals resample_fd. assign false removes it. */
 int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 /* MSI routes: a GSI whose irqfd sends the message (addr, data). vm_msi_alloc reserves a GSI
- * with a route that delivers nothing until vm_msi_set gives it a message. */
+ * with a route that delivers nothing until vm_msi_set gives it a message. devid is the sender's
+ * PCI requester ID, which an interrupt translation service (arm64's ITS: vm->msi_devid) needs. */
 int vm_msi_alloc(struct vm *vm, uint32_t *gsi);
-int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data);
+int vm_msi_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid);
 void vm_msi_free(struct vm *vm, uint32_t gsi);
 
 #endif

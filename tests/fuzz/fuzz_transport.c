@@ -44,7 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "bus/pci.h"
 #include "event.h"
 #include "log.h"

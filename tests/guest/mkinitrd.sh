@@ -15,7 +15,8 @@
 #   panicrestart=DEV  the same, but the first boot panics (sysrq c) instead of rebooting
 #   exit=N    write byte N to the exit device's port 0xf4 (with outb.c: the cloud kernel has no
 #             /dev/port)
-#   devmem=N  write byte N to the exit device's MMIO register with busybox devmem
+#   devmem=N  write byte N to the exit device's MMIO register with busybox devmem (at 0xfef00000,
+#             or the command line's vmmtest.exitdev=ADDR: arm64's is elsewhere)
 #   hang      wait forever (for --timeout)    shell      an interactive shell (make run)
 #   irqs      print /proc/interrupts and the serial driver's counters (for debugging)
 #   dmesg     print the kernel's log (likewise)
@@ -98,7 +99,9 @@ out=${1:?usage: $0 OUT.cpio.gz [KERNEL-DIR]...}
 shift
 . "$(dirname "$0")/lib.sh"
 virtio_modules="virtio_pci virtio_mmio virtio-rng virtio_console virtio_blk virtio_scsi sd_mod virtio_net virtio_balloon vmw_vsock_virtio_transport"
-busybox=/bin/busybox
+# For another architecture (arm64): CC its cross compiler, BUSYBOX its busybox-static, KERNEL-DIR
+# its kernels.
+busybox=${BUSYBOX:-/bin/busybox}
 [[ -x $busybox ]] || { echo "mkinitrd.sh: $busybox missing: apt-get install busybox-static" >&2; exit 1; }
 if ldd "$busybox" >/dev/null 2>&1; then
 	echo "mkinitrd.sh: $busybox is dynamically linked: apt-get install busybox-static" >&2
@@ -109,7 +112,9 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,root}
 cp "$busybox" "$stage/bin/busybox"
-${CC:-cc} -O2 -static -o "$stage/bin/outb" "$(dirname "$0")/outb.c"
+if [[ $(${CC:-cc} -dumpmachine) == x86_64* ]]; then # port I/O is x86's
+	${CC:-cc} -O2 -static -o "$stage/bin/outb" "$(dirname "$0")/outb.c"
+fi
 ${CC:-cc} -O2 -static -o "$stage/bin/diskbench" "$(dirname "$0")/diskbench.c"
 ${CC:-cc} -O2 -static -o "$stage/bin/netbench" "$(dirname "$0")/netbench.c"
 ${CC:-cc} -O2 -static -o "$stage/bin/vsock" "$(dirname "$0")/vsock.c" -lm
@@ -117,9 +122,11 @@ for kdir; do
 	ver=$(cat "$kdir/version")
 	# shellcheck disable=SC2086 # one word per module
 	# virtio-9p where the kernel has it (the cloud kernel has no 9P at all)
-	share_modules=
-	grep -q '/9pnet_virtio\.ko' "$kdir/lib/modules/$ver/modules.dep" && share_modules="9pnet_virtio 9p"
-	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev pvpanic-mmio $share_modules
+	extra_modules=
+	grep -q '/9pnet_virtio\.ko' "$kdir/lib/modules/$ver/modules.dep" && extra_modules="9pnet_virtio 9p"
+	# pvpanic where the kernel has it (arm64's cloud kernel has none)
+	grep -qs 'pvpanic-mmio' "$kdir/lib/modules/$ver"/modules.{dep,builtin} && extra_modules+=" pvpanic-mmio"
+	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev $extra_modules
 	mkdir -p "$stage/lib/modules/$ver"
 	mv "$stage"/mods/lib/modules/* "$stage/mods/modules.order" "$stage/lib/modules/$ver/"
 	cp "$kdir/lib/modules/$ver"/modules.builtin{,.modinfo} "$stage/lib/modules/$ver/"
@@ -155,7 +162,10 @@ stuck() {
 	echo l >/proc/sysrq-trigger
 }
 for arg in $cmdline; do
-	case $arg in vmmtest.dump=*) (sleep ${arg#*=} && stuck ${arg#*=}) & ;; esac
+	case $arg in
+	vmmtest.dump=*) (sleep ${arg#*=} && stuck ${arg#*=}) & ;;
+	vmmtest.exitdev=*) exitdev=${arg#*=} ;;
+	esac
 done
 # The drivers of the devices there are, as udev would load them from their modalias: the virtio
 # transports for the PCI and ACPI devices, then the drivers of the virtio devices those find (they
@@ -523,7 +533,7 @@ for step in $(echo "$steps" | tr , ' '); do
 		;;
 	reboot) reboot -f ;;
 	exit=*) outb 0xf4 "${step#exit=}" ;;
-	devmem=*) devmem 0xfef00000 8 "${step#devmem=}" ;;
+	devmem=*) devmem "${exitdev:-0xfef00000}" 8 "${step#devmem=}" ;;
 	hang) while :; do sleep 3600; done ;;
 	shell)
 		echo "busybox shell; 'poweroff -f' or Ctrl-A x to leave"

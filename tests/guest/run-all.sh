@@ -30,7 +30,11 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 	# once to measure this machine (calibrate), and every later limit follows from that.
 	groups="basic"
 	for f in $flavours; do groups+=" $f pci-$f mmio-$f"; done
+	groups+=" arm64" # vmm for arm64 (make cross-arm64) in an arm64 nested guest
 	groups=${VMM_TEST_GROUPS:-$groups}
+	if [[ " $groups " == *" arm64 "* ]]; then
+		tests/guest/prepare.sh --arm64 || exit 1
+	fi
 	[[ -n ${VMM_TEST_BOOT_TIMEOUT:-} || " $groups " == *" basic "* ]] || groups="calibrate $groups"
 	max_retries=${VMM_TEST_MAX_RETRIES:-3}
 	passed=0 failed=0 retries=0 retried=() limits=
@@ -42,6 +46,7 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 		# device boots.)
 		case $g in
 		basic | calibrate) boots=$(wc -w <<<"$flavours") device=0 ;;
+		arm64) boots=7 device=3 ;; # it calibrates its own limits
 		pci-*) boots=0 device=12 ;; # 3 device boots, 3 balloon, 1 oom, 2 shares, 3 vhost
 		mmio-*) boots=1 device=5 ;;
 		*) boots=$((2 * $(wc -w <<<"$cpu_counts") + 6)) device=1 ;;
@@ -50,7 +55,9 @@ if [[ -z ${VMM_TEST_INSIDE:-} ]]; then
 		limit=$((boots * (${l:-$ref_limit} + 30) + device * (device_factor * ${l:-$ref_limit} + 30) + 300))
 		for try in 1 2 3; do
 			start=$SECONDS
-			tests/nested/run.sh --timeout $limit -- env VMM_TEST_INSIDE=1 VMM_TEST_GROUP="$g" \
+			arch=x86_64
+			[[ $g == arm64 ]] && arch=arm64
+			NESTED_ARCH=$arch tests/nested/run.sh --timeout $limit -- env VMM_TEST_INSIDE=1 VMM_TEST_GROUP="$g" \
 				VMM_TEST_FLAVOURS="$flavours" VMM_TEST_CPUS="$cpu_counts" VMM_TEST_LIMITS="$limits" \
 				"$0" 2> >(tee "$guest/logs/$g.nested" >&2)
 			rc=$?
@@ -99,6 +106,8 @@ fi
 
 # Inside: one group, its logs in build/guest/logs/GROUP/.
 group=${VMM_TEST_GROUP:?}
+# arm64's group runs build/arm64/vmm (make cross-arm64), or on an arm64 machine build/vmm.
+[[ $group == arm64 && -x $top/build/arm64/vmm ]] && vmm=$top/build/arm64/vmm
 logs=$guest/logs/$group
 rm -rf "$logs"
 mkdir -p "$logs"
@@ -1394,6 +1403,77 @@ if [[ $group == mmio-* && $f == "${flavours%% *}" && -z ${VMM_TEST_RECORD:-} ]];
 fi
 	;;
 
+arm64)
+# --- arm64: the cross-built vmm in an arm64 guest with KVM (run.sh's NESTED_ARCH=arm64), booting
+# Debian's cloud arm64 kernel with the test initramfs built for arm64 (prepare.sh --arm64). The
+# group's first boot is its reference: the later ones get limit_factor times its time. ----------
+a64=$guest/arm64
+base="console=ttyS0 quiet panic_print=0x40 cryptomgr.notests vmmtest.exitdev=0x09030000"
+common=(--kernel "$a64/vmlinuz" --initrd "$a64/initrd.img" --log-level info)
+t=$ref_limit
+start=$EPOCHREALTIME
+expect arm64-boot 0 "${common[@]}" --timeout "$t" --cmdline "$base vmmtest=poweroff"
+read -r took t < <(awk -v s="$start" -v e="$EPOCHREALTIME" -v k=$limit_factor -v m=$min_limit \
+	'BEGIN { t = e - s; l = int(t * k + 0.999); printf "%.1f %d\n", t, (l < m ? m : l) }')
+echo "run-all: a plain arm64 boot took $took s here; its boots get $t s, with devices $((device_factor * t)) s"
+for n in 1 2; do
+	before=$(host_now)
+	expect "arm64-${n}cpu" 0 "${common[@]}" --timeout "$t" --cpus "$n" --cmdline "$base vmmtest=report,poweroff"
+	after=$(host_now)
+	got=$(report "arm64-${n}cpu" nproc)
+	[[ $got == "$n" ]] && pass "arm64-${n}cpu-nproc" || fail "arm64-${n}cpu-nproc" "guest saw '$got' CPUs"
+	got=$(report "arm64-${n}cpu" date) # the PL031's time
+	[[ -n $got && $got -ge $((before - 5)) && $got -le $((after + 5)) ]] && pass "arm64-${n}cpu-date" ||
+		fail "arm64-${n}cpu-date" "guest date '$got' not within [$before, $after]"
+done
+# The device tree as the guest got it: dtc reads it back without a warning.
+expect arm64-dump-dtb 0 "${common[@]}" --timeout "$t" --dump-dtb "$tmp/vm.dtb" --cmdline "$base vmmtest=poweroff"
+if dtc -I dtb -O dts -o "$tmp/vm.dts" "$tmp/vm.dtb" 2>"$logs/arm64-dtc.log" && [[ ! -s $logs/arm64-dtc.log ]] &&
+	grep -q 'compatible = "pci-host-ecam-generic"' "$tmp/vm.dts"; then
+	pass arm64-dtc
+else
+	fail arm64-dtc "dtc did not read --dump-dtb's file back cleanly: $(head -c 300 "$logs/arm64-dtc.log")"
+fi
+expect arm64-exit-device 42 "${common[@]}" --timeout "$t" --cmdline "$base vmmtest=devmem=42"
+expect arm64-reboot 0 "${common[@]}" --timeout "$t" --cmdline "$base vmmtest=reboot" # --on-reboot exit
+mkimage "$tmp/restart.img" 64
+run arm64-restart "${common[@]}" --timeout "$t" --on-reboot restart --disk "path=$tmp/restart.img" \
+	--serial "file=$logs/arm64-restart.serial" --cmdline "$base vmmtest=restart=vda,poweroff"
+[[ $status == 0 ]] && grep -q 'VMMTEST restart=second' "$logs/arm64-restart.serial" && pass arm64-restart ||
+	fail arm64-restart "$(why arm64-restart); the second boot's mark: $(grep -c 'VMMTEST restart=second' "$logs/arm64-restart.serial" 2>/dev/null)"
+expect arm64-timeout 124 "${common[@]}" --timeout 5 --cmdline "$base vmmtest=hang"
+# Entropy, console and block on each transport mode, with Linux's drivers.
+for mode in pci pci-legacy mmio mmio-v1; do
+	name=arm64-$mode args=() extra= v1=1
+	case $mode in
+	pci) args=(--cpus 2) ;;
+	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 v1=0 ;;
+	mmio) args=(--transport mmio) ;;
+	mmio-v1) args=(--transport mmio --legacy) v1=0 ;;
+	esac
+	mkimage "$tmp/vda.img" 64
+	mkfifo "$tmp/$name.in"
+	stdin=$tmp/$name.in launch "$name" "$vmm" "${common[@]}" --timeout $((device_factor * t)) "${args[@]}" \
+		--serial "file=$logs/$name.serial" --console stdio --rng --disk "path=$tmp/vda.img" \
+		--cmdline "$base $extra vmmtest=virtio,rng,hvc,disk=vda,poweroff"
+	exec 3>"$tmp/$name.in"
+	wait_for "$logs/$name.serial" 'VMMTEST hvc-ready'
+	put 3 'hvc-in-42\n'
+	finish "$name"
+	exec 3>&-
+	s=$logs/$name.serial
+	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
+	for dev in 0x0004:virtio_rng 0x0003:virtio_console 0x0002:virtio_blk; do
+		grep -q "^VMMTEST virtio=$dev:$v1:[01]" "$s" && pass "$name-${dev#*:}" ||
+			fail "$name-${dev#*:}" "no $dev with VERSION_1=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
+	done
+	grep -q '^VMMTEST rng=fresh' "$s" && pass "$name-rng" || fail "$name-rng" "/dev/hwrng gave nothing fresh"
+	grep -q 'VMMTEST-HVC-OUT' "$logs/$name.log" && grep -q '^VMMTEST hvc-in=hvc-in-42' "$s" &&
+		pass "$name-console" || fail "$name-console" "hvc0 did not carry a line each way"
+	grep -q '^VMMTEST disk-vda-host=ok' "$s" && grep -q '^VMMTEST disk-vda-rw=ok' "$s" &&
+		pass "$name-disk" || fail "$name-disk" "vda: $(grep 'VMMTEST disk-vda' "$s" | tr '\n' ' ')"
+done
+	;;
 *)
 # --- Linux guests: the platform, for one kernel flavour, with 1 and 2 vCPUs. -------------------
 f=$group t=$(limit "$f")

@@ -9,6 +9,7 @@
  * computed here (RFC 1321) so that neither end needs a pipe through md5sum. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/socket.h> /* before linux/vm_sockets.h, which uses struct sockaddr */
 #include <linux/vm_sockets.h>
 #include <math.h>
 #include <stdint.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define CHUNK (256 << 10)

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/acpi.h"
-#include "boot/aml.h"
-#include "boot/boot.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/aml.h"
+#include "arch/x86/layout.h"
 
 #define MiB (1ULL << 20)
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 
 #define MiB (1ULL << 20)
 
@@ -97,7 +97,7 @@ static void bzimage_boot_params(void **state)
 	run(&r, 64 * MiB, k, i, "console=ttyS0 quiet");
 	assert_int_equal(r.ret, 0);
 	assert_int_equal(r.info.entry, BOOT_KERNEL_ADDR + 0x200);
-	assert_int_equal(r.info.boot_params, BOOT_PARAMS_ADDR);
+	assert_int_equal(r.info.arg, BOOT_PARAMS_ADDR);
 	assert_memory_equal(gmem_ptr(&r.m, BOOT_KERNEL_ADDR, 8192), b.data + 5 * 512, 8192);
 
 	assert_int_equal(r.bp->hdr.type_of_loader, 0xff);

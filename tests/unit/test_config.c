@@ -452,6 +452,16 @@ static void balloon_options(void **state)
 			       "/a/very/long/path/that/goes/on/and/on/and/on/and/on/and/on/and/on/and/"
 			       "on/and/on/and/on/and/on/and/on/and/on/and/on.sock"),
 		     "too long for a unix socket");
+	/* --dump-dtb: a path on arm64; x86 has no device tree to write. */
+#ifdef __aarch64__
+	assert_ok(fx, PARSE(fx, "--kernel", "k", "--dump-dtb", "vm.dtb"));
+	assert_string_equal(fx->cfg.dump_dtb, "vm.dtb");
+#else
+	assert_error(fx, PARSE(fx, "--kernel", "k", "--dump-dtb", "vm.dtb"),
+		     "an x86 guest has no device tree");
+	assert_error(fx, PARSE_CONF(fx, "[vm]\nkernel = k\ndump_dtb = vm.dtb\n"),
+		     "an x86 guest has no device tree");
+#endif
 
 	assert_ok(fx, PARSE(fx, "--kernel", "k"));
 	assert_false(fx->cfg.balloon.enabled);

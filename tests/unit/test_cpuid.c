@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "cpu/vcpu.h"
+#include "arch/x86/cpu.h"
 
 static struct kvm_cpuid2 *make_cpuid(void)
 {

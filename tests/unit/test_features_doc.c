@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "bus/pci.h"
 #include "event.h"
 #include "memory.h"

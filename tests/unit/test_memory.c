@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "arch.h"
 #include "memory.h"
 
 static void small_ram_is_one_region(void **state)

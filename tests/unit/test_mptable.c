@@ -9,9 +9,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "boot/acpi.h"
-#include "boot/boot.h"
-#include "boot/mptable.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
 
 #define MiB (1ULL << 20)
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "bus/pci.h"
 #include "vm.h"
 

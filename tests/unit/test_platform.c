@@ -9,9 +9,9 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "boot/acpi.h"
-#include "boot/boot.h"
-#include "bus/platform.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/platform.h"
 
 static int stops, last_status;
 static enum platform_event last_event;

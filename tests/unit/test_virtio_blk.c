@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "event.h"
 #include "memory.h"
 #include "virtio/blk.h"

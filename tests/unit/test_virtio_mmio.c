@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "bus/pci.h"
 #include "virtio/9p.h"
 #include "virtio/balloon.h"

@@ -1,5 +1,5 @@
 #include "bus/pci.h"
-#include "boot/boot.h"
+#include "arch.h"
 #include "log.h"
 #include "vm.h"
 

@@ -1,23 +1,15 @@
-/* The small legacy devices a PC guest expects beside the UART: the exit device (port 0xf4 and an
- * MMIO page), the i8042's reset line, the hardware-reduced ACPI sleep and reset registers and
- * power button, a CMOS RTC that shows the host's time, and pvpanic. */
+/* The platform devices' interface, the same on every architecture (each has its own devices:
+ * vmm/arch/<arch>/platform.[ch] defines struct platform), and the one they all have: the exit
+ * device, a byte N written at its offset 0 ends vmm with status N (a port on x86, an MMIO page
+ * everywhere). */
 #ifndef VMM_PLATFORM_H
 #define VMM_PLATFORM_H
 
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus/bus.h"
 #include "bus/irq.h"
-
-#define CMOS_PORT     0x70 /* index at 0x70 (bit 7: NMI disable), data at 0x71 */
-#define CMOS_SIZE     128
-#define I8042_DATA    0x60
-#define I8042_CMD     0x64
-#define I8042_RESET   0xfe
-#define PVPANIC_PORT  0x505 /* QEMU's pvpanic, ACPI QEMU0001: what Linux's pvpanic-mmio binds */
-#define PVPANIC_PANICKED      1 /* the guest panicked */
-#define PVPANIC_CRASH_LOADED  2 /* ... and a crash kernel takes over */
 
 /* What the guest asked of the machine. */
 enum platform_event {
@@ -28,31 +20,25 @@ enum platform_event {
 	PLATFORM_CRASH_LOADED, /* pvpanic: the guest panicked and kexecs its crash kernel */
 };
 
-struct platform {
+/* Where the events go: the first member of every architecture's struct platform. */
+struct platform_sink {
 	/* An event, with the exit device's status (0 for the others). Any vCPU thread. */
 	void (*event)(void *opaque, enum platform_event ev, int status);
 	void *opaque;
-	struct irq_line ged; /* the Generic Event Device's interrupt (ACPI_GED_GSI) */
-	pthread_mutex_t lock;
-	uint8_t cmos_index;
-	uint8_t cmos[CMOS_SIZE]; /* plain RAM except the clock and status registers */
 };
 
-void platform_init(struct platform *p, void (*event)(void *, enum platform_event, int),
-		   void *opaque, struct irq_line ged);
-void platform_destroy(struct platform *p);
-/* Claims the platform's ports and its MMIO page: 0 or the bus's -errno. */
-int platform_register(struct platform *p, struct bus *pio, struct bus *mmio);
+struct platform;
 
-/* The power button is pressed: an edge on the GED's interrupt, whose _EVT notifies the PNP0C0C
- * button in the DSDT (boot/acpi.c). Any thread. */
+/* line: the interrupt the platform raises (x86: the ACPI GED's, for the power button). */
+void platform_init(struct platform *p, void (*event)(void *, enum platform_event, int),
+		   void *opaque, struct irq_line line);
+void platform_destroy(struct platform *p);
+/* Claims the platform's ports and MMIO pages: 0 or the bus's -errno. */
+int platform_register(struct platform *p, struct bus *pio, struct bus *mmio);
+/* The power button is pressed. Any thread. */
 void platform_power_button(struct platform *p);
 
-/* Bus handlers, exposed for the unit tests. */
+/* The exit device's bus handler; opaque is the struct platform_sink (or the platform). */
 void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void platform_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

@@ -5,7 +5,7 @@
  * size and addresses can change only while it is disabled, and a ring the driver places outside
  * RAM is refused by the core (NEEDS_RESET), never dereferenced here. */
 #include "virtio/mmio.h"
-#include "boot/boot.h"
+#include "arch.h"
 #include "log.h"
 #include "virtio/virtio.h"
 #include "vm.h"

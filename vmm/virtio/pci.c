@@ -1,5 +1,5 @@
 #include "virtio/pci.h"
-#include "boot/boot.h"
+#include "arch.h"
 #include "log.h"
 #include "vm.h"
 
@@ -379,7 +379,7 @@ static void vp_msix_dword(struct virtio_pci *vp, uint32_t off, uint8_t *data, bo
 		*field[f] = v;
 		if (vec->has_gsi &&
 		    (ret = vm_msi_set(vp->vm, vec->gsi, (uint64_t)vec->addr_hi << 32 | vec->addr_lo,
-				      vec->data)))
+				      vec->data, vp->pci.slot << 3)))
 			log_msg(KVM_LOG(vp), "%s: MSI-X vector %u route: %s", vp->vdev->name, n,
 				  strerror(-ret));
 		return;

@@ -13,9 +13,9 @@
  * the ISA interrupts identity-mapped onto its first 16 pins (the MADT has no overrides), each PCI
  * slot's INTA-INTD on the pins the DSDT's _PRT gives, and the 8259's ExtINT and NMI on every local
  * APIC's LINT0 and LINT1. It lies in the range e820 reserves below 1 MiB, before the ACPI tables. */
-#include "boot/mptable.h"
-#include "boot/acpi.h"
-#include "boot/boot.h"
+#include "arch/x86/mptable.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
 
 #include <errno.h>
 #include <string.h>

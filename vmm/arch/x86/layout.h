@@ -1,11 +1,18 @@
-/* Loading the guest: kernel (bzImage or ELF64), initrd, command line, boot_params with the e820
- * map, and the ACPI tables. Everything is written into guest memory before the first KVM_RUN. */
-#ifndef VMM_BOOT_H
-#define VMM_BOOT_H
+/* x86's machine: its memory map, and what its boot path (boot.c: bzImage or ELF64, initrd,
+ * command line, boot_params with the e820 map, ACPI and MP tables, page tables, GDT) shares with
+ * the vCPU setup. The boot API itself is vmm/boot.h. */
+#ifndef VMM_X86_LAYOUT_H
+#define VMM_X86_LAYOUT_H
 
 #include <stdint.h>
 
+#include "boot.h"
 #include "memory.h"
+
+/* RAM starts at 0; what does not fit below the 32-bit hole starts at 4 GiB. */
+#define RAM_BASE       0ULL
+#define MEM_HOLE_START 0xc0000000ULL  /* 32-bit PCI/MMIO hole: [3 GiB, 4 GiB) is never RAM */
+#define MEM_HOLE_END   0x100000000ULL
 
 /* Low-memory layout. Everything below 1 MiB that is not RAM in the e820 map is marked reserved. */
 #define BOOT_GDT_ADDR       0x0500ULL  /* GDT: null, null, code64 (0x10), data (0x18) */
@@ -53,51 +60,7 @@
 #define VIRTIO_MMIO_GSIS     { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 }
 #define VIRTIO_MMIO_MAX      10
 
-/* The devices the ACPI tables describe, decided from the configuration before anything boots. */
-struct boot_mmio_dev {
-	uint64_t base, size;
-	uint32_t gsi;
-};
-
-struct boot_args {
-	const char *kernel; /* path */
-	const char *initrd; /* path, or NULL */
-	/* How messages name them: "--kernel PATH", or the config file line they came from. */
-	const char *kernel_what, *initrd_what;
-	const char *cmdline;
-	unsigned cpus;
-	const struct boot_mmio_dev *mmio; /* virtio-mmio devices, each a DSDT entry */
-	unsigned nr_mmio;
-};
-
-struct boot_info {
-	uint64_t entry;       /* rip, 64-bit mode, paging with the identity map above */
-	uint64_t boot_params; /* rsi */
-	uint64_t stack;       /* rsp */
-	uint64_t written_end; /* boot_load wrote below this (tables, kernel)... */
-	uint64_t initrd_gpa, initrd_size; /* ... and the initrd here */
-};
-
-/* What boot_load wrote into guest memory, kept so that a restart (--on-reboot restart) can boot
- * again from a cleared RAM without opening the files, which the sandbox has closed off. */
-struct boot_image {
-	uint8_t *low;    /* [0, low_len): the tables below 1 MiB and the kernel */
-	uint64_t low_len;
-	uint8_t *initrd; /* initrd_size bytes at initrd_gpa */
-	uint64_t initrd_gpa, initrd_size;
-};
-
 /* Descriptor `index` of the boot GDT, so that the vCPU's hidden segment state matches it. */
 uint64_t boot_gdt_entry(unsigned index);
-
-/* Loads everything and fills *out. On bad input (missing file, not a kernel, initrd too large,
- * command line too long) logs one message naming the file and returns a negative errno: main
- * exits 2. */
-int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *out);
-/* Keeps a copy of what boot_load wrote (info says where). 0 or -ENOMEM. */
-int boot_keep(const struct guest_mem *m, const struct boot_info *info, struct boot_image *img);
-/* Clears guest RAM and writes the kept copy back: the memory of a machine just booted. */
-void boot_reload(struct guest_mem *m, const struct boot_image *img);
-void boot_image_free(struct boot_image *img);
 
 #endif

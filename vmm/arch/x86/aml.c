@@ -1,5 +1,5 @@
 /* AML encoding (ACPI 6.5 section 20.2) and resource descriptors (section 6.4). */
-#include "boot/aml.h"
+#include "arch/x86/aml.h"
 
 #include <errno.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "boot/boot.h"
+#include "arch/x86/layout.h"
 #include "memory.h"
 
 #define ACPI_S5_SLP_TYP 5 /* SLP_TYPx the DSDT's _S5_ names; written to the sleep control port */

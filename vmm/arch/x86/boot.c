@@ -1,9 +1,9 @@
 /* The Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry: the kernel is
  * loaded, boot_params filled, and the vCPU starts in long mode with an identity map. ELF64 images
  * (vmlinux, the firmware test guests) are loaded at their physical addresses instead. */
-#include "boot/boot.h"
-#include "boot/acpi.h"
-#include "boot/mptable.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/mptable.h"
 #include "log.h"
 
 #include <asm/bootparam.h>
@@ -35,97 +35,6 @@ uint64_t boot_gdt_entry(unsigned index)
 	return index < BOOT_GDT_ENTRIES ? boot_gdt[index] : 0;
 }
 
-struct image {
-	uint8_t *data;
-	size_t size;
-};
-
-/* Opens a regular file no larger than max (a larger one could never fit the guest): the fd, or a
- * negative errno after one message that `what` begins ("--kernel PATH"). */
-static int open_image(const char *what, const char *path, uint64_t max, size_t *size)
-{
-	struct stat st;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		log_error("%s: %s", what, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		log_error("%s: %s", what, strerror(errno));
-	} else if (!S_ISREG(st.st_mode)) {
-		log_error("%s: not a regular file", what);
-		ret = -EINVAL;
-	} else if ((uint64_t)st.st_size > max) {
-		log_error("%s: %lld bytes do not fit in guest memory (raise --memory)", what,
-			  (long long)st.st_size);
-		ret = -EFBIG;
-	} else {
-		*size = (size_t)st.st_size;
-		return fd;
-	}
-	close(fd);
-	return ret;
-}
-
-/* Reads exactly size bytes into dst, and closes fd. */
-static int read_image(const char *what, int fd, void *dst, size_t size)
-{
-	size_t done = 0;
-	int ret = 0;
-
-	while (done < size) {
-		ssize_t n = read(fd, (uint8_t *)dst + done, size - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : -EIO;
-			log_error("%s: read failed: %s", what,
-				  n < 0 ? strerror(errno) : "file shrank");
-			break;
-		}
-		done += (size_t)n;
-	}
-	close(fd);
-	return ret;
-}
-
-/* Reads a whole image into a buffer the caller frees (the kernel: its header decides where it
- * goes). */
-static int read_file(const char *what, const char *path, uint64_t max, struct image *img)
-{
-	int fd = open_image(what, path, max, &img->size), ret;
-
-	img->data = NULL;
-	if (fd < 0)
-		return fd;
-	img->data = malloc(img->size ? img->size : 1);
-	if (!img->data) {
-		close(fd);
-		log_error("%s: out of memory", what);
-		return -ENOMEM;
-	}
-	if ((ret = read_image(what, fd, img->data, img->size))) {
-		free(img->data);
-		img->data = NULL;
-	}
-	return ret;
-}
-
-/* Copies into guest memory through the checked door; the caller has already decided the range. */
-static int put(struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
-{
-	void *dst = gmem_ptr(m, gpa, len);
-
-	if (!dst)
-		return -ERANGE;
-	memcpy(dst, src, len);
-	return 0;
-}
-
 struct loaded {
 	uint64_t entry;
 	uint64_t end;         /* first byte above everything the kernel occupies, now or later */
@@ -134,7 +43,7 @@ struct loaded {
 	uint32_t cmdline_max; /* bytes of command line, without the NUL */
 };
 
-static int load_bzimage(struct guest_mem *m, const char *what, const struct image *k,
+static int load_bzimage(struct guest_mem *m, const char *what, const struct boot_file *k,
 			struct boot_params *bp, struct loaded *out)
 {
 	struct setup_header *h = &bp->hdr;
@@ -177,7 +86,7 @@ static int load_bzimage(struct guest_mem *m, const char *what, const struct imag
 			  what, (unsigned long long)((need + (1 << 20) - 1) >> 20));
 		return -EFBIG;
 	}
-	if (put(m, BOOT_KERNEL_ADDR, k->data + setup_size, k->size - setup_size))
+	if (boot_put(m, BOOT_KERNEL_ADDR, k->data + setup_size, k->size - setup_size))
 		return -ERANGE;
 	h->type_of_loader = 0xff;
 	h->loadflags &= (uint8_t) ~(KEEP_SEGMENTS | QUIET_FLAG);
@@ -190,7 +99,7 @@ static int load_bzimage(struct guest_mem *m, const char *what, const struct imag
 	return 0;
 }
 
-static int load_elf(struct guest_mem *m, const char *what, const struct image *k,
+static int load_elf(struct guest_mem *m, const char *what, const struct boot_file *k,
 		    struct boot_params *bp, struct loaded *out)
 {
 	const Elf64_Ehdr *eh = (const void *)k->data;
@@ -312,7 +221,7 @@ static int load_initrd(struct guest_mem *m, const struct boot_args *a, const str
 
 	if ((uint64_t)k->initrd_max + 1 < top)
 		top = (uint64_t)k->initrd_max + 1;
-	fd = open_image(a->initrd_what, a->initrd, top > k->end ? top - k->end : 0, &size);
+	fd = boot_open(a->initrd_what, a->initrd, top > k->end ? top - k->end : 0, &size);
 	if (fd < 0)
 		return fd;
 	/* No initramfs at all, most likely from a build that failed: say so rather than boot on. */
@@ -337,7 +246,7 @@ static int load_initrd(struct guest_mem *m, const struct boot_args *a, const str
 		close(fd);
 		return -ERANGE;
 	}
-	if ((ret = read_image(a->initrd_what, fd, dst, size)))
+	if ((ret = boot_read(a->initrd_what, fd, dst, size)))
 		return ret;
 	bp->hdr.ramdisk_image = (uint32_t)start;
 	bp->hdr.ramdisk_size = (uint32_t)size;
@@ -349,7 +258,7 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	static const uint8_t elf_magic[4] = { ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3 };
 	struct boot_params *bp;
 	struct loaded k = { 0 };
-	struct image img;
+	struct boot_file img;
 	uint64_t rsdp;
 	size_t cmdlen = strlen(a->cmdline);
 	int ret;
@@ -362,7 +271,7 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	if (!bp)
 		return -ERANGE;
 	memset(bp, 0, sizeof(*bp));
-	if ((ret = read_file(a->kernel_what, a->kernel, gmem_low_end(m), &img)))
+	if ((ret = boot_read_file(a->kernel_what, a->kernel, gmem_low_end(m), &img)))
 		return ret;
 	if (img.size >= 4 && !memcmp(img.data, elf_magic, 4))
 		ret = load_elf(m, a->kernel_what, &img, bp, &k);
@@ -383,7 +292,7 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 							 : (unsigned)BOOT_CMDLINE_MAX - 1);
 		return -E2BIG;
 	}
-	if ((ret = put(m, BOOT_CMDLINE_ADDR, a->cmdline, cmdlen + 1)))
+	if ((ret = boot_put(m, BOOT_CMDLINE_ADDR, a->cmdline, cmdlen + 1)))
 		return ret;
 	bp->hdr.cmd_line_ptr = BOOT_CMDLINE_ADDR;
 	bp->hdr.cmdline_size = (uint32_t)cmdlen + 1;
@@ -400,11 +309,11 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 		log_error("the MP table does not fit below the ACPI tables");
 		return ret;
 	}
-	if ((ret = write_page_tables(m)) || (ret = put(m, BOOT_GDT_ADDR, boot_gdt, sizeof(boot_gdt))) ||
-	    (ret = put(m, BOOT_RESET_VECTOR, reset_stub, sizeof(reset_stub))))
+	if ((ret = write_page_tables(m)) || (ret = boot_put(m, BOOT_GDT_ADDR, boot_gdt, sizeof(boot_gdt))) ||
+	    (ret = boot_put(m, BOOT_RESET_VECTOR, reset_stub, sizeof(reset_stub))))
 		return ret;
 	out->entry = k.entry;
-	out->boot_params = BOOT_PARAMS_ADDR;
+	out->arg = BOOT_PARAMS_ADDR;
 	out->stack = BOOT_STACK_TOP;
 	out->written_end = k.written;
 	out->initrd_gpa = bp->hdr.ramdisk_image;
@@ -412,41 +321,3 @@ int boot_load(struct guest_mem *m, const struct boot_args *a, struct boot_info *
 	return 0;
 }
 
-int boot_keep(const struct guest_mem *m, const struct boot_info *info, struct boot_image *img)
-{
-	const void *low = gmem_ptr(m, 0, info->written_end);
-	const void *initrd = info->initrd_size ? gmem_ptr(m, info->initrd_gpa, info->initrd_size)
-					       : NULL;
-
-	memset(img, 0, sizeof(*img));
-	if (!low || (info->initrd_size && !initrd))
-		return -ERANGE;
-	img->low_len = info->written_end;
-	img->initrd_gpa = info->initrd_gpa;
-	img->initrd_size = info->initrd_size;
-	img->low = malloc(img->low_len);
-	img->initrd = img->initrd_size ? malloc(img->initrd_size) : NULL;
-	if (!img->low || (img->initrd_size && !img->initrd)) {
-		boot_image_free(img);
-		return -ENOMEM;
-	}
-	memcpy(img->low, low, img->low_len);
-	if (img->initrd_size)
-		memcpy(img->initrd, initrd, img->initrd_size);
-	return 0;
-}
-
-void boot_reload(struct guest_mem *m, const struct boot_image *img)
-{
-	gmem_clear(m);
-	put(m, 0, img->low, img->low_len);
-	if (img->initrd_size)
-		put(m, img->initrd_gpa, img->initrd, img->initrd_size);
-}
-
-void boot_image_free(struct boot_image *img)
-{
-	free(img->low);
-	free(img->initrd);
-	memset(img, 0, sizeof(*img));
-}

@@ -1,11 +1,11 @@
 /* ACPI tables (ACPI 6.5, chapter 5, and the PCI Firmware Specification's MCFG). The platform is
  * hardware-reduced: no PM1 blocks, no SCI, no FACS; poweroff and reset go through the FADT's sleep
- * control and reset registers, which vmm/bus/platform.c implements. The MADT lists every vCPU
+ * control and reset registers, which platform.c implements. The MADT lists every vCPU
  * (the MP table, mptable.c, says the same for kernels that look for one). */
-#include "boot/acpi.h"
-#include "bus/platform.h"
-#include "boot/aml.h"
-#include "boot/boot.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/platform.h"
+#include "arch/x86/aml.h"
+#include "arch/x86/layout.h"
 
 #include <errno.h>
 #include <stddef.h>
