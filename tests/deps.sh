@@ -1,8 +1,21 @@
 #!/bin/bash
-# tests/deps.sh [--install]: the Debian packages that building and testing vmm need.
+# tests/deps.sh [--install] [--arm64]: the Debian packages that building and testing vmm need.
 # Prints the missing ones as an apt-get line and exits 1; with --install, as root, installs them.
+# --arm64 adds the arm64 nested harness's group (tests/nested/run-arm64.sh): its QEMU, the
+# cross-compiler for kvmcheck, mmdebstrap, and Debian's arm64 architecture in dpkg, so that
+# apt-get download and mmdebstrap find the arm64 kernel and root tree (fetched into the test cache by
+# tests/guest/kernels.sh and tests/nested/arm64-root.sh, never installed here).
 # Why each is here: docs/architecture.md (libraries) and docs/testing.md (test tools).
 set -euo pipefail
+
+install='' arm64=''
+for a; do
+	case $a in
+	--install) install=1 ;;
+	--arm64) arm64=1 ;;
+	*) echo "usage: $0 [--install] [--arm64]" >&2; exit 2 ;;
+	esac
+done
 
 packages=(
 	gcc make libc6-dev linux-libc-dev # the compiler and the KVM API headers
@@ -21,17 +34,31 @@ packages=(
 	socat                             # the guest tests talk to virtio console ports on unix sockets
 	iproute2                          # ip tuntap and ss: the network tests' tap and listeners
 )
+[[ -z $arm64 ]] || packages+=(
+	qemu-system-arm                             # qemu-system-aarch64: the arm64 nested harness
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross # kvmcheck, static, for arm64
+	mmdebstrap                                  # unpacks the arm64 root tree
+)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
-[[ ${#missing[@]} == 0 ]] && exit 0
-if [[ ${1:-} == --install && $(id -u) == 0 ]]; then
-	echo "deps: installing ${missing[*]}" >&2
+foreign=
+[[ -z $arm64 ]] || dpkg --print-foreign-architectures | grep -qx arm64 || foreign=1
+[[ ${#missing[@]} == 0 && -z $foreign ]] && exit 0
+if [[ -n $install && $(id -u) == 0 ]]; then
+	if [[ -n $foreign ]]; then
+		echo "deps: adding dpkg's arm64 architecture" >&2
+		dpkg --add-architecture arm64
+	fi
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	if [[ ${#missing[@]} != 0 ]]; then
+		echo "deps: installing ${missing[*]}" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
 	exit 0
 fi
 echo "deps: missing packages; install them with:" >&2
-echo "  sudo apt-get install ${missing[*]}" >&2
+[[ -z $foreign ]] || echo "  sudo dpkg --add-architecture arm64 && sudo apt-get update" >&2
+[[ ${#missing[@]} == 0 ]] || echo "  sudo apt-get install ${missing[*]}" >&2
 exit 1

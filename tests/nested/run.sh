@@ -1,5 +1,6 @@
 #!/bin/bash
 # tests/nested/run.sh [--timeout SEC] -- CMD [ARG]...
+# NESTED_ARCH=arm64 tests/nested/run.sh [--timeout SEC] -- CMD [ARG]...   (= tests/nested/run-arm64.sh)
 #
 # Runs CMD in the current directory with a working /dev/kvm. If a hardware /dev/kvm opens
 # here, CMD is simply exec'd. Otherwise CMD runs inside a QEMU TCG guest (Debian's generic kernel,
@@ -16,6 +17,17 @@
 # CMD sees VMM_NESTED_TCG=1 there. CMD's stdout and stderr both arrive on stdout; its stdin is /dev/null (or, with NESTED_TTY=1
 # and a terminal on stdin, that terminal).
 #
+# NESTED_ARCH=arm64: CMD runs on arm64, with an arm64 /dev/kvm. Directly on an arm64 machine where
+# /dev/kvm opens; otherwise inside a qemu-system-aarch64 TCG guest (-M virt,virtualization=on,
+# gic-version=3, so its kernel starts at EL2 and its built-in KVM works; -cpu max,pauth-impdef=on,
+# whose pointer authentication is 3-4 times cheaper to emulate than the architected one) booted from
+# Debian's generic arm64 kernel (the cloud one has no 9p), chrooted into an arm64 root tree of
+# Debian's packages (tests/nested/arm64-root.sh) shared read-only under a tmpfs overlay (writable
+# there, nothing reaches the cache), with the current directory (read-only) and $NESTED_RW
+# (writable) at their own paths, and /usr/local/bin/kvmcheck (kvmcheck.c: proves that a vCPU runs
+# and exits). The guest's console is also saved in $NESTED_LOG (default $NESTED_RW/nested-arm64.log).
+# Needs tests/deps.sh's arm64 group (tests/deps.sh --arm64 --install).
+#
 # Exit status: CMD's; 124 if --timeout (default 3600 s) expired while the nested guest was alive
 # (whatever CMD was doing, it is CMD's failure); 125 if the nested guest itself failed, shown by
 # one of: its clock stopped (run.sh reads the guest kernel's jiffies through QEMU's monitor every
@@ -23,10 +35,12 @@
 # stuck with its timers dead, and run.sh prints each of its CPUs' rip, named from its kallsyms,
 # and ends it), its kernel panicked (a CPU stuck in its kernel for a minute panics it:
 # softlockup_panic), or it ended without CMD's exit status. Callers may retry on 125, never on 124.
+# 2: a bad command line, or (arm64) a package or cache that is missing: nothing ran.
 #
-# Environment: NESTED_RW (writable dir), NESTED_MEM (guest MiB, default 4096), NESTED_SMP (its
-# CPUs, default 2), NESTED_CPU (its -cpu), NESTED_APPEND (more of its kernel command line;
-# kvm_amd.npt=1 to compare),
+# Environment: NESTED_ARCH (x86_64, the default, or arm64), NESTED_RW (writable dir), NESTED_MEM
+# (guest MiB, default 4096; arm64 2048), NESTED_SMP (its CPUs, default 2), NESTED_CPU (its -cpu),
+# NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare), NESTED_LOG (a file
+# for a copy of its console; arm64's default above),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
 # NESTED_STALL (seconds), NESTED_FORCE=1 (use the guest even if /dev/kvm works), VMM_TEST_CACHE
 # (kernel/initramfs cache, default /var/cache/vmm-test).
@@ -41,12 +55,24 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 [[ $# -gt 0 ]] || { echo "usage: $0 [--timeout SEC] -- CMD [ARG]..." >&2; exit 2; }
+arch=${NESTED_ARCH:-x86_64}
+case $arch in
+x86_64 | amd64) arch=x86_64 ;;
+arm64 | aarch64) arch=arm64 ;;
+*) echo "nested: NESTED_ARCH=$arch: x86_64 or arm64" >&2; exit 2 ;;
+esac
 
 # A /dev/kvm counts when it opens and is hardware virtualisation (kvm_intel or kvm_amd). Some
 # sandboxes offer a software one (kvm_pvm) whose instruction emulator cannot run a stock
 # kernel: a Debian guest dies on its first cmpxchg16b or xrstor there.
 # (-c first: a redirection to a missing /dev/kvm would create a file there.)
-if [[ -z ${NESTED_FORCE:-} && -c /dev/kvm ]] && { : <>/dev/kvm; } 2>/dev/null; then
+if [[ $arch == arm64 ]]; then
+	# An arm64 /dev/kvm is one on an arm64 machine.
+	if [[ -z ${NESTED_FORCE:-} && $(uname -m) == aarch64 && -c /dev/kvm ]] && { : <>/dev/kvm; } 2>/dev/null; then
+		exec "$@"
+	fi
+	[[ -n ${NESTED_FORCE:-} ]] || echo "nested: no arm64 /dev/kvm here; running under QEMU TCG with EL2 (slow)" >&2
+elif [[ -z ${NESTED_FORCE:-} && -c /dev/kvm ]] && { : <>/dev/kvm; } 2>/dev/null; then
 	[[ -e /sys/module/kvm_intel || -e /sys/module/kvm_amd ]] && exec "$@"
 	echo "nested: /dev/kvm here is not hardware KVM (no kvm_intel or kvm_amd);" \
 		"running under QEMU TCG with nested SVM (slow)" >&2
@@ -57,9 +83,26 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/guest/lib.sh
 source "$here/../guest/lib.sh"
-kdir=$("$here/../guest/kernels.sh" generic)
+if [[ $arch == arm64 ]]; then
+	missing=()
+	for c in qemu-system-aarch64 aarch64-linux-gnu-gcc; do
+		command -v "$c" >/dev/null || missing+=("$c")
+	done
+	if [[ ${#missing[@]} != 0 ]]; then
+		echo "nested: no ${missing[*]} here; install the arm64 group: tests/deps.sh --arm64 --install" >&2
+		exit 2
+	fi
+	kdir=$("$here/../guest/kernels.sh" arm64) || exit 2
+	root=$("$here/arm64-root.sh") || exit 2
+	cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/arm64
+	# The arm64 tree's busybox-static; kvmcheck for CMD, from the cross-compiler.
+	busybox=$root/bin/busybox prog=kvmcheck cc=aarch64-linux-gnu-gcc
+else
+	kdir=$("$here/../guest/kernels.sh" generic)
+	cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/nested
+	busybox=/bin/busybox prog=kvmpin cc=${CC:-cc}
+fi
 kver=$(<"$kdir/version")
-cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/nested
 mkdir -p "$cache"
 
 # The guest's /init. It finds its parameters on the "ctl" share: rwdir (path of the
@@ -88,12 +131,27 @@ o=trans=virtio,version=9p2000.L,msize=512000
 mount -t 9p -o "$o" ctl /ctl || die "cannot mount the ctl share"
 # For run.sh's watchdog, which reads jiffies from outside through QEMU's monitor: where it is in
 # guest-physical memory (kallsyms' address less _text's, from where /proc/iomem has the kernel's
-# code), and the text symbols that name a stuck CPU's rip.
+# code), and the text symbols that name a stuck CPU's rip. Not where kallsyms has no data symbols
+# (Debian's arm64 kernels: no CONFIG_KALLSYMS_ALL): the heartbeats below watch alone there.
+# (x86's "Kernel code" begins at _text, arm64's at _stext.)
 sym() { grep -m1 " $1\$" /proc/kallsyms | cut -d' ' -f1; }
 code=$(grep -m1 'Kernel code' /proc/iomem | sed 's/^ *\([0-9a-f]*\)-.*/\1/')
 grep ' [tT] ' /proc/kallsyms >/ctl/kallsyms.tmp && mv /ctl/kallsyms.tmp /ctl/kallsyms &
-echo "$(sym jiffies_64) $(sym _text) $code" >/ctl/jiffies
-mount -t 9p -o "ro,$o,cache=loose" host /host || die "cannot mount the host root"
+text=_text
+[ "$(uname -m)" = aarch64 ] && text=_stext
+j=$(sym jiffies_64)
+[ -z "$j" ] || echo "$j $(sym $text) $code" >/ctl/jiffies
+if [ -e /ctl/overlay ]; then
+	# arm64: the root tree read-only under a tmpfs, so that paths can be made in it (the
+	# current directory's, where its share goes) and written (nothing reaches the host).
+	mkdir -p /lower /upper
+	mount -t 9p -o "ro,$o,cache=loose" host /lower || die "cannot mount the root tree"
+	mount -t tmpfs tmpfs /upper && mkdir /upper/data /upper/work
+	mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /host ||
+		die "cannot mount the root tree's overlay"
+else
+	mount -t 9p -o "ro,$o,cache=loose" host /host || die "cannot mount the host root"
+fi
 # The RTC has whole seconds only; take the host's clock from a fresh file's mtime.
 : >/ctl/clock
 chroot /host /bin/date -s "$(stat -c %y /ctl/clock)" >/dev/null
@@ -117,10 +175,15 @@ ln -sf /proc/self/fd/1 /host/dev/stdout
 ln -sf /proc/self/fd/2 /host/dev/stderr
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts
 mount -t tmpfs tmpfs /host/dev/shm
-[ -c /host/dev/kvm ] || die "no /dev/kvm in the guest: kvm_amd did not load"
-# A vCPU held for the whole run, so that KVM does not rewrite its code at every test VM, which
-# TCG does not always survive (kvmpin.c).
-kvmpin || die "kvmpin failed"
+[ -c /host/dev/kvm ] || die "no /dev/kvm in the guest: its KVM did not start (kvm_amd, or arm64's EL2)"
+# x86: a vCPU held for the whole run, so that KVM does not rewrite its code at every test VM, which
+# TCG does not always survive (kvmpin.c). arm64: kvmcheck, for CMD.
+if [ -x /bin/kvmpin ]; then
+	kvmpin || die "kvmpin failed"
+fi
+if [ -x /bin/kvmcheck ]; then
+	mkdir -p /host/usr/local/bin && cp /bin/kvmcheck /host/usr/local/bin/
+fi
 # A heartbeat per CPU for run.sh's watchdog: a CPU that stops for good (TCG has left one halted,
 # deaf to the interrupts that would wake it) freezes everything queued on it, the command too,
 # while the clock goes on on the others.
@@ -143,14 +206,16 @@ EOF
 # for vhost=on and --vsock (mods_stage adds vhost, vhost_iotlb, tap, vsock and
 # vmw_vsock_virtio_transport_common before them). vhost_vsock also makes this kernel the vsock host,
 # CID 2, for the tests' socat.
+# arm64: KVM is built in, and overlay is for the root tree.
 mods="kvm_amd 9p 9pnet_virtio virtio_pci tun vhost_net vhost_vsock"
-hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat /bin/busybox "$here/kvmpin.c") | sha256sum | cut -c1-12)
+[[ $arch == x86_64 ]] || mods="overlay 9p 9pnet_virtio virtio_pci tun vhost_net vhost_vsock"
+hash=$( (guest_init; echo "$mods"; declare -f mods_stage; cat "$busybox" "$here/$prog.c") | sha256sum | cut -c1-12)
 initrd=$cache/initrd-$kver-$hash.cpio
 if [[ ! -f $initrd ]]; then
 	stage=$(mktemp -d "$cache/.stage.XXXXXX")
 	mkdir -p "$stage"/{bin,dev,proc,sys,host,ctl}
-	cp /bin/busybox "$stage/bin/busybox"
-	${CC:-cc} -O2 -static -o "$stage/bin/kvmpin" "$here/kvmpin.c"
+	cp "$busybox" "$stage/bin/busybox"
+	$cc -O2 -static -o "$stage/bin/$prog" "$here/$prog.c"
 	guest_init >"$stage/init"
 	chmod +x "$stage/init"
 	# shellcheck disable=SC2086
@@ -161,9 +226,11 @@ if [[ ! -f $initrd ]]; then
 	find "$cache" -maxdepth 1 -name 'initrd-*.cpio' ! -name "${initrd##*/}" -delete
 fi
 
-# Boot the uncompressed ELF through PVH: that skips the firmware's real-mode boot and
+# x86: boot the uncompressed ELF through PVH: that skips the firmware's real-mode boot and
 # the xz decompressor, ~3 s under TCG. Falls back to the bzImage if extraction fails.
+# (arm64's vmlinuz is an uncompressed Image already.)
 kernel=$cache/vmlinux-$kver
+[[ $arch == x86_64 ]] || kernel=$kdir/vmlinuz
 if [[ ! -f $kernel ]]; then
 	off=$(LC_ALL=C grep -m1 -obUaP '\xfd7zXZ\x00' "$kdir/vmlinuz" | tr -d '\0' || true)
 	off=${off%%:*}
@@ -182,7 +249,8 @@ rw=${NESTED_RW:-$PWD/build}
 mkdir -p "$rw"
 rw=$(cd "$rw" && pwd -P)
 tree=$(pwd -P)
-[[ $tree/ == /tmp/* ]] || tree=
+# arm64: the current directory is always shared (the root tree is not this machine's /).
+[[ $tree/ == /tmp/* || $arch == arm64 ]] || tree=
 ctl=$(mktemp -d)
 qpid=
 # shellcheck disable=SC2317  # called from the trap
@@ -207,6 +275,7 @@ else
 fi
 echo "$rw" >"$ctl/rwdir"
 [[ -z $tree ]] || echo "$tree" >"$ctl/treedir"
+[[ $arch == x86_64 ]] || : >"$ctl/overlay"
 {
 	echo "export PATH=$(q "$PATH") HOME=/root TERM=$(q "$term") VMM_NESTED_TCG=1"
 	for v in ${NESTED_ENV:-}; do
@@ -220,15 +289,32 @@ echo "$rw" >"$ctl/rwdir"
 } >"$ctl/cmd.sh"
 
 fs=security_model=none,multidevs=remap
-shares=(-virtfs "local,path=/,mount_tag=host,readonly=on,$fs"
+top=/
+[[ $arch == x86_64 ]] || top=$root
+shares=(-virtfs "local,path=${top//,/,,},mount_tag=host,readonly=on,$fs"
 	-virtfs "local,path=${rw//,/,,},mount_tag=rw,$fs"
 	-virtfs "local,path=$ctl,mount_tag=ctl,$fs")
 [[ -z $tree ]] || shares+=(-virtfs "local,path=${tree//,/,,},mount_tag=tree,readonly=on,$fs")
-timeout "${fg[@]}" "$timeout" qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}" \
+append="quiet loglevel=3 panic=-1 softlockup_panic=1 mitigations=off"
+if [[ $arch == arm64 ]]; then
+	# shellcheck disable=SC2054 # the commas are within QEMU options
+	machine=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -accel tcg
+		-cpu "${NESTED_CPU:-max,pauth-impdef=on}" -smp "${NESTED_SMP:-2}" -m "${NESTED_MEM:-2048}")
+	append="console=ttyAMA0 $append"
+	log=${NESTED_LOG-$rw/nested-arm64.log}
+else
+	# shellcheck disable=SC2206 # NESTED_SMP unquoted, as it always was
+	machine=(qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}")
+	append="console=ttyS0 $append kvm_amd.npt=0"
+	log=${NESTED_LOG:-}
+fi
+con=stdio,id=con,signal=off
+[[ -z $log ]] || con+=",logfile=${log//,/,,}"
+timeout "${fg[@]}" "$timeout" "${machine[@]}" \
 	-nodefaults -no-user-config -display none -no-reboot \
-	-chardev stdio,id=con,signal=off -serial chardev:con -monitor "unix:$ctl/mon,server=on,wait=off" \
+	-chardev "$con" -serial chardev:con -monitor "unix:$ctl/mon,server=on,wait=off" \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1 softlockup_panic=1 mitigations=off kvm_amd.npt=0 ${NESTED_APPEND:-}" \
+	-append "$append ${NESTED_APPEND:-}" \
 	"${shares[@]}" <&"$qin" &
 qpid=$!
 
@@ -247,11 +333,14 @@ jiffies() {
 	fi
 	monitor "xp /1gx $jiffies_at" | sed -n 's/^[0-9a-f]*: *\(0x[0-9a-f]*\).*/\1/p'
 }
-# stuck_cpus: each vCPU of the nested guest, its rip named from the guest's kallsyms (a rip that is
-# not in its kernel is a test guest's, run by the CPU on its behalf).
+# stuck_cpus: each vCPU of the nested guest, its rip (arm64: pc) named from the guest's kallsyms (a
+# rip that is not in its kernel is a test guest's, run by the CPU on its behalf). arm64's registers
+# do not say whether a CPU is halted.
+regs='s/^RIP=\([0-9a-f]*\) .*HLT=\([01]\).*/\1 \2/p'
+[[ $arch == x86_64 ]] || regs='s/^ *PC=\([0-9a-f]*\) .*/\1 0/p'
 stuck_cpus() {
 	local cpu rip sym state
-	monitor 'info registers -a' | sed -n 's/^CPU#\([0-9]*\).*/\1/p; s/^RIP=\([0-9a-f]*\) .*HLT=\([01]\).*/\1 \2/p' |
+	monitor 'info registers -a' | sed -n "s/^CPU#\([0-9]*\).*/\1/p; $regs" |
 		paste -d' ' - - | while read -r cpu rip hlt; do
 		sym=$( { cat "$ctl/kallsyms" 2>/dev/null; echo "$rip ~ ~rip"; } | LC_ALL=C sort | grep -B1 '~rip$' | head -n 1)
 		[[ $sym == *'~rip' ]] && sym= || sym=$(printf '%s+0x%x' "${sym##* }" $((0x$rip - 0x${sym%% *})))
