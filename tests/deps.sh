@@ -1,10 +1,11 @@
 #!/bin/bash
-# tests/deps.sh [--install] [--arm64]: the Debian packages that building and testing vmm need.
+# tests/deps.sh [--install]: the Debian packages that building and testing vmm need.
 # Prints the missing ones as an apt-get line and exits 1; with --install, as root, installs them.
-# --arm64 adds the arm64 nested harness's group (tests/nested/run-arm64.sh): its QEMU, the
-# cross-compiler for kvmcheck, mmdebstrap, and Debian's arm64 architecture in dpkg, so that
-# apt-get download and mmdebstrap find the arm64 kernel and root tree (fetched into the test cache by
-# tests/guest/kernels.sh and tests/nested/arm64-root.sh, never installed here).
+# On an x86 machine that includes the arm64 group (make cross-arm64 and run-all.sh's arm64 group in
+# tests/nested/run-arm64.sh's nested guest): the cross compiler, the arm64 builds of the libraries
+# vmm links, qemu-system-aarch64, mmdebstrap, and Debian's arm64 architecture in dpkg, so that
+# apt-get download and mmdebstrap find the arm64 kernels and root tree (fetched into the test cache
+# by tests/guest/kernels.sh and tests/nested/arm64-root.sh, never installed here).
 # Why each is here: docs/architecture.md (libraries) and docs/testing.md (test tools).
 set -euo pipefail
 
@@ -12,10 +13,10 @@ install='' arm64=''
 for a; do
 	case $a in
 	--install) install=1 ;;
-	--arm64) arm64=1 ;;
-	*) echo "usage: $0 [--install] [--arm64]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--install]" >&2; exit 2 ;;
 	esac
 done
+[[ $(dpkg --print-architecture) != amd64 ]] || arm64=1
 
 packages=(
 	gcc make libc6-dev linux-libc-dev # the compiler and the KVM API headers
@@ -36,7 +37,9 @@ packages=(
 )
 [[ -z $arm64 ]] || packages+=(
 	qemu-system-arm                             # qemu-system-aarch64: the arm64 nested harness
-	gcc-aarch64-linux-gnu libc6-dev-arm64-cross # kvmcheck, static, for arm64
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross # make cross-arm64; kvmcheck and the test programs
+	libinih-dev:arm64 liburing-dev:arm64 libseccomp-dev:arm64 libcap-ng-dev:arm64 # ... and what
+	libmicrohttpd-dev:arm64 libjansson-dev:arm64 libfdt1:arm64 # vmm links (libfdt-dev is one arch's)
 	mmdebstrap                                  # unpacks the arm64 root tree
 )
 missing=()

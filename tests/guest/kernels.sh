@@ -21,7 +21,7 @@ fetch() { # flavour meta-package
 	pkg=$(apt-cache depends "$2" | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
 	if [[ -z $pkg ]]; then
 		echo "kernels.sh: cannot resolve $2 (apt-get update?)" >&2
-		[[ $2 != *:arm64 ]] || echo "kernels.sh: arm64 needs dpkg's arm64 architecture: tests/deps.sh --arm64 --install" >&2
+		[[ $2 != *:arm64 ]] || echo "kernels.sh: arm64 needs dpkg's arm64 architecture: tests/deps.sh --install" >&2
 		return 1
 	fi
 	tmp=$(mktemp -d "$cache/.tmp.XXXXXX")

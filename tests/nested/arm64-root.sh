@@ -6,7 +6,7 @@
 # The tree is Debian's arm64 packages below, with their dependencies, unpacked by
 # `mmdebstrap --variant=extract` (dpkg-deb -x of each .deb: no maintainer script runs, so
 # nothing of arm64 has to run on this machine), plus /etc/passwd and /etc/group from
-# base-passwd. The nested guest mounts it read-only over 9p, under a tmpfs overlay, and runs
+# base-passwd and awk's link to mawk. The nested guest mounts it read-only over 9p, under a tmpfs overlay, and runs
 # the command chrooted there. Once unpacked, a tree is not looked at again; delete it to fetch
 # the current packages. Unpacking needs root (as kernels.sh's fetch does).
 set -euo pipefail
@@ -14,13 +14,14 @@ set -euo pipefail
 cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/arm64
 packages=(
 	libc6 dash bash coreutils bsdutils util-linux procps psmisc findutils grep sed mawk
+	device-tree-compiler # dtc: the arm64 group reads --dump-dtb's file back
 	diffutils base-passwd usr-is-merged # usr-is-merged: or usrmerge, which brings perl
 	busybox-static cpio kmod xz-utils zstd # the test guests' initramfs, as on the host
 	socat iproute2 netcat-openbsd          # the guest tests' host ends
 	# what vmm links (docs/architecture.md)
 	libinih1 liburing2 libseccomp2 libcap-ng0 libmicrohttpd12 libjansson4 libfdt1
 )
-hash=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-12)
+hash=$(printf '%s\n' "${packages[@]}" awk-link | sha256sum | cut -c1-12) # and the fix-ups below
 dir=$cache/root-$hash
 if [[ ! -f $dir/.done ]]; then
 	if [[ $(id -u) != 0 ]]; then
@@ -29,7 +30,7 @@ if [[ ! -f $dir/.done ]]; then
 		exit 1
 	fi
 	command -v mmdebstrap >/dev/null || {
-		echo "arm64-root.sh: no mmdebstrap; install the arm64 group: tests/deps.sh --arm64 --install" >&2
+		echo "arm64-root.sh: no mmdebstrap; install the arm64 group: tests/deps.sh --install" >&2
 		exit 1
 	}
 	mkdir -p "$cache"
@@ -47,6 +48,8 @@ if [[ ! -f $dir/.done ]]; then
 		for f in passwd group; do
 			[[ -e $tmp/root/etc/$f ]] || cp "$tmp/root/usr/share/base-passwd/$f.master" "$tmp/root/etc/$f"
 		done
+		# awk, which the alternatives system would have linked (no maintainer script ran)
+		[[ -e $tmp/root/usr/bin/awk ]] || ln -s mawk "$tmp/root/usr/bin/awk"
 		: >"$tmp/root/.done"
 		rm -rf "$dir"
 		mv "$tmp/root" "$dir"

@@ -26,7 +26,7 @@
 # there, nothing reaches the cache), with the current directory (read-only) and $NESTED_RW
 # (writable) at their own paths, and /usr/local/bin/kvmcheck (kvmcheck.c: proves that a vCPU runs
 # and exits). The guest's console is also saved in $NESTED_LOG (default $NESTED_RW/nested-arm64.log).
-# Needs tests/deps.sh's arm64 group (tests/deps.sh --arm64 --install).
+# Needs tests/deps.sh's arm64 group (tests/deps.sh --install, on x86).
 #
 # Exit status: CMD's; 124 if --timeout (default 3600 s) expired while the nested guest was alive
 # (whatever CMD was doing, it is CMD's failure); 125 if the nested guest itself failed, shown by
@@ -89,7 +89,7 @@ if [[ $arch == arm64 ]]; then
 		command -v "$c" >/dev/null || missing+=("$c")
 	done
 	if [[ ${#missing[@]} != 0 ]]; then
-		echo "nested: no ${missing[*]} here; install the arm64 group: tests/deps.sh --arm64 --install" >&2
+		echo "nested: no ${missing[*]} here; install the arm64 group: tests/deps.sh --install" >&2
 		exit 2
 	fi
 	kdir=$("$here/../guest/kernels.sh" arm64) || exit 2
