@@ -13,7 +13,8 @@
 
 int gmem_init(struct guest_mem *m, uint64_t ram_size)
 {
-	uint64_t low = ram_size < MEM_HOLE_START - RAM_BASE ? ram_size : MEM_HOLE_START - RAM_BASE, head;
+	uint64_t below = MEM_HOLE_START - RAM_BASE; /* RAM that fits below the hole */
+	uint64_t low = ram_size < below ? ram_size : below, head;
 	uint8_t *p;
 
 	memset(m, 0, sizeof(*m));

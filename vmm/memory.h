@@ -21,7 +21,8 @@ struct guest_mem {
 };
 
 /* Maps ram_size bytes (MAP_NORESERVE, 2 MiB-aligned, huge pages advised: memory.c) and lays them
- * out from the architecture's RAM_BASE, below and above its hole (MEM_HOLE_START, _END). ram_size: whole 4 KiB pages, as KVM maps them. 0 or -errno. */
+ * out from the architecture's RAM_BASE, below and above its hole (MEM_HOLE_START, _END).
+ * ram_size: whole 4 KiB pages, as KVM maps them. 0 or -errno. */
 int gmem_init(struct guest_mem *m, uint64_t ram_size);
 void gmem_free(struct guest_mem *m);
 /* Host pointer for [gpa, gpa + len), or NULL unless the range lies wholly inside one region.

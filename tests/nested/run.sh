@@ -8,7 +8,8 @@
 # is a K8's, for which every Linux (the test guests too, which see the same CPUID) scans all of PCI
 # configuration space twice for an AGP bridge at boot, about 1.5 s a boot there; with npt=0,
 # shadow paging, because the emulated nested paging now and then corrupts the memory of both
-# guests) chrooted into this machine's /,
+# guests, and vgif=0, because with the emulated virtual GIF an interrupt now and then arrives
+# right after VMRUN, where GIF holds it off on a real CPU) chrooted into this machine's /,
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden there; a
 # tree under the host's /tmp is shared on its own, so CMD still finds it).
@@ -121,7 +122,7 @@ die() {
 	dmesg | tail -n 25
 	poweroff -f
 }
-# As modprobe would: a module's parameters from the command line (kvm_amd.npt=0).
+# As modprobe would: a module's parameters from the command line (kvm_amd.npt=0 vgif=0).
 for m in $(cat /modules.order); do
 	n=$(basename "$m" .ko | tr - _)
 	insmod "/lib/modules/$m" $(for w in $(cat /proc/cmdline); do case $w in "$n".*) echo "${w#*.}" ;; esac; done) ||
@@ -305,7 +306,7 @@ if [[ $arch == arm64 ]]; then
 else
 	# shellcheck disable=SC2206 # NESTED_SMP unquoted, as it always was
 	machine=(qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}")
-	append="console=ttyS0 $append kvm_amd.npt=0"
+	append="console=ttyS0 $append kvm_amd.npt=0 kvm_amd.vgif=0"
 	log=${NESTED_LOG:-}
 fi
 con=stdio,id=con,signal=off
