@@ -262,6 +262,13 @@ tcg_fault() {
 	exit 125
 }
 tcg_log() { local name=$1; shift; cat "$logs/$name".* 2>/dev/null | grep "$@"; }
+# calibrated START: a reference boot begun at START ($EPOCHREALTIME) has just ended: "SECONDS
+# LIMIT", how long it took and the limit a plain boot gets from it (limit_factor times, at least
+# min_limit).
+calibrated() {
+	awk -v s="$1" -v e="$EPOCHREALTIME" -v k=$limit_factor -v m=$min_limit \
+		'BEGIN { t = e - s; l = int(t * k + 0.999); printf "%.1f %d\n", t, (l < m ? m : l) }'
+}
 # expect NAME STATUS ARGS...: vmm must exit with STATUS.
 expect() {
 	local name=$1 want=$2
@@ -1086,8 +1093,7 @@ for f in $flavours; do
 	expect "calibrate-$f" 0 --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" \
 		--log-level info --cmdline "$base vmmtest=poweroff"
 	[[ $status == 0 ]] || continue
-	read -r took l < <(awk -v s="$start" -v e="$EPOCHREALTIME" -v k=$limit_factor -v m=$min_limit \
-		'BEGIN { t = e - s; l = int(t * k + 0.999); printf "%.1f %d\n", t, (l < m ? m : l) }')
+	read -r took l < <(calibrated "$start")
 	echo "$f $took $l" >>"$logs/calibration"
 	limits+=" $f=$l"
 done
@@ -1415,8 +1421,7 @@ common=(--kernel "$a64/vmlinuz" --initrd "$a64/initrd.img" --log-level info)
 t=$ref_limit
 start=$EPOCHREALTIME
 expect arm64-boot 0 "${common[@]}" --timeout "$t" --cmdline "$base vmmtest=poweroff"
-read -r took t < <(awk -v s="$start" -v e="$EPOCHREALTIME" -v k=$limit_factor -v m=$min_limit \
-	'BEGIN { t = e - s; l = int(t * k + 0.999); printf "%.1f %d\n", t, (l < m ? m : l) }')
+read -r took t < <(calibrated "$start")
 echo "run-all: a plain arm64 boot took $took s here; its boots get $t s, with devices $((device_factor * t)) s"
 for n in 1 2; do
 	before=$(host_now)
