@@ -9,7 +9,8 @@
 # configuration space twice for an AGP bridge at boot, about 1.5 s a boot there; with npt=0,
 # shadow paging, because the emulated nested paging now and then corrupts the memory of both
 # guests, and vgif=0, because with the emulated virtual GIF an interrupt now and then arrives
-# right after VMRUN, where GIF holds it off on a real CPU) chrooted into this machine's /,
+# right after VMRUN, where GIF holds it off on a real CPU; idle=poll, because TCG now and then
+# left a halted CPU deaf to its interrupts for good) chrooted into this machine's /,
 # shared read-only over 9p. Writable inside the guest: $NESTED_RW (default $PWD/build,
 # created if missing), /tmp and /dev/shm (both tmpfs, so the host's /tmp is hidden there; a
 # tree under the host's /tmp is shared on its own, so CMD still finds it).
@@ -306,7 +307,11 @@ if [[ $arch == arm64 ]]; then
 else
 	# shellcheck disable=SC2206 # NESTED_SMP unquoted, as it always was
 	machine=(qemu-system-x86_64 -M q35 -accel tcg -cpu "${NESTED_CPU:-max,family=23,model=1}" -smp ${NESTED_SMP:-2} -m "${NESTED_MEM:-4096}")
-	append="console=ttyS0 $append kvm_amd.npt=0 kvm_amd.vgif=0"
+	# idle=poll: an idle CPU of its spins instead of halting. QEMU 7.2's TCG now and then left one
+	# halted for good with interrupts on and deliverable ones pending in its local APIC (an NMI did
+	# not wake it either), mostly in the 2-vCPU kernel-CI boot over virtio-9p; without HLT that
+	# did not come back (docs/testing.md).
+	append="console=ttyS0 $append kvm_amd.npt=0 kvm_amd.vgif=0 idle=poll"
 	log=${NESTED_LOG:-}
 fi
 con=stdio,id=con,signal=off
@@ -337,17 +342,22 @@ jiffies() {
 # stuck_cpus: each vCPU of the nested guest, its rip (arm64: pc) named from the guest's kallsyms (a
 # rip that is not in its kernel is a test guest's, run by the CPU on its behalf). arm64's registers
 # do not say whether a CPU is halted.
-regs='s/^RIP=\([0-9a-f]*\) .*HLT=\([01]\).*/\1 \2/p'
-[[ $arch == x86_64 ]] || regs='s/^ *PC=\([0-9a-f]*\) .*/\1 0/p'
+regs='s/^RIP=\([0-9a-f]*\) RFL=\([0-9a-f]*\) .*HLT=\([01]\).*/\1 \3 \2/p'
+[[ $arch == x86_64 ]] || regs='s/^ *PC=\([0-9a-f]*\) .*/\1 0 0/p'
 stuck_cpus() {
 	local cpu rip sym state
 	monitor 'info registers -a' | sed -n "s/^CPU#\([0-9]*\).*/\1/p; $regs" |
-		paste -d' ' - - | while read -r cpu rip hlt; do
+		paste -d' ' - - | while read -r cpu rip hlt rfl; do
 		sym=$( { cat "$ctl/kallsyms" 2>/dev/null; echo "$rip ~ ~rip"; } | LC_ALL=C sort | grep -B1 '~rip$' | head -n 1)
 		[[ $sym == *'~rip' ]] && sym= || sym=$(printf '%s+0x%x' "${sym##* }" $((0x$rip - 0x${sym%% *})))
 		state=
 		[[ $hlt == 1 ]] && state=", halted"
+		[[ $arch == x86_64 ]] && state+=", interrupts $( ((0x$rfl & 0x200)) && echo on || echo off)"
 		echo "nested: CPU $cpu: rip $rip ${sym:-(not in its kernel)}$state"
+		# What should wake it: its local APIC's pending (IRR) and in-service (ISR) vectors,
+		# the priority that holds them back (TPR, PPR), its timer.
+		[[ $arch == x86_64 ]] && monitor "info lapic $cpu" |
+			grep -E '^(LVTT|Timer|ISR|IRR|APR)' | sed "s/^/nested:   CPU $cpu /"
 	done
 }
 
