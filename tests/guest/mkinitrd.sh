@@ -22,7 +22,7 @@
 #   dmesg     print the kernel's log (likewise)
 #   virtio    print "VMMTEST virtio=ID:DRIVER:V1:PACKED" for each virtio device (VERSION_1 and
 #             RING_PACKED negotiated: 0 or 1), then how many virtio interrupts are MSI-X and how
-#             many are IOAPIC lines ("VMMTEST virtio-msi=N", "VMMTEST virtio-intx=N")
+#             many are IOAPIC (arm64: GIC) lines ("VMMTEST virtio-msi=N", "VMMTEST virtio-intx=N")
 #   rng       read /dev/hwrng twice: "VMMTEST rng-current=NAME", "VMMTEST rng=fresh" if the reads
 #             differ and are not all zeros
 #   hvc       write "VMMTEST-HVC-OUT" to hvc0, print "VMMTEST hvc-ready", read a line from hvc0
@@ -258,8 +258,9 @@ for step in $(echo "$steps" | tr , ' '); do
 			[ -e $d/driver ] || continue
 			echo "VMMTEST virtio=$(cat $d/device):$(basename $(readlink $d/driver)):$(cut -c33 $d/features):$(cut -c35 $d/features)"
 		done
-		echo "VMMTEST virtio-msi=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)"
-		echo "VMMTEST virtio-intx=$(grep -c 'IO-APIC.*virtio' /proc/interrupts)"
+		# x86: PCI-MSI and IO-APIC; arm64: ITS-MSI and the GIC's lines (GICv3, GIC-0 for v2)
+		echo "VMMTEST virtio-msi=$(grep -c -E '(PCI|ITS)-MSI.*virtio' /proc/interrupts)"
+		echo "VMMTEST virtio-intx=$(grep -c -E '(IO-APIC|GICv3|GIC-0).*virtio' /proc/interrupts)"
 		;;
 	rng)
 		echo "VMMTEST rng-current=$(cat /sys/class/misc/hw_random/rng_current)"

@@ -319,6 +319,10 @@ host_now() { date -u +%s; }
 # since START: seconds from START (an $EPOCHREALTIME) to now, one decimal.
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
+# kernel_of FLAVOUR, initrd_of FLAVOUR: the test guest's kernel and initramfs for FLAVOUR (cloud,
+# generic, or arm64: the arm64 group's, prepare.sh --arm64).
+kernel_of() { if [[ $1 == arm64 ]]; then echo "$guest/arm64/vmlinuz"; else echo "$guest/vmlinuz-$1"; fi; }
+initrd_of() { if [[ $1 == arm64 ]]; then echo "$guest/arm64/initrd.img"; else echo "$guest/initrd.img"; fi; }
 # --- Every virtio device in one boot: what device_boot sets up and device_check checks. ---------
 net_mac=52:54:00:12:34:56
 # device_boot NAME MODE FLAVOUR: one boot with an entropy device, a virtio console with two ports
@@ -359,7 +363,7 @@ device_boot() {
 	if [[ ${VMM_TEST_VMM:-vmm} == qemu ]]; then
 		qemu_cmd "$name" "$mode" "$f" "$line"
 	else
-		cmd=("$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info
+		cmd=("$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" --timeout "$t" --log-level info
 			"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" --console stdio --rng
 			--balloon free_page_reporting=on,deflate_on_oom=on,stats_period=2
 			--disk "path=$tmp/vda.img,serial=VMM-$mode" --disk "path=$tmp/vdb.img,readonly=on"
@@ -460,7 +464,7 @@ share_boot() {
 	esac
 	share_prepare 2000
 	t=$((2 * device_factor * $(limit "$f")))
-	launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info \
+	launch "$name" "$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" --timeout "$t" --log-level info \
 		"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
 		--fs "path=$tmp/share,tag=share" --fs "path=$tmp/roshare,tag=roshare,readonly=on" \
 		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=virtio,share=share,roshare=roshare,poweroff"
@@ -559,7 +563,7 @@ balloon_boot() {
 	esac
 	t=$((device_factor * $(limit "$f")))
 	mkfifo "$tmp/$name.in"
-	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
+	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" \
 		--timeout "$t" --log-level info "${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
 		--console stdio --balloon stats_period=1 --api-socket "$sock" \
 		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=inflate,clock,powerbutton"
@@ -625,7 +629,7 @@ poison_boot() {
 	local name=$1 f=$2 sock=$tmp/$1.api vpid full=0 rss=0 reported=0 end info feat
 	t=$((device_factor * $(limit "$f")))
 	mkfifo "$tmp/$name.in"
-	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
+	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" \
 		--timeout "$t" --log-level info --memory 1G --serial "file=$logs/$name.serial" \
 		--console stdio --balloon free_page_reporting=on --api-socket "$sock" \
 		--cmdline "$base page_poison=1 vmmtest.dump=$((t * 4 / 5)) vmmtest=balloon,balloon,poweroff"
@@ -667,7 +671,7 @@ oom_boot() {
 	local name=$1 f=$2 sock=$tmp/$1.api deflated actual end
 	t=$((device_factor * $(limit "$f")))
 	mkfifo "$tmp/$name.in"
-	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" \
+	stdin=$tmp/$name.in launch "$name" "$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" \
 		--timeout "$t" --log-level info --memory 1G --serial "file=$logs/$name.serial" \
 		--console stdio --balloon size=768M,deflate_on_oom=on --api-socket "$sock" \
 		--cmdline "$base vmmtest.dump=$((t * 4 / 5)) vmmtest=oom,poweroff"
@@ -699,8 +703,8 @@ restart_boot() {
 	local name=$1 f=$2 s
 	t=$((device_factor * $(limit "$f")))
 	mkimage "$tmp/vda.img" 64
-	launch "$name" unshare --net tests/guest/nethost.sh "$tmp" 1 "$vmm" --kernel "$guest/vmlinuz-$f" \
-		--initrd "$guest/initrd.img" --timeout "$t" --log-level info --cpus 2 --memory 512M \
+	launch "$name" unshare --net tests/guest/nethost.sh "$tmp" 1 "$vmm" --kernel "$(kernel_of "$f")" \
+		--initrd "$(initrd_of "$f")" --timeout "$t" --log-level info --cpus 2 --memory 512M \
 		--disk "path=$tmp/vda.img" --net "tap=tap0,mac=$net_mac" --on-reboot restart \
 		--cmdline "$base vmmtest.dump=$((t * 4 / 5)) vmmtest=restart=vda,disk=vda,net,poweroff"
 	finish "$name"
@@ -754,7 +758,7 @@ vhost_boot() {
 	if [[ -n $vsock ]]; then
 		if [[ $mode == mmio ]]; then
 			conf=$tmp/$name.conf
-			printf '[vm]\nkernel = %s\n[vsock]\ncid = %s\n' "$guest/vmlinuz-$f" "$cid" >"$conf"
+			printf '[vm]\nkernel = %s\n[vsock]\ncid = %s\n' "$(kernel_of "$f")" "$cid" >"$conf"
 			args+=(--config "$conf")
 		else
 			args+=(--vsock "cid=$cid")
@@ -766,7 +770,7 @@ vhost_boot() {
 		lpid=$!
 	fi
 	rm -f "$tmp"/50*.md5
-	local cmd=("$vmm" --kernel "$guest/vmlinuz-$f" --initrd "$guest/initrd.img" --timeout "$t" --log-level info
+	local cmd=("$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" --timeout "$t" --log-level info
 		"${args[@]}" --memory 512M --serial "file=$s"
 		--cmdline "$base $extra vmmtest.dump=$((t * 4 / 5)) vmmtest=$steps,poweroff")
 	if [[ -n $net ]]; then
@@ -797,7 +801,7 @@ vhost_boot() {
 		# A second VM may not take a CID this one holds: one clear message, exit 2.
 		if ! kill -0 "$pid" 2>/dev/null; then
 			fail "$f-$mode-vsock-cid-in-use" "the first vmm ended before its guest listened"
-		elif run "$name-cid-in-use" --kernel "$fw" --timeout 30 --vsock "cid=$cid" &&
+		elif run "$name-cid-in-use" --kernel "$(kernel_of "$f")" --timeout 30 --vsock "cid=$cid" &&
 			[[ $status == 2 && $(wc -l <"$logs/$name-cid-in-use.log") == 1 ]] &&
 			grep -q "$cid" "$logs/$name-cid-in-use.log" && grep -qi 'in use' "$logs/$name-cid-in-use.log"; then
 			pass "$f-$mode-vsock-cid-in-use"
@@ -990,11 +994,11 @@ device_check() {
 		pass "$name-vda-discard" || fail "$name-vda-discard" "blkdiscard did not free 16 MiB in the image ($blocks -> $after blocks)"
 	net_check "$name-net" "$s" "$logs/$name.log" "$queues" "$mtu" counters
 }
-# net_check LABEL SERIAL LOG QUEUES MTU [counters] [nolink]: the network steps of a boot (net,
+# net_check LABEL SERIAL LOG QUEUES MTU [counters]: the network steps of a boot (net,
 # netrx, nettx or nettx2, link), as checks named LABEL-*: eth0 comes up with QUEUES queue pairs,
 # the MAC and MTU given, pings the host, follows tap0's link, and 64 MiB go each way intact. With
 # "counters", also vmm's per-pair counters at exit (which a vhost device, whose frames never pass
-# through vmm, does not have); with "nolink", no link step (the arm64 group's boots).
+# through vmm, does not have).
 net_check() {
 	local label=$1 s=$2 log=$3 queues=$4 mtu=$5 want_queues q port
 	want_queues=
@@ -1005,7 +1009,7 @@ net_check() {
 	grep -q "^VMMTEST net-mac=$net_mac\s*$" "$s" && pass "$label-mac" || fail "$label-mac" "eth0's address is not $net_mac"
 	grep -q "^VMMTEST net-mtu=$mtu\s*$" "$s" && pass "$label-mtu" || fail "$label-mtu" "eth0's MTU is not $mtu"
 	grep -q '^VMMTEST net-ping=ok' "$s" && pass "$label-ping" || fail "$label-ping" "the host did not answer ping"
-	if [[ ${VMM_TEST_VMM:-vmm} != qemu && " ${*:6} " != *" nolink "* ]]; then
+	if [[ ${VMM_TEST_VMM:-vmm} != qemu ]]; then
 		grep -q '^VMMTEST link-ready carrier=1' "$s" && grep -q '^VMMTEST link-down=0' "$s" &&
 			grep -q '^VMMTEST link-up=1' "$s" && pass "$label-link" ||
 			fail "$label-link" "eth0's carrier did not follow tap0 down and up: $(grep 'VMMTEST link-' "$s" | tr '\n' ' ')"
@@ -1449,42 +1453,19 @@ run arm64-restart "${common[@]}" --timeout "$t" --on-reboot restart --disk "path
 [[ $status == 0 ]] && grep -q 'VMMTEST restart=second' "$logs/arm64-restart.serial" && pass arm64-restart ||
 	fail arm64-restart "$(why arm64-restart); the second boot's mark: $(grep -c 'VMMTEST restart=second' "$logs/arm64-restart.serial" 2>/dev/null)"
 expect arm64-timeout 124 "${common[@]}" --timeout 5 --cmdline "$base vmmtest=hang"
-# Entropy, console, block and network (a tap; 64 MiB each way) on each transport mode, with
-# Linux's drivers.
+# Every device of device_boot on each transport mode, with Linux's drivers, as on x86 (MSI-X
+# through the ITS on pci); then the vhost devices (vsock and vhost-net) as vhost_boot has them.
+VMM_TEST_LIMITS+=" arm64=$t"
 head -c $((64 << 20)) /dev/urandom >"$tmp/data"
 net_md5=$(md5sum <"$tmp/data" | cut -c1-32)
 for mode in pci pci-legacy mmio mmio-v1; do
-	name=arm64-$mode args=() extra= v1=1
-	case $mode in
-	pci) args=(--cpus 2) ;;
-	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 v1=0 ;;
-	mmio) args=(--transport mmio) ;;
-	mmio-v1) args=(--transport mmio --legacy) v1=0 ;;
-	esac
-	mkimage "$tmp/vda.img" 64
-	mkfifo "$tmp/$name.in"
-	rm -f "$tmp"/50*.md5
-	stdin=$tmp/$name.in launch "$name" unshare --net tests/guest/nethost.sh "$tmp" 1 \
-		"$vmm" "${common[@]}" --timeout $((device_factor * t)) "${args[@]}" \
-		--serial "file=$logs/$name.serial" --console stdio --rng --disk "path=$tmp/vda.img" \
-		--net "tap=tap0,mac=$net_mac" --cmdline "$base $extra vmmtest=virtio,rng,hvc,disk=vda,net,netrx,nettx,poweroff"
-	exec 3>"$tmp/$name.in"
-	wait_for "$logs/$name.serial" 'VMMTEST hvc-ready'
-	put 3 'hvc-in-42\n'
-	finish "$name"
-	exec 3>&-
-	s=$logs/$name.serial
-	[[ $status == 0 ]] && pass "$name-exit" || fail "$name-exit" "$(why "$name")"
-	for dev in 0x0004:virtio_rng 0x0003:virtio_console 0x0002:virtio_blk 0x0001:virtio_net; do
-		grep -q "^VMMTEST virtio=$dev:$v1:[01]" "$s" && pass "$name-${dev#*:}" ||
-			fail "$name-${dev#*:}" "no $dev with VERSION_1=$v1: $(grep 'VMMTEST virtio=' "$s" | tr '\n' ' ')"
-	done
-	grep -q '^VMMTEST rng=fresh' "$s" && pass "$name-rng" || fail "$name-rng" "/dev/hwrng gave nothing fresh"
-	grep -q 'VMMTEST-HVC-OUT' "$logs/$name.log" && grep -q '^VMMTEST hvc-in=hvc-in-42' "$s" &&
-		pass "$name-console" || fail "$name-console" "hvc0 did not carry a line each way"
-	grep -q '^VMMTEST disk-vda-host=ok' "$s" && grep -q '^VMMTEST disk-vda-rw=ok' "$s" &&
-		pass "$name-disk" || fail "$name-disk" "vda: $(grep 'VMMTEST disk-vda' "$s" | tr '\n' ' ')"
-	net_check "$name-net" "$s" "$logs/$name.log" 1 1500 nolink
+	device_boot "arm64-$mode" "$mode" arm64
+	device_check "arm64-$mode" "$mode"
+done
+for mode in pci pci-legacy mmio; do
+	why=$(vhost_missing vsock; vhost_missing vhost-net)
+	[[ -z $why ]] || { fail "arm64-$mode-vhost-device" "$why: the nested harness loads vhost_net and vhost_vsock"; continue; }
+	vhost_boot "arm64-$mode-vhost" "$mode" arm64 on on
 done
 	;;
 *)
