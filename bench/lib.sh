@@ -2,6 +2,9 @@
 #
 # BENCH_VMM_ARGS: more options for every vmm boot, word-split (e.g. "--sandbox off", to see what
 # the sandbox costs). BENCH_FLAVOURS: the kernels a benchmark boots besides the cloud one.
+# BENCH_ARCH: x86_64 (the default) or, where the script's $arches has it, arm64: the runs are then
+# in the arm64 nested guest (tests/nested/run.sh's NESTED_ARCH=arm64), with build/arm64/vmm (make
+# cross-arm64; build/vmm on an arm64 machine) and the arm64 guest (tests/guest/prepare.sh --arm64).
 #
 # A benchmark runs in two parts. Outside (VMM_TEST_INSIDE unset), bench_runs builds vmm and the test
 # guest, then runs the script again once per run, each time in a nested guest of its own
@@ -16,15 +19,28 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 # bench_runs RUNS TIMEOUT SCRIPT: the outside part, TIMEOUT seconds per run; the results are left
 # in the file $results as "NAME METRIC VALUE" lines.
 bench_runs() {
-	local runs=$1 timeout=$2 script=$3 i try rc out
-	make -s build/vmm
-	tests/guest/prepare.sh ${BENCH_FLAVOURS:-} # cloud, and these kernels too
+	local runs=$1 timeout=$2 script=$3 arch=${BENCH_ARCH:-x86_64} i try rc out
+	if [[ " ${arches:-x86_64} " != *" $arch "* ]]; then
+		echo "$script: BENCH_ARCH=$arch: not one of ${arches:-x86_64}" >&2
+		exit 2
+	elif [[ $arch == arm64 ]]; then
+		if [[ $(uname -m) == aarch64 ]]; then
+			make -s build/vmm
+		else
+			make -s cross-arm64 # build/arm64/vmm
+		fi
+		tests/guest/prepare.sh --arm64
+	else
+		make -s build/vmm
+		tests/guest/prepare.sh ${BENCH_FLAVOURS:-} # cloud, and these kernels too
+	fi
 	results=$(mktemp)
 	trap 'rm -f "$results"' EXIT
 	for ((i = 1; i <= runs; i++)); do
 		for try in 1 2; do
 			rc=0
-			out=$(tests/nested/run.sh --timeout "$timeout" -- env VMM_TEST_INSIDE=1 BENCH_RUN=$i \
+			out=$(NESTED_ARCH=$arch tests/nested/run.sh --timeout "$timeout" -- env \
+				VMM_TEST_INSIDE=1 BENCH_RUN=$i BENCH_ARCH="$arch" \
 				BENCH_VMM_ARGS="${BENCH_VMM_ARGS:-}" "$script") || rc=$?
 			[[ $rc == 125 && $try == 1 ]] || break
 			echo "run $i/$runs: the nested guest failed; once more"

@@ -18,6 +18,7 @@ packages=(
 	diffutils base-passwd usr-is-merged # usr-is-merged: or usrmerge, which brings perl
 	busybox-static cpio kmod xz-utils zstd # the test guests' initramfs, as on the host
 	socat iproute2 netcat-openbsd          # the guest tests' host ends
+	qemu-system-arm                        # bench/boot.sh's reference: qemu-system-aarch64
 	# what vmm links (docs/architecture.md)
 	libinih1 liburing2 libseccomp2 libcap-ng0 libmicrohttpd12 libjansson4 libfdt1
 )
