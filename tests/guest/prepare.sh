@@ -3,18 +3,22 @@
 # Fetches Debian's kernels (kernels.sh; the cloud one always, since configs/ and `make run` boot it),
 # builds build/guest/initrd.img (mkinitrd.sh) and links build/guest/vmlinuz-FLAVOUR and
 # build/guest/vmlinuz (the cloud kernel) to the cache, and makes build/guest/disk.img.
-# --arm64: the arm64 guest instead (run-all.sh's arm64 group): Debian's cloud arm64 kernel, and
-# build/guest/arm64/initrd.img, the same initramfs built for arm64 (its busybox from the arm64 root
-# tree, tests/nested/arm64-root.sh; its programs with the cross compiler).
+# --arm64: the arm64 guests instead (run-all.sh's arm64 group): Debian's cloud arm64 kernel
+# (build/guest/arm64/vmlinuz) and its generic one, which has 9P (vmlinuz-generic, the nested
+# harness's own), and build/guest/arm64/initrd.img, the same initramfs built for arm64 with both
+# kernels' modules (its busybox from the arm64 root tree, tests/nested/arm64-root.sh; its programs
+# with the cross compiler).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ ${1:-} == --arm64 ]]; then
 	kdir=$(tests/guest/kernels.sh cloud-arm64)
+	gdir=$(tests/guest/kernels.sh arm64)
 	root=$(tests/nested/arm64-root.sh)
 	mkdir -p build/guest/arm64
-	CC=aarch64-linux-gnu-gcc BUSYBOX=$root/bin/busybox tests/guest/mkinitrd.sh build/guest/arm64/initrd.img "$kdir"
-	# A copy: the arm64 nested guest sees this tree, not the cache
+	CC=aarch64-linux-gnu-gcc BUSYBOX=$root/bin/busybox tests/guest/mkinitrd.sh build/guest/arm64/initrd.img "$kdir" "$gdir"
+	# Copies: the arm64 nested guest sees this tree, not the cache
 	cp "$kdir/vmlinuz" build/guest/arm64/vmlinuz
+	cp "$gdir/vmlinuz" build/guest/arm64/vmlinuz-generic
 	exit 0
 fi
 cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/kernels

@@ -6,6 +6,10 @@
  * KVM_EXIT_MMIO write of 4 bytes at 0x100000 with the next value. It prints the mean round trip
  * of an exit and exits 0; 1 with a message at the first thing that is not so.
  *
+ * kvmcheck gic: prints the interrupt controllers this KVM can give a VM, asked with
+ * KVM_CREATE_DEVICE_TEST: "v3 its" (a GICv3 with an ITS, for MSIs), "v3", "v2" or "none". The
+ * arm64 guest tests compare it with the device tree vmm wrote.
+ *
  * Built static for arm64 by tests/nested/run.sh (NESTED_ARCH=arm64), which puts it in the
  * nested guest's root as /usr/local/bin/kvmcheck: `tests/nested/run-arm64.sh -- kvmcheck`.
  */
@@ -42,9 +46,27 @@ static int fail(const char *what)
 	return 1;
 }
 
+/* can_create: whether VM can have a device of TYPE. */
+static int can_create(int vm, uint32_t type)
+{
+	struct kvm_create_device dev = {.type = type, .flags = KVM_CREATE_DEVICE_TEST};
+
+	return ioctl(vm, KVM_CREATE_DEVICE, &dev) == 0;
+}
+
+static int gic(int vm)
+{
+	if (can_create(vm, KVM_DEV_TYPE_ARM_VGIC_V3))
+		puts(can_create(vm, KVM_DEV_TYPE_ARM_VGIC_ITS) ? "v3 its" : "v3");
+	else
+		puts(can_create(vm, KVM_DEV_TYPE_ARM_VGIC_V2) ? "v2" : "none");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	long exits = argc > 1 ? strtol(argv[1], NULL, 0) : 1000;
+	int want_gic = argc > 1 && strcmp(argv[1], "gic") == 0;
+	long exits = argc > 1 && !want_gic ? strtol(argv[1], NULL, 0) : 1000;
 	long page = sysconf(_SC_PAGESIZE);
 	struct kvm_vcpu_init init;
 	struct kvm_run *run;
@@ -54,7 +76,7 @@ int main(int argc, char **argv)
 	int kvm, vm, vcpu, size;
 
 	if (exits < 1) {
-		fprintf(stderr, "usage: kvmcheck [EXITS]\n");
+		fprintf(stderr, "usage: kvmcheck [EXITS] | kvmcheck gic\n");
 		return 2;
 	}
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -65,6 +87,8 @@ int main(int argc, char **argv)
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (vm < 0)
 		return fail("KVM_CREATE_VM");
+	if (want_gic)
+		return gic(vm);
 	mem = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return fail("mmap");

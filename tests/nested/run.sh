@@ -41,6 +41,8 @@
 #
 # Environment: NESTED_ARCH (x86_64, the default, or arm64), NESTED_RW (writable dir), NESTED_MEM
 # (guest MiB, default 4096; arm64 2048), NESTED_SMP (its CPUs, default 2), NESTED_CPU (its -cpu),
+# NESTED_GIC (arm64: its GIC, QEMU virt's gic-version: default 3; 2 for a GICv2, where KVM has
+# no GICv3 and no ITS to give a VM: `kvmcheck gic` says which it has),
 # NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare), NESTED_LOG (a file
 # for a copy of its console; arm64's default above),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
@@ -300,7 +302,7 @@ shares=(-virtfs "local,path=${top//,/,,},mount_tag=host,readonly=on,$fs"
 append="quiet loglevel=3 panic=-1 softlockup_panic=1 mitigations=off"
 if [[ $arch == arm64 ]]; then
 	# shellcheck disable=SC2054 # the commas are within QEMU options
-	machine=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -accel tcg
+	machine=(qemu-system-aarch64 -M "virt,virtualization=on,gic-version=${NESTED_GIC:-3}" -accel tcg
 		-cpu "${NESTED_CPU:-max,pauth-impdef=on}" -smp "${NESTED_SMP:-2}" -m "${NESTED_MEM:-2048}")
 	append="console=ttyAMA0 $append"
 	log=${NESTED_LOG-$rw/nested-arm64.log}
