@@ -457,18 +457,18 @@ share_prepare() {
 }
 # tree_list DIR: each file's type, mode, size, owner and path (and a symlink's target), sorted.
 tree_list() { (cd "$1" && find . -printf '%y %m %s %U:%G %p %l\n' | sort -k5); }
-# share_boot NAME MODE FLAVOUR: a boot with the two shares (and nothing else) on the transport
-# MODE names (device_boot's), running the share= and roshare= steps; sets $status. The tree has
-# 2000 files, each made, read, copied and its mode and owner set through the share: nested, that
-# is minutes on virtio-mmio, so a share boot gets twice a device boot's limit.
+# share_boot NAME MODE FLAVOUR [FILES]: a boot with the two shares (and nothing else) on the
+# transport MODE names (device_boot's), running the share= and roshare= steps; sets $status. The
+# tree has FILES files (default 2000), each made, read, copied and its mode and owner set through
+# the share: nested, that is minutes on virtio-mmio, so a share boot gets twice a device boot's limit.
 share_boot() {
-	local name=$1 mode=$2 f=$3 args=() extra=
+	local name=$1 mode=$2 f=$3 files=${4:-2000} args=() extra=
 	case $mode in
 	pci-legacy) args=(--legacy) extra=virtio_pci.force_legacy=1 ;;
 	mmio) args=(--transport mmio) ;;
 	mmio-v1) args=(--transport mmio --legacy) ;;
 	esac
-	share_prepare 2000
+	share_prepare "$files"
 	t=$((2 * device_factor * $(limit "$f")))
 	launch "$name" "$vmm" --kernel "$(kernel_of "$f")" --initrd "$(initrd_of "$f")" --timeout "$t" --log-level info \
 		"${args[@]}" --memory 1G --serial "file=$logs/$name.serial" \
@@ -1478,7 +1478,7 @@ run arm64-restart "${common[@]}" --timeout "$t" --on-reboot restart --disk "path
 	fail arm64-restart "$(why arm64-restart); the second boot's mark: $(grep -c 'VMMTEST restart=second' "$logs/arm64-restart.serial" 2>/dev/null)"
 expect arm64-timeout 124 "${common[@]}" --timeout 5 --cmdline "$base vmmtest=hang"
 # Every device of device_boot on each transport mode, with Linux's drivers, as on x86 (MSI-X
-# through the ITS on pci); then the vhost devices (vsock and vhost-net) as vhost_boot has them.
+# through the ITS on pci); then virtio-9p and the vhost devices (vsock and vhost-net).
 VMM_TEST_LIMITS+=" arm64=$t"
 head -c $((64 << 20)) /dev/urandom >"$tmp/data"
 net_md5=$(md5sum <"$tmp/data" | cut -c1-32)
@@ -1486,12 +1486,15 @@ for mode in pci pci-legacy mmio mmio-v1; do
 	device_boot "arm64-$mode" "$mode" arm64
 	device_check "arm64-$mode" "$mode"
 done
-# virtio-9p with Debian's generic arm64 kernel (the cloud one has no 9P), given twice the limit.
+# virtio-9p with Debian's generic arm64 kernel (the cloud one has no 9P), given twice the limit;
+# a tree of 200 files (cp -a of x86's 2000 took 150 s there). The shares and the vhost devices on
+# pci and mmio only: the legacy interface is the same code as on x86, where it is tested with them,
+# and on arm64 with every other device (CI's time).
 VMM_TEST_LIMITS+=" arm64-generic=$((2 * t))"
-for mode in pci pci-legacy mmio; do
-	share_boot "arm64-$mode-share" "$mode" arm64-generic
+for mode in pci mmio; do
+	share_boot "arm64-$mode-share" "$mode" arm64-generic 200
 done
-for mode in pci pci-legacy mmio; do
+for mode in pci mmio; do
 	why=$(vhost_missing vsock; vhost_missing vhost-net)
 	[[ -z $why ]] || { fail "arm64-$mode-vhost-device" "$why: the nested harness loads vhost_net and vhost_vsock"; continue; }
 	vhost_boot "arm64-$mode-vhost" "$mode" arm64 on on
