@@ -1462,9 +1462,9 @@ v3*) want=arm,gic-v3 ;;
 *) want=arm,cortex-a15-gic ;;
 esac
 msi_map=$(grep -c 'msi-map' "$tmp/vm.dts" 2>/dev/null)
-no_msi=
-[[ $gic == *its ]] || no_msi=1
-if grep -q "compatible = \"$want\"" "$tmp/vm.dts" && [[ ${msi_map:-0} == $([[ -n $no_msi ]] && echo 0 || echo 1) ]]; then
+no_msi= want_map=1
+[[ $gic == *its ]] || no_msi=1 want_map=0
+if grep -q "compatible = \"$want\"" "$tmp/vm.dts" && [[ ${msi_map:-0} == "$want_map" ]]; then
 	pass arm64-gic
 else
 	fail arm64-gic "KVM offers a GIC $gic; the tree has $(grep -o 'arm,gic-v3"\|arm,cortex-a15-gic"' "$tmp/vm.dts" | head -n 1) and ${msi_map:-no} msi-map"

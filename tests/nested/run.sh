@@ -358,8 +358,9 @@ stuck_cpus() {
 		echo "nested: CPU $cpu: rip $rip ${sym:-(not in its kernel)}$state"
 		# What should wake it: its local APIC's pending (IRR) and in-service (ISR) vectors,
 		# the priority that holds them back (TPR, PPR), its timer.
-		[[ $arch == x86_64 ]] && monitor "info lapic $cpu" |
-			grep -E '^(LVTT|Timer|ISR|IRR|APR)' | sed "s/^/nested:   CPU $cpu /"
+		if [[ $arch == x86_64 ]]; then
+			monitor "info lapic $cpu" | grep -E '^(LVTT|Timer|ISR|IRR|APR)' | sed "s/^/nested:   CPU $cpu /"
+		fi
 	done
 }
 
