@@ -12,8 +12,9 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 # One architecture's directory is built in: vmm/arch/$(ARCH)/, from the compiler's target.
 ARCH      ?= $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))))
 SRCS      := $(shell find vmm -name '*.c' -not -path 'vmm/arch/*' | sort) $(sort $(wildcard vmm/arch/$(ARCH)/*.c))
-# The arm64 machine description and Image checks are plain code: unit-tested on every host.
-PORTABLE  := vmm/arch/arm64/fdt.c vmm/arch/arm64/image.c
+# The arm64 machine description, Image checks and GPIO controller are plain code: unit-tested on
+# every host.
+PORTABLE  := vmm/arch/arm64/fdt.c vmm/arch/arm64/image.c vmm/arch/arm64/pl061.c
 LIB_SRCS  := $(sort $(filter-out vmm/main.c,$(SRCS)) $(PORTABLE))
 OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
 SAN_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/san/%.o)

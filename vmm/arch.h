@@ -31,7 +31,7 @@
 #define ARCH_UART_MMIO  1
 #define ARCH_UART_ADDR  UART_MMIO_BASE
 #define ARCH_UART_GSI   UART_GSI
-#define ARCH_PLATFORM_GSI RTC_GSI
+#define ARCH_PLATFORM_GSI GPIO_GSI /* the PL061's line (the power button) */
 #define ARCH_PIO_WINDOW PCI_PIO_WINDOW /* port p is MMIO at ARCH_PIO_WINDOW + p */
 #else
 #error "vmm is built for x86-64 and arm64"
@@ -63,6 +63,12 @@ void arch_vm_destroy(struct vm *vm);
 unsigned arch_irq_routes(struct kvm_irq_routing_entry *e);
 /* KVM_IRQ_LINE's irq field for GSI gsi. */
 uint32_t arch_irq_line(uint32_t gsi);
+/* vm.pause, every vCPU parked: keeps the guest's clock as it is now (x86: kvmclock; arm64: the
+ * virtual counter) in vm->arch. 0 or -errno, logged (the guest's clock then jumps by the pause). */
+int arch_clock_save(struct vm *vm);
+/* vm.resume, the vCPUs still parked: the guest's clock goes on from what arch_clock_save kept,
+ * so that no time passed for the guest (as QEMU does). 0 or -errno, logged. */
+int arch_clock_restore(struct vm *vm);
 
 /* vCPU c was just created (c->fd, c->run): its registers and the rest for the boot that boot
  * describes. 0 or -errno. */

@@ -171,7 +171,7 @@ static const struct rule input_rules[] = {
 /* The control socket's thread (libmicrohttpd in external-epoll mode): clients come and go; a
  * balloon target or vm.shutdown reaches the VM through eventfds (write) and the vCPU kick;
  * vm.pause saves the guest's clock and vm.resume sets it back; vm.power-button raises a line. */
-static const unsigned long api_ioctls[] = { KVM_GET_CLOCK, KVM_SET_CLOCK, KVM_IRQ_LINE, 0 };
+static const unsigned long api_ioctls[] = { ARCH_CLOCK_IOCTLS, KVM_IRQ_LINE, 0 };
 static const struct rule api_rules[] = {
 	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl), /* its loop; the server adds and drops clients */
 	ALLOW(accept4),                     /* a client connects */
@@ -205,7 +205,7 @@ static const struct rule fs_rules[] = {
 static const unsigned long main_ioctls[] = {
 	TIOCGWINSZ, /* SIGWINCH: the console learns the terminal's new size */
 	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING,
-	KVM_GET_CLOCK, /* --on-panic pause: the guest's clock is saved as for vm.pause */
+	ARCH_CLOCK_IOCTLS, /* --on-panic pause: the guest's clock is saved as for vm.pause */
 	/* a restart: the devices' reset (a driver's) */
 	TUNSETQUEUE, TUNSETOFFLOAD,
 	/* ... and vhost=on's rings taken back from the kernel (also at exit) */

@@ -355,9 +355,7 @@ static int pause_locked(struct vm *vm)
 	pthread_mutex_unlock(&vm->run_lock);
 	devices_pause(vm);
 	/* The guest's clock stops here: resume sets it back to this value. */
-	vm->clock_saved = ioctl(vm->vm_fd, KVM_GET_CLOCK, &vm->clock) == 0;
-	if (!vm->clock_saved)
-		log_warn("vm.pause: KVM_GET_CLOCK: %s; the guest's clock will jump", strerror(errno));
+	vm->clock_saved = arch_clock_save(vm) == 0;
 	log_info("vm.pause: the guest is paused");
 	return 0;
 }
@@ -415,13 +413,8 @@ static int resume_locked(struct vm *vm)
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&vm->run_lock);
-	if (vm->clock_saved) {
-		struct kvm_clock_data c = { .clock = vm->clock.clock };
-
-		if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0)
-			log_warn("vm.resume: KVM_SET_CLOCK: %s; the guest's clock jumps",
-				 strerror(errno));
-	}
+	if (vm->clock_saved)
+		arch_clock_restore(vm);
 	devices_resume(vm);
 	pthread_mutex_lock(&vm->run_lock);
 	vm->paused = false;

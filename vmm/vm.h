@@ -57,8 +57,7 @@ struct vm {
 	atomic_bool pause;
 	unsigned parked;           /* vCPUs parked */
 	bool paused;               /* vm_pause done, vm_resume not yet */
-	struct kvm_clock_data clock; /* kvmclock when paused (clock_saved) */
-	bool clock_saved;
+	bool clock_saved; /* arch_clock_save kept the guest's clock at the pause */
 	atomic_bool timed_out; /* --timeout expired: the exit status is 124 whatever happens next */
 	bool bad_config; /* vm_create failed because of the configuration (a backend's path) */
 	int exit_status;
@@ -79,7 +78,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct guest_mem *mem,
 int vm_run(struct vm *vm, unsigned timeout_sec);
 /* Asks every vCPU to stop; the first caller's status wins. Safe from any thread. */
 void vm_request_stop(struct vm *vm, int status);
-/* vm.pause: parks every vCPU and then the devices' threads, and saves the guest's kvmclock so
+/* vm.pause: parks every vCPU and then the devices' threads, and saves the guest's clock so
  * that no time passes for the guest (as QEMU and Cloud Hypervisor do). 0 once all are parked;
  * -EBUSY when already paused, -ESHUTDOWN when the VM is stopping. From one thread (the API's). */
 int vm_pause(struct vm *vm);

@@ -46,9 +46,9 @@
 #             oom-done", then read a line from hvc0 (the host reads the balloon's counters)
 #   clock     print "VMMTEST clock-ready up=UPTIME source=CLOCKSOURCE", read a line from hvc0 (the
 #             host pauses the VM before it writes it), print "VMMTEST clock-after up=UPTIME"
-#   powerbutton  load the ACPI button driver and evdev, start busybox acpid with an action for
-#             the power button that prints "VMMTEST power-button=pressed" and powers off, print
-#             "VMMTEST powerbutton-ready" once acpid listens, and wait
+#   powerbutton  load the ACPI button driver (arm64: gpio-keys) and evdev, start busybox acpid
+#             with an action for the power button that prints "VMMTEST power-button=pressed" and
+#             powers off, print "VMMTEST powerbutton-ready" once acpid listens, and wait
 #   hvcsize   print hvc0's window size as "VMMTEST hvc-size=ROWSxCOLS"
 #   port=NAME find the virtio console port NAME, link it as /dev/virtio-ports/NAME (udev's job),
 #             write "VMMTEST-PORT-OUT" to it, read a line and print "VMMTEST port-in=LINE"
@@ -124,8 +124,10 @@ for kdir; do
 	# virtio-9p where the kernel has it (the cloud kernel has no 9P at all)
 	extra_modules=
 	grep -q '/9pnet_virtio\.ko' "$kdir/lib/modules/$ver/modules.dep" && extra_modules="9pnet_virtio 9p"
-	# pvpanic where the kernel has it (arm64's cloud kernel has none)
+	# pvpanic where the kernel has it (arm64's cloud kernel has none), and gpio-keys: arm64's
+	# power button (the PL061's pin; the cloud kernel has none, x86's is ACPI's button)
 	grep -qs 'pvpanic-mmio' "$kdir/lib/modules/$ver"/modules.{dep,builtin} && extra_modules+=" pvpanic-mmio"
+	grep -q '/gpio_keys\.ko' "$kdir/lib/modules/$ver/modules.dep" && extra_modules+=" gpio_keys"
 	mods_stage "$kdir/lib/modules/$ver" "$stage/mods" $virtio_modules button evdev $extra_modules
 	mkdir -p "$stage/lib/modules/$ver"
 	mv "$stage"/mods/lib/modules/* "$stage/mods/modules.order" "$stage/lib/modules/$ver/"
@@ -343,9 +345,10 @@ for step in $(echo "$steps" | tr , ' '); do
 		exec 4>&-
 		;;
 	powerbutton)
-		# vm.power-button: KEY_POWER from the button driver (the DSDT's PNP0C0C, notified by the
-		# GED) reaches busybox acpid, which runs /etc/acpi/PWRF/00000080.
-		modprobe -a button evdev
+		# vm.power-button: KEY_POWER from the button driver (x86: the DSDT's PNP0C0C, notified
+		# by the GED) or gpio-keys (arm64: the PL061's pin) reaches busybox acpid, which runs
+		# /etc/acpi/PWRF/00000080.
+		modprobe -q -a button gpio_keys evdev
 		mkdir -p /etc/acpi/PWRF
 		printf '#!/bin/sh\necho "VMMTEST power-button=pressed" >/dev/console\npoweroff -f\n' \
 			>/etc/acpi/PWRF/00000080

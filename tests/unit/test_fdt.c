@@ -28,6 +28,8 @@
 #define GIC_REDIST  0x080a0000ULL
 #define UART_BASE   0x09000000ULL
 #define RTC_BASE    0x09010000ULL
+#define GPIO_BASE   0x09040000ULL
+#define PANIC_BASE  0x09050000ULL
 #define MMIO_BASE   0x0a000000ULL
 #define ECAM_BASE   0x4010000000ULL
 #define PCI_IO_CPU  0x3eff0000ULL
@@ -36,6 +38,7 @@
 #define PCI_HI_CPU  0x8000000000ULL
 #define UART_SPI    1
 #define RTC_SPI     2
+#define GPIO_SPI    7
 #define INTX_SPI    3
 #define MMIO_SPI    16
 
@@ -63,6 +66,8 @@ static struct arm64_machine machine(struct shape s)
 		.gic = { .version = s.gic, .dist = { GIC_DIST, 0x10000 } },
 		.uart = { s.uart, { UART_BASE, 0x1000 }, UART_SPI },
 		.rtc = { { RTC_BASE, 0x1000 }, RTC_SPI },
+		.gpio = { { GPIO_BASE, 0x1000 }, GPIO_SPI, 3 },
+		.pvpanic = { PANIC_BASE, 0x1000 },
 		.bootargs = "console=ttyAMA0 earlycon",
 		.mmio = mmio,
 		.nr_mmio = 3,
@@ -364,6 +369,30 @@ static void check_uart_and_rtc(const void *fdt, const struct arm64_machine *m)
 	assert_int_equal(follow(fdt, rtc, "clocks", 0), clk);
 }
 
+/* The PL061, its power button for gpio-keys, and pvpanic. */
+static void check_gpio_and_pvpanic(const void *fdt, const struct arm64_machine *m)
+{
+	int gpio = node(fdt, "/pl061@9040000"), keys = node(fdt, "/gpio-keys"), key, panic;
+
+	EXPECT_STRS(fdt, gpio, "compatible", "arm,pl061\0arm,primecell");
+	expect_reg(fdt, gpio, &m->gpio.reg, 1);
+	EXPECT_CELLS(fdt, gpio, "interrupts", 0, GPIO_SPI, 4);
+	expect_empty(fdt, gpio, "gpio-controller");
+	expect_u32(fdt, gpio, "#gpio-cells", 2);
+	EXPECT_STRS(fdt, gpio, "clock-names", "apb_pclk");
+	assert_int_equal(follow(fdt, gpio, "clocks", 0), node(fdt, "/apb-pclk"));
+	EXPECT_STRS(fdt, keys, "compatible", "gpio-keys");
+	key = node(fdt, "/gpio-keys/poweroff");
+	EXPECT_STRS(fdt, key, "label", "GPIO Key Poweroff");
+	expect_u32(fdt, key, "linux,code", 116);
+	assert_int_equal(follow(fdt, key, "gpios", 0), gpio);
+	EXPECT_CELLS(fdt, key, "gpios", ARM64_FDT_PHANDLE_GPIO, 3, 0);
+
+	panic = node(fdt, "/pvpanic@9050000");
+	EXPECT_STRS(fdt, panic, "compatible", "qemu,pvpanic-mmio");
+	expect_reg(fdt, panic, &m->pvpanic, 1);
+}
+
 static void check_virtio_mmio(const void *fdt)
 {
 	static const char *const paths[] = { "/virtio_mmio@a000000", "/virtio_mmio@a000200",
@@ -445,6 +474,7 @@ static void check_machine(struct shape s)
 	check_timer(fdt, &m);
 	check_gic(fdt, &m);
 	check_uart_and_rtc(fdt, &m);
+	check_gpio_and_pvpanic(fdt, &m);
 	check_virtio_mmio(fdt);
 	check_pci(fdt, &m);
 	free(fdt);
@@ -507,6 +537,8 @@ static void optional_parts(void **state)
 	int pci, len;
 
 	m.rtc.reg.size = 0;
+	m.gpio.reg.size = 0;
+	m.pvpanic.size = 0;
 	m.bootargs = NULL;
 	m.model = NULL;
 	m.psci = ARM64_PSCI_SMC;
@@ -518,6 +550,9 @@ static void optional_parts(void **state)
 	m.nr_mmio = 0;
 	fdt = build(&m);
 	assert_int_equal(fdt_path_offset(fdt, "/pl031@9010000"), -FDT_ERR_NOTFOUND);
+	assert_int_equal(fdt_path_offset(fdt, "/pl061@9040000"), -FDT_ERR_NOTFOUND);
+	assert_int_equal(fdt_path_offset(fdt, "/gpio-keys"), -FDT_ERR_NOTFOUND);
+	assert_int_equal(fdt_path_offset(fdt, "/pvpanic@9050000"), -FDT_ERR_NOTFOUND);
 	assert_int_equal(fdt_path_offset(fdt, "/apb-pclk"), -FDT_ERR_NOTFOUND); /* 16550 only */
 	assert_int_equal(fdt_path_offset(fdt, "/virtio_mmio@a000000"), -FDT_ERR_NOTFOUND);
 	no_prop(fdt, node(fdt, "/chosen"), "bootargs");
@@ -603,6 +638,9 @@ static void refuses_impossible_machines(void **state)
 	assert_int_equal(arm64_fdt_build(&m, buf, sizeof(buf)), -EINVAL);
 	m = machine((struct shape){ ARM64_GIC_V3, true, 1, false, 0 });
 	m.pci.nr_slots = 33;
+	assert_int_equal(arm64_fdt_build(&m, buf, sizeof(buf)), -EINVAL);
+	m = machine((struct shape){ ARM64_GIC_V3, true, 1, false, 0 });
+	m.gpio.power_pin = 8;
 	assert_int_equal(arm64_fdt_build(&m, buf, sizeof(buf)), -EINVAL);
 }
 

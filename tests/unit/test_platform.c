@@ -150,6 +150,25 @@ static void pvpanic_reports_panics(void **state)
 	unmake(b);
 }
 
+/* The handler arm64's MMIO page shares: only byte 0 is the register. */
+static void pvpanic_is_byte_zero(void **state)
+{
+	struct platform_sink sink = { stop, NULL };
+	uint8_t v[4] = { 0xee, 0xee, 0xee, 0xee };
+
+	stops = 0;
+	platform_pvpanic_io(&sink, 0, v, 4, false);
+	assert_memory_equal(v, ((uint8_t[]){ PVPANIC_PANICKED | PVPANIC_CRASH_LOADED, 0, 0, 0 }), 4);
+	platform_pvpanic_io(&sink, 1, v, 1, false);
+	assert_int_equal(v[0], 0);
+	v[0] = PVPANIC_PANICKED;
+	platform_pvpanic_io(&sink, 1, v, 1, true);
+	assert_int_equal(stops, 0);
+	platform_pvpanic_io(&sink, 0, v, 1, true);
+	assert_int_equal(stops, 1);
+	assert_int_equal(last_event, PLATFORM_PANIC);
+}
+
 static uint8_t cmos(struct buses *b, uint8_t reg)
 {
 	put(&b->pio, CMOS_PORT, reg);
@@ -201,6 +220,7 @@ int main(void)
 		cmocka_unit_test(reset_and_poweroff_stop_with_zero),
 		cmocka_unit_test(power_button_is_one_edge),
 		cmocka_unit_test(pvpanic_reports_panics),
+		cmocka_unit_test(pvpanic_is_byte_zero),
 		cmocka_unit_test(rtc_shows_the_host_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* The platform devices' interface, the same on every architecture (each has its own devices:
  * vmm/arch/<arch>/platform.[ch] defines struct platform), and the one they all have: the exit
  * device, a byte N written at its offset 0 ends vmm with status N (a port on x86, an MMIO page
- * everywhere). */
+ * everywhere), and pvpanic. */
 #ifndef VMM_PLATFORM_H
 #define VMM_PLATFORM_H
 
@@ -40,5 +40,12 @@ void platform_power_button(struct platform *p);
 
 /* The exit device's bus handler; opaque is the struct platform_sink (or the platform). */
 void platform_exit_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* pvpanic (QEMU's: an I/O port on x86, an MMIO page on arm64), byte 0: reading says which events
+ * the device takes (the driver keeps only those); a write is the guest's panic notifier, and
+ * with a crash kernel loaded the guest goes on into it. opaque as for the exit device. */
+#define PVPANIC_PANICKED     1 /* the guest panicked */
+#define PVPANIC_CRASH_LOADED 2 /* ... and a crash kernel takes over */
+void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

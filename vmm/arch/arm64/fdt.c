@@ -266,7 +266,7 @@ static void write_timer(struct dt *d, const struct arm64_machine *m)
 	end(d);
 }
 
-/* The PL011 and PL031 name the APB clock of the AMBA bus; Linux's drivers want it to exist. */
+/* The PL011, PL031 and PL061 name the APB clock of the AMBA bus; Linux's drivers want it to exist. */
 static void write_clock(struct dt *d)
 {
 	begin(d, "apb-pclk");
@@ -304,6 +304,41 @@ static void write_rtc(struct dt *d, const struct arm64_machine *m)
 	prop_irq(d, ARM64_FDT_IRQ_SPI, m->rtc.spi, ARM64_FDT_IRQ_LEVEL_HIGH);
 	prop_str(d, "clock-names", "apb_pclk");
 	prop_u32(d, "clocks", ARM64_FDT_PHANDLE_CLK);
+	end(d);
+}
+
+/* The PL061 (Linux's gpio-pl061) and the power button on its pin: gpio-keys (Linux's
+ * Documentation/devicetree/bindings/input/gpio-keys.yaml) reports the pin going high as
+ * KEY_POWER pressed, and low as released. */
+static void write_gpio(struct dt *d, const struct arm64_machine *m)
+{
+	begin_at(d, "pl061", m->gpio.reg.base);
+	prop_strs(d, "compatible", "arm,pl061\0arm,primecell");
+	prop_reg(d, &m->gpio.reg);
+	prop_irq(d, ARM64_FDT_IRQ_SPI, m->gpio.spi, ARM64_FDT_IRQ_LEVEL_HIGH);
+	prop_empty(d, "gpio-controller");
+	prop_u32(d, "#gpio-cells", 2);
+	prop_str(d, "clock-names", "apb_pclk");
+	prop_u32(d, "clocks", ARM64_FDT_PHANDLE_CLK);
+	prop_u32(d, "phandle", ARM64_FDT_PHANDLE_GPIO);
+	end(d);
+	begin(d, "gpio-keys");
+	prop_str(d, "compatible", "gpio-keys");
+	begin(d, "poweroff");
+	prop_str(d, "label", "GPIO Key Poweroff");
+	prop_u32(d, "linux,code", ARM64_FDT_KEY_POWER);
+	/* the pin, active high (the second cell's flags: 0) */
+	prop_cells(d, "gpios", (uint32_t[]){ ARM64_FDT_PHANDLE_GPIO, m->gpio.power_pin, 0 }, 3);
+	end(d);
+	end(d);
+}
+
+/* pvpanic (Linux's pvpanic-mmio, of its "qemu,pvpanic-mmio" binding): one byte register. */
+static void write_pvpanic(struct dt *d, const struct arm64_machine *m)
+{
+	begin_at(d, "pvpanic", m->pvpanic.base);
+	prop_str(d, "compatible", "qemu,pvpanic-mmio");
+	prop_reg(d, &m->pvpanic);
 	end(d);
 }
 
@@ -396,6 +431,8 @@ static int check(const struct arm64_machine *m)
 		return -EINVAL;
 	if (m->nr_mmio && !m->mmio)
 		return -EINVAL;
+	if (m->gpio.reg.size && m->gpio.power_pin >= 8) /* a PL061 has 8 pins */
+		return -EINVAL;
 	if (m->pci.ecam.size && (m->pci.ecam.size % MiB || m->pci.ecam.size > 256 * MiB ||
 				 !m->pci.nr_slots || m->pci.nr_slots > 32))
 		return -EINVAL;
@@ -404,9 +441,9 @@ static int check(const struct arm64_machine *m)
 
 size_t arm64_fdt_size(const struct arm64_machine *m)
 {
-	/* Every node but those counted below, every property name, the header: about 2 KiB
-	 * measured for the largest such tree (GICv3 with an ITS, PL011, RTC, PCI without its
-	 * map). Then each repeated node at its largest, rounded up: a CPU with a 64-bit reg, a
+	/* Every node but those counted below, every property name, the header: about 2.5 KiB
+	 * measured for the largest such tree (GICv3 with an ITS, PL011, RTC, GPIO and its key,
+	 * pvpanic, PCI without its map). Then each repeated node at its largest, rounded up: a CPU with a 64-bit reg, a
 	 * redistributor region, a virtio-mmio device with a 48-bit address, a slot's 4 entries. */
 	size_t size = 4096;
 
@@ -449,12 +486,17 @@ int arm64_fdt_build(const struct arm64_machine *m, void *buf, size_t size)
 	end(&d);
 	write_timer(&d, m);
 	write_gic(&d, m);
-	if ((m->uart.reg.size && m->uart.kind == ARM64_UART_PL011) || m->rtc.reg.size)
+	if ((m->uart.reg.size && m->uart.kind == ARM64_UART_PL011) || m->rtc.reg.size ||
+	    m->gpio.reg.size)
 		write_clock(&d);
 	if (m->uart.reg.size)
 		write_uart(&d, m);
 	if (m->rtc.reg.size)
 		write_rtc(&d, m);
+	if (m->gpio.reg.size)
+		write_gpio(&d, m);
+	if (m->pvpanic.size)
+		write_pvpanic(&d, m);
 	for (unsigned i = 0; i < m->nr_mmio; i++)
 		write_virtio_mmio(&d, &m->mmio[i]);
 	if (m->pci.ecam.size)

@@ -14,8 +14,11 @@
 enum arm64_fdt_phandle {
 	ARM64_FDT_PHANDLE_GIC = 1,
 	ARM64_FDT_PHANDLE_ITS = 2,
-	ARM64_FDT_PHANDLE_CLK = 3, /* the 24 MHz apb-pclk the PL011 and PL031 name */
+	ARM64_FDT_PHANDLE_CLK = 3, /* the 24 MHz apb-pclk the PL011, PL031 and PL061 name */
+	ARM64_FDT_PHANDLE_GPIO = 4, /* the PL061, whose pin gpio-keys names */
 };
+
+#define ARM64_FDT_KEY_POWER 116 /* Linux's input event code KEY_POWER */
 
 /* The interrupt flags of the GIC bindings' third cell (Linux's IRQ_TYPE_*). */
 #define ARM64_FDT_IRQ_EDGE_RISING 1
@@ -83,6 +86,12 @@ struct arm64_machine {
 		struct arm64_region reg; /* size 0: none */
 		uint32_t spi;            /* level-high */
 	} rtc;
+	struct {
+		struct arm64_region reg; /* a PL061; size 0: none, and no power button */
+		uint32_t spi;            /* level-high */
+		uint32_t power_pin;      /* the pin gpio-keys reports as KEY_POWER */
+	} gpio;
+	struct arm64_region pvpanic; /* QEMU's pvpanic-mmio; size 0: none */
 	const char *bootargs;       /* NULL: none */
 	struct arm64_region initrd; /* size 0: none */
 	const struct arm64_fdt_mmio *mmio; /* virtio-mmio devices */
@@ -103,7 +112,8 @@ size_t arm64_fdt_size(const struct arm64_machine *m);
 
 /* Writes m's device tree into buf. 0, -ENOSPC when size is too small, -EINVAL for a description
  * the bindings cannot express (no CPU, more than 8 on a GICv2, an ECAM that is not whole buses,
- * more than 32 PCI slots, no redistributor). fdt_totalsize(buf) is then the blob's length. */
+ * more than 32 PCI slots, no redistributor, a power button on a pin a PL061 lacks).
+ * fdt_totalsize(buf) is then the blob's length. */
 int arm64_fdt_build(const struct arm64_machine *m, void *buf, size_t size);
 
 #endif

@@ -31,6 +31,12 @@
 #define RTC_GSI           2
 #define EXITDEV_MMIO_ADDR 0x09030000ULL /* byte 0 is the exit register, as on x86 */
 #define EXITDEV_MMIO_SIZE 0x1000ULL
+#define GPIO_BASE         0x09040000ULL /* PL061: the power button is its pin 3 */
+#define GPIO_SIZE         0x1000ULL
+#define GPIO_GSI          7
+#define POWER_BUTTON_PIN  3
+#define PVPANIC_BASE      0x09050000ULL /* QEMU's pvpanic-mmio: byte 0 */
+#define PVPANIC_SIZE      0x1000ULL
 
 /* PCI: ECAM for bus 0; I/O space through a 64 KiB window of MMIO; a 32-bit memory window. */
 #define PCI_MMIO_BASE      0x10000000ULL /* memory BARs, CPU address = bus address */

@@ -3,6 +3,7 @@
 #include "arch.h"
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/image.h"
+#include "cpu/vcpu.h"
 #include "config.h"
 #include "devices.h"
 #include "log.h"
@@ -149,6 +150,8 @@ static int write_dtb(struct vm *vm, const struct vm_config *cfg, const struct bo
 		},
 		.uart = { ARM64_UART_16550, { UART_MMIO_BASE, UART_MMIO_SIZE }, UART_GSI },
 		.rtc = { { RTC_BASE, RTC_SIZE }, RTC_GSI },
+		.gpio = { { GPIO_BASE, GPIO_SIZE }, GPIO_GSI, POWER_BUTTON_PIN },
+		.pvpanic = { PVPANIC_BASE, PVPANIC_SIZE },
 		.bootargs = cfg->cmdline,
 		.initrd = { boot->initrd_gpa, boot->initrd_size },
 		.mmio = mmio,
@@ -222,4 +225,37 @@ unsigned arch_irq_routes(struct kvm_irq_routing_entry *e)
 uint32_t arch_irq_line(uint32_t gsi)
 {
 	return KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT | (gsi + 32);
+}
+
+/* The guest's time is its virtual counter (CNTVCT_EL0: the physical counter less KVM's offset),
+ * which the guest's clocksource, arch_sys_counter, reads. Writing KVM_REG_ARM_TIMER_CNT moves
+ * the offset so that the counter reads that value now; the offset is the VM's, each vCPU is
+ * given the value anyway (as QEMU does). */
+static int counter_reg(struct vcpu *c, unsigned long req, uint64_t *value)
+{
+	struct kvm_one_reg r = { .id = KVM_REG_ARM_TIMER_CNT, .addr = (uintptr_t)value };
+
+	return ioctl(c->fd, req, &r) < 0 ? -errno : 0;
+}
+
+int arch_clock_save(struct vm *vm)
+{
+	int ret = counter_reg(&vm->vcpus[0], KVM_GET_ONE_REG, &vm->arch.counter);
+
+	if (ret)
+		log_warn("vm.pause: reading the virtual counter: %s; the guest's clock will jump",
+			 strerror(-ret));
+	return ret;
+}
+
+int arch_clock_restore(struct vm *vm)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < vm->ncpus && !ret; i++)
+		ret = counter_reg(&vm->vcpus[i], KVM_SET_ONE_REG, &vm->arch.counter);
+	if (ret)
+		log_warn("vm.resume: setting the virtual counter: %s; the guest's clock jumps",
+			 strerror(-ret));
+	return ret;
 }

@@ -1,9 +1,8 @@
 /* arm64's platform devices: the exit device, the PL031 (ARM's PrimeCell RTC, DDI 0224: a
- * seconds counter the guest reads at boot; its alarm interrupt is never raised), and PCI's I/O
- * space as an MMIO window. Power off and reset are PSCI calls, which KVM turns into system events
- * (cpu/vcpu.c). */
+ * seconds counter the guest reads at boot; its alarm interrupt is never raised), the PL061 whose
+ * pin 3 is the power button (pl061.c), pvpanic, and PCI's I/O space as an MMIO window. Power off
+ * and reset are PSCI calls, which KVM turns into system events (cpu/vcpu.c). */
 #include "arch.h"
-#include "log.h"
 
 #include <string.h>
 #include <time.h>
@@ -27,17 +26,19 @@ void platform_init(struct platform *p, void (*event)(void *, enum platform_event
 	pthread_mutex_init(&p->lock, NULL);
 	p->sink = (struct platform_sink){ event, opaque };
 	p->rtc_control = 1;
+	pl061_init(&p->gpio, line);
 }
 
 void platform_destroy(struct platform *p)
 {
+	pl061_destroy(&p->gpio);
 	pthread_mutex_destroy(&p->lock);
 }
 
-/* No button yet: arm64's would be a GPIO key (a PL061), which vmm does not have. */
+/* The device tree gives the pin to gpio-keys as KEY_POWER. */
 void platform_power_button(struct platform *p)
 {
-	log_warn("the power button: arm64 guests have none yet in vmm");
+	pl061_press(&p->gpio, POWER_BUTTON_PIN);
 }
 
 /* 32-bit registers; other widths read as 0 and are ignored. */
@@ -95,6 +96,9 @@ int platform_register(struct platform *p, struct bus *pio, struct bus *mmio)
 	if ((ret = bus_register(mmio, EXITDEV_MMIO_ADDR, EXITDEV_MMIO_SIZE, platform_exit_io, p,
 				"exit")) ||
 	    (ret = bus_register(mmio, RTC_BASE, RTC_SIZE, platform_pl031_io, p, "pl031")) ||
+	    (ret = bus_register(mmio, GPIO_BASE, GPIO_SIZE, pl061_io, &p->gpio, "pl061")) ||
+	    (ret = bus_register(mmio, PVPANIC_BASE, PVPANIC_SIZE, platform_pvpanic_io, p,
+				"pvpanic")) ||
 	    (ret = bus_register(mmio, PCI_PIO_WINDOW, PCI_PIO_WINDOW_SIZE, pio_window_io, p,
 				"pci-io")))
 		return ret;

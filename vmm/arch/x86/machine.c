@@ -123,3 +123,22 @@ uint32_t arch_irq_line(uint32_t gsi)
 {
 	return gsi;
 }
+
+int arch_clock_save(struct vm *vm)
+{
+	int ret = ioctl(vm->vm_fd, KVM_GET_CLOCK, &vm->arch.clock) < 0 ? -errno : 0;
+
+	if (ret)
+		log_warn("vm.pause: KVM_GET_CLOCK: %s; the guest's clock will jump", strerror(-ret));
+	return ret;
+}
+
+int arch_clock_restore(struct vm *vm)
+{
+	struct kvm_clock_data c = { .clock = vm->arch.clock.clock };
+	int ret = ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0 ? -errno : 0;
+
+	if (ret)
+		log_warn("vm.resume: KVM_SET_CLOCK: %s; the guest's clock jumps", strerror(-ret));
+	return ret;
+}

@@ -81,23 +81,6 @@ void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	}
 }
 
-/* pvpanic: reading says which events the device takes (the driver keeps only those); a write
- * is the guest's panic notifier. With a crash kernel loaded the guest goes on into it. */
-void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
-{
-	struct platform *p = opaque;
-
-	if (!is_write) {
-		memset(data, 0, len);
-		data[0] = PVPANIC_PANICKED | PVPANIC_CRASH_LOADED;
-		return;
-	}
-	if (data[0] & PVPANIC_PANICKED)
-		p->sink.event(p->sink.opaque, PLATFORM_PANIC, 0);
-	else if (data[0] & PVPANIC_CRASH_LOADED)
-		p->sink.event(p->sink.opaque, PLATFORM_CRASH_LOADED, 0);
-}
-
 static uint8_t rtc_encode(const struct platform *p, int v)
 {
 	if (p->cmos[RTC_REG_B] & RTC_B_BINARY)

@@ -17,8 +17,6 @@
 #define I8042_CMD     0x64
 #define I8042_RESET   0xfe
 #define PVPANIC_PORT  0x505 /* QEMU's pvpanic, ACPI QEMU0001: what Linux's pvpanic-mmio binds */
-#define PVPANIC_PANICKED      1 /* the guest panicked */
-#define PVPANIC_CRASH_LOADED  2 /* ... and a crash kernel takes over */
 
 struct platform {
 	struct platform_sink sink; /* first: the exit device's handler takes either */
@@ -36,6 +34,5 @@ struct platform {
 void platform_i8042_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_acpi_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void platform_cmos_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void platform_pvpanic_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif
