@@ -6,16 +6,20 @@
 # --arm64: the arm64 guests instead (run-all.sh's arm64 group): Debian's cloud arm64 kernel
 # (build/guest/arm64/vmlinuz) and its generic one, which has 9P (vmlinuz-generic, the nested
 # harness's own), and build/guest/arm64/initrd.img, the same initramfs built for arm64 with both
-# kernels' modules (its busybox from the arm64 root tree, tests/nested/arm64-root.sh; its programs
-# with the cross compiler).
+# kernels' modules (its busybox from the arm64 root tree, tests/nested/arm64-root.sh, and its
+# programs from the cross compiler; on an arm64 machine, this machine's own busybox and gcc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ ${1:-} == --arm64 ]]; then
 	kdir=$(tests/guest/kernels.sh cloud-arm64)
 	gdir=$(tests/guest/kernels.sh arm64)
-	root=$(tests/nested/arm64-root.sh)
+	if [[ $(uname -m) == aarch64 ]]; then
+		cc=gcc busybox=/bin/busybox
+	else
+		cc=aarch64-linux-gnu-gcc busybox=$(tests/nested/arm64-root.sh)/bin/busybox
+	fi
 	mkdir -p build/guest/arm64
-	CC=aarch64-linux-gnu-gcc BUSYBOX=$root/bin/busybox tests/guest/mkinitrd.sh build/guest/arm64/initrd.img "$kdir" "$gdir"
+	CC=$cc BUSYBOX=$busybox tests/guest/mkinitrd.sh build/guest/arm64/initrd.img "$kdir" "$gdir"
 	# Copies: the arm64 nested guest sees this tree, not the cache
 	cp "$kdir/vmlinuz" build/guest/arm64/vmlinuz
 	cp "$gdir/vmlinuz" build/guest/arm64/vmlinuz-generic

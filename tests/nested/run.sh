@@ -42,7 +42,9 @@
 # Environment: NESTED_ARCH (x86_64, the default, or arm64), NESTED_RW (writable dir), NESTED_MEM
 # (guest MiB, default 4096; arm64 2048), NESTED_SMP (its CPUs, default 2), NESTED_CPU (its -cpu),
 # NESTED_GIC (arm64: its GIC, QEMU virt's gic-version: default 3; 2 for a GICv2, where KVM has
-# no GICv3 and no ITS to give a VM: `kvmcheck gic` says which it has),
+# no GICv3 and no ITS to give a VM: `kvmcheck gic` says which it has), NESTED_ARM64_BUILD=1
+# (arm64: the root tree with gcc, make and the -dev packages, arm64-root.sh --build, so that CMD
+# can build and test vmm natively: an arm64 machine for `make check`),
 # NESTED_APPEND (more of its kernel command line; kvm_amd.npt=1 to compare), NESTED_LOG (a file
 # for a copy of its console; arm64's default above),
 # NESTED_ENV (names of variables to pass to CMD; PATH is passed, HOME=/root, TERM=dumb),
@@ -97,7 +99,7 @@ if [[ $arch == arm64 ]]; then
 		exit 2
 	fi
 	kdir=$("$here/../guest/kernels.sh" arm64) || exit 2
-	root=$("$here/arm64-root.sh") || exit 2
+	root=$("$here/arm64-root.sh" ${NESTED_ARM64_BUILD:+--build}) || exit 2
 	cache=${VMM_TEST_CACHE:-/var/cache/vmm-test}/arm64
 	# The arm64 tree's busybox-static; kvmcheck for CMD, from the cross-compiler.
 	busybox=$root/bin/busybox prog=kvmcheck cc=aarch64-linux-gnu-gcc

@@ -4,9 +4,11 @@
 #ifndef VMM_TEST_DRIVER_RING_H
 #define VMM_TEST_DRIVER_RING_H
 
+#include "test_gpa.h"
+
 #define RING_SIZE 16
-#define RING_GPA  0x1000
-#define DATA_GPA  0x10000
+#define RING_GPA  TEST_GPA(0x1000)
+#define DATA_GPA  TEST_GPA(0x10000)
 #define VRING_PACKED_DESC_F_AVAIL (1 << 7)
 #define VRING_PACKED_DESC_F_USED  (1 << 15)
 

@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "arch/x86/layout.h"
+#include "arch.h"
 #include "bus/pci.h"
 #include "event.h"
 #include "memory.h"

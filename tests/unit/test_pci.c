@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "arch/x86/layout.h"
+#include "arch.h"
 #include "bus/pci.h"
 #include "vm.h"
 

@@ -98,6 +98,15 @@ static void wait_hold(int hold)
 		quit(98);
 }
 
+/* Whether the sandbox's message names the call with this machine's number for it. */
+static bool names_call(const char *msg, const char *name, long nr)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "%s (%ld, arguments ", name, nr);
+	return strstr(msg, want) != NULL;
+}
+
 static void do_openat(int hold)
 {
 	wait_hold(hold);
@@ -110,7 +119,8 @@ static void a_call_outside_the_list_ends_the_process_with_its_name(void **state)
 
 	assert_int_equal(run(SANDBOX_VCPU, do_openat, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "vmm: sandbox: thread tester made a system call its allowlist "
-				    "does not have: openat (257, arguments "));
+				    "does not have: openat ("));
+	assert_true(names_call(msg, "openat", SYS_openat));
 }
 
 /* What each role is there for goes through: the child ends normally (0). */
@@ -166,7 +176,7 @@ static void a_disk_loop_has_its_ring_and_nothing_else(void **state)
 	char msg[512];
 
 	assert_int_equal(run(SANDBOX_DISK, uring_then_sync, msg, sizeof(msg)), 1);
-	assert_non_null(strstr(msg, "fdatasync (75, arguments "));
+	assert_true(names_call(msg, "fdatasync", SYS_fdatasync));
 }
 
 /* Argument checks: an allowed call with an argument outside its rule is stopped too. */
@@ -193,9 +203,9 @@ static void arguments_are_checked(void **state)
 	char msg[512];
 
 	assert_int_equal(run(SANDBOX_VCPU, exec_mapping, msg, sizeof(msg)), 1);
-	assert_non_null(strstr(msg, "mmap (9, arguments "));
+	assert_true(names_call(msg, "mmap", SYS_mmap));
 	assert_int_equal(run(SANDBOX_VCPU, other_ioctl, msg, sizeof(msg)), 1);
-	assert_non_null(strstr(msg, "ioctl (16, arguments "));
+	assert_true(names_call(msg, "ioctl", SYS_ioctl));
 	assert_non_null(strstr(msg, " 0x5412 ")); /* the request: what a list would need */
 	assert_int_equal(run(SANDBOX_VCPU, other_signal, msg, sizeof(msg)), 1);
 	assert_non_null(strstr(msg, "tgkill"));
@@ -294,7 +304,7 @@ static void selftest_env_makes_the_named_role_try_a_call(void **state)
 	setenv("VMM_SANDBOX_SELFTEST", "disk", 1);
 	assert_int_equal(run(SANDBOX_DISK, wait_hold, msg, sizeof(msg)), 1);
 	unsetenv("VMM_SANDBOX_SELFTEST");
-	assert_non_null(strstr(msg, "openat (257, arguments "));
+	assert_true(names_call(msg, "openat", SYS_openat));
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "test_gpa.h"
 #include "virtio/virtio.h"
 
 #define RAM        (1 << 20)
@@ -246,9 +247,9 @@ static void reset_restores_everything(void **state)
 	accept(&x->d, DUMMY_FEAT | (1ULL << VIRTIO_F_VERSION_1));
 	virtio_set_status(&x->d, x->d.status | VIRTIO_STATUS_FEATURES_OK);
 	q->size = 16;
-	q->desc_gpa = 0x1000;
-	q->avail_gpa = 0x2000;
-	q->used_gpa = 0x3000;
+	q->desc_gpa = TEST_GPA(0x1000);
+	q->avail_gpa = TEST_GPA(0x2000);
+	q->used_gpa = TEST_GPA(0x3000);
 	x->d.queues[1].msix_vector = 1;
 	assert_int_equal(virtio_queue_enable(&x->d, 1), 0);
 	assert_true(q->enabled);
@@ -278,9 +279,9 @@ static void bad_queues_need_reset(void **state)
 	virtio_reset(&x->d);
 	/* A used ring beyond RAM. */
 	q->size = 64;
-	q->desc_gpa = 0x1000;
-	q->avail_gpa = 0x2000;
-	q->used_gpa = RAM - 8;
+	q->desc_gpa = TEST_GPA(0x1000);
+	q->avail_gpa = TEST_GPA(0x2000);
+	q->used_gpa = TEST_GPA(RAM - 8);
 	assert_int_equal(virtio_queue_enable(&x->d, 0), -EFAULT);
 	assert_true(x->d.status & VIRTIO_STATUS_NEEDS_RESET);
 	/* And a queue that does not exist. */
@@ -387,9 +388,9 @@ static void doorbell_and_isr(void **state)
 	virtio_process(&x->d, 0);
 	assert_int_equal(x->notifies, 0); /* queue 0 not enabled */
 	x->d.queues[0].vq.size = 8;
-	x->d.queues[0].vq.desc_gpa = 0x1000;
-	x->d.queues[0].vq.avail_gpa = 0x2000;
-	x->d.queues[0].vq.used_gpa = 0x3000;
+	x->d.queues[0].vq.desc_gpa = TEST_GPA(0x1000);
+	x->d.queues[0].vq.avail_gpa = TEST_GPA(0x2000);
+	x->d.queues[0].vq.used_gpa = TEST_GPA(0x3000);
 	assert_int_equal(virtio_queue_enable(&x->d, 0), 0);
 	virtio_process(&x->d, 0);
 	assert_int_equal(x->notifies, 1);

@@ -21,8 +21,8 @@
 
 #include "driver_ring.h"
 
-#define SCAT_R_GPA 0x200000
-#define SCAT_W_GPA 0x280000
+#define SCAT_R_GPA TEST_GPA(0x200000)
+#define SCAT_W_GPA TEST_GPA(0x280000)
 #define REPLY_GPA  (DATA_GPA + 0x8000)
 #define P9_RLERROR  7
 #define P9_TVERSION 100

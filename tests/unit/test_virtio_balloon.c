@@ -17,7 +17,7 @@
 
 #include "driver_ring.h"
 
-#define PAGE_GPA  0x100000 /* pages the tests give away: 1 MiB up, clear of rings and data */
+#define PAGE_GPA  TEST_GPA(0x100000) /* pages the tests give away: clear of rings and data */
 #define RAM_SIZE  (4 << 20)
 
 struct fx {
@@ -131,8 +131,9 @@ static void inflate_gives_pages_back_and_refuses_what_is_not_ram(void **state)
 	struct fx f;
 	uint32_t id, len;
 	uint32_t pfn0 = PAGE_GPA / BALLOON_PAGE;
-	/* Two contiguous pages, one apart, one past the end of RAM, one in the 32-bit hole. */
-	const uint32_t pfns[] = { pfn0, pfn0 + 1, pfn0 + 3, RAM_SIZE / BALLOON_PAGE,
+	/* Two contiguous pages, one apart, one past the end of RAM, one that is not RAM (x86's
+	 * 32-bit hole; past arm64's 4 MiB of RAM from 1 GiB). */
+	const uint32_t pfns[] = { pfn0, pfn0 + 1, pfn0 + 3, TEST_GPA(RAM_SIZE) / BALLOON_PAGE,
 				  0xc0000000u / BALLOON_PAGE };
 	const uint32_t lens[] = { sizeof(pfns) };
 
@@ -195,7 +196,7 @@ static void any_layout(void **state)
 
 		for (unsigned i = 0; i < 3; i++)
 			memset(page(&f, 3 * k + i), 0xaa, BALLOON_PAGE);
-		tq_scatter(&f.q[0], 0x200000, pfns, pfn_cuts[k], n, false, b);
+		tq_scatter(&f.q[0], TEST_GPA(0x200000), pfns, pfn_cuts[k], n, false, b);
 		tq_add(&f.q[0], b, n);
 		virtio_process(&f.b.vdev, BALLOON_Q_INFLATE);
 		assert_true(tq_used(&f.q[0], &id, &len));
@@ -213,7 +214,7 @@ static void any_layout(void **state)
 			memcpy(buf + 10 * i, &tags[i], 2);
 			memcpy(buf + 10 * i + 2, &vals[i], 8);
 		}
-		tq_scatter(&f.q[2], 0x300000, buf, stat_cuts[k], n, false, b);
+		tq_scatter(&f.q[2], TEST_GPA(0x300000), buf, stat_cuts[k], n, false, b);
 		tq_add(&f.q[2], b, n);
 		virtio_process(&f.b.vdev, BALLOON_Q_STATS);
 		st = stats_of(&f.b);

@@ -822,15 +822,15 @@ static void any_layout(void **state)
 	assert_true(slave >= 0);
 	cfx_go(&f, 1u << VIRTIO_CONSOLE_F_SIZE | 1u << VIRTIO_CONSOLE_F_MULTIPORT);
 	for (unsigned i = 0; i < 2; i++)
-		add_framed(&f, 2, 0x400000 + 0x10000 * i, NULL, rx_cuts, 3, true, &rx[i]);
-	add_framed(&f, 3, 0x480000, &m, (const uint32_t[]){ 3, 5 }, 2, false, &tx);
+		add_framed(&f, 2, TEST_GPA(0x400000) + 0x10000 * i, NULL, rx_cuts, 3, true, &rx[i]);
+	add_framed(&f, 3, TEST_GPA(0x480000), &m, (const uint32_t[]){ 3, 5 }, 2, false, &tx);
 	assert_true(virtio_live(f.d));
 	expect_ctrl_framed(&f, rx, 2, 0, VIRTIO_CONSOLE_DEVICE_ADD, 0, 0);
 	expect_ctrl_framed(&f, rx, 2, 1, VIRTIO_CONSOLE_DEVICE_ADD, 0, 0);
 	for (unsigned i = 2; i < 5; i++)
-		add_framed(&f, 2, 0x400000 + 0x10000 * i, NULL, rx_cuts, 3, true, &rx[i]);
+		add_framed(&f, 2, TEST_GPA(0x400000) + 0x10000 * i, NULL, rx_cuts, 3, true, &rx[i]);
 	m = (struct virtio_console_control){ 0, VIRTIO_CONSOLE_PORT_READY, 1 };
-	add_framed(&f, 3, 0x480000, &m, (const uint32_t[]){ 1, 1, 6 }, 3, false, &tx);
+	add_framed(&f, 3, TEST_GPA(0x480000), &m, (const uint32_t[]){ 1, 1, 6 }, 3, false, &tx);
 	expect_ctrl_framed(&f, rx, 5, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1, 0);
 	expect_ctrl_framed(&f, rx, 5, 0, VIRTIO_CONSOLE_RESIZE, 0, 4);
 	expect_ctrl_framed(&f, rx, 5, 0, VIRTIO_CONSOLE_PORT_OPEN, 1, 0);
@@ -838,14 +838,14 @@ static void any_layout(void **state)
 
 	/* The guest opens port 0; typed input spreads over a chain of 2, 1 and 13 bytes. */
 	m = (struct virtio_console_control){ 0, VIRTIO_CONSOLE_PORT_OPEN, 1 };
-	add_framed(&f, 3, 0x480000, &m, (const uint32_t[]){ 7, 1 }, 2, false, &tx);
-	add_framed(&f, 0, 0x500000, NULL, (const uint32_t[]){ 2, 1, 13 }, 3, true, &in);
+	add_framed(&f, 3, TEST_GPA(0x480000), &m, (const uint32_t[]){ 7, 1 }, 2, false, &tx);
+	add_framed(&f, 0, TEST_GPA(0x500000), NULL, (const uint32_t[]){ 2, 1, 13 }, 3, true, &in);
 	assert_int_equal(write(slave, "abcdef", 6), 6);
 	assert_int_equal(event_loop_run_once(&f.loop, 2000), 1);
 	assert_int_equal(used_framed(&f, 0, &in, 1, buf, sizeof(buf)), 6);
 	assert_memory_equal(buf, "abcdef", 6);
 	/* Output from three buffers. */
-	add_framed(&f, 1, 0x580000, "xyzuvw", (const uint32_t[]){ 1, 2, 3 }, 3, false, &tx);
+	add_framed(&f, 1, TEST_GPA(0x580000), "xyzuvw", (const uint32_t[]){ 1, 2, 3 }, 3, false, &tx);
 	assert_int_equal(read(slave, buf, sizeof(buf)), 6);
 	assert_memory_equal(buf, "xyzuvw", 6);
 	assert_true(virtio_live(f.d));

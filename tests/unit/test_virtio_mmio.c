@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
+#include "test_gpa.h"
 #include "log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
@@ -265,25 +265,25 @@ static void queues_v2(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
 
-	setup_queue_v2(f, 1, 0x100000);
+	setup_queue_v2(f, 1, TEST_GPA(0x100000));
 	queue_addr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0x1234500000ULL); /* high half is kept */
 	assert_int_equal(vq->used_gpa, 0x1234500000ULL);
-	queue_addr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, 0x102000);
+	queue_addr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, TEST_GPA(0x102000));
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 1);
 	assert_true(vq->enabled);
 	assert_int_equal(vq->size, 32);
-	assert_int_equal(vq->desc_gpa, 0x100000);
-	assert_int_equal(vq->avail_gpa, 0x101000);
-	assert_int_equal(vq->used_gpa, 0x102000);
+	assert_int_equal(vq->desc_gpa, TEST_GPA(0x100000));
+	assert_int_equal(vq->avail_gpa, TEST_GPA(0x101000));
+	assert_int_equal(vq->used_gpa, TEST_GPA(0x102000));
 	assert_false(f->d.queues[0].vq.enabled);
 
 	/* While ready, the queue's size and addresses stay as they were. */
 	wr(f, VIRTIO_MMIO_QUEUE_NUM, 16);
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x200000);
+	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)TEST_GPA(0x200000));
 	assert_int_equal(vq->size, 32);
-	assert_int_equal(vq->desc_gpa, 0x100000);
+	assert_int_equal(vq->desc_gpa, TEST_GPA(0x100000));
 
 	/* QueueReady 0 takes it down, as Linux does when it deletes a queue. */
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 0);
@@ -307,7 +307,7 @@ static void bad_queues_need_reset(void **state)
 	/* So is a size above QueueNumMax. */
 	wr(f, VIRTIO_MMIO_STATUS, 0);
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
-	setup_queue_v2(f, 0, 0x100000);
+	setup_queue_v2(f, 0, TEST_GPA(0x100000));
 	wr(f, VIRTIO_MMIO_QUEUE_NUM, 0x10000 + 32); /* not 32 */
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
@@ -350,6 +350,8 @@ static void a_reset_loop_cannot_flood_the_log(void **state)
 	assert_non_null(strstr(last, "(the last of 990 like it not shown)"));
 }
 
+#define PFN_4K ((uint32_t)(TEST_GPA(0x120000) >> 12)) /* a legacy ring's page number */
+
 static void queues_v1_pfn(void **state)
 {
 	struct fixture *f = *state;
@@ -364,13 +366,13 @@ static void queues_v1_pfn(void **state)
 	/* QueueReady is not a legacy register. */
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_false(vq->enabled);
-	wr(f, VIRTIO_MMIO_QUEUE_PFN, 0x120);
+	wr(f, VIRTIO_MMIO_QUEUE_PFN, PFN_4K);
 	assert_true(vq->enabled);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_PFN), 0x120);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_PFN), PFN_4K);
 	/* 16 descriptors, then flags, idx, 16 entries and used_event, then the next 4 KiB. */
-	assert_int_equal(vq->desc_gpa, 0x120000);
-	assert_int_equal(vq->avail_gpa, 0x120000 + 16 * 16);
-	assert_int_equal(vq->used_gpa, 0x121000);
+	assert_int_equal(vq->desc_gpa, TEST_GPA(0x120000));
+	assert_int_equal(vq->avail_gpa, TEST_GPA(0x120000) + 16 * 16);
+	assert_int_equal(vq->used_gpa, TEST_GPA(0x121000));
 	assert_false(vq->packed);
 
 	/* Another page size and alignment, on queue 1. */
@@ -378,11 +380,11 @@ static void queues_v1_pfn(void **state)
 	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
 	wr(f, VIRTIO_MMIO_QUEUE_NUM, 64);
 	wr(f, VIRTIO_MMIO_QUEUE_ALIGN, 4);
-	wr(f, VIRTIO_MMIO_QUEUE_PFN, 0x20);
+	wr(f, VIRTIO_MMIO_QUEUE_PFN, (uint32_t)(TEST_GPA(0x200000) >> 16));
 	assert_true(f->d.queues[1].vq.enabled);
-	assert_int_equal(f->d.queues[1].vq.desc_gpa, 0x200000);
-	assert_int_equal(f->d.queues[1].vq.avail_gpa, 0x200000 + 64 * 16);
-	assert_int_equal(f->d.queues[1].vq.used_gpa, 0x200000 + 64 * 16 + 6 + 2 * 64 + 2);
+	assert_int_equal(f->d.queues[1].vq.desc_gpa, TEST_GPA(0x200000));
+	assert_int_equal(f->d.queues[1].vq.avail_gpa, TEST_GPA(0x200000) + 64 * 16);
+	assert_int_equal(f->d.queues[1].vq.used_gpa, TEST_GPA(0x200000) + 64 * 16 + 6 + 2 * 64 + 2);
 
 	/* 0 stops the queue. */
 	wr(f, VIRTIO_MMIO_QUEUE_SEL, 0);
@@ -393,7 +395,7 @@ static void queues_v1_pfn(void **state)
 
 	/* An alignment that is not a power of 2 is the driver's error. */
 	wr(f, VIRTIO_MMIO_QUEUE_ALIGN, 3000);
-	wr(f, VIRTIO_MMIO_QUEUE_PFN, 0x120);
+	wr(f, VIRTIO_MMIO_QUEUE_PFN, PFN_4K);
 	assert_false(vq->enabled);
 	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 }
@@ -489,7 +491,7 @@ static void status_zero_resets(void **state)
 	struct fixture *f = *state;
 
 	set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	setup_queue_v2(f, 1, 0x100000);
+	setup_queue_v2(f, 1, TEST_GPA(0x100000));
 	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
 	assert_true(f->d.queues[1].vq.enabled);
 	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
@@ -515,8 +517,8 @@ static void status_zero_resets_v1(void **state)
 
 	wr(f, VIRTIO_MMIO_GUEST_PAGE_SIZE, 4096);
 	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
-	wr(f, VIRTIO_MMIO_QUEUE_PFN, 0x300);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_PFN), 0x300);
+	wr(f, VIRTIO_MMIO_QUEUE_PFN, PFN_4K);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_PFN), PFN_4K);
 	wr(f, VIRTIO_MMIO_STATUS, 0);
 	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_PFN), 0);

@@ -13,8 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "arch/x86/layout.h"
 #include "bus/pci.h"
+#include "test_gpa.h"
 #include "virtio/9p.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
@@ -436,24 +436,24 @@ static void queues_are_set_up_and_kicked(void **state)
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), QUEUE_MAX * 2, 2); /* above the max */
 	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), 2), QUEUE_MAX);
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), 8, 2);
-	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_DESCLO), 0x10000, 4);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_DESCLO), (uint32_t)TEST_GPA(0x10000), 4);
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_DESCHI), 0, 4);
-	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_AVAILLO), 0x11000, 4);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_AVAILLO), (uint32_t)TEST_GPA(0x11000), 4);
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_AVAILHI), 0, 4);
-	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_USEDLO), 0x12000, 4);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_USEDLO), (uint32_t)TEST_GPA(0x12000), 4);
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_USEDHI), 0, 4);
-	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_Q_AVAILLO), 4), 0x11000);
+	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_Q_AVAILLO), 4), TEST_GPA(0x11000));
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_ENABLE), 1, 2);
 	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_Q_ENABLE), 2), 1);
 	assert_true(vq->enabled);
 	assert_int_equal(vq->size, 8);
-	assert_int_equal(vq->desc_gpa, 0x10000);
-	assert_int_equal(vq->used_gpa, 0x12000);
+	assert_int_equal(vq->desc_gpa, TEST_GPA(0x10000));
+	assert_int_equal(vq->used_gpa, TEST_GPA(0x12000));
 	/* A live queue keeps its size and rings. */
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), 4, 2);
-	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_DESCLO), 0x20000, 4);
+	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_DESCLO), (uint32_t)TEST_GPA(0x20000), 4);
 	assert_int_equal(vq->size, 8);
-	assert_int_equal(vq->desc_gpa, 0x10000);
+	assert_int_equal(vq->desc_gpa, TEST_GPA(0x10000));
 	/* A queue that does not exist reads size 0. */
 	mem_write(f, common(f, VIRTIO_PCI_COMMON_Q_SELECT), 7, 2);
 	assert_int_equal(mem_read(f, common(f, VIRTIO_PCI_COMMON_Q_SIZE), 2), 0);
@@ -790,6 +790,8 @@ static void legacy_bar_holds_the_config(void **state)
 	}
 }
 
+#define LEGACY_PFN ((uint32_t)(TEST_GPA(0x20000) >> 12)) /* the ring's page (4 KiB pages) */
+
 static void legacy_features_queue_pfn_and_notify(void **state)
 {
 	struct fixture *f = *state;
@@ -812,13 +814,13 @@ static void legacy_features_queue_pfn_and_notify(void **state)
 	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_SEL, 0, 2);
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_NUM, 2), QUEUE_MAX);
 	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, 4), 0);
-	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, 0x20, 4);
+	io_write(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, LEGACY_PFN, 4);
 	assert_true(vq->enabled);
 	assert_int_equal(vq->size, QUEUE_MAX);
-	assert_int_equal(vq->desc_gpa, 0x20000);
-	assert_int_equal(vq->avail_gpa, 0x20000 + 16 * QUEUE_MAX);
-	assert_int_equal(vq->used_gpa, 0x21000);
-	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, 4), 0x20);
+	assert_int_equal(vq->desc_gpa, TEST_GPA(0x20000));
+	assert_int_equal(vq->avail_gpa, TEST_GPA(0x20000) + 16 * QUEUE_MAX);
+	assert_int_equal(vq->used_gpa, TEST_GPA(0x21000));
+	assert_int_equal(io_read(f, VIRTIO_PCI_LEGACY_QUEUE_PFN, 4), LEGACY_PFN);
 	io_write(f, VIRTIO_PCI_LEGACY_STATUS,
 		 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK, 1);
 	/* No FEATURES_OK step for a legacy driver, and no VERSION_1. */

@@ -218,7 +218,7 @@ static void queue_stop_drops_the_held_request(void **state)
 static unsigned request_cut(struct fx *f, const uint32_t *cut, struct tbuf *b, uint32_t *len)
 {
 	unsigned n = cut[3] ? 4 : cut[2] ? 3 : cut[1] ? 2 : 1;
-	size_t want = tq_scatter(&f->q, 0x200000, NULL, cut, n, true, b);
+	size_t want = tq_scatter(&f->q, TEST_GPA(0x200000), NULL, cut, n, true, b);
 	uint16_t head = tq_add(&f->q, b, n);
 	uint32_t id;
 

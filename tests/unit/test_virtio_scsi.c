@@ -719,8 +719,8 @@ static void bad_geometry_is_refused(void **state)
 
 /* ---- framing ---- */
 
-#define SCAT_R_GPA 0x200000
-#define SCAT_W_GPA 0x280000
+#define SCAT_R_GPA TEST_GPA(0x200000)
+#define SCAT_W_GPA TEST_GPA(0x280000)
 #define NCUT(a)	   (unsigned)(sizeof(a) / sizeof((a)[0]))
 
 static unsigned ncuts(const uint32_t *c, unsigned max)

@@ -22,7 +22,7 @@
 #undef VRING_PACKED_DESC_F_USED
 #include "driver_ring.h"
 
-#define BUF_GPA 0x20000
+#define BUF_GPA TEST_GPA(0x20000)
 
 /* Linux 6.1's vhost-vsock: its ring bits and SEQPACKET. */
 #define KERNEL_VSOCK (KERNEL_61_RINGS | B(VIRTIO_VSOCK_F_SEQPACKET))

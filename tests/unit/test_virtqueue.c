@@ -11,14 +11,16 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "test_gpa.h"
 #include "virtio/virtqueue.h"
 
 #define RAM	  (1u << 20)
-#define DESC_GPA  0x1000ull  /* descriptor table / packed ring */
-#define AVAIL_GPA 0x10000ull /* avail ring / packed driver event suppression */
-#define USED_GPA  0x20000ull /* used ring / packed device event suppression */
-#define BUF_GPA	  0x40000ull /* buffers */
-#define IND_GPA	  0x80000ull /* indirect tables, 4 KiB each */
+#define RAM_END	  TEST_GPA(RAM)	    /* the first address past guest RAM */
+#define DESC_GPA  TEST_GPA(0x1000)  /* descriptor table / packed ring */
+#define AVAIL_GPA TEST_GPA(0x10000) /* avail ring / packed driver event suppression */
+#define USED_GPA  TEST_GPA(0x20000) /* used ring / packed device event suppression */
+#define BUF_GPA	  TEST_GPA(0x40000) /* buffers */
+#define IND_GPA	  TEST_GPA(0x80000) /* indirect tables, 4 KiB each */
 
 #define ALL_FEATURES ((1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX))
 #define PACKED	     (1ull << VIRTIO_F_RING_PACKED)
@@ -54,7 +56,7 @@ struct drv {
 
 static void *host(struct drv *d, uint64_t gpa)
 {
-	return d->mem.r[0].host + gpa;
+	return d->mem.r[0].host + (gpa - RAM_BASE);
 }
 
 static uint16_t *u16_at(struct drv *d, uint64_t gpa)
@@ -735,16 +737,16 @@ static void enable_rejects_bad_sizes_and_rings(void **state)
 		{ false, 2048, DESC_GPA, AVAIL_GPA, USED_GPA, -EINVAL }, /* > VIRTQ_MAX_SIZE */
 		{ true, 0, DESC_GPA, AVAIL_GPA, USED_GPA, -EINVAL },
 		{ true, VIRTQ_MAX_SIZE + 1, DESC_GPA, AVAIL_GPA, USED_GPA, -EINVAL },
-		{ false, 8, RAM - 16 * 8 + 16, AVAIL_GPA, USED_GPA, -EFAULT }, /* outside RAM */
-		{ false, 8, DESC_GPA, RAM - 6 - 2 * 8 + 2, USED_GPA, -EFAULT },
-		{ false, 8, DESC_GPA, AVAIL_GPA, RAM - 6 - 8 * 8 + 2, -EFAULT },
+		{ false, 8, RAM_END - 16 * 8 + 16, AVAIL_GPA, USED_GPA, -EFAULT }, /* outside RAM_END */
+		{ false, 8, DESC_GPA, RAM_END - 6 - 2 * 8 + 2, USED_GPA, -EFAULT },
+		{ false, 8, DESC_GPA, AVAIL_GPA, RAM_END - 6 - 8 * 8 + 2, -EFAULT },
 		{ false, 8, DESC_GPA, AVAIL_GPA, UINT64_MAX - 8, -EFAULT },
 		{ false, 8, DESC_GPA + 8, AVAIL_GPA, USED_GPA, -EFAULT }, /* misaligned: 16 */
 		{ false, 8, DESC_GPA, AVAIL_GPA + 1, USED_GPA, -EFAULT }, /* 2 */
 		{ false, 8, DESC_GPA, AVAIL_GPA, USED_GPA + 2, -EFAULT }, /* 4 */
-		{ true, 8, RAM - 16 * 8 + 16, AVAIL_GPA, USED_GPA, -EFAULT },
-		{ true, 8, DESC_GPA, RAM, USED_GPA, -EFAULT },
-		{ true, 8, DESC_GPA, AVAIL_GPA, RAM, -EFAULT },
+		{ true, 8, RAM_END - 16 * 8 + 16, AVAIL_GPA, USED_GPA, -EFAULT },
+		{ true, 8, DESC_GPA, RAM_END, USED_GPA, -EFAULT },
+		{ true, 8, DESC_GPA, AVAIL_GPA, RAM_END, -EFAULT },
 		{ true, 8, DESC_GPA + 8, AVAIL_GPA, USED_GPA, -EFAULT },
 		{ true, 8, DESC_GPA, AVAIL_GPA + 2, USED_GPA, -EFAULT },
 		{ true, 8, DESC_GPA, AVAIL_GPA, USED_GPA + 2, -EFAULT },
@@ -770,14 +772,14 @@ static void enable_rejects_bad_sizes_and_rings(void **state)
 	 * of 2. */
 	virtq_reset(&q);
 	q.size = VIRTQ_MAX_SIZE;
-	q.desc_gpa = RAM - 16 * VIRTQ_MAX_SIZE;
-	q.avail_gpa = RAM - 6 - 2 * VIRTQ_MAX_SIZE;
-	q.used_gpa = RAM - 6 - 8 * VIRTQ_MAX_SIZE - 2;
+	q.desc_gpa = RAM_END - 16 * VIRTQ_MAX_SIZE;
+	q.avail_gpa = RAM_END - 6 - 2 * VIRTQ_MAX_SIZE;
+	q.used_gpa = RAM_END - 6 - 8 * VIRTQ_MAX_SIZE - 2;
 	assert_int_equal(virtq_enable(&q, &mem, 0), 0);
 	virtq_reset(&q);
 	q.size = 3;
 	q.desc_gpa = DESC_GPA;
-	q.avail_gpa = RAM - 4;
+	q.avail_gpa = RAM_END - 4;
 	q.used_gpa = USED_GPA;
 	assert_int_equal(virtq_enable(&q, &mem, PACKED), 0);
 	assert_true(q.packed);
@@ -926,7 +928,7 @@ static void s_ind_self(struct drv *d) /* a table whose entry is the table: nesti
 
 static void s_ind_outside(struct drv *d)
 {
-	split_desc(d, 0, RAM - 16, 32, I, 0);
+	split_desc(d, 0, RAM_END - 16, 32, I, 0);
 	split_publish(d, 0);
 }
 
@@ -965,13 +967,13 @@ static void s_ind_next(struct drv *d)
 static void s_buf_outside(struct drv *d)
 {
 	split_desc(d, 0, BUF_GPA, 8, N, 1);
-	split_desc(d, 1, RAM - 4, 8, W, 0); /* straddles the end of RAM */
+	split_desc(d, 1, RAM_END - 4, 8, W, 0); /* straddles the end of RAM_END */
 	split_publish(d, 0);
 }
 
 static void s_ind_buf_outside(struct drv *d)
 {
-	ind_desc(d, 0, RAM, 1, 0, 0);
+	ind_desc(d, 0, RAM_END, 1, 0, 0);
 	split_desc(d, 0, IND_GPA, 16, I, 0);
 	split_publish(d, 0);
 }
@@ -1057,7 +1059,7 @@ static void p_ind_nested(struct drv *d)
 
 static void p_ind_outside(struct drv *d)
 {
-	p_add(d, &(struct vdesc){ RAM - 16, 32, 0, I }, 1);
+	p_add(d, &(struct vdesc){ RAM_END - 16, 32, 0, I }, 1);
 }
 
 static void p_ind_no_feature(struct drv *d)
@@ -1081,13 +1083,13 @@ static void p_ind_after_direct(struct drv *d) /* a list holds one type of descri
 
 static void p_buf_outside(struct drv *d)
 {
-	p_add(d, (struct vdesc[]){ { BUF_GPA, 8, 0, N }, { RAM - 4, 8, 0, W } }, 2);
+	p_add(d, (struct vdesc[]){ { BUF_GPA, 8, 0, N }, { RAM_END - 4, 8, 0, W } }, 2);
 }
 
 static void p_ind_buf_outside(struct drv *d)
 {
 	ind_desc(d, 0, BUF_GPA, 8, 0, 0);
-	ind_desc(d, 1, RAM, 1, W, 0);
+	ind_desc(d, 1, RAM_END, 1, W, 0);
 	p_add(d, &(struct vdesc){ IND_GPA, 32, 0, I }, 1);
 }
 
@@ -1478,17 +1480,17 @@ static void stale_chains_are_never_pushed(bool packed)
 	}
 	virtq_reset(&d->q);
 	d->q.size = 1;
-	d->q.desc_gpa = RAM - 16;
-	d->q.avail_gpa = packed ? USED_GPA + 0x100 : RAM - 16 - 0x100;
+	d->q.desc_gpa = RAM_END - 16;
+	d->q.avail_gpa = packed ? USED_GPA + 0x100 : RAM_END - 16 - 0x100;
 	d->q.used_gpa = packed ? USED_GPA + 0x200 : USED_GPA + 0x200;
-	memset(host(d, RAM - 16), 0, 16);
+	memset(host(d, RAM_END - 16), 0, 16);
 	memset(host(d, USED_GPA + 0x200), 0, 16);
 	assert_int_equal(virtq_enable(&d->q, &d->mem, ALL_FEATURES | (packed ? PACKED : 0)), 0);
-	memcpy(before, host(d, RAM - 16), 16);
+	memcpy(before, host(d, RAM_END - 16), 16);
 	for (int i = 0; i < 3; i++)
 		virtq_push(&d->q, &d->e, 17); /* d->e: the last chain popped */
 	assert_int_equal(virtq_push_many(&d->q, u, 3), 0);
-	assert_memory_equal(host(d, RAM - 16), before, 16);
+	assert_memory_equal(host(d, RAM_END - 16), before, 16);
 	assert_int_equal(*u16_at(d, USED_GPA + 0x200 + 2), 0); /* split: used idx */
 	assert_false(d->q.broken);
 	assert_false(virtq_should_notify(&d->q));
