@@ -737,7 +737,7 @@ static void enable_rejects_bad_sizes_and_rings(void **state)
 		{ false, 2048, DESC_GPA, AVAIL_GPA, USED_GPA, -EINVAL }, /* > VIRTQ_MAX_SIZE */
 		{ true, 0, DESC_GPA, AVAIL_GPA, USED_GPA, -EINVAL },
 		{ true, VIRTQ_MAX_SIZE + 1, DESC_GPA, AVAIL_GPA, USED_GPA, -EINVAL },
-		{ false, 8, RAM_END - 16 * 8 + 16, AVAIL_GPA, USED_GPA, -EFAULT }, /* outside RAM_END */
+		{ false, 8, RAM_END - 16 * 8 + 16, AVAIL_GPA, USED_GPA, -EFAULT }, /* outside RAM */
 		{ false, 8, DESC_GPA, RAM_END - 6 - 2 * 8 + 2, USED_GPA, -EFAULT },
 		{ false, 8, DESC_GPA, AVAIL_GPA, RAM_END - 6 - 8 * 8 + 2, -EFAULT },
 		{ false, 8, DESC_GPA, AVAIL_GPA, UINT64_MAX - 8, -EFAULT },
@@ -967,7 +967,7 @@ static void s_ind_next(struct drv *d)
 static void s_buf_outside(struct drv *d)
 {
 	split_desc(d, 0, BUF_GPA, 8, N, 1);
-	split_desc(d, 1, RAM_END - 4, 8, W, 0); /* straddles the end of RAM_END */
+	split_desc(d, 1, RAM_END - 4, 8, W, 0); /* straddles the end of RAM */
 	split_publish(d, 0);
 }
 
