@@ -8,7 +8,9 @@
  *   exit=N  leave with status N through the exit device's port
  *   mmio=N  leave with status N through the exit device's MMIO register
  *   hang    halt for ever, with interrupts off (for --timeout); an NMI (what vmm sends when
- *           --timeout expires) prints "vmm firmware: NMI" and leaves with status 0
+ *           --timeout expires) panics as Linux's unknown_nmi_panic does: pvpanic first, then
+ *           "vmm firmware: NMI" on the console (Linux flushes its console after the panic
+ *           notifiers when printk could not write from the NMI), then it leaves with status 0
  *   panic   say it panicked through pvpanic (port 0x505), as Linux's pvpanic driver does
  *   triple  triple-fault: an exception with an empty IDT (vmm's status for a triple fault)
  *   count   count for ever as fast as it can, printing "vmm firmware: tick N" every 2^20 turns
@@ -85,7 +87,7 @@ static __attribute__((noreturn)) void count(void)
 	}
 }
 
-/* The NMI handler: says so, and leaves. */
+/* The NMI handler: panics (pvpanic), says so, and leaves. */
 struct frame {
 	uint64_t rip, cs, rflags, rsp, ss;
 };
@@ -93,6 +95,7 @@ struct frame {
 __attribute__((interrupt)) static void nmi(struct frame *f)
 {
 	(void)f;
+	outb(PVPANIC_PORT, PVPANIC_PANICKED);
 	puts_uart("vmm firmware: NMI\n");
 	outb(EXIT_PORT, 0);
 }

@@ -543,7 +543,12 @@ static void devices_platform_event(void *opaque, enum platform_event ev, int sta
 		log_warn("pvpanic: the guest panicked; its crash kernel takes over");
 		break;
 	case PLATFORM_PANIC:
-		if (d->on_panic == PANIC_PAUSE) {
+		if (atomic_load(&d->vm->timed_out)) {
+			/* The panic --timeout's NMI asked for: Linux writes its backtrace to the
+			 * console after it tells pvpanic (printk cannot write from an NMI), so the
+			 * guest keeps the rest of its time to report (vm_run stops it). */
+			log_error("pvpanic: the guest panicked (--timeout's NMI)");
+		} else if (d->on_panic == PANIC_PAUSE) {
 			log_error("pvpanic: the guest panicked: pausing it (--on-panic pause)");
 			vm_request_pause(d->vm);
 		} else if (d->on_panic == PANIC_RESTART) {

@@ -499,7 +499,8 @@ int vm_run(struct vm *vm, unsigned timeout_sec)
 			if (left <= 0 && !atomic_load(&vm->timed_out)) {
 				/* What the guest was waiting for: the devices' queues and each vCPU
 				 * now, then an NMI that lets a Linux guest say where it is (with
-				 * unknown_nmi_panic) in the VM_TIMEOUT_REPORT_MS it is given. */
+				 * unknown_nmi_panic) in the VM_TIMEOUT_REPORT_MS it is given:
+				 * whole, its panic does not end it (devices_platform_event). */
 				log_info("--timeout %u expired", timeout_sec);
 				atomic_store(&vm->timed_out, true);
 				devices_log_state(vm);
