@@ -1218,6 +1218,20 @@ printf '[vm]\nkernel = %s\n[vsock]\ncid = 1\n' "$kernel" >"$tmp/vsock-cid.conf"
 bad vsock-cid-reserved 'cid' --kernel "$kernel" --vsock cid=2
 bad vsock-config-cid 'vsock-cid.conf:4' --config "$tmp/vsock-cid.conf"
 bad net-vhost-value 'vhost' --kernel "$kernel" --net tap=tap0,vhost=maybe
+# vmm-no-vhost: vmm on a host without vhost: a /dev of its own (a mount namespace's) with kvm, null
+# and net/tun only, and a tap0 (a network namespace's). What needs the kernel's vhost is refused with
+# one line, exit 2, not left to a silent fallback; the same net without vhost=on boots.
+cat >"$tmp/vmm-no-vhost" <<END
+#!/bin/sh
+exec unshare --mount --net sh -c 'mount --bind /dev $tmp/dev && mount -t tmpfs -o mode=755 dev /dev &&
+	cp -a $tmp/dev/kvm $tmp/dev/null $tmp/dev/net /dev && ip tuntap add dev tap0 mode tap &&
+	exec "\$0" "\$@"' "$vmm" "\$@"
+END
+chmod +x "$tmp/vmm-no-vhost"
+mkdir "$tmp/dev"
+vmm=$tmp/vmm-no-vhost bad no-vhost-net 'tap0: vhost=on: /dev/vhost-net: No such file or directory (load the module: modprobe vhost_net; or vhost=off)' --kernel "$fw" --net tap=tap0,vhost=on
+vmm=$tmp/vmm-no-vhost bad no-vhost-vsock 'vsock cid=7: /dev/vhost-vsock: No such file or directory (load the module: modprobe vhost_vsock)' --kernel "$fw" --vsock cid=7
+vmm=$tmp/vmm-no-vhost expect no-vhost-net-off 0 --kernel "$fw" --timeout "$t" --net tap=tap0
 
 # --- The firmware test guest: the fastest boot there is, for what needs no Linux. ---------------
 expect firmware 0 --kernel "$fw" --timeout "$t"
