@@ -138,7 +138,8 @@ limit() {
 # its own --timeout is killed 30 s after the boot's limit $t: one failed test with its log, rather
 # than a whole group lost. A guard ends it as soon as its guest's kernel has panicked (no kernel
 # test guest comes back from that; it would only wait for --timeout), unless the panic is the one
-# --timeout's NMI asked for (vmm ends that boot itself, once the guest has printed where it was).
+# --timeout's NMI asked for (vmm says so at any --log-level, and ends that boot itself once the
+# guest has printed where it was).
 launch() {
 	local name=$1
 	shift
@@ -148,7 +149,7 @@ launch() {
 	(
 		while kill -0 "$pid" 2>/dev/null; do
 			if cat "$logs/$name".* 2>/dev/null | grep -q -e '---\[ end Kernel panic' &&
-				! grep -q -e '--timeout [0-9]* expired' "$logs/$name.log"; then
+				! grep -q "pvpanic: the guest panicked (--timeout's NMI)" "$logs/$name.log"; then
 				: >"$logs/$name.panicked"
 				kill -TERM -- -"$pid" 2>/dev/null # timeout's process group: vmm and its wrappers
 				break
